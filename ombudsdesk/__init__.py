@@ -1,0 +1,1 @@
+"""The `ombudsdesk` command line and the all-in-one local launcher (`make run`)."""

@@ -1,0 +1,1 @@
+"""What the three ombudsdesk services share: event contracts, stream names, settings base, logging, plumbing."""

@@ -1,0 +1,77 @@
+"""Database plumbing shared by the services that own a database (each its own): engines and Alembic migrations.
+
+SQLite is the default (a file under `var/`, WAL journal so readers never block the single writer); PostgreSQL is
+used in production through an `postgresql+asyncpg://` URL. The schema is always created by Alembic, never by
+`create_all`, so that production databases follow the same history as tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, event, make_url
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    if is_sqlite(url):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            # Let SQLAlchemy's "begin" hook below issue BEGIN itself (the documented aiosqlite/pysqlite recipe).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin_immediate(connection):  # type: ignore[no-untyped-def]
+            # Take the write lock at BEGIN so that two writers queue instead of failing halfway (SQLite's
+            # deferred transactions upgrade locks late and raise "database is locked" under contention).
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def alembic_config(script_location: Path, url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+async def upgrade_to_head(engine: AsyncEngine, script_location: Path) -> None:
+    """Apply every migration of one service's history on the given engine."""
+    config = alembic_config(script_location, engine.url.render_as_string(hide_password=False))
+
+    def _upgrade(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade)
+
+
+def run_migrations_in_alembic_env(target_metadata: MetaData) -> None:
+    """Body of every service's `migrations/env.py`: runs on the connection handed over by `upgrade_to_head`."""
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("ombudsdesk migrations run through the service (`upgrade_to_head`), not the alembic CLI")
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()

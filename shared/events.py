@@ -1,0 +1,206 @@
+"""The event contract between intake, registry and notifier.
+
+Every event is a frozen pydantic model carrying an event id, the time it occurred and a schema version. A consumer
+ignores fields it does not know (a newer producer may add some), but a field that changes meaning gets a new
+schema version. These models are the only thing the services share about each other.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timezone
+from enum import StrEnum
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared import streams
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    LETTER = "letter"
+    WEB_FORM = "web_form"
+    IN_PERSON = "in_person"
+    PHONE = "phone"
+
+
+class Contract(BaseModel):
+    """Base of every value object in an event: immutable, tolerant of unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Party(Contract):
+    """Somebody who writes to us or whom we write to."""
+
+    name: str = ""
+    email: str | None = None
+    postal_address: str | None = None
+    language: str | None = None
+
+
+class AttachmentRef(Contract):
+    """An attachment kept in the JetStream object store (never on a disk other services cannot reach)."""
+
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    object_name: str
+
+
+class Event(Contract):
+    """Common envelope of every event."""
+
+    subject: ClassVar[str]
+    schema_version: int = 1
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    occurred_at: datetime = Field(default_factory=utc_now)
+
+    def dedup_id(self) -> str:
+        """The `Nats-Msg-Id` header: JetStream drops a second publish with the same id within the window."""
+        return str(self.event_id)
+
+
+class MessageReceived(Event):
+    """Intake took a message in and stored its raw original durably."""
+
+    subject: ClassVar[str] = streams.SUBJECT_MESSAGE_RECEIVED
+    event_type: Literal["message.received"] = "message.received"
+
+    message_key: str = Field(description="Stable identity of the message, the same across SMTP retries and IMAP")
+    channel: Channel = Channel.EMAIL
+    received_at: datetime
+    raw_object: str | None = Field(default=None, description="Object-store name of the raw original")
+    sender: Party
+    forwarded_by: Party | None = None
+    recipients: tuple[str, ...] = ()
+    subject_line: str = ""
+    text: str = ""
+    language: str | None = None
+    language_confidence: float = 0.0
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    candidate_case_numbers: tuple[str, ...] = ()
+    attachments: tuple[AttachmentRef, ...] = ()
+    automated: bool = Field(default=False, description="An auto-reply, bounce, list or our own mail: never answer")
+    automated_reason: str | None = None
+    defects: tuple[str, ...] = ()
+    letter_received_on: date | None = Field(default=None, description="Legal receipt date of a scanned letter")
+
+    def dedup_id(self) -> str:
+        return f"received:{self.message_key}"
+
+
+class DeliveryFailed(Event):
+    """A delivery status notification told us one of our mails did not arrive."""
+
+    subject: ClassVar[str] = streams.SUBJECT_DELIVERY_FAILED
+    event_type: Literal["delivery.failed"] = "delivery.failed"
+
+    message_key: str
+    original_message_id: str | None = None
+    failed_recipient: str | None = None
+    status: str | None = None
+    diagnostic: str | None = None
+
+    def dedup_id(self) -> str:
+        return f"delivery-failed:{self.message_key}"
+
+
+class ComplaintRegistered(Event):
+    """The registry gave a message a complaint number."""
+
+    subject: ClassVar[str] = streams.SUBJECT_COMPLAINT_REGISTERED
+    event_type: Literal["complaint.registered"] = "complaint.registered"
+
+    complaint_number: str
+    message_key: str
+    channel: Channel
+    received_at: datetime
+    legal_start: date
+    complainant: Party
+    subject_line: str = ""
+    kind: str = "complaint"
+    acknowledgment_due: date
+    answer_due: date
+    reply_to_message_id: str | None = None
+    references: tuple[str, ...] = ()
+    automated: bool = False
+    automated_reason: str | None = None
+
+    def dedup_id(self) -> str:
+        return f"registered:{self.complaint_number}"
+
+
+class MessageAppended(Event):
+    """The registry attached a follow-up message to an existing complaint."""
+
+    subject: ClassVar[str] = streams.SUBJECT_MESSAGE_APPENDED
+    event_type: Literal["message.appended"] = "message.appended"
+
+    complaint_number: str
+    message_key: str
+    sender: Party
+    received_at: datetime
+    subject_line: str = ""
+    reply_to_message_id: str | None = None
+    automated: bool = False
+
+    def dedup_id(self) -> str:
+        return f"appended:{self.complaint_number}:{self.message_key}"
+
+
+class NotificationSent(Event):
+    """The notifier handed a notice to the mail relay."""
+
+    subject: ClassVar[str] = streams.SUBJECT_NOTIFICATION_SENT
+    event_type: Literal["notification.sent"] = "notification.sent"
+
+    notification_key: str
+    complaint_number: str
+    notice_kind: str
+    recipient: str
+    message_id: str
+
+    def dedup_id(self) -> str:
+        return f"sent:{self.notification_key}"
+
+
+class NotificationFailed(Event):
+    """The notifier gave up on a notice (permanent refusal or retries exhausted)."""
+
+    subject: ClassVar[str] = streams.SUBJECT_NOTIFICATION_FAILED
+    event_type: Literal["notification.failed"] = "notification.failed"
+
+    notification_key: str
+    complaint_number: str
+    notice_kind: str
+    recipient: str
+    reason: str
+
+    def dedup_id(self) -> str:
+        return f"failed:{self.notification_key}"
+
+
+class DeadLettered(Event):
+    """A consumer gave up on an event after its last delivery; the original payload is kept whole for replay."""
+
+    event_type: Literal["dead.lettered"] = "dead.lettered"
+    subject: ClassVar[str] = streams.SUBJECT_DEAD_LETTER
+
+    consumer: str
+    original_subject: str
+    stream_sequence: int
+    deliveries: int
+    error: str
+    payload: str
+
+    def dedup_id(self) -> str:
+        return f"dead:{self.consumer}:{self.stream_sequence}"

@@ -1,0 +1,53 @@
+"""One structlog configuration for every service: readable in a terminal, JSON in production, secrets redacted.
+
+Handlers bind `complaint_number` and `message_id` with `structlog.contextvars.bound_contextvars` so that every
+line written while a message is being processed carries them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+_SECRET_MARKERS = ("password", "secret", "token", "credential", "authorization")
+REDACTED = "[redacted]"
+
+
+def redact_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Never let a secret reach a log line, whatever a caller bound."""
+    for key in event_dict:
+        if any(marker in key.lower() for marker in _SECRET_MARKERS):
+            event_dict[key] = REDACTED
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", log_format: str = "console", service: str | None = None) -> None:
+    shared_processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_secrets,
+    ]
+    renderer: Any
+    if log_format == "json":
+        renderer = structlog.processors.JSONRenderer()
+        shared_processors.append(structlog.processors.format_exc_info)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    structlog.configure(
+        processors=[*shared_processors, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    if service:
+        structlog.contextvars.bind_contextvars(service=service)
+    # Libraries (FastStream, aiosmtpd, SQLAlchemy) log through the standard library: keep their warnings only.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)

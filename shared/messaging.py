@@ -1,0 +1,165 @@
+"""JetStream plumbing shared by the services: broker construction, stream set-up, publishing, delivery policy.
+
+Losing a complaint is the worst failure this product can have, so no consumer relies on FastStream's default
+acknowledgement (which drops a message whose handler raised). Every consumer runs its handler through
+`settle_delivery`: ack after success; on failure a negative ack with a growing delay; after the configured number
+of deliveries the event is copied whole to the dead-letter stream (with the error) and only then acknowledged.
+The server's own `max_deliver` is left unlimited so that JetStream never drops a message silently; a message whose
+previous deliveries never finished (the process crashed on it) is dead-lettered by the next one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+from faststream.nats import NatsBroker, NatsMessage
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy as ServerAckPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy, ObjectStoreConfig, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+from pydantic import ValidationError
+
+from shared import streams
+from shared.events import DeadLettered, Event
+from shared.settings import CommonSettings
+
+log = structlog.get_logger(__name__)
+
+PUBLISH_TIMEOUT_SECONDS = 5.0
+
+
+def make_broker(settings: CommonSettings) -> NatsBroker:
+    """A broker that reconnects for ever: a NATS restart must not stop a service."""
+    return NatsBroker(
+        settings.nats_url,
+        connect_timeout=5,
+        reconnect_time_wait=1,
+        max_reconnect_attempts=-1,
+        logger=None,
+    )
+
+
+def stream_for_subject(subject: str) -> str:
+    for definition in streams.STREAMS:
+        for pattern in definition.subjects:
+            if subject.startswith(pattern.removesuffix(">")):
+                return definition.name
+    raise ValueError(f"no stream captures subject {subject!r}")
+
+
+async def ensure_streams(js: JetStreamContext) -> None:
+    """Create or update every stream and object-store bucket; safe to run from every service at every start."""
+    for definition in streams.STREAMS:
+        config = StreamConfig(
+            name=definition.name,
+            description=definition.description,
+            subjects=list(definition.subjects),
+            storage=StorageType.FILE,
+            duplicate_window=definition.duplicate_window_seconds,
+            max_age=definition.max_age_seconds,
+        )
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            await js.update_stream(config)
+    for bucket in (streams.BUCKET_RAW_MESSAGES, streams.BUCKET_ATTACHMENTS):
+        try:
+            await js.object_store(bucket)
+        except (NotFoundError, BadRequestError):
+            await js.create_object_store(bucket, config=ObjectStoreConfig(storage=StorageType.FILE))
+
+
+async def publish_event(broker: NatsBroker, event: Event, subject: str | None = None) -> bool:
+    """Publish and wait for JetStream's acknowledgement. Returns False when JetStream saw it as a duplicate."""
+    target = subject or event.subject
+    ack = await broker.publish(
+        event.model_dump_json(),
+        target,
+        headers={"Nats-Msg-Id": event.dedup_id(), "Ombudsdesk-Event": getattr(event, "event_type", "")},
+        stream=stream_for_subject(target),
+        timeout=PUBLISH_TIMEOUT_SECONDS,
+    )
+    return not getattr(ack, "duplicate", False)
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How a durable consumer treats failures; see the module docstring."""
+
+    durable: str
+    max_deliveries: int = 8
+    ack_wait_seconds: float = 30.0
+    first_retry_seconds: float = 0.5
+    longest_retry_seconds: float = 60.0
+
+    def consumer_config(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=ServerAckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait_seconds,
+            max_deliver=-1,
+            max_ack_pending=1000,
+        )
+
+    def retry_delay(self, delivery: int) -> float:
+        return min(self.first_retry_seconds * 2 ** max(delivery - 1, 0), self.longest_retry_seconds)
+
+
+class PermanentError(Exception):
+    """An event that can never succeed however often it is retried (malformed, contradicts the register)."""
+
+
+async def settle_delivery(
+    broker: NatsBroker,
+    message: NatsMessage,
+    policy: DeliveryPolicy,
+    process: Callable[[], Awaitable[None]],
+) -> None:
+    """Run `process` for one delivery and settle it with JetStream according to `policy`."""
+    metadata = message.raw_message.metadata
+    delivery = metadata.num_delivered or 1
+    sequence = metadata.sequence.stream if metadata.sequence else 0
+    subject = message.raw_message.subject
+    if delivery > policy.max_deliveries:
+        await _dead_letter(broker, message, policy, delivery, "previous deliveries never finished (crash or timeout)")
+        return
+    try:
+        await process()
+    except (PermanentError, ValidationError, json.JSONDecodeError) as error:
+        log.error("event.rejected", consumer=policy.durable, subject=subject, sequence=sequence, error=str(error))
+        await _dead_letter(broker, message, policy, delivery, f"{type(error).__name__}: {error}")
+        return
+    except Exception as error:  # noqa: BLE001 - any failure must lead to a retry, never to a lost event
+        if delivery >= policy.max_deliveries:
+            log.error("event.failed.giving_up", consumer=policy.durable, subject=subject, sequence=sequence,
+                      delivery=delivery, error=repr(error))
+            await _dead_letter(broker, message, policy, delivery, f"{type(error).__name__}: {error}")
+            return
+        delay = policy.retry_delay(delivery)
+        log.warning("event.failed.will_retry", consumer=policy.durable, subject=subject, sequence=sequence,
+                    delivery=delivery, retry_in_seconds=delay, error=repr(error))
+        await message.nack(delay=delay)
+        return
+    await message.ack()
+
+
+async def _dead_letter(
+    broker: NatsBroker, message: NatsMessage, policy: DeliveryPolicy, delivery: int, error: str
+) -> None:
+    metadata = message.raw_message.metadata
+    record = DeadLettered(
+        consumer=policy.durable,
+        original_subject=message.raw_message.subject,
+        stream_sequence=metadata.sequence.stream if metadata.sequence else 0,
+        deliveries=delivery,
+        error=error,
+        payload=message.raw_message.data.decode("utf-8", errors="replace"),
+    )
+    # Published before the ack: if this fails the original stays unacknowledged and comes back.
+    await publish_event(broker, record, streams.dead_letter_subject(policy.durable))
+    await message.ack()
+    log.error("event.dead_lettered", consumer=policy.durable, sequence=record.stream_sequence, error=error)

@@ -1,0 +1,49 @@
+"""Settings common to every service, read from `OMBUDSDESK_*` environment variables and validated at start-up.
+
+Each service extends `CommonSettings` with its own typed fields; nothing else in the code base reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "OMBUDSDESK_"
+
+# The embedded NATS server of `make run` listens here, away from a system NATS on the standard 4222.
+EMBEDDED_NATS_PORT = 14222
+
+
+class SettingsError(SystemExit):
+    """Raised at start-up when the environment does not describe a valid configuration."""
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    nats_url: str = f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}"
+    var_dir: Path = Path("var")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["console", "json"] = "console"
+    # How often a consumer tries an event before handing it to the dead-letter stream.
+    max_deliveries: int = 8
+    # How long JetStream waits for an ack before redelivering to another (or the restarted) process.
+    ack_wait_seconds: float = 30.0
+
+
+SettingsT = TypeVar("SettingsT", bound=CommonSettings)
+
+
+def load_settings(settings_class: type[SettingsT], **overrides: object) -> SettingsT:
+    """Build the settings or stop with a message naming each bad environment variable."""
+    try:
+        return settings_class(**overrides)
+    except ValidationError as error:
+        lines = [f"ombudsdesk: invalid configuration for {settings_class.__name__}:"]
+        for problem in error.errors():
+            field = ".".join(str(part) for part in problem["loc"])
+            lines.append(f"  {ENV_PREFIX}{field.upper()}: {problem['msg']}")
+        raise SettingsError("\n".join(lines)) from None

@@ -1,0 +1,54 @@
+"""Stream, subject, consumer and bucket names, and the stream definitions: one place for all three services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SUBJECT_ROOT = "ombudsdesk"
+
+SUBJECT_MESSAGE_RECEIVED = "ombudsdesk.intake.message.received"
+SUBJECT_DELIVERY_FAILED = "ombudsdesk.intake.delivery.failed"
+SUBJECT_COMPLAINT_REGISTERED = "ombudsdesk.registry.complaint.registered"
+SUBJECT_MESSAGE_APPENDED = "ombudsdesk.registry.message.appended"
+SUBJECT_NOTIFICATION_SENT = "ombudsdesk.notifier.notification.sent"
+SUBJECT_NOTIFICATION_FAILED = "ombudsdesk.notifier.notification.failed"
+SUBJECT_DEAD_LETTER = "ombudsdesk.deadletter"
+
+STREAM_INTAKE = "OMBUDSDESK_INTAKE"
+STREAM_REGISTRY = "OMBUDSDESK_REGISTRY"
+STREAM_NOTIFIER = "OMBUDSDESK_NOTIFIER"
+STREAM_DEAD_LETTER = "OMBUDSDESK_DEADLETTER"
+
+CONSUMER_REGISTRY_INTAKE = "registry-intake"
+CONSUMER_NOTIFIER_REGISTRY = "notifier-registry"
+
+# Raw originals and attachments live in the JetStream object store, so every service can reach them.
+BUCKET_RAW_MESSAGES = "ombudsdesk-raw"
+BUCKET_ATTACHMENTS = "ombudsdesk-attachments"
+
+DAY_SECONDS = 24 * 3600
+
+# JetStream drops a second publish with the same Nats-Msg-Id inside this window (an SMTP retry, an IMAP re-fetch).
+# A day covers every retry schedule of a sending MTA's first hours; beyond it the consumers' own durable checks apply.
+DUPLICATE_WINDOW_SECONDS = DAY_SECONDS
+
+
+@dataclass(frozen=True)
+class StreamDefinition:
+    name: str
+    subjects: tuple[str, ...]
+    description: str
+    max_age_seconds: float = 0  # 0: keep forever; the register of record is the database, but events are the audit trail
+    duplicate_window_seconds: float = DUPLICATE_WINDOW_SECONDS
+
+
+STREAMS: tuple[StreamDefinition, ...] = (
+    StreamDefinition(STREAM_INTAKE, ("ombudsdesk.intake.>",), "Messages taken in by intake"),
+    StreamDefinition(STREAM_REGISTRY, ("ombudsdesk.registry.>",), "Changes to the register of complaints"),
+    StreamDefinition(STREAM_NOTIFIER, ("ombudsdesk.notifier.>",), "Notices sent or failed"),
+    StreamDefinition(STREAM_DEAD_LETTER, ("ombudsdesk.deadletter.>",), "Events a consumer gave up on, for replay"),
+)
+
+
+def dead_letter_subject(consumer: str) -> str:
+    return f"{SUBJECT_DEAD_LETTER}.{consumer}"
