@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timezone
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -134,9 +134,72 @@ class ComplaintRegistered(Event):
     references: tuple[str, ...] = ()
     automated: bool = False
     automated_reason: str | None = None
+    language: str | None = None
+    handler: Party | None = None
+    service_concerned: str | None = None
 
     def dedup_id(self) -> str:
         return f"registered:{self.complaint_number}"
+
+
+class ComplaintChanged(Event):
+    """Any change to a complaint's file, for the audit trail: who, when, why, what."""
+
+    subject: ClassVar[str] = streams.SUBJECT_COMPLAINT_CHANGED
+    event_type: Literal["complaint.changed"] = "complaint.changed"
+
+    complaint_number: str
+    change: str = Field(description="status, assignment, screening, outcome, extension, pause, resume, ...")
+    actor: str
+    reason: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    change_id: str = Field(description="Unique id of the change in the register (dedupes republishing)")
+
+    def dedup_id(self) -> str:
+        return f"changed:{self.complaint_number}:{self.change_id}"
+
+
+class NoticeRequested(Event):
+    """The registry asks for a notice to a citizen other than the acknowledgment (issue 5: other notices)."""
+
+    subject: ClassVar[str] = streams.SUBJECT_NOTICE_REQUESTED
+    event_type: Literal["notice.requested"] = "notice.requested"
+
+    request_key: str = Field(description="Unique per notice: the notifier sends each key at most once")
+    complaint_number: str
+    notice_kind: str = Field(description="inadmissible, redirected, extension, follow_up_received, final_answer")
+    recipient: Party
+    context: dict[str, Any] = Field(default_factory=dict)
+    reply_to_message_id: str | None = None
+    references: tuple[str, ...] = ()
+
+    def dedup_id(self) -> str:
+        return f"notice:{self.request_key}"
+
+
+class DeadlineAlert(Event):
+    """Base of the deadline watcher's events; each is published once per complaint, deadline and lead time."""
+
+    complaint_number: str
+    deadline_kind: str = Field(description="acknowledgment or answer")
+    due: date
+    handler: Party | None = None
+    service_concerned: str | None = None
+    subject_line: str = ""
+    lead_days: int = 0
+
+    def dedup_id(self) -> str:
+        return f"{self.event_type}:{self.complaint_number}:{self.deadline_kind}:{self.due}:{self.lead_days}"
+
+
+class DeadlineApproaching(DeadlineAlert):
+    subject: ClassVar[str] = streams.SUBJECT_DEADLINE_APPROACHING
+    event_type: Literal["deadline.approaching"] = "deadline.approaching"
+
+
+class DeadlineMissed(DeadlineAlert):
+    subject: ClassVar[str] = streams.SUBJECT_DEADLINE_MISSED
+    event_type: Literal["deadline.missed"] = "deadline.missed"
 
 
 class MessageAppended(Event):

@@ -28,6 +28,11 @@ class CommonSettings(BaseSettings):
     var_dir: Path = Path("var")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
+    # Our outgoing Message-IDs end in this domain; intake recognises our own mail coming back by it (RFC 5322 3.6.4).
+    message_id_domain: str = "ombudsdesk.localhost"
+    # Case numbers look like PREFIX-YEAR-00042; the registry formats them, intake and notifier recognise them.
+    case_number_prefix: str = "MED"
+    case_number_width: int = 5
     # How often a consumer tries an event before handing it to the dead-letter stream.
     max_deliveries: int = 8
     # How long JetStream waits for an ack before redelivering to another (or the restarted) process.
