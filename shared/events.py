@@ -93,6 +93,13 @@ class MessageReceived(Event):
     automated_reason: str | None = None
     defects: tuple[str, ...] = ()
     letter_received_on: date | None = Field(default=None, description="Legal receipt date of a scanned letter")
+    sent_at: datetime | None = Field(default=None, description="Date header of the complainant's mail (original's)")
+    our_references: tuple[str, ...] = Field(default=(), description="In-Reply-To/References ids in our domain")
+    source: str = Field(default="", description="Where intake took it from: smtp, imap:<mailbox>, letters:<file>")
+    letter_postmarked_on: date | None = Field(default=None, description="Postmark date of a scanned letter")
+    letter_pages: int | None = Field(default=None, description="Number of pages of a scanned letter")
+    letter_archive_reference: str | None = Field(default=None, description="Where the paper original is filed")
+    letter_scanned_by: str | None = Field(default=None, description="Staff member who took in and scanned the letter")
 
     def dedup_id(self) -> str:
         return f"received:{self.message_key}"

@@ -50,8 +50,11 @@ def stream_for_subject(subject: str) -> str:
     raise ValueError(f"no stream captures subject {subject!r}")
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
-    """Create or update every stream and object-store bucket; safe to run from every service at every start."""
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create or update every stream and object-store bucket; safe to run from every service at every start.
+
+    `replicas` is 1 on a single server and 3 on a JetStream cluster (`OMBUDSDESK_STREAM_REPLICAS`).
+    """
     for definition in streams.STREAMS:
         config = StreamConfig(
             name=definition.name,
@@ -60,6 +63,7 @@ async def ensure_streams(js: JetStreamContext) -> None:
             storage=StorageType.FILE,
             duplicate_window=definition.duplicate_window_seconds,
             max_age=definition.max_age_seconds,
+            num_replicas=replicas,
         )
         try:
             await js.add_stream(config)
@@ -69,7 +73,7 @@ async def ensure_streams(js: JetStreamContext) -> None:
         try:
             await js.object_store(bucket)
         except (NotFoundError, BadRequestError):
-            await js.create_object_store(bucket, config=ObjectStoreConfig(storage=StorageType.FILE))
+            await js.create_object_store(bucket, config=ObjectStoreConfig(storage=StorageType.FILE, replicas=replicas))
 
 
 async def publish_event(broker: NatsBroker, event: Event, subject: str | None = None) -> bool:

@@ -33,6 +33,8 @@ class CommonSettings(BaseSettings):
     # Case numbers look like PREFIX-YEAR-00042; the registry formats them, intake and notifier recognise them.
     case_number_prefix: str = "MED"
     case_number_width: int = 5
+    # JetStream replicas of every stream: 1 on one server, 3 on a cluster.
+    stream_replicas: int = 1
     # How often a consumer tries an event before handing it to the dead-letter stream.
     max_deliveries: int = 8
     # How long JetStream waits for an ack before redelivering to another (or the restarted) process.

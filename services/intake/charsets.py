@@ -1,0 +1,97 @@
+"""Turning bytes of unknown or lying charset into text (pure): decode, record the defect, never crash.
+
+Mail in the wild declares charsets Python does not know (`x-unknown`, `unknown-8bit`, `ks_c_5601-1987`), declares
+one and uses another (cp1252 sent as iso-8859-1 or as utf-8), or declares none at all with 8-bit bytes (RFC 6532
+allows utf-8 headers). Like browsers (WHATWG Encoding Standard) we read latin-1 labels as windows-1252 and gb2312 as
+its superset gb18030; for an undeclared or wrong charset we try utf-8, then windows-1252, which never fails.
+"""
+
+from __future__ import annotations
+
+import codecs
+from email.header import decode_header
+
+# Labels that mail clients use but Python does not know, or that name a subset of what is actually sent.
+_ALIASES = {
+    "iso-8859-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "ansi_x3.4-1968": "cp1252",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "ks_c_5601-1987": "cp949",
+    "ks_c_5601": "cp949",
+    "euc-kr": "cp949",
+    "windows-874": "cp874",
+    "x-sjis": "shift_jis",
+    "shift-jis": "shift_jis",
+    "x-mac-roman": "mac_roman",
+    "macintosh": "mac_roman",
+    "utf8": "utf-8",
+    "unicode-1-1-utf-7": "utf-7",
+}
+_NO_CHARSET = {"", "x-unknown", "unknown", "unknown-8bit", "x-user-defined", "default", "charset", "none"}
+
+
+def _codec(label: str | None) -> str | None:
+    if not label:
+        return None
+    name = label.strip().strip("\"'").lower()
+    if name in _NO_CHARSET:
+        return None
+    name = _ALIASES.get(name, name)
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def decode_bytes(data: bytes, declared: str | None, defects: list[str], where: str = "body") -> str:
+    """Decode `data` declared as `declared`; append a readable defect when the declaration was missing or wrong."""
+    codec = _codec(declared)
+    if declared and codec is None and declared.strip().lower() not in _NO_CHARSET:
+        defects.append(f"{where}: unknown charset {declared.strip()[:40]!r}")
+    if codec:
+        try:
+            return data.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            defects.append(f"{where}: content does not match declared charset {declared.strip()[:40]!r}")
+        except Exception:  # noqa: BLE001 - a broken codec (utf-7 on garbage raises oddly) must not stop intake
+            defects.append(f"{where}: charset {declared.strip()[:40]!r} failed to decode")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        if not declared or codec is None or codec == "utf-8":
+            defects.append(f"{where}: 8-bit text without a usable charset, read as windows-1252")
+        return data.decode("cp1252", errors="replace")
+    if not declared and not data.isascii():
+        defects.append(f"{where}: 8-bit text without a declared charset, read as utf-8")
+    return text
+
+
+def decode_header_value(value: object, defects: list[str], name: str = "header") -> str:
+    """An RFC 2047 header (`=?utf-8?q?...?=`) or raw 8-bit header as readable text, unfolded."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        # compat32 keeps undeclared 8-bit header bytes as surrogates (RFC 6532 utf-8 headers, or legacy charsets).
+        text = decode_bytes(text.encode("ascii", "surrogateescape"), None, defects, name)
+    try:
+        chunks = decode_header(text) if "=?" in text or not isinstance(value, str) else [(text, None)]
+    except Exception:  # noqa: BLE001 - malformed encoded words: keep the text as it came
+        defects.append(f"{name}: malformed encoded word")
+        chunks = [(text, None)]
+    parts: list[str] = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, bytes):
+            parts.append(decode_bytes(chunk, charset or "utf-8", defects, name))
+        else:
+            parts.append(chunk)
+    # decode_header drops the whitespace between an encoded word and plain text only where RFC 2047 says so.
+    joined = "".join(parts) if len(chunks) > 1 else (parts[0] if parts else "")
+    return " ".join(joined.replace("\r", " ").replace("\n", " ").split())

@@ -1,0 +1,113 @@
+"""`ombudsdesk intake ...`: the intake service's command group (mounted by the top-level CLI).
+
+`quarantine list|show|replay` work on the quarantine kept in JetStream, so they run from any machine that reaches
+NATS; `replay` runs a message through the same pipeline as SMTP (after a parser fix it yields its event once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+
+import typer
+
+from shared.messaging import ensure_streams, make_broker
+from shared.settings import load_settings
+from services.intake.pipeline import IntakePipeline
+from services.intake.settings import IntakeSettings
+from services.intake.stores import ensure_intake_buckets
+
+app = typer.Typer(help="Intake: messages taken in by SMTP, IMAP and the letters folder.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Messages the parser could not handle, kept raw with the reason.",
+                             no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@contextlib.asynccontextmanager
+async def connected_pipeline() -> AsyncIterator[IntakePipeline]:
+    settings = load_settings(IntakeSettings)
+    broker = make_broker(settings)
+    await broker.connect()
+    try:
+        js = broker.connection.jetstream()
+        await ensure_streams(js, settings.stream_replicas)
+        await ensure_intake_buckets(js, settings.stream_replicas)
+        pipeline = IntakePipeline(broker, settings)
+        try:
+            yield pipeline
+        finally:
+            pipeline.close()
+    finally:
+        await broker.stop()
+
+
+async def _resolve(pipeline: IntakePipeline, key: str) -> str:
+    """Accept a unique prefix of a message key, as `list` prints them shortened."""
+    keys = await pipeline.quarantine.keys()
+    matches = [candidate for candidate in keys if candidate.startswith(key)]
+    if len(matches) != 1:
+        typer.echo(f"no single quarantined message matches {key!r} ({len(matches)} found)", err=True)
+        raise typer.Exit(2)
+    return matches[0]
+
+
+@quarantine_app.command("list")
+def quarantine_list() -> None:
+    """One line per quarantined message: key, date, size, source, reason."""
+
+    async def run() -> None:
+        async with connected_pipeline() as pipeline:
+            records = await pipeline.quarantine.records()
+        for record in records:
+            typer.echo(f"{record.message_key[:24]}  {record.quarantined_at:%Y-%m-%d %H:%M}  {record.size:>9}  "
+                       f"{record.source:<12}  {record.reason}")
+        typer.echo(f"{len(records)} message(s) in quarantine")
+
+    asyncio.run(run())
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    key: str = typer.Argument(..., help="Message key or a unique prefix of it"),
+    raw: bool = typer.Option(False, "--raw", help="Write the raw original to standard output"),
+) -> None:
+    """The quarantine record of one message (and its raw original with --raw)."""
+
+    async def run() -> None:
+        async with connected_pipeline() as pipeline:
+            full_key = await _resolve(pipeline, key)
+            record = await pipeline.quarantine.get(full_key)
+            assert record is not None
+            if raw:
+                sys.stdout.buffer.write(await pipeline.objects.get_raw(record.raw_object))
+                return
+        for name, value in record.model_dump().items():
+            typer.echo(f"{name:>20}: {value}")
+
+    asyncio.run(run())
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    key: str = typer.Argument(None, help="Message key or a unique prefix of it"),
+    replay_all: bool = typer.Option(False, "--all", help="Replay every quarantined message"),
+) -> None:
+    """Run quarantined messages through the pipeline again; those that now pass leave the quarantine."""
+    if not key and not replay_all:
+        typer.echo("give a message key or --all", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> int:
+        async with connected_pipeline() as pipeline:
+            keys = await pipeline.quarantine.keys() if replay_all else [await _resolve(pipeline, key)]
+            still = 0
+            for full_key in keys:
+                outcome = await pipeline.replay(full_key)
+                typer.echo(f"{full_key[:24]}  {outcome.status.value}  {outcome.reason or ''}".rstrip())
+                still += outcome.status.value == "quarantined"
+            return still
+
+    remaining = asyncio.run(run())
+    raise typer.Exit(1 if remaining else 0)

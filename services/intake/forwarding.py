@@ -1,0 +1,197 @@
+"""A citizen's mail forwarded by staff (pure): find the original sender, date, subject and text.
+
+Complaints reach the wrong desk and are forwarded, either attached (message/rfc822) or inline under a marker —
+"Forwarded message", "Original Message", "Message d'origine", "Message transféré", "Doorgestuurd bericht",
+"Oorspronkelijk bericht", "Weitergeleitete Nachricht", "Ursprüngliche Nachricht", Apple's "Begin forwarded message"
+— or under Outlook's bare header block (From:/De :/Van:/Von: then Sent:/Envoyé :/Verzonden:/Gesendet:). The
+complainant is the original sender with the original date; the caller records the forwarding staff member.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.message import Message
+from email.utils import getaddresses, parsedate_to_datetime
+
+from services.intake.charsets import decode_header_value
+from services.intake.mime import MimeContent, MimeLimits, extract_content
+
+
+@dataclass(frozen=True)
+class Address:
+    name: str = ""
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class ForwardedOriginal:
+    sender: Address
+    sent_at: datetime | None
+    subject: str
+    text: str
+
+
+_MARKER = re.compile(
+    r"^[\s>*_-]*("
+    r"-+\s*(forwarded message|original message|message d'origine|message transf[ée]r[ée]|doorgestuurd bericht"
+    r"|oorspronkelijk bericht|weitergeleitete nachricht|urspr[üu]ngliche nachricht|originalnachricht"
+    r"|mensaje original|messaggio originale)\s*-*"
+    r"|begin forwarded message\s*:|d[ée]but du message r[ée]exp[ée]di[ée]\s*:|begin doorgestuurd bericht\s*:"
+    r"|anfang der weitergeleiteten nachricht\s*:"
+    r")\s*$",
+    re.IGNORECASE,
+)
+_HEADER_LINE = re.compile(r"^[\s>*]*([A-Za-zÀ-ÿ][\w\s.'À-ÿ-]{0,20}?)\s*:\s*(.*)$")
+_KEYS = {
+    "from": "from", "de": "from", "van": "from", "von": "from", "expéditeur": "from", "expediteur": "from",
+    "absender": "from", "afzender": "from",
+    "date": "date", "sent": "date", "envoyé": "date", "envoye": "date", "verzonden": "date", "gesendet": "date",
+    "datum": "date", "envoyé le": "date", "verstuurd": "date",
+    "subject": "subject", "objet": "subject", "onderwerp": "subject", "betreff": "subject", "sujet": "subject",
+    "to": "to", "à": "to", "a": "to", "aan": "to", "an": "to", "cc": "cc", "kopie": "cc",
+}
+_BRACKETED_MAILTO = re.compile(r"\[mailto:([^\]]+)\]", re.IGNORECASE)
+_MONTHS = {
+    "jan": 1, "janv": 1, "janvier": 1, "januari": 1, "januar": 1, "january": 1, "jän": 1,
+    "feb": 2, "fév": 2, "fev": 2, "févr": 2, "février": 2, "februari": 2, "februar": 2, "february": 2,
+    "mar": 3, "mars": 3, "maart": 3, "mär": 3, "märz": 3, "march": 3, "mrt": 3,
+    "apr": 4, "avr": 4, "avril": 4, "april": 4,
+    "may": 5, "mai": 5, "mei": 5,
+    "jun": 6, "juin": 6, "juni": 6, "june": 6,
+    "jul": 7, "juil": 7, "juillet": 7, "juli": 7, "july": 7,
+    "aug": 8, "aoû": 8, "aout": 8, "août": 8, "augustus": 8, "august": 8,
+    "sep": 9, "sept": 9, "septembre": 9, "september": 9,
+    "oct": 10, "okt": 10, "octobre": 10, "oktober": 10, "october": 10,
+    "nov": 11, "novembre": 11, "november": 11,
+    "dec": 12, "déc": 12, "dez": 12, "décembre": 12, "decembre": 12, "december": 12, "dezember": 12,
+}
+_DAY_MONTH_YEAR = re.compile(r"(\d{1,2})\.?\s+([A-Za-zÀ-ÿ]+)\.?,?\s+(\d{4})(?:\D{1,6}(\d{1,2})[:h.](\d{2}))?")
+_MONTH_DAY_YEAR = re.compile(r"([A-Za-zÀ-ÿ]+)\.?\s+(\d{1,2}),?\s+(\d{4})(?:\D{1,6}(\d{1,2}):(\d{2})\s*([AaPp][Mm])?)?")
+_NUMERIC = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:\D{1,6}(\d{1,2})[:h](\d{2}))?")
+
+
+def parse_loose_date(value: str) -> datetime | None:
+    """Dates as mail clients print them in quoted headers, in FR/NL/DE/EN; day-first for numeric forms (Europe)."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+        if parsed is not None:
+            return parsed
+    except (TypeError, ValueError, IndexError, OverflowError):
+        pass
+    for pattern, order in ((_DAY_MONTH_YEAR, "dmy"), (_MONTH_DAY_YEAR, "mdy"), (_NUMERIC, "num")):
+        match = pattern.search(value)
+        if not match:
+            continue
+        groups = match.groups()
+        try:
+            if order == "dmy":
+                day, month, year = int(groups[0]), _MONTHS.get(groups[1].lower()), int(groups[2])
+            elif order == "mdy":
+                month, day, year = _MONTHS.get(groups[0].lower()), int(groups[1]), int(groups[2])
+            else:
+                day, month, year = int(groups[0]), int(groups[1]), int(groups[2])
+            if not month:
+                continue
+            hour = int(groups[3]) if groups[3] else 0
+            minute = int(groups[4]) if groups[4] else 0
+            if order == "mdy" and groups[5] and groups[5].lower() == "pm" and hour < 12:
+                hour += 12
+            return datetime(year, month, day, hour, minute, tzinfo=timezone.utc)
+        except (ValueError, TypeError):
+            continue
+    return None
+
+
+def _address(value: str) -> Address:
+    value = _BRACKETED_MAILTO.sub(lambda match: f"<{match.group(1)}>", value)
+    for name, email in getaddresses([value]):
+        if "@" in email:
+            return Address(name=name.strip().strip('"'), email=email.strip().lower())
+    match = re.search(r"[\w.+-]+@[\w-]+(\.[\w-]+)+", value)
+    if match:
+        return Address(name=value[: match.start()].strip(" <\"'"), email=match.group(0).lower())
+    return Address(name=value.strip())
+
+
+def _from_attached(message: Message) -> ForwardedOriginal:
+    defects: list[str] = []
+    content = extract_content(message, MimeLimits())
+    return ForwardedOriginal(
+        sender=_address(decode_header_value(message.get("From"), defects)),
+        sent_at=parse_loose_date(decode_header_value(message.get("Date"), defects)),
+        subject=decode_header_value(message.get("Subject"), defects),
+        text=content.text,
+    )
+
+
+def _header_block(lines: list[str], start: int) -> tuple[dict[str, str], int] | None:
+    """Read `Key: value` lines from `start`; returns the fields and the index of the first body line."""
+    fields: dict[str, str] = {}
+    index = start
+    while index < len(lines) and not lines[index].strip(" >"):
+        index += 1
+    last_key: str | None = None
+    while index < len(lines):
+        line = lines[index]
+        if not line.strip(" >"):
+            break
+        match = _HEADER_LINE.match(line)
+        key = _KEYS.get(match.group(1).strip().lower()) if match else None
+        if key:
+            fields[key] = match.group(2).strip()
+            last_key = key
+        elif last_key and line.startswith((" ", "\t")):
+            fields[last_key] += " " + line.strip()
+        else:
+            break
+        index += 1
+    if "from" not in fields:
+        return None
+    return fields, index
+
+
+def _unquote(lines: list[str]) -> list[str]:
+    if lines and all(line.startswith(">") or not line.strip() for line in lines):
+        return [line[1:].removeprefix(" ") if line.startswith(">") else line for line in lines]
+    return lines
+
+
+def _from_inline(text: str) -> ForwardedOriginal | None:
+    lines = text.splitlines()
+    for position, line in enumerate(lines):
+        is_marker = bool(_MARKER.match(line))
+        is_outlook_block = False
+        if not is_marker:
+            match = _HEADER_LINE.match(line)
+            if match and _KEYS.get(match.group(1).strip().lower()) == "from":
+                following = " ".join(lines[position + 1 : position + 4]).lower()
+                is_outlook_block = any(f"{word}:" in following.replace(" :", ":") for word in
+                                       ("sent", "envoyé", "verzonden", "gesendet", "date", "datum"))
+        if not (is_marker or is_outlook_block):
+            continue
+        block = _header_block(lines, position + 1 if is_marker else position)
+        if block is None:
+            continue
+        fields, body_start = block
+        body = "\n".join(_unquote(lines[body_start:])).strip()
+        return ForwardedOriginal(
+            sender=_address(fields["from"]),
+            sent_at=parse_loose_date(fields.get("date", "")),
+            subject=fields.get("subject", ""),
+            text=body,
+        )
+    return None
+
+
+def find_forwarded_original(content: MimeContent, text: str) -> ForwardedOriginal | None:
+    """The original the staff member forwarded, attached or inline; None when the mail is not a forward."""
+    for embedded in content.embedded:
+        original = _from_attached(embedded)
+        if original.sender.email:
+            return original
+    return _from_inline(text)

@@ -1,0 +1,280 @@
+"""The scanned-letters drop folder: staff (or the scanner) drop a PDF with a JSON sidecar, or a batch of PDFs with a CSV
+manifest; each valid letter becomes a durable `MessageReceived(channel=LETTER)` and its files move to `processed/`;
+anything invalid moves whole to `rejected/` with a `<name>.reason.txt` naming every invalid field.
+
+Rules (issue 3; formats in docs/intake-letters.md):
+- a file is read only once it has not changed for `settle_seconds` (a copy over the network may still be running);
+- nothing half-imported: a manifest is validated whole (every row, every PDF) before the first letter of it is
+  published; if anything is wrong, nothing of it is published and the whole batch is rejected;
+- files move only after their events are durable; a crash before the move redoes the import at the next scan, and
+  the letter's key (the PDF's sha256) makes the second publish a duplicate;
+- a PDF nobody describes, or a manifest naming a PDF that never arrives, is rejected after `incomplete_seconds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from services.intake.letter_intake import accept_letter
+from services.intake.letters import (
+    LetterInvalid,
+    LetterMetadata,
+    LetterProblem,
+    count_pdf_pages,
+    looks_like_pdf,
+    parse_manifest,
+    parse_sidecar,
+    validate_letter,
+)
+from services.intake.pipeline import IntakePipeline
+from services.intake.settings import IntakeSettings
+
+log = structlog.get_logger(__name__)
+
+PROCESSED = "processed"
+REJECTED = "rejected"
+REASON_SUFFIX = ".reason.txt"
+# Names that office software and copy tools use while a file is still being written.
+TEMPORARY_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial", ".filepart")
+
+
+@dataclass
+class ScanReport:
+    imported: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ValidLetter:
+    pdf_path: Path
+    pdf: bytes
+    metadata: LetterMetadata
+    fields: dict[str, object]
+
+
+def letters_today(settings: IntakeSettings) -> Callable[[], date]:
+    """Today where staff stamp the letters (a receipt date after it is a typing mistake)."""
+    zone = ZoneInfo(settings.letters_timezone)
+    return lambda: datetime.now(zone).date()
+
+
+def _is_candidate(path: Path) -> bool:
+    name = path.name
+    return (path.is_file() and not name.startswith((".", "~$")) and not name.lower().endswith(TEMPORARY_SUFFIXES))
+
+
+def _is_plain_name(name: str) -> bool:
+    """A manifest may only name files of the drop folder itself (no `../`, no absolute or nested paths)."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\x00" not in name
+
+
+class LetterFolder:
+    def __init__(
+        self,
+        root: Path,
+        pipeline: IntakePipeline,
+        *,
+        today: Callable[[], date],
+        poll_seconds: float = 2.0,
+        settle_seconds: float = 2.0,
+        incomplete_seconds: float = 600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.root = Path(root)
+        self.pipeline = pipeline
+        self.today = today
+        self.poll_seconds = poll_seconds
+        self.settle_seconds = settle_seconds
+        self.incomplete_seconds = incomplete_seconds
+        self.clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def processed_dir(self) -> Path:
+        return self.root / PROCESSED
+
+    @property
+    def rejected_dir(self) -> Path:
+        return self.root / REJECTED
+
+    def prepare(self) -> None:
+        for directory in (self.root, self.processed_dir, self.rejected_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+
+    # -- one scan ---------------------------------------------------------------------------------------------------
+
+    def _age(self, path: Path) -> float:
+        return self.clock() - path.stat().st_mtime
+
+    async def scan_once(self) -> ScanReport:
+        """Handle every complete, settled letter or batch now in the folder. Raises on infrastructure failure."""
+        report = ScanReport()
+        files = {path.name: path for path in sorted(self.root.iterdir()) if _is_candidate(path)}
+        claimed: set[str] = set()
+        for name, path in files.items():
+            if path.suffix.lower() == ".csv":
+                claimed.add(name)
+                claimed.update(await self._manifest(path, files, report))
+        for name, path in files.items():
+            if path.suffix.lower() == ".json" and name not in claimed:
+                claimed.add(name)
+                claimed.update(await self._sidecar(path, files, report))
+        for name, path in files.items():
+            if name in claimed or not path.exists():
+                continue
+            if self._age(path) < self.incomplete_seconds:
+                report.waiting.append(name)
+                continue
+            if path.suffix.lower() == ".pdf":
+                reason = f"no metadata: no {path.stem}.json sidecar and no CSV manifest lists it"
+            else:
+                reason = "not a letter: only PDF files with a .json sidecar or a .csv manifest are taken in"
+            self._reject([path], name, [LetterProblem(name, "(file)", reason)], report)
+        return report
+
+    def _pdf_named(self, name: str, files: dict[str, Path]) -> Path | None:
+        if name in files:
+            return files[name]
+        lowered = {key.lower(): value for key, value in files.items()}
+        return lowered.get(name.lower())
+
+    async def _sidecar(self, path: Path, files: dict[str, Path], report: ScanReport) -> set[str]:
+        pdf_path = self._pdf_named(f"{path.stem}.pdf", files)
+        group = [p for p in (pdf_path, path) if p is not None]
+        if any(self._age(member) < self.settle_seconds for member in group):
+            report.waiting.append(path.name)
+            return {member.name for member in group}
+        if pdf_path is None and self._age(path) < self.incomplete_seconds:
+            report.waiting.append(path.name)
+            return set()
+        try:
+            if pdf_path is None:
+                raise LetterInvalid([LetterProblem(path.name, "(file)", f"the PDF {path.stem}.pdf is missing")])
+            fields = parse_sidecar(await asyncio.to_thread(path.read_bytes), path.name)
+            letter = await self._validate(pdf_path, fields, path.name)
+        except LetterInvalid as invalid:
+            self._reject(group, path.stem, invalid.problems, report)
+            return {member.name for member in group}
+        await self._import([letter], group, path.stem, report)
+        return {member.name for member in group}
+
+    async def _manifest(self, path: Path, files: dict[str, Path], report: ScanReport) -> set[str]:
+        if self._age(path) < self.settle_seconds:
+            report.waiting.append(path.name)
+            return set()
+        try:
+            rows = parse_manifest(await asyncio.to_thread(path.read_bytes), path.name)
+        except LetterInvalid as invalid:
+            self._reject([path], path.stem, invalid.problems, report)
+            return set()
+        listed = {self._pdf_named(row.file, files) for row in rows if _is_plain_name(row.file)}
+        present = [pdf for pdf in listed if pdf is not None]
+        claimed = {pdf.name for pdf in present}
+        if any(self._age(pdf) < self.settle_seconds for pdf in present):
+            report.waiting.append(path.name)
+            return claimed
+        missing = [row for row in rows if _is_plain_name(row.file) and self._pdf_named(row.file, files) is None]
+        if missing and self._age(path) < self.incomplete_seconds:
+            report.waiting.append(path.name)  # the scanner may still be copying the PDFs in
+            return claimed
+        problems: list[LetterProblem] = []
+        letters: list[ValidLetter] = []
+        seen_files: set[str] = set()
+        for row in rows:
+            if not _is_plain_name(row.file):
+                message = f"{row.file!r} must be the name of a PDF in the drop folder itself" if row.file else "missing"
+                problems.append(LetterProblem(row.source, "file", message))
+                continue
+            if row.file.lower() in seen_files:
+                problems.append(LetterProblem(row.source, "file", f"{row.file} is listed twice"))
+                continue
+            seen_files.add(row.file.lower())
+            pdf_path = self._pdf_named(row.file, files)
+            if pdf_path is None:
+                problems.append(LetterProblem(row.source, "file", f"{row.file} is not in the drop folder"))
+                continue
+            try:
+                letters.append(await self._validate(pdf_path, row.fields, row.source))
+            except LetterInvalid as invalid:
+                problems.extend(invalid.problems)
+        group = [path, *sorted(present)]
+        if problems:
+            self._reject(group, path.stem, problems, report)
+        else:
+            await self._import(letters, group, path.stem, report)
+        return claimed | {path.name}
+
+    async def _validate(self, pdf_path: Path, fields: Mapping[str, object], source: str) -> ValidLetter:
+        pdf = await asyncio.to_thread(pdf_path.read_bytes)
+        if not looks_like_pdf(pdf):
+            raise LetterInvalid([LetterProblem(pdf_path.name, "(file)", "not a PDF file")])
+        metadata = validate_letter(fields, source, today=self.today(), pdf_pages=count_pdf_pages(pdf))
+        return ValidLetter(pdf_path, pdf, metadata, dict(fields))
+
+    # -- outcomes ---------------------------------------------------------------------------------------------------
+
+    async def _import(self, letters: list[ValidLetter], group: list[Path], name: str, report: ScanReport) -> None:
+        for letter in letters:
+            await accept_letter(self.pipeline, letter.pdf, letter.pdf_path.name, letter.metadata,
+                                source=f"letters:{letter.pdf_path.name}", submitted_fields=letter.fields)
+        # Only now, every event durable: move the files out of the drop folder.
+        destination = self._destination(self.processed_dir, [member.name for member in group])
+        for member in group:
+            os.replace(member, destination / member.name)
+        report.imported.append(name)
+        log.info("letters.imported", batch=name, letters=len(letters), moved_to=str(destination))
+
+    def _reject(self, group: list[Path], name: str, problems: list[LetterProblem], report: ScanReport) -> None:
+        reason_name = f"{name}{REASON_SUFFIX}"
+        destination = self._destination(self.rejected_dir, [member.name for member in group] + [reason_name])
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        lines = [f"Rejected {stamp}: {len(problems)} problem(s); fix them and drop the files again.", ""]
+        lines += [str(problem) for problem in problems]
+        (destination / reason_name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        for member in group:
+            if member.exists():
+                os.replace(member, destination / member.name)
+        report.rejected.append(name)
+        log.warning("letters.rejected", batch=name, problems=[str(problem) for problem in problems])
+
+    def _destination(self, base: Path, names: list[str]) -> Path:
+        """`base` itself, or a dated sub-folder when a name is taken there (scanners reuse names like scan0001.pdf)."""
+        base.mkdir(parents=True, exist_ok=True)
+        if not any((base / name).exists() for name in names):
+            return base
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        target = base / stamp
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+
+    # -- the watcher ------------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.scan_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - NATS down or a file locked: keep the files, try again
+                log.warning("letters.scan_failed", error=f"{type(error).__name__}: {error}")
+            await asyncio.sleep(self.poll_seconds)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.prepare)
+        self._task = asyncio.create_task(self.run(), name="letters-folder")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None

@@ -1,0 +1,290 @@
+"""Scanned postal letters: the metadata staff record with each scan, and its validation (pure, no I/O).
+
+A letter's metadata comes from a JSON sidecar next to its PDF, a row of a CSV manifest for a batch, or the
+`key: value` lines of a copier's scan-to-email (see `scan_to_email.py`); all three give the same flat mapping of
+field names to values, validated here. Every invalid field is reported, each with a message naming the file and the
+field, so that staff fix everything in one go. The legal start date of a letter is the date it was received (stamped
+on arrival), never the time it was scanned or imported. The formats are documented in `docs/intake-letters.md`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+
+LANGUAGES = ("fr", "nl", "de", "en")
+
+# Field names, as written in sidecars, manifests and scan-to-email bodies; French aliases because the staff who fill
+# them in work in French first (a Belgian or French mediation service).
+FIELD_ALIASES: dict[str, str] = {
+    "complainant_name": "complainant_name",
+    "name": "complainant_name",
+    "nom": "complainant_name",
+    "postal_address": "postal_address",
+    "address": "postal_address",
+    "adresse": "postal_address",
+    "email": "email",
+    "courriel": "email",
+    "language": "language",
+    "langue": "language",
+    "received_on": "received_on",
+    "date_received": "received_on",
+    "date_reception": "received_on",
+    "postmarked_on": "postmarked_on",
+    "postmark_date": "postmarked_on",
+    "date_cachet": "postmarked_on",
+    "pages": "pages",
+    "archive_reference": "archive_reference",
+    "reference_archive": "archive_reference",
+    "staff_member": "staff_member",
+    "agent": "staff_member",
+    "subject": "subject",
+    "objet": "subject",
+    "notes": "notes",
+    "file": "file",
+    "fichier": "file",
+}
+REQUIRED_FIELDS = (
+    "complainant_name", "postal_address", "language", "received_on", "pages", "archive_reference", "staff_member",
+)
+MAX_TEXT_LENGTH = 2000
+MAX_PAGES = 2000
+# A letter cannot have been posted long before it arrived; beyond this the date is surely mistyped.
+MAX_POSTAL_DELAY_DAYS = 366
+# Deliberately loose (RFC 5321 allows far more than any form should); the point is catching a mistyped field.
+EMAIL_PATTERN = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y")
+
+
+@dataclass(frozen=True)
+class LetterProblem:
+    """One invalid field of one letter, in words staff can act on."""
+
+    source: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.field}: {self.message}"
+
+
+@dataclass(frozen=True)
+class LetterMetadata:
+    """The validated metadata of one scanned letter."""
+
+    complainant_name: str
+    postal_address: str
+    language: str
+    received_on: date
+    pages: int
+    archive_reference: str
+    staff_member: str
+    email: str | None = None
+    postmarked_on: date | None = None
+    subject: str = ""
+    notes: str = ""
+
+
+class LetterInvalid(ValueError):
+    """The metadata of a letter (or of a batch) is invalid; `problems` lists every invalid field."""
+
+    def __init__(self, problems: list[LetterProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(problem) for problem in problems))
+
+    def report(self) -> str:
+        return "\n".join(str(problem) for problem in self.problems) + "\n"
+
+
+def letter_message_key(pdf: bytes) -> str:
+    """The identity of a letter: its scan. The same PDF dropped twice (or mailed by the copier twice) is one letter."""
+    return "letter-" + hashlib.sha256(pdf).hexdigest()
+
+
+def normalise_fields(raw: Mapping[str, object]) -> tuple[dict[str, object], list[str]]:
+    """Map aliases to canonical field names; return the unknown keys separately so they can be reported."""
+    fields: dict[str, object] = {}
+    unknown: list[str] = []
+    for key, value in raw.items():
+        canonical = FIELD_ALIASES.get(str(key).strip().lower().replace("-", "_").replace(" ", "_"))
+        if canonical is None:
+            unknown.append(str(key))
+        else:
+            fields[canonical] = value
+    return fields, unknown
+
+
+def parse_date(value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    for pattern in DATE_FORMATS:
+        try:
+            return datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    raise ValueError(f"{text!r} is not a date (write it as YYYY-MM-DD or DD/MM/YYYY)")
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def validate_letter(raw: Mapping[str, object], source: str, *, today: date, pdf_pages: int | None = None) -> LetterMetadata:
+    """Validate one letter's metadata; raise `LetterInvalid` listing every invalid field.
+
+    `source` names the file (and the manifest line) in every message. `today` is passed in so that this stays pure
+    and testable; a receipt date in the future is a typing mistake. `pdf_pages`, when the PDF's page count is known,
+    must agree with the declared number of pages (a page missing from the scan is a lost part of the complaint).
+    """
+    fields, unknown = normalise_fields(raw)
+    problems: list[LetterProblem] = [
+        LetterProblem(source, key, "unknown field (see docs/intake-letters.md for the accepted names)") for key in unknown
+    ]
+
+    def problem(field: str, message: str) -> None:
+        problems.append(LetterProblem(source, field, message))
+
+    for field in REQUIRED_FIELDS:
+        if not _text(fields.get(field)):
+            problem(field, "missing (required)")
+    for field in ("complainant_name", "postal_address", "archive_reference", "staff_member", "subject", "notes"):
+        if len(_text(fields.get(field))) > MAX_TEXT_LENGTH:
+            problem(field, f"longer than {MAX_TEXT_LENGTH} characters")
+
+    email = _text(fields.get("email")) or None
+    if email is not None and not EMAIL_PATTERN.match(email):
+        problem("email", f"{email!r} is not an email address")
+
+    language = _text(fields.get("language")).lower()
+    if language and language not in LANGUAGES:
+        problem("language", f"{language!r} is not one of {', '.join(LANGUAGES)}")
+
+    received_on: date | None = None
+    if _text(fields.get("received_on")):
+        try:
+            received_on = parse_date(fields["received_on"])
+        except ValueError as error:
+            problem("received_on", str(error))
+        else:
+            if received_on > today:
+                problem("received_on", f"{received_on.isoformat()} is in the future")
+
+    postmarked_on: date | None = None
+    if _text(fields.get("postmarked_on")):
+        try:
+            postmarked_on = parse_date(fields["postmarked_on"])
+        except ValueError as error:
+            problem("postmarked_on", str(error))
+        else:
+            if received_on is not None and postmarked_on > received_on:
+                problem("postmarked_on", f"{postmarked_on.isoformat()} is after the date received "
+                                         f"{received_on.isoformat()}")
+            elif received_on is not None and (received_on - postmarked_on).days > MAX_POSTAL_DELAY_DAYS:
+                problem("postmarked_on", f"{postmarked_on.isoformat()} is more than a year before the date received")
+
+    pages = 0
+    if _text(fields.get("pages")):
+        try:
+            pages = int(_text(fields["pages"]))
+        except ValueError:
+            problem("pages", f"{_text(fields['pages'])!r} is not a whole number")
+        else:
+            if not 1 <= pages <= MAX_PAGES:
+                problem("pages", f"{pages} is not between 1 and {MAX_PAGES}")
+            elif pdf_pages is not None and pdf_pages != pages:
+                problem("pages", f"{pages} declared but the PDF has {pdf_pages} page(s)")
+
+    if problems:
+        raise LetterInvalid(problems)
+    assert received_on is not None  # guaranteed by the required-field check above
+    return LetterMetadata(
+        complainant_name=_text(fields["complainant_name"]),
+        postal_address=_text(fields["postal_address"]),
+        language=language,
+        received_on=received_on,
+        pages=pages,
+        archive_reference=_text(fields["archive_reference"]),
+        staff_member=_text(fields["staff_member"]),
+        email=email,
+        postmarked_on=postmarked_on,
+        subject=_text(fields.get("subject")),
+        notes=_text(fields.get("notes")),
+    )
+
+
+def looks_like_pdf(content: bytes) -> bool:
+    """A PDF starts with `%PDF-` (ISO 32000-1 7.5.2), possibly after a little junk some scanners prepend."""
+    return b"%PDF-" in content[:1024]
+
+
+_PAGE_OBJECT = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
+
+
+def count_pdf_pages(content: bytes) -> int | None:
+    """The page count of an uncompressed page tree, or None when it cannot be told without a PDF library.
+
+    Scanners write one `/Type /Page` object per page; when the objects are packed in compressed object streams
+    (PDF 1.5) none is visible and the declared count is trusted instead.
+    """
+    if content.count(b"%%EOF") != 1:
+        # An incrementally updated PDF (ISO 32000-1 7.5.6) may carry a page object twice: do not guess.
+        return None
+    count = len(_PAGE_OBJECT.findall(content))
+    return count or None
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One letter of a CSV manifest: the PDF it names and its raw fields, with a source naming file and line."""
+
+    source: str
+    file: str
+    fields: dict[str, str]
+
+
+def parse_sidecar(content: bytes, source: str) -> dict[str, object]:
+    """The fields of a JSON sidecar: one JSON object."""
+    try:
+        data = json.loads(content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LetterInvalid([LetterProblem(source, "(file)", f"not valid UTF-8 JSON: {error}")]) from None
+    if not isinstance(data, dict):
+        raise LetterInvalid([LetterProblem(source, "(file)", "must hold one JSON object of field: value pairs")])
+    return data
+
+
+def parse_manifest(content: bytes, source: str) -> list[ManifestRow]:
+    """The rows of a CSV manifest: a header line naming the fields, then one letter per line.
+
+    Spreadsheets in French locales save CSV with `;`, others with `,`: both are accepted. A byte-order mark
+    (Excel's UTF-8) is ignored.
+    """
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise LetterInvalid([LetterProblem(source, "(file)", f"not UTF-8 text: {error}")]) from None
+    first_line = text.split("\n", 1)[0]
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    file_columns = [name for name in reader.fieldnames or [] if normalise_fields({name: ""})[0].keys() == {"file"}]
+    if not file_columns:
+        raise LetterInvalid([LetterProblem(source, "file", "the header line has no 'file' column naming each PDF")])
+    rows: list[ManifestRow] = []
+    for row in reader:
+        values = {key: (value or "") for key, value in row.items() if key is not None}
+        if not any(value.strip() for value in values.values()):
+            continue  # a trailing blank line of a spreadsheet export
+        file = values.pop(file_columns[0]).strip()
+        rows.append(ManifestRow(f"{source}, line {reader.line_num}", file, values))
+    if not rows:
+        raise LetterInvalid([LetterProblem(source, "(file)", "no letter listed")])
+    return rows

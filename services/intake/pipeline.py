@@ -1,0 +1,279 @@
+"""The one path every incoming message takes (SMTP, IMAP, scan-to-email, letters): dedupe, keep the raw original,
+understand it under a time limit, store its attachments, publish its event — or quarantine it.
+
+`IntakePipeline.accept` returns only once everything is durable in JetStream, and raises on any infrastructure
+failure, so that SMTP answers 451 (the sender retries) and IMAP leaves the message unflagged. A message the parser
+cannot handle never raises: it is kept raw in the quarantine with the reason and `accept` returns `QUARANTINED`
+(SMTP answers 250: we have it, safely). Order of writes, each idempotent, so a crash anywhere is repaired by the
+sender's retry: raw original → attachments → event (`Nats-Msg-Id` = message key) → seen-set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import StrEnum
+
+import structlog
+from faststream.nats import NatsBroker
+from nats.js import JetStreamContext
+from pydantic import ValidationError
+
+from shared.events import Channel, DeliveryFailed, Event, MessageReceived, Party
+from shared.messaging import publish_event
+from services.intake.message_key import message_key
+from services.intake.mime import MimeLimits
+from services.intake.settings import IntakeSettings
+from services.intake.stores import ObjectStorage, Quarantine, QuarantineRecord, SeenMessages
+from services.intake.understanding import ParseContext, Understanding, understand
+
+log = structlog.get_logger(__name__)
+
+
+class AcceptStatus(StrEnum):
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"
+    QUARANTINED = "quarantined"
+
+
+@dataclass(frozen=True)
+class AcceptOutcome:
+    status: AcceptStatus
+    message_key: str
+    event: Event | None = None
+    reason: str | None = None
+
+
+class ParseTimeout(Exception):
+    """The parser did not finish within `parse_timeout_seconds`."""
+
+
+def parse_context(settings: IntakeSettings, envelope_sender: str | None = None) -> ParseContext:
+    return ParseContext(
+        own_domain=settings.message_id_domain,
+        case_number_prefix=settings.case_number_prefix,
+        case_number_width=settings.case_number_width,
+        staff_addresses=frozenset(settings.staff_addresses),
+        staff_domains=frozenset(settings.staff_domains),
+        limits=MimeLimits(settings.max_mime_depth, settings.max_mime_parts, settings.max_decoded_bytes),
+        max_text_chars=settings.max_text_chars,
+        envelope_sender=envelope_sender,
+    )
+
+
+def describe_failure(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+class IntakePipeline:
+    def __init__(
+        self,
+        broker: NatsBroker,
+        settings: IntakeSettings,
+        *,
+        understand_message: Callable[[bytes, ParseContext], Understanding] = understand,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.broker = broker
+        self.settings = settings
+        self.understand_message = understand_message
+        self.clock = clock
+        # Parsing is CPU work: a small pool keeps the event loop (SMTP sessions, NATS) responsive. A parse that
+        # overruns its time limit cannot be killed in a thread, so the pool has spare workers for the others.
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="intake-parse")
+        self._js: JetStreamContext | None = None
+        self._objects: ObjectStorage | None = None
+        self._seen: SeenMessages | None = None
+        self._quarantine: Quarantine | None = None
+        self.counters = {status.value: 0 for status in AcceptStatus}
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            self._js = self.broker.connection.jetstream(timeout=5)
+        return self._js
+
+    @property
+    def objects(self) -> ObjectStorage:
+        if self._objects is None:
+            self._objects = ObjectStorage(self.js)
+        return self._objects
+
+    @property
+    def seen(self) -> SeenMessages:
+        if self._seen is None:
+            self._seen = SeenMessages(self.js, self.settings.stream_replicas)
+        return self._seen
+
+    @property
+    def quarantine(self) -> Quarantine:
+        if self._quarantine is None:
+            self._quarantine = Quarantine(self.js, self.settings.stream_replicas)
+        return self._quarantine
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def accept(
+        self,
+        raw: bytes,
+        *,
+        channel: Channel = Channel.EMAIL,
+        received_at: datetime,
+        envelope_sender: str | None,
+        envelope_recipients: Sequence[str],
+        source: str,
+        replay: bool = False,
+    ) -> AcceptOutcome:
+        key = message_key(raw)
+        with structlog.contextvars.bound_contextvars(message_key=key, source=source):
+            outcome = await self._accept(
+                raw, key, channel, received_at, envelope_sender, tuple(envelope_recipients), source, replay
+            )
+            self.counters[outcome.status.value] += 1
+            log.info("intake.accepted", status=outcome.status.value, reason=outcome.reason, size=len(raw))
+            return outcome
+
+    async def _accept(
+        self,
+        raw: bytes,
+        key: str,
+        channel: Channel,
+        received_at: datetime,
+        envelope_sender: str | None,
+        envelope_recipients: tuple[str, ...],
+        source: str,
+        replay: bool,
+    ) -> AcceptOutcome:
+        if await self.seen.contains(key):
+            return AcceptOutcome(AcceptStatus.DUPLICATE, key)
+        if not replay:
+            known = await self.quarantine.get(key)
+            if known is not None:
+                return AcceptOutcome(AcceptStatus.QUARANTINED, key, reason=known.reason)
+        raw_object = await self.objects.put_raw(key, raw)
+        try:
+            understanding = await self._understand(raw, envelope_sender)
+            event = self._event(understanding, key, channel, received_at, raw_object, envelope_recipients, source)
+        except Exception as error:  # noqa: BLE001 - any parser failure quarantines; infrastructure errors are below
+            reason = describe_failure(error)
+            await self._quarantine_message(key, reason, raw, raw_object, channel, received_at, envelope_sender,
+                                           envelope_recipients, source)
+            return AcceptOutcome(AcceptStatus.QUARANTINED, key, reason=reason)
+        if isinstance(event, MessageReceived) and understanding.attachments:
+            refs = [await self.objects.put_attachment(attachment) for attachment in understanding.attachments]
+            event = event.model_copy(update={"attachments": tuple(refs)})
+        fresh = await publish_event(self.broker, event)
+        await self.seen.mark(key, event.dedup_id())
+        return AcceptOutcome(AcceptStatus.PROCESSED if fresh else AcceptStatus.DUPLICATE, key, event=event)
+
+    async def _understand(self, raw: bytes, envelope_sender: str | None) -> Understanding:
+        context = parse_context(self.settings, envelope_sender)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, self.understand_message, raw, context)
+        try:
+            return await asyncio.wait_for(future, self.settings.parse_timeout_seconds)
+        except TimeoutError:
+            raise ParseTimeout(f"parsing took longer than {self.settings.parse_timeout_seconds:g} s") from None
+        except RecursionError:
+            raise RecursionError("message structure nested too deeply for the parser") from None
+
+    def _event(
+        self,
+        understanding: Understanding,
+        key: str,
+        channel: Channel,
+        received_at: datetime,
+        raw_object: str,
+        envelope_recipients: tuple[str, ...],
+        source: str,
+    ) -> Event:
+        if understanding.bounce is not None:
+            bounce = understanding.bounce
+            return DeliveryFailed(
+                message_key=key,
+                original_message_id=bounce.original_message_id,
+                failed_recipient=bounce.failed_recipient,
+                status=bounce.status,
+                diagnostic=bounce.diagnostic,
+            )
+        sender = understanding.sender
+        forwarded_by = understanding.forwarded_by
+        try:
+            return MessageReceived(
+                message_key=key,
+                channel=channel,
+                received_at=received_at,
+                raw_object=raw_object,
+                sender=Party(name=sender.name, email=sender.email, language=understanding.language),
+                forwarded_by=Party(name=forwarded_by.name, email=forwarded_by.email) if forwarded_by else None,
+                recipients=envelope_recipients or understanding.recipients,
+                subject_line=understanding.subject,
+                text=understanding.text,
+                language=understanding.language,
+                language_confidence=understanding.language_confidence,
+                message_id=understanding.message_id,
+                in_reply_to=understanding.in_reply_to,
+                references=understanding.references,
+                our_references=understanding.our_references,
+                candidate_case_numbers=understanding.case_numbers,
+                automated=understanding.automated_reason is not None,
+                automated_reason=understanding.automated_reason,
+                defects=understanding.defects,
+                sent_at=understanding.sent_at,
+                source=source,
+            )
+        except ValidationError as error:
+            raise ValueError(f"cannot build the event: {error.errors()[0].get('msg', error)}") from None
+
+    async def _quarantine_message(
+        self,
+        key: str,
+        reason: str,
+        raw: bytes,
+        raw_object: str,
+        channel: Channel,
+        received_at: datetime,
+        envelope_sender: str | None,
+        envelope_recipients: tuple[str, ...],
+        source: str,
+    ) -> None:
+        previous = await self.quarantine.get(key)
+        record = QuarantineRecord(
+            message_key=key,
+            reason=reason,
+            raw_object=raw_object,
+            size=len(raw),
+            channel=channel,
+            received_at=received_at,
+            envelope_sender=envelope_sender,
+            envelope_recipients=envelope_recipients,
+            source=source,
+            quarantined_at=self.clock(),
+            attempts=(previous.attempts + 1) if previous else 1,
+        )
+        await self.quarantine.put(record)
+        log.warning("intake.quarantined", reason=reason)
+
+    async def replay(self, key: str) -> AcceptOutcome:
+        """Run a quarantined message through the pipeline again (after a fix); the normal event comes out once."""
+        record = await self.quarantine.get(key)
+        if record is None:
+            raise KeyError(f"no quarantined message {key}")
+        raw = await self.objects.get_raw(record.raw_object)
+        outcome = await self.accept(
+            raw,
+            channel=record.channel,
+            received_at=record.received_at,
+            envelope_sender=record.envelope_sender,
+            envelope_recipients=record.envelope_recipients,
+            source=record.source,
+            replay=True,
+        )
+        if outcome.status is not AcceptStatus.QUARANTINED:
+            await self.quarantine.remove(key)
+        return outcome

@@ -1,0 +1,197 @@
+"""Scan-to-email: a copier (or a staff member) mails one scanned letter as a PDF to a configured address, with the
+letter's metadata as `key: value` lines in the body or as a JSON attachment (format in docs/intake-letters.md).
+
+`parse_scan_email` is pure: raw message in, the PDF and its raw fields out, or `LetterInvalid` naming every problem.
+`ScanToEmail` sits in front of the pipeline: mail to a scan address takes the letter path (validated like a dropped
+letter, published by `letter_intake.accept_letter`), everything else goes on to `IntakePipeline.accept` untouched.
+An invalid scan is never half-imported: the raw mail is kept in the letters' `rejected/` folder with a reason file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import structlog
+
+from services.intake.html_text import html_to_text
+from services.intake.letter_intake import accept_letter
+from services.intake.letters import (
+    LetterInvalid,
+    LetterProblem,
+    count_pdf_pages,
+    looks_like_pdf,
+    normalise_fields,
+    parse_sidecar,
+    validate_letter,
+)
+from services.intake.message_key import message_key, raw_message_id
+from services.intake.pipeline import AcceptOutcome, AcceptStatus, IntakePipeline
+from shared.events import Channel
+
+log = structlog.get_logger(__name__)
+
+# `Key: value` at the start of a line; the key may hold letters, digits, spaces, `-` and `_` (French accents too).
+_KEY_VALUE = re.compile(r"^\s*([A-Za-zÀ-ÿ][\wÀ-ÿ \-]{0,40}?)\s*:\s?(.*)$")
+
+
+@dataclass(frozen=True)
+class ScanEmail:
+    pdf: bytes
+    filename: str
+    fields: dict[str, object]
+    source: str
+
+
+def parse_key_value_lines(text: str) -> dict[str, str]:
+    """The known `key: value` lines of a body. An indented line continues the previous value (a multi-line postal
+    address, as in RFC 5322 header folding). Lines with unknown keys are skipped: copiers add their own
+    (`Device name: ...`), and a mistyped required field is reported as missing anyway."""
+    fields: dict[str, str] = {}
+    current: str | None = None
+    for line in text.splitlines():
+        if current is not None and line[:1] in (" ", "\t") and line.strip():
+            fields[current] = f"{fields[current]}\n{line.strip()}".strip()
+            continue
+        current = None
+        match = _KEY_VALUE.match(line)
+        if not match:
+            continue
+        key = match.group(1).strip()
+        canonical, _ = normalise_fields({key: ""})
+        if canonical:
+            current = key
+            fields[key] = match.group(2).strip()
+    return fields
+
+
+def _safe_filename(name: str | None) -> str:
+    base = PureWindowsPath(PurePosixPath(name or "").name).name.strip() if name else ""
+    return base if base.lower().endswith(".pdf") else (base + ".pdf" if base else "scan.pdf")
+
+
+def _body_text(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain", "html"))
+    if body is None:
+        return ""
+    text = body.get_content()
+    return html_to_text(text) if body.get_content_type() == "text/html" else text
+
+
+def _pdf_parts(parts: Iterable[EmailMessage]) -> list[tuple[str, bytes]]:
+    found = []
+    for part in parts:
+        data = part.get_payload(decode=True) or b""
+        name = part.get_filename()
+        declared = part.get_content_type() == "application/pdf" or (name or "").lower().endswith(".pdf")
+        if declared or looks_like_pdf(data):
+            found.append((_safe_filename(name), data))
+    return found
+
+
+def parse_scan_email(raw: bytes) -> ScanEmail:
+    """The PDF and the metadata fields of a scan-to-email message; `LetterInvalid` lists every problem."""
+    message_id = raw_message_id(raw)
+    source = f"scan e-mail <{message_id}>" if message_id else "scan e-mail"
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(raw)
+        assert isinstance(message, EmailMessage)
+        attachments = list(message.iter_attachments())
+        body = _body_text(message)
+    except Exception as error:  # noqa: BLE001 - any unreadable structure is a rejection, never a crash
+        raise LetterInvalid([LetterProblem(source, "(message)", f"unreadable e-mail: {error}")]) from None
+    problems: list[LetterProblem] = []
+    pdfs = _pdf_parts(attachments)
+    if not pdfs:
+        problems.append(LetterProblem(source, "(attachment)", "no PDF attached"))
+    elif len(pdfs) > 1:
+        problems.append(LetterProblem(source, "(attachment)", f"{len(pdfs)} PDFs attached: send one letter per "
+                                                              "e-mail"))
+    json_parts = [part for part in attachments if part.get_content_type() == "application/json"
+                  or (part.get_filename() or "").lower().endswith(".json")]
+    fields: dict[str, object] = {}
+    if len(json_parts) > 1:
+        problems.append(LetterProblem(source, "(attachment)", "more than one JSON metadata attachment"))
+    elif json_parts:
+        try:
+            fields = parse_sidecar(json_parts[0].get_payload(decode=True) or b"", source)
+        except LetterInvalid as invalid:
+            problems.extend(invalid.problems)
+    else:
+        fields = dict(parse_key_value_lines(body))
+        if not fields:
+            problems.append(LetterProblem(source, "(body)", "no metadata: write `key: value` lines in the body "
+                                                            "or attach a JSON file (see docs/intake-letters.md)"))
+    if problems:
+        raise LetterInvalid(problems)
+    filename, pdf = pdfs[0]
+    return ScanEmail(pdf=pdf, filename=filename, fields=fields, source=source)
+
+
+class ScanToEmail:
+    """In front of the pipeline: letters from the copier's address, everything else passed through."""
+
+    def __init__(
+        self,
+        pipeline: IntakePipeline,
+        scan_addresses: Sequence[str],
+        rejected_dir: Path,
+        today: Callable[[], date],
+    ) -> None:
+        self.pipeline = pipeline
+        self.scan_addresses = {address.strip().lower() for address in scan_addresses}
+        self.rejected_dir = Path(rejected_dir)
+        self.today = today
+
+    def is_scan(self, envelope_recipients: Sequence[str]) -> bool:
+        return any(recipient.strip().lower() in self.scan_addresses for recipient in envelope_recipients)
+
+    async def accept(
+        self,
+        raw: bytes,
+        *,
+        channel: Channel = Channel.EMAIL,
+        received_at: datetime,
+        envelope_sender: str | None,
+        envelope_recipients: Sequence[str],
+        source: str,
+        **options: object,
+    ) -> AcceptOutcome:
+        if not self.is_scan(envelope_recipients):
+            return await self.pipeline.accept(raw, channel=channel, received_at=received_at,
+                                              envelope_sender=envelope_sender,
+                                              envelope_recipients=envelope_recipients, source=source, **options)
+        return await self.accept_scan(raw, source=source)
+
+    async def accept_scan(self, raw: bytes, *, source: str) -> AcceptOutcome:
+        """Publish the scanned letter, or keep the mail in `rejected/` with the reasons; raises on infrastructure
+        failure only (so SMTP answers 451 and IMAP leaves the mail unmarked)."""
+        try:
+            scan = parse_scan_email(raw)
+            metadata = validate_letter(scan.fields, scan.source, today=self.today(),
+                                       pdf_pages=count_pdf_pages(scan.pdf))
+        except LetterInvalid as invalid:
+            return self._reject(raw, invalid)
+        return await accept_letter(self.pipeline, scan.pdf, scan.filename, metadata,
+                                   source=f"{source}:scan-to-email", submitted_fields=scan.fields)
+
+    def _reject(self, raw: bytes, invalid: LetterInvalid) -> AcceptOutcome:
+        # Named after the message key: a retry of the same mail rewrites the same two files.
+        key = message_key(raw)
+        name = f"scan-email-{key[:24]}"
+        self.rejected_dir.mkdir(parents=True, exist_ok=True)
+        (self.rejected_dir / f"{name}.reason.txt").write_text(
+            "Scanned letter received by e-mail and rejected; fix the metadata and send it again.\n\n"
+            + invalid.report(), encoding="utf-8")
+        (self.rejected_dir / f"{name}.eml").write_bytes(raw)
+        log.warning("letters.scan_email_rejected", file=f"{name}.eml",
+                    problems=[str(problem) for problem in invalid.problems])
+        # "Quarantined" to the SMTP and IMAP channels: kept aside safely with a reason, not to be retried by them.
+        return AcceptOutcome(AcceptStatus.QUARANTINED, key, reason=f"letter rejected: {invalid}")
+

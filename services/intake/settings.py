@@ -1,0 +1,106 @@
+"""Typed settings of the intake service (environment variables `OMBUDSDESK_<FIELD>`).
+
+Defaults work with no environment at all: SMTP on 127.0.0.1:2525, NATS at the embedded default, the health endpoint
+on 127.0.0.1:2580. Lists accept JSON (`["a@x", "b@y"]`) or a comma-separated string (`a@x,b@y`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
+
+from services.intake.imap_poller import DEFAULT_PROCESSED_KEYWORD, ImapMailbox
+from shared.settings import CommonSettings
+
+MEGABYTE = 1024 * 1024
+
+
+def _split_list(value: Any) -> Any:
+    """Accept a JSON list or a comma-separated string, the form operators usually type."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
+class IntakeSettings(CommonSettings):
+    # SMTP listener (RFC 5321). 2525 rather than 25: no root needed, no clash with a system MTA.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_hostname: str = "ombudsdesk.localhost"
+    complaint_addresses: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["plaintes@ombudsdesk.localhost"])
+    # Enforced while the data is received (aiosmtpd counts bytes and answers 552 at the end of DATA, RFC 5321 4.5.3.1.7).
+    max_message_bytes: int = 25 * MEGABYTE
+    # Optional STARTTLS (RFC 3207) and AUTH (RFC 4954) for a submission port used by staff tools; off by default.
+    smtp_tls_cert_file: Path | None = None
+    smtp_tls_key_file: Path | None = None
+    smtp_require_starttls: bool = False
+    smtp_auth_required: bool = False
+    smtp_auth_users: dict[str, SecretStr] = Field(default_factory=dict)
+
+    # Staff members whose forwards name the original citizen as complainant.
+    staff_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    staff_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Parser limits: beyond them a message is quarantined, never allowed to block intake.
+    parse_timeout_seconds: float = 20.0
+    max_mime_depth: int = 12
+    max_mime_parts: int = 500
+    max_text_chars: int = 1_000_000
+    # A declared expansion (TNEF, nested messages) bigger than this is treated as a zip-bomb-like message.
+    max_decoded_bytes: int = 100 * MEGABYTE
+
+    # Health endpoint: GET /health answers JSON with counters (quarantined messages included). 0 disables it.
+    intake_health_host: str = "127.0.0.1"
+    intake_health_port: int = 2580
+
+    # IMAP mailboxes (issue 3): a JSON list of objects {"name", "host", "port", "ssl", "username", "password" or
+    # "password_file", "folder", "processed_folder", "recipient"} (see imap_poller.ImapMailbox). Empty: no IMAP intake.
+    # Passwords are SecretStr: never printed, never logged.
+    imap_mailboxes: list[ImapMailbox] = Field(default_factory=list)
+    # Without IDLE (RFC 2177) on the server, how often a mailbox is searched for new mail.
+    imap_poll_seconds: float = 60.0
+    # With IDLE, how long one IDLE lasts before it is renewed (RFC 2177: well under 29 minutes).
+    imap_idle_seconds: float = 300.0
+    # Set with \Seen on a message once its event is durable; a message without it is (re)taken in.
+    imap_processed_keyword: str = DEFAULT_PROCESSED_KEYWORD
+
+    # Scanned letters: the watched drop folder (default `<var_dir>/letters`), with processed/ and rejected/ inside.
+    letters_enabled: bool = True
+    letters_dir: Path | None = None
+    letters_poll_seconds: float = 2.0
+    # A dropped file is read only once it has not changed for this long (a copy may still be running).
+    letters_settle_seconds: float = 2.0
+    # A PDF left without metadata, or a manifest naming a PDF that never came, is rejected after this long.
+    letters_incomplete_seconds: float = 600.0
+    # Scan-to-email: mail to these addresses is a copier's scanned letter (PDF + metadata), see docs/intake-letters.md.
+    letters_scan_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["scans@ombudsdesk.localhost"]
+    )
+    # Where staff stamp the receipt date: "today" for checking that a receipt date is not in the future.
+    letters_timezone: str = "Europe/Brussels"
+
+    def letters_path(self) -> Path:
+        return self.letters_dir or self.var_dir / "letters"
+
+    @field_validator("letters_scan_addresses", mode="before")
+    @classmethod
+    def _scan_addresses(cls, value: Any) -> Any:
+        value = _split_list(value)
+        return [str(item).strip().lower() for item in value] if isinstance(value, list) else value
+
+    @field_validator("complaint_addresses", "staff_addresses", "staff_domains", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("complaint_addresses", "staff_addresses", "staff_domains")
+    @classmethod
+    def _lowercase(cls, value: list[str]) -> list[str]:
+        return [item.strip().lower() for item in value]

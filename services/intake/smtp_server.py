@@ -1,0 +1,153 @@
+"""The SMTP listener (aiosmtpd, inside the service's event loop): the front door for citizens' mail.
+
+- Recipients outside the configured complaint addresses get 550 at RCPT (RFC 5321 4.2.2, 5.1.1), so a sending server
+  bounces instead of us silently swallowing mail for nobody.
+- The size limit is announced (RFC 1870 SIZE) and enforced while the data is received: aiosmtpd counts the bytes,
+  discards the excess at once and answers 552 at the end of DATA.
+- 250 only once `IntakePipeline.accept` returned, i.e. the raw original and its event are durable in JetStream;
+  451 on any internal failure, so the sending server keeps the message and retries (RFC 5321 4.5.4.1).
+- Bare LF line endings inside the data are accepted (sloppy clients and scripts send them; the parser copes), but
+  only <CRLF>.<CRLF> ends the data: accepting <LF>.<LF> is the "SMTP smuggling" hole (CVE-2023-51764,
+  CVE-2023-51765) that lets a forged second message ride inside a legitimate one.
+- Optional STARTTLS (RFC 3207) and AUTH PLAIN/LOGIN (RFC 4954) for a staff submission port, off by default; AUTH is
+  only offered over TLS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ssl
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import structlog
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from shared.events import Channel
+from services.intake.pipeline import AcceptStatus, IntakePipeline
+from services.intake.settings import IntakeSettings
+
+log = structlog.get_logger(__name__)
+
+
+class IntakeSMTP(SMTP):
+    """aiosmtpd's server with a data line limit as large as a whole message, so bare-LF bodies are not refused."""
+
+    def __init__(self, handler: Any, *, max_message_bytes: int, **kwargs: Any) -> None:
+        # aiosmtpd reads DATA up to each CRLF; a bare-LF body is one long "line" (RFC 5321 4.5.3.1.6 allows 1000
+        # octets, but real mail and scripts exceed it). The total is still capped by data_size_limit.
+        self.line_length_limit = max_message_bytes + 1024
+        super().__init__(handler, data_size_limit=max_message_bytes, **kwargs)
+
+
+class IntakeHandler:
+    def __init__(
+        self,
+        pipeline: IntakePipeline,
+        settings: IntakeSettings,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.pipeline = pipeline
+        # The copiers' scan-to-email addresses too (docs/intake-letters.md); the pipeline's front routes those.
+        self.allowed = {address.lower() for address in [*settings.complaint_addresses, *settings.letters_scan_addresses]}
+        self.clock = clock
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd hook name
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address.strip().lower() not in self.allowed:
+            log.info("smtp.recipient_refused", recipient=address)
+            return "550 5.1.1 Recipient address rejected: not a complaint address here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        raw = envelope.original_content or b""
+        try:
+            outcome = await self.pipeline.accept(
+                raw,
+                channel=Channel.EMAIL,
+                received_at=self.clock(),
+                envelope_sender=envelope.mail_from,
+                envelope_recipients=tuple(envelope.rcpt_tos),
+                source="smtp",
+            )
+        except Exception as error:  # noqa: BLE001 - whatever failed, the sender must keep the mail and retry
+            log.error("smtp.temporary_failure", error=repr(error), peer=str(session.peer))
+            return "451 4.3.0 Temporary failure, please try again later"
+        if outcome.status is AcceptStatus.DUPLICATE:
+            return f"250 2.0.0 OK, already received ({outcome.message_key[:16]})"
+        return f"250 2.0.0 OK, queued as {outcome.message_key[:16]}"
+
+
+class UserPasswordAuthenticator:
+    """Checks AUTH credentials against `smtp_auth_users` in constant time; never logs a password."""
+
+    def __init__(self, users: dict[str, str]) -> None:
+        self.users = users
+
+    def __call__(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        username = auth_data.login.decode("utf-8", "replace")
+        expected = self.users.get(username)
+        given = auth_data.password.decode("utf-8", "replace")
+        success = expected is not None and hmac.compare_digest(expected.encode(), given.encode())
+        log.info("smtp.auth", user=username, success=success)
+        return AuthResult(success=success, handled=False, auth_data=username if success else None)
+
+
+def tls_context(settings: IntakeSettings) -> ssl.SSLContext | None:
+    if not settings.smtp_tls_cert_file:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(settings.smtp_tls_cert_file), str(settings.smtp_tls_key_file or settings.smtp_tls_cert_file))
+    return context
+
+
+class SmtpListener:
+    """Owns the listening socket; `start` binds (raises at once when the port is taken), `stop` closes it."""
+
+    def __init__(self, pipeline: IntakePipeline, settings: IntakeSettings) -> None:
+        self.pipeline = pipeline
+        self.settings = settings
+        self.handler = IntakeHandler(pipeline, settings)
+        self.server: asyncio.base_events.Server | None = None
+
+    def _protocol(self) -> SMTP:
+        settings = self.settings
+        context = tls_context(settings)
+        users = {name: secret.get_secret_value() for name, secret in settings.smtp_auth_users.items()}
+        return IntakeSMTP(
+            self.handler,
+            max_message_bytes=settings.max_message_bytes,
+            enable_SMTPUTF8=True,
+            hostname=settings.smtp_hostname,
+            ident="ombudsdesk intake",
+            tls_context=context,
+            require_starttls=settings.smtp_require_starttls and context is not None,
+            auth_required=settings.smtp_auth_required,
+            auth_require_tls=True,
+            authenticator=UserPasswordAuthenticator(users) if users else None,
+            loop=asyncio.get_running_loop(),
+        )
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(self._protocol, self.settings.smtp_host, self.settings.smtp_port)
+        log.info("smtp.listening", host=self.settings.smtp_host, port=self.port)
+
+    @property
+    def port(self) -> int:
+        if self.server and self.server.sockets:
+            return self.server.sockets[0].getsockname()[1]
+        return self.settings.smtp_port
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None

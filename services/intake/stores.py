@@ -1,0 +1,182 @@
+"""Intake's durable state, all in JetStream (intake has no database): raw originals and attachments in the object
+store, the set of message keys already taken in, and the quarantine.
+
+The seen-set is the durable duplicate check beyond the stream's `Nats-Msg-Id` window (one day): a key is written
+only after the message's event was acknowledged by JetStream, so a crash in between leads to a second publish that
+the window drops. Attachments are content-addressed (`sha256-<hex>`): the same file sent twice is stored once.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError, NoKeysError, NotFoundError, ObjectNotFoundError
+from pydantic import BaseModel, ConfigDict
+
+from shared import streams
+from shared.events import AttachmentRef, Channel
+from services.intake.mime import Attachment
+
+BUCKET_SEEN = "ombudsdesk-intake-seen"
+BUCKET_QUARANTINE = "ombudsdesk-intake-quarantine"
+
+
+async def _key_value(js: JetStreamContext, bucket: str, description: str, replicas: int) -> Any:
+    try:
+        return await js.key_value(bucket)
+    except (BucketNotFoundError, NotFoundError):
+        return await js.create_key_value(
+            KeyValueConfig(bucket=bucket, description=description, storage=StorageType.FILE, replicas=replicas)
+        )
+
+
+def raw_object_name(message_key: str) -> str:
+    return f"{message_key}.eml"
+
+
+class ObjectStorage:
+    """Raw originals and attachments in the buckets every service can read (created by `ensure_streams`)."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self.js = js
+        self._raw: Any = None
+        self._attachments: Any = None
+
+    async def _buckets(self) -> tuple[Any, Any]:
+        if self._raw is None:
+            self._raw = await self.js.object_store(streams.BUCKET_RAW_MESSAGES)
+            self._attachments = await self.js.object_store(streams.BUCKET_ATTACHMENTS)
+        return self._raw, self._attachments
+
+    async def put_raw(self, message_key: str, raw: bytes) -> str:
+        raw_bucket, _ = await self._buckets()
+        name = raw_object_name(message_key)
+        await raw_bucket.put(name, raw)
+        return name
+
+    async def get_raw(self, name: str) -> bytes:
+        raw_bucket, _ = await self._buckets()
+        result = await raw_bucket.get(name)
+        return bytes(result.data or b"")
+
+    async def put_attachment(self, attachment: Attachment) -> AttachmentRef:
+        _, bucket = await self._buckets()
+        digest = attachment.sha256
+        name = f"sha256-{digest}"
+        try:
+            info = await bucket.get_info(name)
+            exists = info.size == attachment.size
+        except ObjectNotFoundError:
+            exists = False
+        if not exists:
+            await bucket.put(name, attachment.data)
+        return AttachmentRef(
+            filename=attachment.filename,
+            content_type=attachment.content_type,
+            size=attachment.size,
+            sha256=digest,
+            object_name=name,
+        )
+
+    async def get_attachment(self, object_name: str) -> bytes:
+        _, bucket = await self._buckets()
+        result = await bucket.get(object_name)
+        return bytes(result.data or b"")
+
+
+class SeenMessages:
+    """Keys of messages whose event is durable: the duplicate check that outlives the `Nats-Msg-Id` window."""
+
+    def __init__(self, js: JetStreamContext, replicas: int = 1) -> None:
+        self.js = js
+        self.replicas = replicas
+        self._kv: Any = None
+
+    async def _store(self) -> Any:
+        if self._kv is None:
+            self._kv = await _key_value(self.js, BUCKET_SEEN, "Message keys intake has published", self.replicas)
+        return self._kv
+
+    async def contains(self, message_key: str) -> bool:
+        kv = await self._store()
+        try:
+            entry = await kv.get(message_key)
+        except (KeyNotFoundError, KeyDeletedError):
+            return False
+        return entry is not None and entry.value is not None
+
+    async def mark(self, message_key: str, dedup_id: str) -> None:
+        kv = await self._store()
+        await kv.put(message_key, dedup_id.encode())
+
+
+class QuarantineRecord(BaseModel):
+    """A message the parser could not handle, kept raw with the reason until someone replays it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_key: str
+    reason: str
+    raw_object: str
+    size: int
+    channel: Channel
+    received_at: datetime
+    envelope_sender: str | None = None
+    envelope_recipients: tuple[str, ...] = ()
+    source: str = ""
+    quarantined_at: datetime
+    attempts: int = 1
+
+
+class Quarantine:
+    def __init__(self, js: JetStreamContext, replicas: int = 1) -> None:
+        self.js = js
+        self.replicas = replicas
+        self._kv: Any = None
+
+    async def _store(self) -> Any:
+        if self._kv is None:
+            self._kv = await _key_value(self.js, BUCKET_QUARANTINE, "Messages intake could not parse", self.replicas)
+        return self._kv
+
+    async def put(self, record: QuarantineRecord) -> None:
+        kv = await self._store()
+        await kv.put(record.message_key, record.model_dump_json().encode())
+
+    async def get(self, message_key: str) -> QuarantineRecord | None:
+        kv = await self._store()
+        try:
+            entry = await kv.get(message_key)
+        except (KeyNotFoundError, KeyDeletedError):
+            return None
+        if entry is None or not entry.value:
+            return None
+        return QuarantineRecord.model_validate(json.loads(entry.value))
+
+    async def remove(self, message_key: str) -> None:
+        kv = await self._store()
+        await kv.delete(message_key)
+
+    async def keys(self) -> list[str]:
+        kv = await self._store()
+        try:
+            return sorted(await kv.keys())
+        except NoKeysError:
+            return []
+
+    async def records(self) -> list[QuarantineRecord]:
+        found = [await self.get(key) for key in await self.keys()]
+        return sorted((record for record in found if record), key=lambda record: record.quarantined_at)
+
+    async def count(self) -> int:
+        return len(await self.keys())
+
+
+async def ensure_intake_buckets(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create intake's own key-value buckets at start (idempotent)."""
+    await SeenMessages(js, replicas)._store()
+    await Quarantine(js, replicas)._store()

@@ -1,0 +1,187 @@
+"""From raw bytes to what the message means (pure, no I/O): who wrote, when, about what, in which language,
+what it refers to, whether a machine wrote it, whether it is a bounce.
+
+`understand(raw, context)` never returns a half result: it returns an `Understanding` or raises (a parser error,
+`MimeLimitExceeded`), and the pipeline quarantines the raw message with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
+from email.utils import getaddresses, parsedate_to_datetime
+
+from services.intake.automation import detect_automated
+from services.intake.bounces import BounceReport, parse_bounce
+from services.intake.charsets import decode_header_value
+from services.intake.forwarding import ForwardedOriginal, find_forwarded_original
+from services.intake.language import detect_language
+from services.intake.message_key import message_ids, normalise_message_id
+from services.intake.mime import Attachment, MimeContent, MimeLimits, extract_content
+from services.intake.references import case_numbers, ours
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    """What the parser needs to know about us, taken from the settings."""
+
+    own_domain: str = "ombudsdesk.localhost"
+    case_number_prefix: str = "MED"
+    case_number_width: int = 5
+    staff_addresses: frozenset[str] = frozenset()
+    staff_domains: frozenset[str] = frozenset()
+    limits: MimeLimits = MimeLimits()
+    max_text_chars: int = 1_000_000
+    envelope_sender: str | None = None
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str = ""
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Understanding:
+    sender: Person
+    recipients: tuple[str, ...]
+    subject: str
+    text: str
+    sent_at: datetime | None
+    message_id: str | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    our_references: tuple[str, ...]
+    case_numbers: tuple[str, ...]
+    language: str | None
+    language_confidence: float
+    attachments: tuple[Attachment, ...]
+    automated_reason: str | None
+    defects: tuple[str, ...]
+    forwarded_by: Person | None = None
+    bounce: BounceReport | None = None
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+def parse_bytes(raw: bytes) -> Message:
+    # compat32 keeps every header as the raw string it was (the modern policy raises on some malformed headers).
+    return BytesParser(policy=compat32).parsebytes(raw)
+
+
+def header_map(message: Message, defects: list[str]) -> dict[str, str]:
+    """First occurrence of each header, lower-case names, decoded values."""
+    headers: dict[str, str] = {}
+    for name, value in message.items():
+        key = str(name).strip().lower()
+        if key not in headers:
+            headers[key] = decode_header_value(value, defects, key)
+    return headers
+
+
+def first_address(value: str) -> Person:
+    try:
+        pairs = getaddresses([value])
+    except Exception:  # noqa: BLE001 - an unparseable address header yields no address
+        return Person(name=value.strip()[:200])
+    for name, address in pairs:
+        address = address.strip()
+        if "@" in address:
+            return Person(name=name.strip().strip('"'), email=address.lower())
+    return Person(name=value.strip()[:200]) if value.strip() else Person()
+
+
+def all_addresses(values: list[str]) -> tuple[str, ...]:
+    try:
+        pairs = getaddresses(values)
+    except Exception:  # noqa: BLE001
+        return ()
+    return tuple(dict.fromkeys(address.strip().lower() for _, address in pairs if "@" in address))
+
+
+def parse_date(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _is_staff(person: Person, context: ParseContext) -> bool:
+    if not person.email:
+        return False
+    domain = person.email.rpartition("@")[2]
+    return person.email in context.staff_addresses or domain in context.staff_domains
+
+
+def understand(raw: bytes, context: ParseContext) -> Understanding:
+    message = parse_bytes(raw)
+    defects: list[str] = []
+    headers = header_map(message, defects)
+    content: MimeContent = extract_content(message, context.limits)
+    defects.extend(content.defects)
+    text = content.text
+    if len(text) > context.max_text_chars:
+        defects.append(f"text truncated to {context.max_text_chars} characters")
+        text = text[: context.max_text_chars]
+
+    sender = first_address(headers.get("from", "")) if headers.get("from") else Person()
+    if sender.email is None and context.envelope_sender and "@" in context.envelope_sender:
+        defects.append("no From address: envelope sender used")
+        sender = Person(name=sender.name, email=context.envelope_sender.strip("<>").lower())
+    subject = headers.get("subject", "")
+    sent_at = parse_date(headers.get("date", ""))
+    message_id = normalise_message_id(headers.get("message-id"))
+    in_reply_to_ids = message_ids(headers.get("in-reply-to"))
+    references = message_ids(headers.get("references"))
+    for reply_id in in_reply_to_ids:
+        if reply_id not in references:
+            references = (*references, reply_id)
+
+    bounce = parse_bounce(message, headers, content, sender.email)
+    forwarded_by: Person | None = None
+    if bounce is None and _is_staff(sender, context):
+        original: ForwardedOriginal | None = find_forwarded_original(content, text)
+        if original is not None and original.sender.email and not _is_staff(
+            Person(email=original.sender.email), context
+        ):
+            forwarded_by = sender
+            sender = Person(name=original.sender.name, email=original.sender.email)
+            sent_at = original.sent_at or sent_at
+            subject = original.subject or subject
+            text = original.text or text
+        else:
+            defects.append("mail from staff without an identifiable original sender")
+
+    automated_reason = None
+    if bounce is None and forwarded_by is None:
+        automated_reason = detect_automated(
+            headers, subject, sender.email, message_id, context.own_domain, context.envelope_sender
+        )
+    if bounce is not None:
+        automated_reason = "delivery status notification"
+
+    language, confidence = detect_language(f"{subject}\n{text}")
+    return Understanding(
+        sender=sender,
+        recipients=all_addresses(message.get_all("To", []) + message.get_all("Cc", [])),
+        subject=subject,
+        text=text,
+        sent_at=sent_at,
+        message_id=message_id,
+        in_reply_to=in_reply_to_ids[0] if in_reply_to_ids else None,
+        references=references,
+        our_references=ours(references, context.own_domain),
+        case_numbers=case_numbers([subject, text], context.case_number_prefix, context.case_number_width),
+        language=language,
+        language_confidence=confidence,
+        attachments=tuple(content.attachments),
+        automated_reason=automated_reason,
+        defects=tuple(dict.fromkeys(defects)),
+        forwarded_by=forwarded_by,
+        bounce=bounce,
+        headers=headers,
+    )

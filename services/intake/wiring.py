@@ -1,0 +1,94 @@
+"""Assembly of the intake service: broker, JetStream streams and buckets, pipeline, SMTP listener, health endpoint
+(and, when configured, the IMAP pollers and the letters folder watcher). Nothing here does I/O before `start()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+from faststream.nats import NatsBroker
+
+from shared.messaging import ensure_streams, make_broker
+from services.intake.health import HealthServer
+from services.intake.imap_poller import ImapIntake, PollerTiming, PositionStore
+from services.intake.letter_folder import REJECTED, LetterFolder, letters_today
+from services.intake.pipeline import IntakePipeline
+from services.intake.scan_to_email import ScanToEmail
+from services.intake.settings import IntakeSettings
+from services.intake.smtp_server import SmtpListener
+from services.intake.stores import ensure_intake_buckets
+
+log = structlog.get_logger(__name__)
+
+
+class IntakeService:
+    def __init__(self, settings: IntakeSettings, broker: NatsBroker) -> None:
+        self.settings = settings
+        self.broker = broker
+        self.pipeline = IntakePipeline(broker, settings)
+        # Scan-to-email: mail for a copier's address (SMTP or IMAP) takes the letter path; all other mail passes on.
+        self.scan_to_email = ScanToEmail(self.pipeline, settings.letters_scan_addresses,
+                                         settings.letters_path() / REJECTED, today=letters_today(settings))
+        self.smtp = SmtpListener(self.scan_to_email, settings)  # type: ignore[arg-type] - same accept() as pipeline
+        self.health: HealthServer | None = None
+        if settings.intake_health_port:
+            self.health = HealthServer(settings.intake_health_host, settings.intake_health_port, self.health_report)
+        # Further channels (IMAP pollers, letters folder) register here: objects with async start() and stop().
+        self.channels: list[Any] = []
+        if settings.imap_mailboxes:
+            positions = PositionStore(lambda: self.pipeline.js, replicas=settings.stream_replicas)
+            timing = PollerTiming(poll_seconds=settings.imap_poll_seconds, idle_seconds=settings.imap_idle_seconds)
+            self.channels.append(ImapIntake(settings.imap_mailboxes, self.scan_to_email, positions,
+                                            keyword=settings.imap_processed_keyword, timing=timing))
+        if settings.letters_enabled:
+            self.channels.append(LetterFolder(
+                settings.letters_path(), self.pipeline, today=letters_today(settings),
+                poll_seconds=settings.letters_poll_seconds, settle_seconds=settings.letters_settle_seconds,
+                incomplete_seconds=settings.letters_incomplete_seconds,
+            ))
+
+    @property
+    def smtp_port(self) -> int:
+        return self.smtp.port
+
+    async def start(self) -> None:
+        await self.broker.connect()
+        js = self.broker.connection.jetstream()
+        await ensure_streams(js, self.settings.stream_replicas)
+        await ensure_intake_buckets(js, self.settings.stream_replicas)
+        for channel in self.channels:
+            await channel.start()
+        await self.smtp.start()
+        if self.health is not None:
+            await self.health.start()
+
+    async def stop(self) -> None:
+        await self.smtp.stop()
+        if self.health is not None:
+            await self.health.stop()
+        for channel in reversed(self.channels):
+            await channel.stop()
+        self.pipeline.close()
+        await self.broker.stop()
+
+    async def health_report(self) -> tuple[bool, dict[str, Any]]:
+        connected = bool(self.broker.connection.is_connected)
+        report: dict[str, Any] = {
+            "status": "ok" if connected else "nats unreachable",
+            "nats_connected": connected,
+            "smtp_port": self.smtp_port,
+            "accepted_since_start": dict(self.pipeline.counters),
+        }
+        if connected:
+            try:
+                report["quarantined"] = await asyncio.wait_for(self.pipeline.quarantine.count(), 3)
+            except Exception as error:  # noqa: BLE001 - the probe reports, it does not fail
+                report["quarantined"] = None
+                report["quarantine_error"] = type(error).__name__
+        return connected, report
+
+
+def build_intake(settings: IntakeSettings) -> IntakeService:
+    return IntakeService(settings, make_broker(settings))

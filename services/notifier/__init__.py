@@ -1,0 +1,1 @@
+"""The notifier: acknowledgments, notices to citizens and deadline warnings to staff, each sent exactly once."""

@@ -1,0 +1,173 @@
+"""The loop that empties the outbox through the SMTP relay and reports each outcome on JetStream.
+
+Transient failures (4xx, connection errors) are retried with exponential backoff until the notice's give-up time;
+a permanent refusal (5xx) fails the notice at once and flags the address so staff can write by post. The
+`NotificationSent` / `NotificationFailed` event is published after the outcome is committed and republished until
+JetStream has it (its `Nats-Msg-Id` makes repeats harmless).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+import structlog
+
+from services.notifier.headers import UnsafeAddress
+from services.notifier.mail import Sender, build_email
+from services.notifier.models import Notice, NoticeStatus
+from services.notifier.outbox import Outbox
+from services.notifier.relay import PermanentDeliveryError, SmtpRelay, TransientDeliveryError
+from services.notifier.settings import NotifierSettings
+from shared.events import Event, NotificationFailed, NotificationSent
+
+log = structlog.get_logger(__name__)
+
+Publisher = Callable[[Event], Awaitable[object]]
+BATCH = 50
+
+
+def retry_delay(attempt: int, first: float, longest: float) -> float:
+    return min(first * 2 ** max(attempt - 1, 0), longest)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        settings: NotifierSettings,
+        outbox: Outbox,
+        relay: SmtpRelay,
+        publish: Publisher,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.relay = relay
+        self.publish = publish
+        self.clock = clock
+        self.sender = Sender(settings.sender_address, settings.organisation_name)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="notifier-dispatcher")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self.relay.close()
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.drain()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - a database or NATS outage must not end the loop
+                log.error("dispatcher.error", error=repr(error))
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_seconds)
+            except asyncio.TimeoutError:
+                pass
+
+    async def drain(self) -> int:
+        """Send everything due now; returns how many notices were attempted."""
+        attempted = 0
+        lease = timedelta(seconds=self.settings.relay_lease_seconds)
+        while True:
+            notices = await self.outbox.claim_due(self.clock(), BATCH, lease)
+            if not notices:
+                break
+            for notice in notices:
+                await self.deliver(notice)
+            attempted += len(notices)
+        await self.publish_outcomes()
+        return attempted
+
+    async def deliver(self, notice: Notice) -> None:
+        log_ = log.bind(complaint_number=notice.complaint_number, notification_key=notice.notification_key)
+        now = self.clock()
+        try:
+            message = build_email(
+                sender=self.sender,
+                recipient=notice.recipient,
+                recipient_name=notice.recipient_name,
+                subject=notice.subject,
+                text=notice.body_text,
+                html=notice.body_html,
+                message_id=notice.message_id,
+                language=notice.language,
+                date=now,
+                in_reply_to=notice.in_reply_to,
+                references=tuple(notice.references.split()),
+            )
+            await self.relay.send(message, self.settings.sender_address, notice.recipient)
+        except UnsafeAddress as error:
+            await self.outbox.mark_failed(notice.id, str(error))
+            log_.error("notice.failed", reason=str(error))
+            return
+        except PermanentDeliveryError as error:
+            await self.outbox.mark_failed(notice.id, error.reason)
+            await self.outbox.flag_address(notice.recipient, error.reason, notice.notification_key, now)
+            log_.error("notice.refused", reason=error.reason)
+            return
+        except TransientDeliveryError as error:
+            attempt = notice.attempts + 1
+            if now >= notice.give_up_at:
+                await self.outbox.mark_failed(notice.id, f"gave up after {attempt} attempts: {error.reason}")
+                log_.error("notice.gave_up", attempts=attempt, reason=error.reason)
+                return
+            delay = retry_delay(attempt, self.settings.relay_retry_first_seconds,
+                                self.settings.relay_retry_longest_seconds)
+            next_at = min(now + timedelta(seconds=delay), notice.give_up_at)
+            await self.outbox.mark_retry(notice.id, next_at, error.reason)
+            log_.warning("notice.will_retry", attempt=attempt, retry_in_seconds=delay, reason=error.reason)
+            return
+        await self.outbox.mark_sent(notice.id, now)
+        log_.info("notice.sent", notice_kind=notice.notice_kind)
+
+    async def publish_outcomes(self) -> None:
+        published: list[int] = []
+        try:
+            for notice in await self.outbox.unpublished_outcomes(limit=500):
+                if not await self._publish_outcome(notice):
+                    break
+                published.append(notice.id)
+        finally:
+            if published:
+                await self.outbox.mark_published(published)
+
+    async def _publish_outcome(self, notice: Notice) -> bool:
+        event: Event
+        if notice.status == NoticeStatus.SENT:
+            event = NotificationSent(
+                notification_key=notice.notification_key,
+                complaint_number=notice.complaint_number,
+                notice_kind=notice.notice_kind,
+                recipient=notice.recipient,
+                message_id=notice.message_id,
+            )
+        else:
+            event = NotificationFailed(
+                notification_key=notice.notification_key,
+                complaint_number=notice.complaint_number,
+                notice_kind=notice.notice_kind,
+                recipient=notice.recipient,
+                reason=notice.status_reason or "failed",
+            )
+        try:
+            await self.publish(event)
+        except Exception as error:  # noqa: BLE001 - NATS down: the outcome stays unpublished, retried later
+            log.warning("outcome.publish_failed", notification_key=notice.notification_key, error=repr(error))
+            return False
+        return True

@@ -1,0 +1,194 @@
+"""Use cases of the notifier, one per incoming event: turn it into notices in the outbox, or flag an address.
+
+Each handler is idempotent (the outbox key) and raises `PermanentError` for an event that can never be rendered
+(unknown kind, missing context, template error) so that it goes to the dead-letter stream instead of looping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import structlog
+from jinja2 import TemplateError
+
+from services.notifier.headers import UnsafeAddress, clean_address, clean_header_text, clean_message_id, our_message_id
+from services.notifier.letters import build_letter_pdf
+from services.notifier.models import NoticeChannel, NoticeStatus
+from services.notifier.notices import (
+    NoticeDraft,
+    draft_acknowledgment,
+    draft_deadline_warnings,
+    draft_requested_notice,
+)
+from services.notifier.outbox import Outbox, RecipientFacts
+from services.notifier.rendering import TemplateRenderer
+from services.notifier.routing import route_notice
+from services.notifier.settings import NotifierSettings
+from services.notifier.suppression import SuppressionRules
+from shared.events import ComplaintRegistered, DeadlineAlert, DeliveryFailed, NoticeRequested
+from shared.messaging import PermanentError
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def organisation_variables(settings: NotifierSettings) -> dict[str, str]:
+    return {
+        "name": settings.organisation_name,
+        "signature": settings.organisation_signature,
+        "postal_address": settings.organisation_postal_address,
+        "phone": settings.organisation_phone,
+        "website": settings.organisation_website,
+        "logo_url": settings.organisation_logo_url,
+        "second_line_name": settings.second_line_name,
+        "second_line_contact": settings.second_line_contact,
+    }
+
+
+def suppression_rules(settings: NotifierSettings) -> SuppressionRules:
+    return SuppressionRules.build(
+        own_addresses=[settings.sender_address, *settings.suppressed_addresses],
+        own_domains=[],
+        staff_addresses=settings.suppressed_addresses,
+        staff_domains=settings.suppressed_domains,
+    )
+
+
+class NotifierHandlers:
+    def __init__(
+        self,
+        settings: NotifierSettings,
+        outbox: Outbox,
+        renderer: TemplateRenderer,
+        on_new_notice: Callable[[], None] = lambda: None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.renderer = renderer
+        self.rules = suppression_rules(settings)
+        self.organisation = organisation_variables(settings)
+        self.on_new_notice = on_new_notice
+        self.clock = clock
+
+    async def complaint_registered(self, event: ComplaintRegistered) -> None:
+        await self.write(draft_acknowledgment(event, self.settings.default_language))
+
+    async def notice_requested(self, event: NoticeRequested) -> None:
+        await self.write(draft_requested_notice(event, self.settings.default_language))
+
+    async def deadline_alert(self, event: DeadlineAlert) -> None:
+        drafts = draft_deadline_warnings(event, self.settings.supervisor_address, self.settings.staff_language)
+        if not drafts:
+            log.warning("deadline_alert.nobody_to_warn", complaint_number=event.complaint_number)
+        for draft in drafts:
+            await self.write(draft)
+
+    async def delivery_failed(self, event: DeliveryFailed) -> None:
+        """A bounce of one of our notices: the address is flagged, the notice marked failed (and reported)."""
+        message_id = clean_message_id(event.original_message_id)
+        notice = await self.outbox.by_message_id(message_id) if message_id else None
+        if notice is None:
+            log.info("delivery_failed.not_ours", original_message_id=event.original_message_id)
+            return
+        address = notice.recipient
+        if event.failed_recipient:
+            try:
+                address = clean_address(event.failed_recipient).lower()
+            except UnsafeAddress:
+                pass
+        reason = clean_header_text(f"bounce {event.status or ''} {event.diagnostic or ''}", 500)
+        await self.outbox.flag_address(address, reason, notice.notification_key, self.clock())
+        if notice.status != NoticeStatus.FAILED:
+            await self.outbox.mark_failed(notice.id, reason)
+            self.on_new_notice()
+        log.warning("address.flagged_undeliverable", complaint_number=notice.complaint_number,
+                    notification_key=notice.notification_key)
+
+    async def write(self, draft: NoticeDraft) -> bool:
+        """Render and store one notice unless it is already in the outbox. True when stored now."""
+        address: str | None = None
+        if draft.recipient_email:
+            try:
+                address = clean_address(draft.recipient_email).lower()
+            except UnsafeAddress:
+                log.warning("notice.unusable_address", complaint_number=draft.complaint_number)
+        now = self.clock()
+        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+        def compose(facts: RecipientFacts) -> dict[str, Any]:
+            return self._compose(draft, address, facts, now)
+
+        try:
+            stored = await self.outbox.record(
+                draft.notification_key, address, compose, day_start if draft.rate_limited else None
+            )
+        except TemplateError as error:
+            raise PermanentError(f"template {draft.language}/{draft.kind}: {error}") from error
+        if stored:
+            log.info("notice.recorded", complaint_number=draft.complaint_number, notice_kind=str(draft.kind),
+                     notification_key=draft.notification_key)
+            self.on_new_notice()
+        else:
+            log.info("notice.already_recorded", complaint_number=draft.complaint_number,
+                     notification_key=draft.notification_key)
+        return stored
+
+    def _compose(self, draft: NoticeDraft, address: str | None, facts: RecipientFacts, now: datetime) -> dict[str, Any]:
+        route = route_notice(draft, address, facts, self.rules, self.settings.follow_up_notices_per_day)
+        variables = {
+            **draft.variables,
+            "org": self.organisation,
+            "case_number": draft.complaint_number,
+            "recipient_name": clean_header_text(draft.recipient_name, 120),
+            "channel": route.channel.value,
+        }
+        rendered = self.renderer.render(draft.kind, draft.language, variables)
+        pdf = None
+        if route.channel is NoticeChannel.LETTER:
+            pdf = build_letter_pdf(
+                organisation_name=self.settings.organisation_name,
+                organisation_address=self.settings.organisation_postal_address,
+                recipient_name=draft.recipient_name,
+                postal_address=draft.postal_address or "",
+                reference=draft.complaint_number,
+                letter_date=now.date(),
+                language=draft.language,
+                subject=rendered.subject,
+                body=rendered.text,
+            )
+        return {
+            "complaint_number": draft.complaint_number,
+            "notice_kind": str(draft.kind),
+            "channel": route.channel.value,
+            "recipient": address or "",
+            "recipient_name": clean_header_text(draft.recipient_name, 300),
+            "postal_address": draft.postal_address or "",
+            "language": rendered.language,
+            "subject": rendered.subject,
+            "body_text": rendered.text,
+            "body_html": rendered.html,
+            "letter_pdf": pdf,
+            "message_id": our_message_id(draft.notification_key, self.settings.message_id_domain),
+            "in_reply_to": clean_message_id(draft.in_reply_to),
+            "references": " ".join(ref for ref in (clean_message_id(value) for value in draft.references) if ref),
+            "status": route.status.value,
+            "status_reason": route.reason,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "lease_until": None,
+            "give_up_at": now + timedelta(seconds=self.settings.relay_retry_deadline_seconds),
+            "created_at": now,
+            "sent_at": None,
+            # Email outcomes are reported (sent or failed, also when refused at once); letters and suppressed
+            # notices have nothing to report on the notifier's stream.
+            "outcome_published": route.status not in (NoticeStatus.PENDING, NoticeStatus.FAILED),
+            "printed_by": None,
+        }

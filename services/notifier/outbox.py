@@ -1,0 +1,187 @@
+"""The notifier's outbox in its own database (adapter): record notices once, claim them for sending, record outcomes.
+
+`record` renders and stores a notice in the same transaction that records it as due; the unique notification key
+makes a second delivery of the same event a no-op (INSERT ... ON CONFLICT DO NOTHING on both SQLite and PostgreSQL).
+Relays claim notices with a lease, so a relay killed mid-send leaves its notice to be sent again once the lease
+runs out: a notice may, in that narrow window, be sent twice, but is never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.notifier.models import AddressFlag, Notice, NoticeChannel, NoticeStatus
+
+
+@dataclass(frozen=True)
+class RecipientFacts:
+    """What the database knows about a recipient when a notice to them is recorded."""
+
+    flagged_reason: str | None
+    follow_ups_today: int
+
+
+class Outbox:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # SQLite has one writer at a time, and its busy handler waits by sleeping (up to 100 ms a try): queue this
+        # process's writers (consumers run a batch concurrently, the dispatcher writes too) on a lock instead.
+        self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncSession]:
+        async with self._sqlite_writer or nullcontext():
+            async with self.sessions.begin() as session:
+                yield session
+
+    def _insert(self) -> Any:
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(Notice.__table__)
+
+    async def record(
+        self,
+        notification_key: str,
+        address: str | None,
+        compose: Callable[[RecipientFacts], dict[str, Any]],
+        count_follow_ups_since: datetime | None = None,
+    ) -> bool:
+        """Store the notice `compose` builds, unless one with this key exists. True when this call stored it."""
+        async with self._writing() as session:
+            existing = await session.scalar(select(Notice.id).where(Notice.notification_key == notification_key))
+            if existing is not None:
+                return False
+            facts = await self._facts(session, address, count_follow_ups_since)
+            values = compose(facts)
+            statement = self._insert().values(notification_key=notification_key, **values)
+            result = await session.execute(statement.on_conflict_do_nothing(index_elements=["notification_key"]))
+            return bool(result.rowcount)
+
+    async def _facts(self, session: AsyncSession, address: str | None, since: datetime | None) -> RecipientFacts:
+        if not address:
+            return RecipientFacts(None, 0)
+        flag = await session.scalar(select(AddressFlag.reason).where(AddressFlag.address == address.lower()))
+        if since is None:
+            return RecipientFacts(flag, 0)
+        follow_ups = await session.scalar(
+            select(func.count(Notice.id)).where(
+                Notice.recipient == address.lower(),
+                Notice.notice_kind == "follow_up_received",
+                Notice.created_at >= since,
+                Notice.status != NoticeStatus.SUPPRESSED,
+            )
+        )
+        return RecipientFacts(flag, int(follow_ups or 0))
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Notice]:
+        """Notices due now (or whose previous relay's lease expired), each claimed by exactly one relay."""
+        due = or_(
+            and_(Notice.status == NoticeStatus.PENDING, Notice.next_attempt_at <= now),
+            and_(Notice.status == NoticeStatus.SENDING, Notice.lease_until < now),
+        )
+        claimed: list[int] = []
+        async with self._writing() as session:
+            ids = (await session.scalars(select(Notice.id).where(due).order_by(Notice.id).limit(limit))).all()
+            for notice_id in ids:
+                result = await session.execute(
+                    update(Notice)
+                    .where(Notice.id == notice_id, due)
+                    .values(status=NoticeStatus.SENDING, lease_until=now + lease)
+                )
+                if result.rowcount == 1:
+                    claimed.append(notice_id)
+        if not claimed:
+            return []
+        async with self.sessions() as session:
+            return list((await session.scalars(select(Notice).where(Notice.id.in_(claimed)).order_by(Notice.id))).all())
+
+    async def _update(self, notice_id: int, **values: Any) -> None:
+        async with self._writing() as session:
+            await session.execute(update(Notice).where(Notice.id == notice_id).values(**values))
+
+    async def mark_sent(self, notice_id: int, now: datetime) -> None:
+        await self._update(notice_id, status=NoticeStatus.SENT, sent_at=now, lease_until=None,
+                           attempts=Notice.attempts + 1, status_reason=None)
+
+    async def mark_retry(self, notice_id: int, next_attempt_at: datetime, error: str) -> None:
+        await self._update(notice_id, status=NoticeStatus.PENDING, next_attempt_at=next_attempt_at,
+                           lease_until=None, attempts=Notice.attempts + 1, status_reason=error)
+
+    async def mark_failed(self, notice_id: int, reason: str) -> None:
+        await self._update(notice_id, status=NoticeStatus.FAILED, lease_until=None, status_reason=reason,
+                           outcome_published=False)
+
+    async def mark_published(self, notice_ids: Sequence[int]) -> None:
+        async with self._writing() as session:
+            await session.execute(update(Notice).where(Notice.id.in_(notice_ids)).values(outcome_published=True))
+
+    async def unpublished_outcomes(self, limit: int = 100) -> list[Notice]:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(Notice)
+                .where(
+                    Notice.channel == NoticeChannel.EMAIL,
+                    Notice.status.in_([NoticeStatus.SENT, NoticeStatus.FAILED]),
+                    Notice.outcome_published.is_(False),
+                )
+                .order_by(Notice.id)
+                .limit(limit)
+            )
+            return list(rows.all())
+
+    async def flag_address(self, address: str, reason: str, notification_key: str | None, now: datetime) -> None:
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(AddressFlag.__table__).values(
+            address=address.lower(), reason=reason, flagged_at=now, notification_key=notification_key
+        )
+        async with self._writing() as session:
+            await session.execute(statement.on_conflict_do_nothing(index_elements=["address"]))
+
+    async def flagged_addresses(self) -> list[AddressFlag]:
+        async with self.sessions() as session:
+            return list((await session.scalars(select(AddressFlag).order_by(AddressFlag.flagged_at))).all())
+
+    async def by_message_id(self, message_id: str) -> Notice | None:
+        async with self.sessions() as session:
+            return await session.scalar(select(Notice).where(Notice.message_id == message_id))
+
+    async def by_key(self, notification_key: str) -> Notice | None:
+        async with self.sessions() as session:
+            return await session.scalar(select(Notice).where(Notice.notification_key == notification_key))
+
+    async def notices(self, complaint_number: str | None = None) -> Sequence[Notice]:
+        query = select(Notice).order_by(Notice.id)
+        if complaint_number:
+            query = query.where(Notice.complaint_number == complaint_number)
+        async with self.sessions() as session:
+            return (await session.scalars(query)).all()
+
+    async def print_queue(self, include_printed: bool = False) -> Sequence[Notice]:
+        statuses = [NoticeStatus.QUEUED, NoticeStatus.PRINTED] if include_printed else [NoticeStatus.QUEUED]
+        async with self.sessions() as session:
+            return (
+                await session.scalars(
+                    select(Notice)
+                    .where(Notice.channel == NoticeChannel.LETTER, Notice.status.in_(statuses))
+                    .order_by(Notice.id)
+                )
+            ).all()
+
+    async def mark_printed(self, notice_id: int, printed_by: str, now: datetime) -> bool:
+        async with self._writing() as session:
+            result = await session.execute(
+                update(Notice)
+                .where(Notice.id == notice_id, Notice.channel == NoticeChannel.LETTER,
+                       Notice.status == NoticeStatus.QUEUED)
+                .values(status=NoticeStatus.PRINTED, printed_by=printed_by, sent_at=now)
+            )
+            return result.rowcount == 1

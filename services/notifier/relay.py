@@ -1,0 +1,108 @@
+"""The SMTP client that hands notices to the relay (adapter, aiosmtplib), with SMTP replies sorted into
+transient (4xx, connection trouble: try again later) and permanent (5xx: give up) failures (RFC 5321 4.2.1)."""
+
+from __future__ import annotations
+
+import asyncio
+from email.message import EmailMessage
+
+import aiosmtplib
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+class DeliveryError(Exception):
+    def __init__(self, reason: str, code: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class TransientDeliveryError(DeliveryError):
+    """4xx or no answer: the same mail may succeed later."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """5xx: the relay will never take this mail for this recipient."""
+
+
+def _classify(code: int | None, message: str) -> DeliveryError:
+    reason = f"{code} {message}".strip() if code else message
+    if code is not None and 500 <= code < 600:
+        return PermanentDeliveryError(reason, code)
+    return TransientDeliveryError(reason, code)
+
+
+class SmtpRelay:
+    """One connection to the relay, reused across notices and reopened after any error."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float = 30.0,
+        starttls: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.starttls = starttls
+        self.username = username
+        self.password = password
+        self._client: aiosmtplib.SMTP | None = None
+
+    async def _connected(self) -> tuple[aiosmtplib.SMTP, bool]:
+        if self._client is not None and self._client.is_connected:
+            return self._client, True
+        client = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout, start_tls=self.starttls,
+                                 use_tls=False)
+        await client.connect()
+        if self.username and self.password:
+            await client.login(self.username, self.password)
+        self._client = client
+        return client, False
+
+    async def send(self, message: EmailMessage, sender: str, recipient: str) -> str:
+        """Hand one mail over; returns the relay's answer, raises a DeliveryError subclass."""
+        try:
+            try:
+                client, reused = await self._connected()
+                return await self._send_once(client, message, sender, recipient)
+            except aiosmtplib.SMTPServerDisconnected:
+                if not reused:
+                    raise
+                # A relay closes idle connections (RFC 5321 4.5.3.2.7): one fresh attempt, not a retry later.
+                await self.close()
+                client, _ = await self._connected()
+                return await self._send_once(client, message, sender, recipient)
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            await self.close()
+            refused = error.recipients[0] if error.recipients else None
+            raise _classify(refused.code if refused else None, refused.message if refused else str(error)) from error
+        except aiosmtplib.SMTPResponseException as error:
+            await self.close()
+            raise _classify(error.code, error.message) from error
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+            await self.close()
+            raise TransientDeliveryError(f"{type(error).__name__}: {error}") from error
+
+    async def _send_once(self, client: aiosmtplib.SMTP, message: EmailMessage, sender: str, recipient: str) -> str:
+        errors, response = await client.send_message(message, sender=sender, recipients=[recipient])
+        if errors:
+            code, text = next(iter(errors.values()))
+            raise _classify(code, text)
+        return response
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            if client.is_connected:
+                await client.quit()
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+            client.close()

@@ -1,0 +1,1 @@
+"""The registry service: the register of record (numbers, files, deadlines, holding pen, indicators)."""

@@ -1,0 +1,123 @@
+"""Where an incoming message goes (pure): a new complaint, a follow-up attached to a case, or the holding pen.
+
+Issue 4, "Follow-ups and the holding pen": a message that refers to a case (In-Reply-To/References naming a message of
+its thread, or a case number) is attached only when its sender is a party to that case (the complainant or a known
+correspondent). Knowing a number must never let a stranger write into someone else's file, so anything else is held
+for staff with the reason and ranked suggestions. What a party's message does to its case (attach, resume, reopen
+within the window, or a new linked complaint after it) is `workflow.decide_follow_up`'s decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+from services.registry.workflow import FollowUpAction, ReopenPolicy, decide_follow_up
+
+
+class MatchedBy(StrEnum):
+    HEADER = "header"  # In-Reply-To / References name a message of the case's thread: the strongest link
+    NUMBER = "number"  # the case number appears in the subject or text
+    SENDER = "sender"  # only a suggestion: another case of the same sender
+
+
+class HoldReason(StrEnum):
+    SENDER_NOT_PARTY = "sender_not_party"
+    UNKNOWN_CASE_NUMBER = "unknown_case_number"
+    AMBIGUOUS_REFERENCE = "ambiguous_reference"
+    AUTOMATED_UNMATCHED = "automated_unmatched"
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What the decision needs to know about one case the message may belong to."""
+
+    number: str
+    matched_by: MatchedBy
+    parties: frozenset[str]
+    status: str = "received"
+    ended_on: date | None = None  # the day it reached its current final status (closed, inadmissible, ...)
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    number: str
+    score: int
+    why: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"number": self.number, "score": self.score, "why": self.why}
+
+
+@dataclass(frozen=True)
+class RegisterNew:
+    linked_number: str | None = None
+
+
+@dataclass(frozen=True)
+class Attach:
+    number: str
+    new_status: str | None = None  # resume (waiting_for_citizen) or reopen (closed, inadmissible): in_review
+    explanation: str = ""
+
+
+@dataclass(frozen=True)
+class Hold:
+    reason: HoldReason
+    suggestions: tuple[Suggestion, ...] = field(default_factory=tuple)
+
+
+Decision = RegisterNew | Attach | Hold
+
+_SCORES = {MatchedBy.HEADER: 3, MatchedBy.NUMBER: 2, MatchedBy.SENDER: 1}
+
+
+def rank_suggestions(cases: Sequence[CaseFacts], sender_cases: Sequence[CaseFacts] = ()) -> tuple[Suggestion, ...]:
+    """Referenced cases first (header over number), then the sender's own cases; newest first within a rank."""
+    best: dict[str, CaseFacts] = {}
+    for case in [*cases, *sender_cases]:
+        known = best.get(case.number)
+        if known is None or _SCORES[case.matched_by] > _SCORES[known.matched_by]:
+            best[case.number] = case
+    ordered = sorted(
+        best.values(),
+        key=lambda c: (-_SCORES[c.matched_by], -(c.received_at.timestamp() if c.received_at else 0), c.number),
+    )
+    return tuple(Suggestion(c.number, _SCORES[c.matched_by], c.matched_by.value) for c in ordered)
+
+
+def decide(
+    *,
+    sender_email: str | None,
+    referenced: Sequence[CaseFacts],
+    unknown_numbers: Sequence[str] = (),
+    sender_cases: Sequence[CaseFacts] = (),
+    automated: bool = False,
+    today: date,
+    policy: ReopenPolicy,
+) -> Decision:
+    """Decide the fate of one incoming message; `referenced` are the existing cases it refers to."""
+    if not referenced:
+        if unknown_numbers:
+            return Hold(HoldReason.UNKNOWN_CASE_NUMBER, rank_suggestions((), sender_cases))
+        if automated:
+            # An auto-reply or bounce that refers to nothing of ours must not burn a complaint number.
+            return Hold(HoldReason.AUTOMATED_UNMATCHED, rank_suggestions((), sender_cases))
+        return RegisterNew()
+    sender = (sender_email or "").strip().lower()
+    eligible = [case for case in referenced if sender and sender in case.parties]
+    if not eligible:
+        return Hold(HoldReason.SENDER_NOT_PARTY, rank_suggestions(referenced, sender_cases))
+    strongest = max(_SCORES[case.matched_by] for case in eligible)
+    chosen = {case.number: case for case in eligible if _SCORES[case.matched_by] == strongest}
+    if len(chosen) > 1:
+        return Hold(HoldReason.AMBIGUOUS_REFERENCE, rank_suggestions(referenced, sender_cases))
+    [case] = chosen.values()
+    follow_up = decide_follow_up(case.status, ended_on=case.ended_on, today=today, policy=policy, automated=automated)
+    if follow_up.action is FollowUpAction.NEW_LINKED_COMPLAINT:
+        return RegisterNew(linked_number=case.number)
+    new_status = follow_up.new_status.value if follow_up.new_status else None
+    return Attach(case.number, new_status, follow_up.explanation)

@@ -1,0 +1,221 @@
+"""Annual indicators of the register for the annual report: a pure computation over plain records.
+
+Interface:
+
+- `ComplaintRecord` — one complaint as the database adapter reads it (frozen dataclass of plain values);
+- `annual_indicators(records, year, *, as_of=None) -> dict` — JSON-able; `as_of` (default 31 December of `year`)
+  is "today" when computing the current year, so that deadlines not yet due are not counted as missed;
+- `indicators_csv(indicators) -> str` — the same figures as CSV rows `section,key,value`.
+
+Which complaints each figure covers (the usual conventions of Belgian and French ombudsman annual reports):
+- received, by channel / kind / service / theme, admissibility and its reasons, redirected, withdrawn:
+  complaints **received** in the year (`received_on`, the legal start date);
+- outcomes, founded categories and improvement actions: complaints **closed** in the year (`ended_on` in the year);
+- handling time (calendar days from receipt to answer; median, and 90th percentile by the nearest-rank method):
+  complaints **answered** in the year;
+- share acknowledged / answered within the deadline: deadlines that **fell due** in the year (up to `as_of`). A
+  complaint that ended otherwise (inadmissible, redirected, withdrawn) on or before its answer deadline counts as
+  answered in time; one still unanswered after its deadline counts as late;
+- open at year end: every complaint received by 31 December (or `as_of`, if earlier) and not ended by then,
+  whatever its year of receipt (so pass the earlier complaints still open at the start of the year too; extra
+  records are harmless).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from services.registry.vocabulary import FoundedCategory, InadmissibilityReason, Kind, Outcome, Status
+from shared.events import Channel
+
+__all__ = ["ComplaintRecord", "annual_indicators", "indicators_csv", "nearest_rank_percentile"]
+
+UNSPECIFIED = "unspecified"
+
+
+@dataclass(frozen=True)
+class ComplaintRecord:
+    number: str
+    received_on: date
+    channel: str
+    kind: str
+    status: str
+    admissibility: str = "pending"  # "admissible", "inadmissible" or "pending"
+    inadmissibility_reasons: tuple[str, ...] = ()
+    redirected_to: str | None = None  # directory id of the ombudsman it was sent to
+    service: str | None = None
+    theme: str | None = None
+    outcome: str | None = None
+    outcome_category: str | None = None
+    acknowledgment_due: date | None = None
+    acknowledged_on: date | None = None
+    answer_due: date | None = None
+    answered_on: date | None = None
+    ended_on: date | None = None  # the day it became closed, inadmissible, redirected or withdrawn
+    improvement_actions: tuple[str, ...] = ()
+
+
+def nearest_rank_percentile(values: list[int], percent: float) -> int | None:
+    """The smallest value such that at least `percent` % of the values are <= it (no interpolation)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(percent / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _counts(counter: Counter[str], known: Iterable[str] = ()) -> dict[str, int]:
+    """Known keys always present (stable report columns), then the others, sorted."""
+    result = {key: counter.get(key, 0) for key in known}
+    for key in sorted(counter):
+        result.setdefault(key, counter[key])
+    return result
+
+
+def _share(within: int, due: int) -> dict[str, Any]:
+    return {"due": due, "within": within, "share": round(within / due, 4) if due else None}
+
+
+def annual_indicators(records: Iterable[ComplaintRecord], year: int, *, as_of: date | None = None) -> dict[str, Any]:
+    start, year_end = date(year, 1, 1), date(year, 12, 31)
+    period_end = min(as_of, year_end) if as_of is not None else year_end
+
+    received = 0
+    by_channel: Counter[str] = Counter()
+    by_kind: Counter[str] = Counter()
+    by_service: Counter[str] = Counter()
+    by_theme: Counter[str] = Counter()
+    admissibility: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    redirected: Counter[str] = Counter()
+    withdrawn = 0
+    closed = 0
+    outcomes: Counter[str] = Counter()
+    categories: Counter[str] = Counter()
+    actions: list[dict[str, str]] = []
+    with_actions = 0
+    handling: list[int] = []
+    open_this_year = open_earlier = 0
+    ack_due = ack_within = answer_due = answer_within = 0
+
+    for record in records:
+        in_year = start <= record.received_on <= year_end
+        if in_year:
+            received += 1
+            by_channel[record.channel] += 1
+            by_kind[record.kind] += 1
+            by_service[record.service or UNSPECIFIED] += 1
+            by_theme[record.theme or UNSPECIFIED] += 1
+            admissibility[record.admissibility] += 1
+            if record.admissibility == "inadmissible":
+                reasons.update(record.inadmissibility_reasons)
+            if record.status == Status.REDIRECTED or record.redirected_to:
+                redirected[record.redirected_to or UNSPECIFIED] += 1
+            if record.status == Status.WITHDRAWN:
+                withdrawn += 1
+
+        ended_in_year = record.ended_on is not None and start <= record.ended_on <= year_end
+        if ended_in_year and record.outcome is not None:
+            closed += 1
+            outcomes[record.outcome] += 1
+            if record.outcome_category:
+                categories[record.outcome_category] += 1
+            if record.improvement_actions:
+                with_actions += 1
+                actions.extend({"number": record.number, "action": a} for a in record.improvement_actions)
+
+        if record.answered_on is not None and start <= record.answered_on <= year_end:
+            handling.append((record.answered_on - record.received_on).days)
+
+        if record.received_on <= period_end and (record.ended_on is None or record.ended_on > period_end):
+            if in_year:
+                open_this_year += 1
+            else:
+                open_earlier += 1
+
+        if record.acknowledgment_due is not None and start <= record.acknowledgment_due <= period_end:
+            ack_due += 1
+            if record.acknowledged_on is not None and record.acknowledged_on <= record.acknowledgment_due:
+                ack_within += 1
+        if record.answer_due is not None and start <= record.answer_due <= period_end:
+            answer_due += 1
+            responded = record.answered_on or record.ended_on
+            if responded is not None and responded <= record.answer_due:
+                answer_within += 1
+
+    return {
+        "year": year,
+        "as_of": period_end.isoformat(),
+        "received": {
+            "total": received,
+            "by_channel": _counts(by_channel, (c.value for c in Channel)),
+            "by_kind": _counts(by_kind, (k.value for k in Kind)),
+        },
+        "admissibility": {
+            "admissible": admissibility.get("admissible", 0),
+            "inadmissible": admissibility.get("inadmissible", 0),
+            "pending": admissibility.get("pending", 0),
+            "inadmissible_by_reason": _counts(reasons, (r.value for r in InadmissibilityReason)),
+        },
+        "redirected": {"total": sum(redirected.values()), "by_ombudsman": _counts(redirected)},
+        "withdrawn": withdrawn,
+        "by_service": _counts(by_service),
+        "by_theme": _counts(by_theme),
+        "outcomes": {
+            "closed": closed,
+            "by_outcome": _counts(outcomes, (o.value for o in Outcome)),
+            "founded_by_category": _counts(categories, (c.value for c in FoundedCategory)),
+        },
+        "open_at_year_end": {
+            "total": open_this_year + open_earlier,
+            "received_this_year": open_this_year,
+            "received_earlier": open_earlier,
+        },
+        "handling_time_days": {
+            "answered": len(handling),
+            "median": round(float(statistics.median(handling)), 1) if handling else None,
+            "p90": nearest_rank_percentile(handling, 90),
+        },
+        "deadlines": {
+            "acknowledgment": _share(ack_within, ack_due),
+            "answer": _share(answer_within, answer_due),
+        },
+        "improvement_actions": {"total": len(actions), "complaints_with_actions": with_actions, "list": actions},
+    }
+
+
+def _rows(prefix: str, value: Any) -> Iterable[tuple[str, str]]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _rows(f"{prefix}.{key}" if prefix else str(key), item)
+    else:
+        yield prefix, "" if value is None else str(value)
+
+
+def indicators_csv(indicators: Mapping[str, Any]) -> str:
+    """CSV (RFC 4180, CRLF line ends) with a header `section,key,value`; nested figures get dotted keys, and each
+    improvement action is a row `improvement_actions,action:<number>,<text>`."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["section", "key", "value"])
+    for section, value in indicators.items():
+        if section == "improvement_actions":
+            for key, item in value.items():
+                if key != "list":
+                    writer.writerow([section, key, item])
+            for action in value.get("list", ()):
+                writer.writerow([section, f"action:{action['number']}", action["action"]])
+        elif isinstance(value, Mapping):
+            for key, item in _rows("", value):
+                writer.writerow([section, key, item])
+        else:
+            writer.writerow([section, "", "" if value is None else value])
+    return out.getvalue()

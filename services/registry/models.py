@@ -1,0 +1,206 @@
+"""The registry's own database schema (SQLAlchemy 2). Created and evolved ONLY by the Alembic history in
+`migrations/`, which runs the same on SQLite and PostgreSQL.
+
+- `number_counters`: one row per year; incremented in the registering transaction, so numbers are gap-free.
+- `complaints`: the file of a complaint; `message_key` is unique so a replayed event never registers twice.
+- `thread_messages`: every message in and out of a case; `message_id` matches In-Reply-To/References of replies.
+- `case_parties`: who may write into a case (the complainant, known correspondents).
+- `change_log`: who changed what, when and why (published as `ComplaintChanged`).
+- `holding_pen`: follow-ups the registry would not attach on its own, with the reason and ranked suggestions.
+- `outbox`: every event to publish, written in the same transaction as the change it reports (transactional
+  outbox: a crash between commit and publish only delays the event, never loses it).
+- `deadline_alerts`: which deadline alerts were raised, so each goes out once across restarts.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Explicit constraint names: Alembic batch mode (SQLite) and PostgreSQL then agree on them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps stored in UTC and always read back timezone-aware (SQLite has no time-zone type)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the register; pass an aware one")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UtcDateTime()}
+
+
+class NumberCounter(Base):
+    __tablename__ = "number_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class Complaint(Base):
+    __tablename__ = "complaints"
+    __table_args__ = (
+        UniqueConstraint("year", "sequence", name="uq_complaints_year_sequence"),
+        Index("ix_complaints_status_answer_due", "status", "answer_due"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    year: Mapped[int] = mapped_column(Integer)
+    sequence: Mapped[int] = mapped_column(Integer)
+    message_key: Mapped[str] = mapped_column(String(512), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), default="complaint", index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime]
+    legal_start: Mapped[date] = mapped_column(Date, index=True)
+    complainant_name: Mapped[str] = mapped_column(String(300), default="")
+    complainant_email: Mapped[str | None] = mapped_column(String(320), index=True)
+    complainant_postal_address: Mapped[str | None] = mapped_column(Text)
+    complainant_language: Mapped[str | None] = mapped_column(String(16))
+    subject_line: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    attachments: Mapped[list[Any]] = mapped_column(default=list)
+    raw_object: Mapped[str | None] = mapped_column(String(512))
+    service_concerned: Mapped[str | None] = mapped_column(String(200), index=True)
+    theme: Mapped[str | None] = mapped_column(String(200))
+    admissibility: Mapped[str] = mapped_column(String(32), default="pending")
+    admissibility_reasons: Mapped[list[Any]] = mapped_column(default=list)
+    screening_proposal: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(32), default="received")
+    handler: Mapped[str | None] = mapped_column(String(320))
+    acknowledgment_due: Mapped[date] = mapped_column(Date)
+    answer_due: Mapped[date] = mapped_column(Date)
+    answer_extended: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_days: Mapped[int] = mapped_column(Integer, default=0)
+    paused_since: Mapped[date | None] = mapped_column(Date)
+    acknowledged_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    outcome_category: Mapped[str | None] = mapped_column(String(64))
+    recommendations: Mapped[list[Any]] = mapped_column(default=list)
+    linked_number: Mapped[str | None] = mapped_column(String(40))
+    automated: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ThreadMessage(Base):
+    __tablename__ = "thread_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(3))  # "in" or "out"
+    message_key: Mapped[str] = mapped_column(String(512), unique=True)
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    sender_name: Mapped[str] = mapped_column(String(300), default="")
+    sender_email: Mapped[str | None] = mapped_column(String(320))
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    subject_line: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    notice_kind: Mapped[str | None] = mapped_column(String(64))
+    attachments: Mapped[list[Any]] = mapped_column(default=list)
+    raw_object: Mapped[str | None] = mapped_column(String(512))
+    automated: Mapped[bool] = mapped_column(Boolean, default=False)
+    occurred_at: Mapped[datetime]
+
+
+class CaseParty(Base):
+    __tablename__ = "case_parties"
+    __table_args__ = (UniqueConstraint("complaint_id", "email", name="uq_case_parties_complaint_email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    role: Mapped[str] = mapped_column(String(32))  # complainant, correspondent
+    added_by: Mapped[str] = mapped_column(String(320))
+    added_at: Mapped[datetime]
+
+
+class ChangeLogEntry(Base):
+    __tablename__ = "change_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
+    change_id: Mapped[str] = mapped_column(String(64), unique=True)
+    change: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    at: Mapped[datetime]
+
+
+class HeldMessage(Base):
+    __tablename__ = "holding_pen"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_key: Mapped[str] = mapped_column(String(512), unique=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    suggestions: Mapped[list[Any]] = mapped_column(default=list)
+    event: Mapped[str] = mapped_column(Text)  # the MessageReceived JSON, whole, to attach or register it later
+    sender_email: Mapped[str | None] = mapped_column(String(320))
+    subject_line: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(320))
+    resolved_at: Mapped[datetime | None]
+    resolved_number: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+
+
+class OutboxEvent(Base):
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedup_id: Mapped[str] = mapped_column(String(600), unique=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    published_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class DeadlineAlertRecord(Base):
+    __tablename__ = "deadline_alerts"
+    __table_args__ = (UniqueConstraint("complaint_id", "alert_key", name="uq_deadline_alerts_complaint_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
+    alert_key: Mapped[str] = mapped_column(String(120))  # `deadlines.DeadlineAlert.key`
+    raised_at: Mapped[datetime]

@@ -1,0 +1,74 @@
+"""Publishing the outbox to JetStream (adapter of the `EventPublisher` port of `handlers.py`).
+
+A use case publishes the events of its own transaction right after the commit. The `drain` loop publishes whatever
+is left unpublished (the process died between commit and publish, or NATS was down): events are late, never lost.
+Publishing the same row twice is harmless: its `Nats-Msg-Id` is its dedup id, and consumers are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+
+import structlog
+from faststream.nats import NatsBroker
+
+from services.registry.models import OutboxEvent
+from services.registry.repository import RegistryStore
+from shared import events
+from shared.messaging import publish_event
+
+log = structlog.get_logger(__name__)
+
+EVENT_TYPES: dict[str, type[events.Event]] = {
+    cls.model_fields["event_type"].default: cls
+    for cls in (
+        events.ComplaintRegistered,
+        events.ComplaintChanged,
+        events.MessageAppended,
+        events.NoticeRequested,
+        events.DeadlineApproaching,
+        events.DeadlineMissed,
+    )
+}
+
+
+def decode(row: OutboxEvent) -> events.Event:
+    """The stored event, whole (same event id, hence same dedup id as the first time)."""
+    return EVENT_TYPES[json.loads(row.payload)["event_type"]].model_validate_json(row.payload)
+
+
+class OutboxPublisher:
+    def __init__(self, store: RegistryStore, broker: NatsBroker) -> None:
+        self.store = store
+        self.broker = broker
+
+    async def publish(self, outbox_ids: Sequence[int]) -> None:
+        if not outbox_ids:
+            return
+        rows = await self.store.events_by_ids(outbox_ids)
+        await self._publish_rows(rows)
+
+    async def _publish_rows(self, rows: Sequence[OutboxEvent]) -> None:
+        for row in rows:
+            await publish_event(self.broker, decode(row), row.subject)
+        await self.store.mark_published([row.id for row in rows if row.published_at is None])
+
+    async def drain(self) -> int:
+        """Publish every row still unpublished; returns how many were published."""
+        total = 0
+        while rows := await self.store.unpublished_events():
+            await self._publish_rows(rows)
+            total += len(rows)
+        return total
+
+    async def run(self, interval_seconds: float) -> None:
+        while True:
+            try:
+                published = await self.drain()
+                if published:
+                    log.info("outbox.drained", events=published)
+            except Exception as error:  # noqa: BLE001 - NATS or the database may be down; try again later
+                log.warning("outbox.drain_failed", error=repr(error))
+            await asyncio.sleep(interval_seconds)

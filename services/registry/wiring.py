@@ -1,0 +1,93 @@
+"""Composition of the registry service: settings → engine, store, broker, use cases, consumers, background loops.
+
+`build_registry(settings)` does no I/O; `RegistryService.start()` migrates the database, creates the streams,
+starts the consumers, the outbox publisher and the deadline watcher (and the HTTP API when a port is set).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import structlog
+from faststream.nats import NatsBroker
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.registry.consumer import subscribe_registry
+from services.registry.deadlines import DeadlineRules
+from services.registry.handlers import Registry, RegistryPolicy
+from services.registry.numbering import NumberFormat
+from services.registry.publisher import OutboxPublisher
+from services.registry.repository import RegistryStore, migrate
+from services.registry.screening_files import load_screening_config
+from services.registry.settings import RegistrySettings
+from services.registry.watcher import DeadlineWatcher
+from services.registry.workflow import ReopenPolicy
+from shared.database import create_engine
+from shared.messaging import ensure_streams, make_broker
+
+log = structlog.get_logger(__name__)
+
+OUTBOX_DRAIN_SECONDS = 2.0
+
+
+def policy_from_settings(settings: RegistrySettings) -> RegistryPolicy:
+    return RegistryPolicy(
+        number_format=NumberFormat(settings.case_number_prefix, settings.case_number_width),
+        rules=DeadlineRules(
+            acknowledgment_working_days=settings.acknowledgment_working_days,
+            answer_calendar_days=settings.answer_calendar_days,
+            extended_answer_calendar_days=settings.extended_answer_calendar_days,
+            country=settings.holiday_country,
+            subdivision=settings.holiday_subdivision,
+        ),
+        timezone=ZoneInfo(settings.registry_timezone),
+        reopen=ReopenPolicy(window_days=settings.reopen_window_days),
+        screening=load_screening_config(settings.screening_config_path),
+    )
+
+
+@dataclass
+class RegistryService:
+    settings: RegistrySettings
+    engine: AsyncEngine
+    broker: NatsBroker
+    store: RegistryStore
+    registry: Registry
+    publisher: OutboxPublisher
+    watcher: DeadlineWatcher
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        await migrate(self.engine)
+        await self.broker.connect()
+        await ensure_streams(self.broker.connection.jetstream())
+        await self.broker.start()
+        self._tasks.append(asyncio.create_task(self.publisher.run(OUTBOX_DRAIN_SECONDS), name="registry-outbox"))
+        self._tasks.append(asyncio.create_task(
+            self.watcher.run(self.settings.deadline_check_interval_seconds), name="registry-deadlines"))
+        log.info("registry.started", database=self.engine.url.render_as_string(hide_password=True))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._tasks.clear()
+        await self.broker.stop()
+        await self.engine.dispose()
+
+
+def build_registry(settings: RegistrySettings) -> RegistryService:
+    engine = create_engine(settings.database_url)
+    store = RegistryStore(engine)
+    broker = make_broker(settings)
+    publisher = OutboxPublisher(store, broker)
+    registry = Registry(store, policy_from_settings(settings), publisher)
+    subscribe_registry(broker, registry, settings)
+    watcher = DeadlineWatcher(registry, settings.deadline_lead_days)
+    return RegistryService(settings, engine, broker, store, registry, publisher, watcher)

@@ -1,0 +1,78 @@
+"""`make run`'s launcher as a newcomer meets it: it starts everything, says where to send mail, an email sent there
+produces an acknowledgment in `var/outbox/`, and Ctrl-C (SIGINT) stops every process cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+
+from ombudsdesk.embedded_nats import free_port
+from tests.e2e.stack import complaint_mail, send_mail
+
+
+def wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float) -> list[str]:
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            if process.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        if needle in line:
+            return seen
+    raise AssertionError(f"{needle!r} never printed; output was:\n{''.join(seen)}")
+
+
+def wait_for_files(folder: Path, pattern: str, timeout: float) -> list[Path]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = sorted(folder.glob(pattern)) if folder.exists() else []
+        if found:
+            return found
+        time.sleep(0.05)
+    return []
+
+
+@pytest.mark.slow
+def test_run_prints_where_to_send_mail_and_the_acknowledgment_lands_in_the_outbox(tmp_path):
+    smtp_port = free_port()
+    environment = {
+        **os.environ,
+        "OMBUDSDESK_VAR_DIR": str(tmp_path / "var"),
+        "OMBUDSDESK_EMBEDDED_NATS_PORT": str(free_port()),
+        "OMBUDSDESK_MAILCATCHER_PORT": str(free_port()),
+        "OMBUDSDESK_SMTP_PORT": str(smtp_port),
+        "OMBUDSDESK_INTAKE_HEALTH_PORT": str(free_port()),
+        "OMBUDSDESK_API_PORT": str(free_port()),
+        "PYTHONUNBUFFERED": "1",
+    }
+    environment.pop("OMBUDSDESK_NATS_URL", None)
+    launcher = subprocess.Popen([sys.executable, "-m", "ombudsdesk", "run"], env=environment, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        banner = "".join(wait_for_line(launcher, "Stop with Ctrl-C", timeout=90))
+        assert f":{smtp_port}" in banner
+        assert "plaintes@ombudsdesk.localhost" in banner
+        sent_at = time.monotonic()
+        send_mail(smtp_port, complaint_mail("Jeanne Dupont <jeanne@example.org>", "Ma plainte", "Bonjour, ..."))
+        [acknowledgment] = wait_for_files(tmp_path / "var" / "outbox", "*.eml", timeout=30)
+        latency = time.monotonic() - sent_at
+        print(f"acknowledgment in the outbox {latency:.2f} s after the SMTP conversation began")
+        mail = BytesParser(policy=policy.default).parsebytes(acknowledgment.read_bytes())
+        assert mail["To"].addresses[0].addr_spec == "jeanne@example.org"
+        assert "MED-" in mail["Subject"]
+    finally:
+        launcher.send_signal(signal.SIGINT)
+        output, _ = launcher.communicate(timeout=60)
+    assert launcher.returncode == 0, output

@@ -1,0 +1,156 @@
+"""Scan-to-email: the copier's format parsed (pure), then letters published through the real pipeline on a real NATS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import date, datetime, timezone
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from fpdf import FPDF
+
+from services.intake.letters import LetterInvalid, letter_message_key
+from services.intake.pipeline import AcceptStatus, IntakePipeline
+from services.intake.scan_to_email import ScanToEmail, parse_key_value_lines, parse_scan_email
+from services.intake.settings import IntakeSettings
+from shared import streams
+from shared.events import Channel, MessageReceived
+from shared.messaging import ensure_streams, make_broker
+from tests.intake.support import stream_events
+
+TODAY = date(2026, 11, 24)
+SCANS = "scans@ombudsdesk.localhost"
+BODY = """\
+Nom: Jan Peeters
+Adresse: Wetstraat 16
+  1000 Brussel
+Langue: nl
+Date reception: 20/11/2026
+Date cachet: 19/11/2026
+Pages: 1
+Reference archive: BOX-2026-118/1
+Agent: a.dubois
+Device name: XRX-WorkCentre-7845
+"""
+
+
+def make_pdf(pages: int = 1) -> bytes:
+    pdf = FPDF()
+    for number in range(pages):
+        pdf.add_page()
+        pdf.set_font("helvetica", size=12)
+        pdf.cell(text=f"Geachte, pagina {number + 1}")
+    return bytes(pdf.output())
+
+
+def scan_mail(body: str = BODY, pdfs: int = 1, metadata_json: dict | None = None, pages: int = 1,
+              message_id: str = "<scan-42@copier.local>") -> bytes:
+    message = EmailMessage()
+    message["From"] = "copieur@ombudsdesk.localhost"
+    message["To"] = SCANS
+    message["Subject"] = "Scan from XRX-WorkCentre-7845"
+    message["Message-ID"] = message_id
+    message.set_content(body)
+    for number in range(pdfs):
+        message.add_attachment(make_pdf(pages) + b"%" + bytes([number]), maintype="application", subtype="pdf",
+                               filename=f"Scan_{number:04d}.pdf")
+    if metadata_json is not None:
+        message.add_attachment(json.dumps(metadata_json).encode(), maintype="application", subtype="json",
+                               filename="metadata.json")
+    return bytes(message)
+
+
+def test_key_value_lines_with_continuations_and_copier_noise():
+    fields = parse_key_value_lines(BODY)
+    assert fields["Adresse"] == "Wetstraat 16\n1000 Brussel"
+    assert fields["Date reception"] == "20/11/2026"
+    assert "Device name" not in fields
+
+
+def test_parse_scan_email_body_metadata():
+    scan = parse_scan_email(scan_mail())
+    assert scan.filename == "Scan_0000.pdf"
+    assert scan.pdf.startswith(b"%PDF-")
+    assert scan.source == "scan e-mail <scan-42@copier.local>"
+    assert scan.fields["Nom"] == "Jan Peeters"
+
+
+def test_parse_scan_email_json_attachment_wins_over_the_body():
+    scan = parse_scan_email(scan_mail(body="Scanned on XRX", metadata_json={"nom": "Anna Schmidt", "pages": 1}))
+    assert scan.fields == {"nom": "Anna Schmidt", "pages": 1}
+
+
+def test_scan_without_pdf_or_with_two_or_without_metadata_is_refused_with_reasons():
+    with pytest.raises(LetterInvalid, match="no PDF attached"):
+        parse_scan_email(scan_mail(pdfs=0))
+    with pytest.raises(LetterInvalid, match="2 PDFs attached"):
+        parse_scan_email(scan_mail(pdfs=2))
+    with pytest.raises(LetterInvalid, match=r"\(body\): no metadata"):
+        parse_scan_email(scan_mail(body="Scanned on XRX-WorkCentre"))
+
+
+@pytest.fixture
+async def scan_to_email(nats_server, tmp_path: Path) -> AsyncIterator[ScanToEmail]:
+    settings = IntakeSettings(nats_url=nats_server.url)
+    broker = make_broker(settings)
+    await broker.connect()
+    await ensure_streams(broker.connection.jetstream())
+    pipeline = IntakePipeline(broker, settings)
+    yield ScanToEmail(pipeline, [SCANS], tmp_path / "letters" / "rejected", today=lambda: TODAY)
+    pipeline.close()
+    await broker.stop()
+
+
+async def accept(router: ScanToEmail, raw: bytes, recipient: str = SCANS):
+    return await router.accept(raw, channel=Channel.EMAIL, received_at=datetime(2026, 11, 24, 10, tzinfo=timezone.utc),
+                               envelope_sender="copieur@ombudsdesk.localhost", envelope_recipients=[recipient],
+                               source="smtp")
+
+
+async def letters(nats_url: str) -> list[MessageReceived]:
+    return [MessageReceived.model_validate_json(data)
+            for data in await stream_events(nats_url, streams.SUBJECT_MESSAGE_RECEIVED)]
+
+
+async def test_scan_mail_becomes_one_letter_with_its_receipt_date(nats_server, scan_to_email):
+    raw = scan_mail()
+    first = await accept(scan_to_email, raw)
+    again = await accept(scan_to_email, raw)  # the copier's SMTP retry
+
+    assert (first.status, again.status) == (AcceptStatus.PROCESSED, AcceptStatus.DUPLICATE)
+    [event] = await letters(nats_server.url)
+    assert event.channel is Channel.LETTER
+    assert event.letter_received_on == date(2026, 11, 20)  # not the 24th, when the copier mailed it
+    assert event.sender.postal_address == "Wetstraat 16\n1000 Brussel"
+    assert (event.sender.language, event.letter_scanned_by) == ("nl", "a.dubois")
+    assert event.message_key == letter_message_key(parse_scan_email(raw).pdf)
+    assert event.source == "smtp:scan-to-email"
+
+
+async def test_invalid_scan_mail_is_kept_in_rejected_with_the_reason(nats_server, scan_to_email, tmp_path):
+    raw = scan_mail(body=BODY.replace("Pages: 1", "Pages: 3").replace("Langue: nl", "Langue: klingon"))
+    outcome = await accept(scan_to_email, raw)
+
+    assert outcome.status is AcceptStatus.QUARANTINED
+    assert await letters(nats_server.url) == []
+    rejected = tmp_path / "letters" / "rejected"
+    [reason] = rejected.glob("*.reason.txt")
+    text = reason.read_text()
+    assert "scan e-mail <scan-42@copier.local>: language: 'klingon' is not one of" in text
+    assert "pages: 3 declared but the PDF has 1 page(s)" in text
+    assert (rejected / reason.name.replace(".reason.txt", ".eml")).read_bytes() == raw
+
+
+async def test_mail_to_a_complaint_address_goes_through_the_normal_pipeline(nats_server, scan_to_email):
+    message = EmailMessage()
+    message["From"] = "Jeanne Dupont <jeanne@example.org>"
+    message["To"] = "plaintes@ombudsdesk.localhost"
+    message["Subject"] = "Réclamation"
+    message["Message-ID"] = "<complaint-1@example.org>"
+    message.set_content("Bonjour, je conteste la facture.")
+    outcome = await accept(scan_to_email, bytes(message), recipient="plaintes@ombudsdesk.localhost")
+    assert outcome.status is AcceptStatus.PROCESSED
+    [event] = await letters(nats_server.url)
+    assert event.channel is Channel.EMAIL and event.sender.email == "jeanne@example.org"

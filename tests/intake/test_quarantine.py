@@ -1,0 +1,155 @@
+"""One bad message never blocks the others: quarantine with the reason, count, list, replay exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from datetime import datetime, timezone
+
+from typer.testing import CliRunner
+
+from ombudsdesk.embedded_nats import free_port
+from shared import streams
+from shared.events import MessageReceived
+from shared.messaging import ensure_streams, make_broker
+from services.intake.cli import app
+from services.intake.pipeline import AcceptStatus, IntakePipeline
+from services.intake.stores import ensure_intake_buckets
+from services.intake.understanding import understand
+from tests.intake.support import asend, citizen_mail, intake_settings, running_intake, stream_events
+
+
+def nested_bomb(depth: int) -> bytes:
+    """A message with `depth` levels of multipart nesting (flanker's "endless nesting" kind)."""
+    head = b"From: a@example.org\r\nTo: plaintes@ombudsdesk.localhost\r\nSubject: nest\r\nMIME-Version: 1.0\r\n"
+    body = b"text\r\n"
+    for level in range(depth):
+        boundary = f"b{level}".encode()
+        body = (b"Content-Type: multipart/mixed; boundary=" + boundary + b"\r\n\r\n--" + boundary + b"\r\n"
+                + body + b"\r\n--" + boundary + b"--\r\n")
+    return head + body
+
+
+def parser_that_crashes(raw: bytes, context):  # noqa: ANN001, ANN201 - stands in for a parser bug
+    raise ValueError("parser bug for this kind of mail")
+
+
+def settings_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+async def received(nats_url: str) -> list[MessageReceived]:
+    return [MessageReceived.model_validate_json(data) for data in
+            await stream_events(nats_url, streams.SUBJECT_MESSAGE_RECEIVED)]
+
+
+async def connected(nats_url: str, tmp_path, **overrides):  # noqa: ANN001, ANN201
+    settings = intake_settings(nats_url, tmp_path, **overrides)
+    broker = make_broker(settings)
+    await broker.connect()
+    js = broker.connection.jetstream()
+    await ensure_streams(js)
+    await ensure_intake_buckets(js)
+    return broker, settings
+
+
+async def test_absurd_nesting_is_quarantined_and_the_next_mail_still_flows(nats_server, tmp_path):
+    async with running_intake(nats_server.url, tmp_path, max_mime_depth=8) as intake:
+        await asend(intake.smtp_port, nested_bomb(30))  # 250: kept safely, in quarantine
+        await asend(intake.smtp_port, citizen_mail())
+        [record] = await intake.pipeline.quarantine.records()
+        report = (await intake.health_report())[1]
+    assert "nesting deeper than 8" in record.reason
+    assert [event.subject_line for event in await received(nats_server.url)] == ["Réclamation: facture d'eau"]
+    assert report["quarantined"] == 1
+
+
+async def test_parse_time_limit_quarantines(nats_server, tmp_path):
+    def slow_parser(raw, context):  # noqa: ANN001, ANN202
+        time.sleep(1.0)
+        return understand(raw, context)
+
+    broker, settings = await connected(nats_server.url, tmp_path, parse_timeout_seconds=0.2)
+    async with broker:
+        pipeline = IntakePipeline(broker, settings, understand_message=slow_parser)
+        outcome = await pipeline.accept(citizen_mail().as_bytes(), received_at=settings_now(), envelope_sender=None,
+                                        envelope_recipients=(), source="test")
+        pipeline.close()
+    assert outcome.status is AcceptStatus.QUARANTINED
+    assert "longer than 0.2 s" in (outcome.reason or "")
+
+
+async def test_replay_after_a_fix_publishes_exactly_once(nats_server, tmp_path):
+    raw = citizen_mail().as_bytes()
+    broker, settings = await connected(nats_server.url, tmp_path)
+    async with broker:
+        buggy = IntakePipeline(broker, settings, understand_message=parser_that_crashes)
+        first = await buggy.accept(raw, received_at=settings_now(), envelope_sender="jeanne.dupont@example.org",
+                                   envelope_recipients=("plaintes@ombudsdesk.localhost",), source="smtp")
+        again = await buggy.accept(raw, received_at=settings_now(), envelope_sender="jeanne.dupont@example.org",
+                                   envelope_recipients=("plaintes@ombudsdesk.localhost",), source="smtp")
+        buggy.close()
+        assert first.status is AcceptStatus.QUARANTINED and again.status is AcceptStatus.QUARANTINED
+        assert "parser bug" in (first.reason or "")
+        assert await received(nats_server.url) == []
+
+        fixed = IntakePipeline(broker, settings)
+        outcome = await fixed.replay(first.message_key)
+        assert outcome.status is AcceptStatus.PROCESSED
+        assert await fixed.quarantine.count() == 0
+        # Received again later (SMTP retry, IMAP): a duplicate, no second event.
+        later = await fixed.accept(raw, received_at=settings_now(), envelope_sender=None, envelope_recipients=(),
+                                   source="imap:INBOX")
+        fixed.close()
+    assert later.status is AcceptStatus.DUPLICATE
+    [event] = await received(nats_server.url)
+    assert event.source == "smtp" and event.recipients == ("plaintes@ombudsdesk.localhost",)
+
+
+def test_cli_lists_shows_and_replays(nats_server, tmp_path, monkeypatch):
+    raw = nested_bomb(30)
+
+    async def quarantine_one() -> str:
+        broker, settings = await connected(nats_server.url, tmp_path, max_mime_depth=8)
+        async with broker:
+            pipeline = IntakePipeline(broker, settings)
+            outcome = await pipeline.accept(raw, received_at=settings_now(), envelope_sender=None,
+                                            envelope_recipients=(), source="smtp")
+            pipeline.close()
+        return outcome.message_key
+
+    key = asyncio.run(quarantine_one())
+    monkeypatch.setenv("OMBUDSDESK_NATS_URL", nats_server.url)
+    runner = CliRunner()
+    listing = runner.invoke(app, ["quarantine", "list"])
+    assert listing.exit_code == 0, listing.output
+    assert key[:24] in listing.output and "1 message(s) in quarantine" in listing.output
+    shown = runner.invoke(app, ["quarantine", "show", key[:12]])
+    assert "nesting deeper than 8" in shown.output
+    raw_shown = runner.invoke(app, ["quarantine", "show", key[:12], "--raw"])
+    assert raw_shown.stdout_bytes == raw
+    # Still failing with the same limit: stays in quarantine, exit status 1.
+    monkeypatch.setenv("OMBUDSDESK_MAX_MIME_DEPTH", "8")
+    assert runner.invoke(app, ["quarantine", "replay", key[:12]]).exit_code == 1
+    # After the fix (here: a higher limit), the replay publishes once and empties the quarantine.
+    monkeypatch.setenv("OMBUDSDESK_MAX_MIME_DEPTH", "40")
+    replayed = runner.invoke(app, ["quarantine", "replay", "--all"])
+    assert replayed.exit_code == 0, replayed.output
+    assert "processed" in replayed.output
+    assert "0 message(s)" in runner.invoke(app, ["quarantine", "list"]).output
+    events = asyncio.run(stream_events(nats_server.url, streams.SUBJECT_MESSAGE_RECEIVED))
+    assert len(events) == 1
+
+
+async def test_health_endpoint_reports_counters_and_quarantine(nats_server, tmp_path):
+    port = free_port()
+    async with running_intake(nats_server.url, tmp_path, intake_health_port=port, max_mime_depth=8) as intake:
+        await asend(intake.smtp_port, citizen_mail())
+        await asend(intake.smtp_port, nested_bomb(30))
+        body = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read())
+    report = json.loads(body)
+    assert report["nats_connected"] is True
+    assert report["quarantined"] == 1
+    assert report["accepted_since_start"] == {"processed": 1, "duplicate": 0, "quarantined": 1}

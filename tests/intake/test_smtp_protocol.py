@@ -1,0 +1,128 @@
+"""SMTP details of issue 3 over real conversations: the size limit (552), bare LF, STARTTLS and AUTH."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import socket
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from shared import streams
+from shared.events import MessageReceived
+from tests.intake.support import COMPLAINTS, asend, citizen_mail, running_intake, stream_events
+
+MEGABYTE = 1024 * 1024
+
+
+async def received(nats_url: str) -> list[MessageReceived]:
+    return [MessageReceived.model_validate_json(data) for data in
+            await stream_events(nats_url, streams.SUBJECT_MESSAGE_RECEIVED)]
+
+
+def big_message(size: int) -> bytes:
+    line = b"x" * 76 + b"\r\n"
+    head = (b"From: jeanne.dupont@example.org\r\nTo: " + COMPLAINTS.encode() + b"\r\nSubject: big\r\n"
+            b"Message-ID: <big@example.org>\r\n\r\n")
+    return head + line * (size // len(line))
+
+
+def send_without_size_declaration(port: int, raw: bytes) -> tuple[int, bytes]:
+    """MAIL FROM without SIZE=, so the limit must be enforced while the data streams in."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+        client.ehlo()
+        assert client.mail("jeanne.dupont@example.org")[0] == 250
+        assert client.rcpt(COMPLAINTS)[0] == 250
+        return client.data(raw)
+
+
+async def test_26_mb_message_is_refused_with_552_while_receiving(nats_server, tmp_path):
+    async with running_intake(nats_server.url, tmp_path) as intake:
+        with smtplib.SMTP("127.0.0.1", intake.smtp_port) as client:
+            code, features = client.ehlo()
+        assert b"SIZE 26214400" in features
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            await asyncio.to_thread(send_without_size_declaration, intake.smtp_port, big_message(26 * MEGABYTE))
+        assert refused.value.smtp_code == 552
+        # A client that declares the size is refused before sending a byte (RFC 1870).
+        with pytest.raises(smtplib.SMTPSenderRefused) as declared:
+            await asend(intake.smtp_port, big_message(26 * MEGABYTE))
+        assert declared.value.smtp_code == 552
+        # The session goes on: a normal mail right after is taken in.
+        await asend(intake.smtp_port, citizen_mail())
+        assert [event.subject_line for event in await received(nats_server.url)] == ["Réclamation: facture d'eau"]
+
+
+def raw_conversation(port: int, lines: list[bytes]) -> list[bytes]:
+    """Speak SMTP byte for byte (smtplib would repair the line endings we want to test)."""
+    replies: list[bytes] = []
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        stream = connection.makefile("rb")
+        replies.append(stream.readline())
+        for line in lines:
+            connection.sendall(line)
+            if line.endswith(b"\r\n.\r\n") or not line.startswith(b"Subject"):
+                reply = stream.readline()
+                while reply[3:4] == b"-":
+                    reply = stream.readline()
+                replies.append(reply)
+    return replies
+
+
+async def test_bare_lf_message_is_accepted_and_parsed(nats_server, tmp_path):
+    data = (b"From: Jan Peeters <jan@example.be>\nTo: " + COMPLAINTS.encode() + b"\nSubject: Klacht\n"
+            b"Message-ID: <bare-lf@example.be>\n\nGeachte mevrouw,\n\nIk heb geen antwoord gekregen op mijn brief.\n"
+            + b"Met vriendelijke groeten,\nJan\n" * 40 + b"\r\n.\r\n")
+    async with running_intake(nats_server.url, tmp_path) as intake:
+        replies = await asyncio.to_thread(raw_conversation, intake.smtp_port, [
+            b"EHLO sloppy.example.be\r\n", b"MAIL FROM:<jan@example.be>\r\n", b"RCPT TO:<" + COMPLAINTS.encode() + b">\r\n",
+            b"DATA\r\n", data, b"QUIT\r\n",
+        ])
+        [event] = await received(nats_server.url)
+    assert replies[-2].startswith(b"250"), replies
+    assert event.subject_line == "Klacht"
+    assert event.sender.email == "jan@example.be"
+    assert "geen antwoord gekregen" in event.text
+    assert event.language == "nl"
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=localhost"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+async def test_starttls_and_auth_for_a_staff_submission_port(nats_server, tmp_path):
+    cert, key = self_signed_certificate(tmp_path)
+    client_context = ssl.create_default_context(cafile=str(cert))
+    client_context.check_hostname = False
+
+    def submit(login: tuple[str, str] | None, use_tls: bool = True) -> dict:
+        with smtplib.SMTP("127.0.0.1", intake.smtp_port, timeout=30) as client:
+            client.ehlo()
+            if use_tls:
+                client.starttls(context=client_context)
+                client.ehlo()
+            if login:
+                client.login(*login)
+            return client.send_message(citizen_mail(), to_addrs=[COMPLAINTS])
+
+    async with running_intake(
+        nats_server.url, tmp_path, smtp_tls_cert_file=cert, smtp_tls_key_file=key, smtp_require_starttls=True,
+        smtp_auth_required=True, smtp_auth_users={"scanner": "s3cret-pass"},
+    ) as intake:
+        with pytest.raises(smtplib.SMTPException):
+            await asyncio.to_thread(submit, None, False)  # plaintext refused: STARTTLS first
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            await asyncio.to_thread(submit, ("scanner", "wrong"))
+        with pytest.raises(smtplib.SMTPSenderRefused):
+            await asyncio.to_thread(submit, None)  # TLS but no AUTH: 530
+        assert await asyncio.to_thread(submit, ("scanner", "s3cret-pass")) == {}
+        assert len(await received(nats_server.url)) == 1

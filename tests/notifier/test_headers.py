@@ -1,0 +1,124 @@
+"""Header injection is impossible; our headers are the ones that keep machines quiet (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from services.notifier.headers import UnsafeAddress, clean_address, clean_header_text, clean_message_id, our_message_id
+from services.notifier.mail import Sender, build_email
+from services.notifier.suppression import SuppressionRules, suppression_reason
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "Jeanne\r\nBcc: victim@example.org",
+        "Jeanne\nBcc: victim@example.org",
+        "Jeanne\rBcc: victim@example.org",
+        "Jeanne\u2028Bcc: victim@example.org",
+        "Jeanne\x85Bcc: victim@example.org",
+        "=?utf-8?q?Jeanne=0D=0ABcc=3A_victim@example.org?=",
+        "=?utf-8?b?SmVhbm5lDQpCY2M6IHZpY3RpbUBleGFtcGxlLm9yZw==?=",
+    ],
+)
+def test_hostile_names_and_subjects_stay_on_one_line(hostile: str):
+    cleaned = clean_header_text(hostile)
+    assert "\r" not in cleaned and "\n" not in cleaned and "=?" not in cleaned
+    message = build_email(
+        sender=Sender("plaintes@ombudsdesk.localhost", "Service\r\nX-Evil: 1"),
+        recipient="jeanne@example.org",
+        recipient_name=hostile,
+        subject=f"[MED-2026-00001] {hostile}",
+        text="Bonjour",
+        html="",
+        message_id="<abc@ombudsdesk.localhost>",
+        language="fr",
+        date=datetime(2026, 11, 24, tzinfo=timezone.utc),
+    )
+    raw = message.as_bytes()
+    header_block = raw.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in raw else raw.split(b"\n\n", 1)[0]
+    header_names = [line.split(b":", 1)[0].lower() for line in header_block.splitlines() if line[:1] not in (b" ", b"\t")]
+    assert b"bcc" not in header_names and b"x-evil" not in header_names
+    assert message.get_all("To") and len(message.get_all("To")) == 1
+    assert message["To"].addresses[0].addr_spec == "jeanne@example.org"
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["a@b.org\r\nRCPT TO:<x@y.org>", "a@b.org, c@d.org", "Jeanne <a@b.org>", "a@localhost", "", "a b@c.org",
+     "\"a@b\"@c.org"],
+)
+def test_only_one_plain_address_is_accepted(address: str):
+    with pytest.raises(UnsafeAddress):
+        clean_address(address)
+
+
+def test_address_domain_is_lowercased():
+    assert clean_address("<Jeanne.Dupont@Example.ORG>") == "Jeanne.Dupont@example.org"
+
+
+def test_message_ids_are_ours_and_stable():
+    first = our_message_id("acknowledgment:MED-2026-00001", "ombudsdesk.localhost")
+    assert first == our_message_id("acknowledgment:MED-2026-00001", "ombudsdesk.localhost")
+    assert first != our_message_id("acknowledgment:MED-2026-00002", "ombudsdesk.localhost")
+    assert first.endswith("@ombudsdesk.localhost>") and first.startswith("<")
+    assert clean_message_id("citizen-1@example.org") == "<citizen-1@example.org>"
+    assert clean_message_id("<a@b>\r\nBcc: x@y") is None
+
+
+def test_auto_reply_headers_and_threading():
+    message = build_email(
+        sender=Sender("plaintes@ombudsdesk.localhost", "Service de médiation"),
+        recipient="jeanne@example.org",
+        recipient_name="Jeanne Dupont",
+        subject="[MED-2026-00001] Accusé de réception",
+        text="Bonjour",
+        html="<p>Bonjour</p>",
+        message_id="<abc@ombudsdesk.localhost>",
+        language="fr",
+        date=datetime(2026, 11, 24, tzinfo=timezone.utc),
+        in_reply_to="<c2@example.org>",
+        references=("<c1@example.org>", "<c2@example.org>"),
+    )
+    assert message["Auto-Submitted"] == "auto-replied"
+    assert message["X-Auto-Response-Suppress"] == "All"
+    assert message["In-Reply-To"] == "<c2@example.org>"
+    assert message["References"] == "<c1@example.org> <c2@example.org>"
+    assert message.get_content_type() == "multipart/alternative"
+
+
+RULES = SuppressionRules.build(
+    own_addresses=["plaintes@ombudsdesk.localhost"],
+    own_domains=["ombudsdesk.localhost"],
+    staff_addresses=["accueil@commune.example.be"],
+    staff_domains=["guichet.example.be"],
+)
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("jeanne@example.org", None),
+        ("MAILER-DAEMON@example.org", "machine address"),
+        ("postmaster@example.org", "machine address"),
+        ("newsletter-request@lists.example.org", "machine address"),
+        ("owner-consumers@lists.example.org", "machine address"),
+        ("noreply-pensions@example.org", "machine address"),
+        ("plaintes@ombudsdesk.localhost", "our own address"),
+        ("someone@ombudsdesk.localhost", "our own address"),
+        ("accueil@commune.example.be", "staff address (forwarded on behalf of a citizen)"),
+        ("agent@guichet.example.be", "staff address (forwarded on behalf of a citizen)"),
+    ],
+)
+def test_whom_we_never_answer(address: str, expected: str | None):
+    assert suppression_reason(address, RULES) == expected
+
+
+def test_automated_messages_are_never_answered_and_staff_do_get_staff_notices():
+    assert suppression_reason("jeanne@example.org", RULES, automated=True, automated_reason="bounce") == (
+        "automated message: bounce"
+    )
+    assert suppression_reason("agent@guichet.example.be", RULES, citizen_notice=False) is None
+    assert suppression_reason("plaintes@ombudsdesk.localhost", RULES, citizen_notice=False) == "our own address"

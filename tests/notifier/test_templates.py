@@ -1,0 +1,125 @@
+"""Every template in every language renders with strict undefined and carries the mandatory notices."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from jinja2 import UndefinedError
+
+from services.notifier.handlers import organisation_variables
+from services.notifier.notices import NoticeKind
+from services.notifier.rendering import LANGUAGES, TemplateRenderer, long_date, pick_language
+from services.notifier.settings import NotifierSettings
+
+SETTINGS = NotifierSettings(
+    organisation_name="Service de médiation Pensions",
+    organisation_signature="Marie Martin, médiatrice",
+    second_line_name="Médiateur fédéral",
+    second_line_contact="Rue Ducale 43, 1000 Bruxelles",
+    organisation_website="https://www.example.be",
+)
+
+SAMPLE = {
+    "case_number": "MED-2026-00042",
+    "recipient_name": "Jeanne Dupont",
+    "subject_line": "Retard de paiement",
+    "received_on": date(2026, 11, 24),
+    "answer_due": date(2027, 1, 8),
+    "handler_name": "Luc Peeters",
+    "service_concerned": "Service des pensions",
+    "reasons": ["La réclamation porte sur une décision de justice."],
+    "advice": "",
+    "competent_name": "Ombudsman Energie",
+    "competent_contact": "Boulevard du Roi Albert II 8, 1000 Bruxelles",
+    "transmitted": True,
+    "new_due": date(2027, 3, 1),
+    "reason": "Nous attendons la réponse de l'administration concernée.",
+    "answer_text": "Après examen, l'administration a corrigé le montant de votre pension.",
+    "answered_by": "Marie Martin",
+    "deadline_kind": "answer",
+    "due": date(2027, 1, 8),
+    "lead_days": 3,
+    "channel": "email",
+    "org": organisation_variables(SETTINGS),
+}
+
+CITIZEN_KINDS = [kind for kind in NoticeKind if not kind.startswith("deadline")]
+# The sentence of each language saying that handling does not suspend appeal deadlines, and its second-line intro.
+NO_SUSPENSION = {"fr": "ne suspend pas", "nl": "schorst noch onderbreekt", "de": "hemmt oder unterbricht",
+                 "en": "does not suspend"}
+DATE_DUE = {"fr": "8 janvier 2027", "nl": "8 januari 2027", "de": "8. Januar 2027", "en": "8 January 2027"}
+
+
+def test_every_kind_has_a_template_in_every_language():
+    renderer = TemplateRenderer()
+    assert set(renderer.kinds()) == {kind.value for kind in NoticeKind}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", list(NoticeKind))
+@pytest.mark.parametrize("channel", ["email", "letter"])
+def test_renders_strictly_with_case_number_in_subject(kind: NoticeKind, language: str, channel: str):
+    rendered = TemplateRenderer().render(kind, language, {**SAMPLE, "channel": channel})
+    assert rendered.subject.startswith("[MED-2026-00042] ")
+    assert "MED-2026-00042" in rendered.text
+    assert f'lang="{language}"' in rendered.html
+    assert "{{" not in rendered.text and "{%" not in rendered.text
+    assert "\n\n\n" not in rendered.text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_acknowledgment_is_legally_complete(language: str):
+    text = TemplateRenderer().render(NoticeKind.ACKNOWLEDGMENT, language, SAMPLE).text
+    assert DATE_DUE[language] in text
+    assert long_date(date(2026, 11, 24), language) in text
+    assert "Luc Peeters" in text and "Service des pensions" in text
+    assert NO_SUSPENSION[language] in text
+    assert "Médiateur fédéral" in text and "Rue Ducale 43, 1000 Bruxelles" in text
+    assert "Marie Martin, médiatrice" in text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_other_citizen_notices_carry_their_specific_content(language: str):
+    renderer = TemplateRenderer()
+    assert "La réclamation porte sur une décision de justice." in renderer.render("inadmissible", language, SAMPLE).text
+    redirected = renderer.render("redirected", language, SAMPLE).text
+    assert "Ombudsman Energie" in redirected and "Boulevard du Roi Albert II 8" in redirected
+    extension = renderer.render("extension", language, SAMPLE).text
+    assert long_date(date(2027, 3, 1), language) in extension and SAMPLE["reason"] in extension
+    assert SAMPLE["answer_text"] in renderer.render("final_answer", language, SAMPLE).text
+    for kind in ("inadmissible", "extension", "final_answer", "redirected"):
+        assert NO_SUSPENSION[language] in renderer.render(kind, language, SAMPLE).text
+
+
+def test_inadmissible_reasons_become_an_html_list():
+    rendered = TemplateRenderer().render("inadmissible", "fr", {**SAMPLE, "reasons": ["Hors délai", "<b>Anonyme</b>"]})
+    assert "<li>Hors délai</li>" in rendered.html
+    assert "&lt;b&gt;Anonyme&lt;/b&gt;" in rendered.html  # citizen or staff text is escaped in HTML
+
+
+@pytest.mark.parametrize("kind", list(NoticeKind))
+def test_a_missing_variable_is_an_error_not_a_blank(kind: NoticeKind):
+    variables = {key: value for key, value in SAMPLE.items() if key != "case_number"}
+    with pytest.raises(UndefinedError):
+        TemplateRenderer().render(kind, "fr", variables)
+
+
+def test_a_deployment_overrides_one_template_from_its_folder(tmp_path: Path):
+    (tmp_path / "nl").mkdir()
+    (tmp_path / "nl" / "acknowledgment.j2").write_text(
+        "{% block subject %}[{{ case_number }}] Ontvangen{% endblock %}{% block body %}Dossier {{ case_number }}."
+        "{% endblock %}",
+        encoding="utf-8",
+    )
+    renderer = TemplateRenderer(tmp_path)
+    assert renderer.render("acknowledgment", "nl", SAMPLE).text == "Dossier MED-2026-00042.\n"
+    assert "Accusé de réception" in renderer.render("acknowledgment", "fr", SAMPLE).subject  # others untouched
+
+
+def test_language_falls_back_to_french():
+    assert pick_language(None) == "fr"
+    assert pick_language("it") == "fr"
+    assert pick_language("nl-BE") == "nl"
+    assert pick_language("DE_de") == "de"

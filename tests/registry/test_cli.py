@@ -1,0 +1,77 @@
+"""`ombudsdesk register list|show|held|attach` against a real register (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from typer.testing import CliRunner
+
+from services.registry.cli import app
+from services.registry.repository import RegistryStore, migrate
+from services.registry.settings import RegistrySettings
+from services.registry.wiring import policy_from_settings
+from services.registry.handlers import Registry
+from shared.database import create_engine
+from shared.events import NotificationSent
+from tests.registry.conftest import received
+
+
+class _NoPublish:
+    async def publish(self, outbox_ids):
+        return None
+
+
+def _seed(database_url: str) -> None:
+    async def main() -> None:
+        engine = create_engine(database_url)
+        await migrate(engine)
+        store = RegistryStore(engine)
+        registry = Registry(store, policy_from_settings(RegistrySettings()), _NoPublish())
+        await registry.on_message_received(received(name="Jeanne Dupont", subject="Facture contestée"))
+        await registry.on_message_received(received(name="Luc Peeters", email="luc@example.be",
+                                                    subject="Klacht over de trein"))
+        await registry.on_notification_sent(NotificationSent(
+            notification_key="ack-1", complaint_number="MED-2026-00001", notice_kind="acknowledgment",
+            recipient="jeanne.dupont@example.org", message_id="<ack-1@ombudsdesk.localhost>"))
+        await registry.on_message_received(received(email="intrus@example.com", subject="Re: [MED-2026-00001]"))
+        await engine.dispose()
+
+    asyncio.run(main())
+
+
+def test_list_show_and_holding_pen_commands(database_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("OMBUDSDESK_REGISTRY_DATABASE_URL", database_url)
+    monkeypatch.setenv("OMBUDSDESK_VAR_DIR", str(tmp_path))
+    _seed(database_url)
+    runner = CliRunner()
+
+    listed = runner.invoke(app, ["list"])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.strip().splitlines()
+    assert [line.split()[0] for line in lines] == ["MED-2026-00002", "MED-2026-00001"]
+
+    as_json = json.loads(runner.invoke(app, ["list", "--json", "--search", "train"]).output or "[]")
+    assert as_json == []
+    as_json = json.loads(runner.invoke(app, ["list", "--json", "--search", "trein"]).output)
+    assert [row["number"] for row in as_json] == ["MED-2026-00002"]
+
+    shown = runner.invoke(app, ["show", "med-2026-00001"])
+    assert shown.exit_code == 0, shown.output
+    assert "Jeanne Dupont" in shown.output and "jeanne.dupont@example.org" in shown.output
+    assert "acknowledged" in shown.output and "Réponse due le" in shown.output and "2027-01-08" in shown.output
+    assert "ack-1@ombudsdesk.localhost" in shown.output and "envoyé" in shown.output
+    assert "je conteste la facture" in shown.output
+
+    missing = runner.invoke(app, ["show", "MED-2026-09999"])
+    assert missing.exit_code == 1
+
+    held = json.loads(runner.invoke(app, ["held", "--json"]).output)
+    assert [(h["reason"], h["suggestions"][0]["number"]) for h in held] == [("sender_not_party", "MED-2026-00001")]
+    attached = runner.invoke(app, ["attach", str(held[0]["id"]), "MED-2026-00001", "--by", "agent@service.be",
+                                   "--correspondent"])
+    assert attached.exit_code == 0, attached.output
+    again = runner.invoke(app, ["attach", str(held[0]["id"]), "MED-2026-00001", "--by", "agent@service.be"])
+    assert again.exit_code == 3
+    shown = runner.invoke(app, ["show", "MED-2026-00001", "--lang", "en"])
+    assert "intrus@example.com" in shown.output and "follow_up_attached" in shown.output
