@@ -30,8 +30,11 @@ SERVICES = ("registry", "notifier", "intake")
 class LocalStackSettings(CommonSettings):
     """What `make run` itself needs; the services read their own settings from the same environment."""
 
+    # Start a NATS server from the wheel; false to use OMBUDSDESK_NATS_URL as it is.
     embedded_nats: bool = True
+    # Port of the embedded NATS server (not 4222, so that it never clashes with a system NATS).
     embedded_nats_port: int = EMBEDDED_NATS_PORT
+    # Port of the local mail catcher that writes every outgoing mail to var/outbox/.
     mailcatcher_port: int = 1025
 
 

@@ -34,7 +34,7 @@ PUBLISH_TIMEOUT_SECONDS = 5.0
 def make_broker(settings: CommonSettings) -> NatsBroker:
     """A broker that reconnects for ever: a NATS restart must not stop a service."""
     return NatsBroker(
-        settings.nats_url,
+        [url.strip() for url in settings.nats_url.split(",") if url.strip()],
         connect_timeout=5,
         reconnect_time_wait=1,
         max_reconnect_attempts=-1,

@@ -24,14 +24,19 @@ class SettingsError(SystemExit):
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
+    # NATS server(s) with JetStream; a cluster as comma-separated URLs. Default: the embedded server of `make run`.
     nats_url: str = f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}"
+    # Local state: default SQLite databases, the embedded NATS store, the mail catcher's outbox.
     var_dir: Path = Path("var")
+    # DEBUG, INFO, WARNING or ERROR.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # `console` (readable in a terminal) or `json` (one object per line, for production log collectors).
     log_format: Literal["console", "json"] = "console"
     # Our outgoing Message-IDs end in this domain; intake recognises our own mail coming back by it (RFC 5322 3.6.4).
     message_id_domain: str = "ombudsdesk.localhost"
     # Case numbers look like PREFIX-YEAR-00042; the registry formats them, intake and notifier recognise them.
     case_number_prefix: str = "MED"
+    # Digits of the yearly sequence in a case number (5: MED-2026-00042).
     case_number_width: int = 5
     # JetStream replicas of every stream: 1 on one server, 3 on a cluster.
     stream_replicas: int = 1

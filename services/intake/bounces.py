@@ -31,11 +31,17 @@ class BounceReport:
 _BOUNCE_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)\b", re.IGNORECASE)
 _BOUNCE_SUBJECT = re.compile(
     r"(undeliver|undelivered mail|delivery status notification \(failure\)|delivery failure|failure notice"
-    r"|mail delivery failed|returned mail|delivery has failed|could not be delivered|non remis|non distribuable"
+    r"|mail delivery failed|returned mail|delivery has failed|delivery failure|delivery status notification"
+    r"|not delivered|delivery notification|nondeliverable|could not be delivered|non remis|non distribuable"
     r"|[ée]chec de (la )?remise|onbestelbaar|niet afgeleverd|unzustellbar|nicht zustellbar|zustellung fehlgeschlagen)",
     re.IGNORECASE,
 )
-_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_DELAY_SUBJECT = re.compile(r"(warning|delayed|delay|still being retried|vertraagd|verz[öo]gert|retard)", re.IGNORECASE)
+# The lookbehind makes a match start only at the beginning of a run of address characters: without it, a 60 KB run
+# of letters costs quadratic time (every position rescans to the end looking for the "@").
+_ADDRESS = re.compile(
+    r"(?<![A-Za-z0-9.!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]++@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)+"
+)
 _MESSAGE_ID_LINE = re.compile(r"^\s*Message-ID:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _STATUS = re.compile(r"\b([45]\.\d{1,3}\.\d{1,3})\b")
 _FAILED_MARKERS = re.compile(
@@ -72,23 +78,26 @@ def _original_message_id(content: MimeContent, text: str) -> str | None:
     return normalise_message_id(match.group(1)) if match else None
 
 
-def _standard(content: MimeContent, text: str) -> BounceReport | None:
+def _standard(content: MimeContent, text: str) -> BounceReport | None | bool:
+    """The failed recipient of an RFC 3464 report; False when the report says nothing failed (delayed, delivered);
+    None when the report part carries no per-recipient fields at all (a malformed report: read the text)."""
+    saw_action = False
     for part in content.reports:
         if part.get_content_type() != "message/delivery-status":
             continue
         blocks = part.get_payload()
         if not isinstance(blocks, list):
             continue
-        for block in blocks[1:] if len(blocks) > 1 else blocks:
+        for block in blocks:
             fields = _fields(block)
             action = fields.get("action", "").lower()
             status = fields.get("status", "")
+            saw_action = saw_action or bool(action or status)
             if action.startswith("failed") or (not action and status.startswith("5")):
                 recipient = _address_of(fields.get("final-recipient", "") or fields.get("original-recipient", ""))
                 diagnostic = fields.get("diagnostic-code", "").partition(";")[2].strip() or None
                 return BounceReport(_original_message_id(content, text), recipient, status or None, diagnostic)
-        return None
-    return None
+    return False if saw_action else None
 
 
 def _free_text(content: MimeContent, text: str, sender_email: str | None, own_addresses: set[str]) -> BounceReport:
@@ -114,16 +123,28 @@ def parse_bounce(
     message: Message, headers: dict[str, str], content: MimeContent, sender_email: str | None
 ) -> BounceReport | None:
     text = content.text
-    content_type = message.get_content_type()
-    report_type = (message.get_param("report-type") or "") if content_type == "multipart/report" else ""
-    if content_type == "multipart/report" and str(report_type).lower() == "delivery-status":
-        return _standard(content, text)
-    if any(part.get_content_type() == "message/delivery-status" for part in content.reports):
-        return _standard(content, text)
-    sender_local = (sender_email or "").partition("@")[0]
-    from_machine = bool(_BOUNCE_SENDER.match(sender_local)) or headers.get("return-path", "").strip() == "<>"
-    if from_machine and _BOUNCE_SUBJECT.search(headers.get("subject", "")):
-        # The bounce goes back to the original sender (us): our own address is never the failed one.
-        own = {address.lower() for address in _ADDRESS.findall(headers.get("to", ""))}
-        return _free_text(content, text, sender_email, own)
-    return None
+    subject = headers.get("subject", "")
+    is_report = message.get_content_type() == "multipart/report" and str(
+        message.get_param("report-type") or ""
+    ).lower() == "delivery-status"
+    if is_report or any(part.get_content_type() == "message/delivery-status" for part in content.reports):
+        standard = _standard(content, text)
+        if standard is False:
+            return None
+        if standard is not None:
+            return standard
+    elif not _BOUNCE_SUBJECT.search(subject) or _DELAY_SUBJECT.search(subject):
+        return None
+    else:
+        sender_local = (sender_email or "").partition("@")[0]
+        from_machine = (
+            not sender_email
+            or bool(_BOUNCE_SENDER.match(sender_local))
+            or headers.get("return-path", "").strip() == "<>"
+            or bool(_FAILED_MARKERS.search(text[:5000]))
+        )
+        if not from_machine:
+            return None
+    # The bounce goes back to the original sender (us): our own address is never the failed one.
+    own = {address.lower() for address in _ADDRESS.findall(headers.get("to", ""))}
+    return _free_text(content, text, sender_email, own)

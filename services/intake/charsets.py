@@ -9,7 +9,7 @@ its superset gb18030; for an undeclared or wrong charset we try utf-8, then wind
 from __future__ import annotations
 
 import codecs
-from email.header import decode_header
+from email.header import Header, decode_header
 
 # Labels that mail clients use but Python does not know, or that name a subset of what is actually sent.
 _ALIASES = {
@@ -53,8 +53,8 @@ def _codec(label: str | None) -> str | None:
 def decode_bytes(data: bytes, declared: str | None, defects: list[str], where: str = "body") -> str:
     """Decode `data` declared as `declared`; append a readable defect when the declaration was missing or wrong."""
     codec = _codec(declared)
-    if declared and codec is None and declared.strip().lower() not in _NO_CHARSET:
-        defects.append(f"{where}: unknown charset {declared.strip()[:40]!r}")
+    if declared and codec is None:
+        defects.append(f"{where}: unknown charset {declared.strip()[:40]!r}, guessed")
     if codec:
         try:
             return data.decode(codec)
@@ -74,24 +74,28 @@ def decode_bytes(data: bytes, declared: str | None, defects: list[str], where: s
 
 
 def decode_header_value(value: object, defects: list[str], name: str = "header") -> str:
-    """An RFC 2047 header (`=?utf-8?q?...?=`) or raw 8-bit header as readable text, unfolded."""
+    """An RFC 2047 header (`=?utf-8?q?...?=`) or raw 8-bit header (RFC 6532) as readable text, unfolded."""
     if value is None:
         return ""
-    text = value if isinstance(value, str) else str(value)
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
-        # compat32 keeps undeclared 8-bit header bytes as surrogates (RFC 6532 utf-8 headers, or legacy charsets).
-        text = decode_bytes(text.encode("ascii", "surrogateescape"), None, defects, name)
-    try:
-        chunks = decode_header(text) if "=?" in text or not isinstance(value, str) else [(text, None)]
-    except Exception:  # noqa: BLE001 - malformed encoded words: keep the text as it came
-        defects.append(f"{name}: malformed encoded word")
-        chunks = [(text, None)]
-    parts: list[str] = []
-    for chunk, charset in chunks:
-        if isinstance(chunk, bytes):
-            parts.append(decode_bytes(chunk, charset or "utf-8", defects, name))
-        else:
-            parts.append(chunk)
-    # decode_header drops the whitespace between an encoded word and plain text only where RFC 2047 says so.
-    joined = "".join(parts) if len(chunks) > 1 else (parts[0] if parts else "")
-    return " ".join(joined.replace("\r", " ").replace("\n", " ").split())
+    if isinstance(value, Header):
+        # compat32 wraps a header holding raw 8-bit bytes in a Header of charset unknown-8bit.
+        text = "".join(
+            decode_bytes(chunk, None if str(charset) == "unknown-8bit" else charset, defects, name)
+            if isinstance(chunk, bytes) else chunk
+            for chunk, charset in decode_header(value)
+        )
+    else:
+        text = str(value)
+        if any("\udc80" <= ch <= "\udcff" for ch in text):
+            text = decode_bytes(text.encode("ascii", "surrogateescape"), None, defects, name)
+    chunks: list[tuple[bytes | str, str | None]] = [(text, None)]
+    if "=?" in text:
+        try:
+            chunks = decode_header(text)
+        except Exception:  # noqa: BLE001 - malformed encoded words: keep the text as it came
+            defects.append(f"{name}: malformed encoded word")
+    parts = [
+        decode_bytes(chunk, charset or "utf-8", defects, name) if isinstance(chunk, bytes) else chunk
+        for chunk, charset in chunks
+    ]
+    return " ".join("".join(parts).split())

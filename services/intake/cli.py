@@ -38,6 +38,7 @@ async def connected_pipeline() -> AsyncIterator[IntakePipeline]:
         try:
             yield pipeline
         finally:
+            await pipeline.drain()
             pipeline.close()
     finally:
         await broker.stop()

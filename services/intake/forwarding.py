@@ -52,6 +52,8 @@ _KEYS = {
     "subject": "subject", "objet": "subject", "onderwerp": "subject", "betreff": "subject", "sujet": "subject",
     "to": "to", "à": "to", "a": "to", "aan": "to", "an": "to", "cc": "cc", "kopie": "cc",
 }
+# Linear time on long runs of word characters (a match can only start at the beginning of a run).
+_LOOSE_ADDRESS = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)+")
 _BRACKETED_MAILTO = re.compile(r"\[mailto:([^\]]+)\]", re.IGNORECASE)
 _MONTHS = {
     "jan": 1, "janv": 1, "janvier": 1, "januari": 1, "januar": 1, "january": 1, "jän": 1,
@@ -67,6 +69,7 @@ _MONTHS = {
     "nov": 11, "novembre": 11, "november": 11,
     "dec": 12, "déc": 12, "dez": 12, "décembre": 12, "decembre": 12, "december": 12, "dezember": 12,
 }
+_RFC5322_DATE = re.compile(r"^\s*([A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s+\d{1,2}:\d{2}")
 _DAY_MONTH_YEAR = re.compile(r"(\d{1,2})\.?\s+([A-Za-zÀ-ÿ]+)\.?,?\s+(\d{4})(?:\D{1,6}(\d{1,2})[:h.](\d{2}))?")
 _MONTH_DAY_YEAR = re.compile(r"([A-Za-zÀ-ÿ]+)\.?\s+(\d{1,2}),?\s+(\d{4})(?:\D{1,6}(\d{1,2}):(\d{2})\s*([AaPp][Mm])?)?")
 _NUMERIC = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:\D{1,6}(\d{1,2})[:h](\d{2}))?")
@@ -77,12 +80,12 @@ def parse_loose_date(value: str) -> datetime | None:
     value = value.strip()
     if not value:
         return None
-    try:
-        parsed = parsedate_to_datetime(value)
-        if parsed is not None:
-            return parsed
-    except (TypeError, ValueError, IndexError, OverflowError):
-        pass
+    if _RFC5322_DATE.match(value):
+        try:
+            parsed = parsedate_to_datetime(value)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            pass
     for pattern, order in ((_DAY_MONTH_YEAR, "dmy"), (_MONTH_DAY_YEAR, "mdy"), (_NUMERIC, "num")):
         match = pattern.search(value)
         if not match:
@@ -109,10 +112,14 @@ def parse_loose_date(value: str) -> datetime | None:
 
 def _address(value: str) -> Address:
     value = _BRACKETED_MAILTO.sub(lambda match: f"<{match.group(1)}>", value)
-    for name, email in getaddresses([value]):
+    try:
+        pairs = getaddresses([value])
+    except (RecursionError, ValueError, IndexError):  # "((((..." nests comments beyond the recursion limit
+        pairs = []
+    for name, email in pairs:
         if "@" in email:
             return Address(name=name.strip().strip('"'), email=email.strip().lower())
-    match = re.search(r"[\w.+-]+@[\w-]+(\.[\w-]+)+", value)
+    match = _LOOSE_ADDRESS.search(value)
     if match:
         return Address(name=value[: match.start()].strip(" <\"'"), email=match.group(0).lower())
     return Address(name=value.strip())

@@ -10,7 +10,9 @@ Safety rules (issue 3):
 - when the server's UIDVALIDITY changes (mailbox recreated or restored), every UID we knew is void: the mailbox is read
   again from the start, unmarked messages only, and the pipeline's dedupe drops those already taken in;
 - messages are fetched with `BODY.PEEK[]`, which unlike `RFC822` does not set `\\Seen` (RFC 3501 6.4.5);
-- any network or server failure drops the connection and retries with a growing delay; nothing is marked then.
+- any network or server failure drops the connection and retries with a growing delay; nothing is marked then;
+- a message on which the pipeline keeps failing is tried after the others, so it holds up nobody, and the position
+  never moves past it, so it is never skipped (listed as `stuck_uids` by the health endpoint).
 
 imapclient is synchronous: each mailbox gets one worker thread, so the commands of a connection never interleave.
 """
@@ -43,6 +45,8 @@ log = structlog.get_logger(__name__)
 IMAP_STATE_BUCKET = "ombudsdesk-intake-imap"
 DEFAULT_PROCESSED_KEYWORD = "$Ombudsdesk-Imported"
 SEEN = b"\\Seen"
+# After this many failed attempts in a row a message is handled after the others (see `sync_once`).
+STUCK_AFTER_ATTEMPTS = 3
 
 
 class ImapMailbox(BaseModel):
@@ -65,6 +69,8 @@ class ImapMailbox(BaseModel):
     processed_folder: str | None = None
     # The complaint address this mailbox receives for: recorded as the envelope recipient of its messages.
     recipient: str | None = None
+    # False: search every `imap_poll_seconds` even where IDLE is offered (a proxy that cuts idle connections).
+    idle: bool = True
 
     def secret(self) -> str:
         if self.password_file is not None:
@@ -170,6 +176,10 @@ class MailboxPoller:
         self._client: IMAPClient | None = None
         self._stopping = False
         self.imported = 0
+        self.failures = 0  # consecutive
+        self.last_error: str | None = None
+        self.last_sync_at: datetime | None = None
+        self._attempts: dict[int, int] = {}  # failed attempts per UID, for messages that keep failing
 
     async def _call(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
@@ -187,7 +197,11 @@ class MailboxPoller:
                             timeout=self.timing.timeout_seconds)
         # Keep INTERNALDATE timezone-aware: it is the legal receipt time of the message.
         client.normalise_times = False
-        client.login(self.mailbox.username, self.mailbox.secret())
+        try:
+            client.login(self.mailbox.username, self.mailbox.secret())
+        except BaseException:
+            client.shutdown()  # a refused login must not leak one socket per retry
+            raise
         return client
 
     def _drop(self) -> None:
@@ -222,19 +236,33 @@ class MailboxPoller:
                 self.log.warning("imap.uidvalidity_changed", previous=position.uidvalidity, current=uidvalidity)
             position = MailboxPosition(uidvalidity=uidvalidity, last_uid=0)
             await self.positions.save(key, position)
-        criteria: list[Any] = ["UID", f"{position.last_uid + 1}:*"]
-        if self.mailbox.processed_folder is None:
-            criteria += ["NOT", "KEYWORD", self.keyword.decode()]
+            self._attempts.clear()
+        # Marked messages are skipped in both modes: without MOVE a processed message is copied and marked in place.
+        criteria: list[Any] = ["UID", f"{position.last_uid + 1}:*", "NOT", "KEYWORD", self.keyword.decode()]
         # `n:*` always matches the highest UID even when it is below n (RFC 3501 6.4.8): filter again.
         uids = sorted(uid for uid in await self._call(client.search, criteria) if uid > position.last_uid)
+        # A message that keeps failing goes last, so that it cannot hold up the ones behind it ("one bad message never
+        # blocks the others"); the position never moves past it, so it is retried at every pass and never lost.
+        stuck = [uid for uid in uids if self._attempts.get(uid, 0) >= STUCK_AFTER_ATTEMPTS]
+        pending = set(uids)
         handed = 0
-        for uid in uids:
+        for uid in [uid for uid in uids if uid not in stuck] + stuck:
             if self._stopping:
                 break
-            await self._take_in(client, uid)
-            position = MailboxPosition(uidvalidity=uidvalidity, last_uid=uid)
-            await self.positions.save(key, position)
+            try:
+                await self._take_in(client, uid)
+            except Exception:
+                self._attempts[uid] = self._attempts.get(uid, 0) + 1
+                if self._attempts[uid] == STUCK_AFTER_ATTEMPTS:
+                    self.log.error("imap.message_stuck", uid=uid, attempts=STUCK_AFTER_ATTEMPTS)
+                raise
+            self._attempts.pop(uid, None)
+            pending.discard(uid)
             handed += 1
+            last_uid = min(pending) - 1 if pending else uids[-1]
+            if last_uid > position.last_uid:
+                position = MailboxPosition(uidvalidity=uidvalidity, last_uid=last_uid)
+                await self.positions.save(key, position)
         return handed
 
     async def _take_in(self, client: IMAPClient, uid: int) -> None:
@@ -303,7 +331,7 @@ class MailboxPoller:
         client = self._client
         if client is not None and await self._call(self._news_since_last_look, client):
             return  # announced during the last pass but not in its search: look again at once
-        if client is not None and await self._call(client.has_capability, "IDLE"):
+        if client is not None and self.mailbox.idle and await self._call(client.has_capability, "IDLE"):
             await self._call(self._idle, self.timing.idle_seconds)
         else:
             await asyncio.sleep(self.timing.poll_seconds)
@@ -312,7 +340,6 @@ class MailboxPoller:
 
     async def run(self) -> None:
         """Poll until stopped or cancelled; a failure is logged and retried, never fatal."""
-        failures = 0
         try:
             while not self._stopping:
                 try:
@@ -320,17 +347,19 @@ class MailboxPoller:
                     # announced a message during that pass, otherwise the next announcement comes during IDLE.
                     while await self.sync_once():
                         pass
-                    failures = 0
+                    self.failures, self.last_error = 0, None
+                    self.last_sync_at = datetime.now(timezone.utc)
                     await self._wait_for_mail()
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:  # noqa: BLE001 - a network cut or a NATS outage must never stop polling
                     if self._stopping:
                         break
-                    failures += 1
-                    delay = min(self.timing.first_retry_seconds * 2 ** (failures - 1),
+                    self.failures += 1
+                    self.last_error = f"{type(error).__name__}: {error}"
+                    delay = min(self.timing.first_retry_seconds * 2 ** (self.failures - 1),
                                 self.timing.longest_retry_seconds)
-                    self.log.warning("imap.failure", error=f"{type(error).__name__}: {error}", retry_in_seconds=delay)
+                    self.log.warning("imap.failure", error=self.last_error, retry_in_seconds=delay)
                     self._drop()
                     await asyncio.sleep(delay)
         finally:
@@ -340,6 +369,18 @@ class MailboxPoller:
         self._stopping = True
         self._drop()
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def status(self) -> dict[str, Any]:
+        """For the health endpoint: never the password, nor the account name."""
+        return {
+            "mailbox": self.mailbox.name,
+            "connected": self._client is not None,
+            "taken_in_since_start": self.imported,
+            "consecutive_failures": self.failures,
+            "last_error": self.last_error,
+            "last_sync_at": self.last_sync_at.isoformat() if self.last_sync_at else None,
+            "stuck_uids": sorted(uid for uid, count in self._attempts.items() if count >= STUCK_AFTER_ATTEMPTS),
+        }
 
 
 class ImapIntake:
@@ -360,6 +401,9 @@ class ImapIntake:
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(poller.run(), name=f"imap-{poller.mailbox.name}") for poller in self.pollers]
+
+    def status(self) -> dict[str, Any]:
+        return {"imap": [poller.status() for poller in self.pollers]}
 
     async def stop(self) -> None:
         for poller in self.pollers:

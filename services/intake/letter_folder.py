@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -35,6 +35,7 @@ from services.intake.letters import (
     parse_sidecar,
     validate_letter,
 )
+from services.intake.letter_messages import DEFAULT_LANGUAGE, render
 from services.intake.pipeline import IntakePipeline
 from services.intake.settings import IntakeSettings
 
@@ -52,6 +53,7 @@ class ScanReport:
     imported: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # file -> error; retried at the next scan
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class LetterFolder:
         poll_seconds: float = 2.0,
         settle_seconds: float = 2.0,
         incomplete_seconds: float = 600.0,
+        language: str = DEFAULT_LANGUAGE,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.root = Path(root)
@@ -96,8 +99,13 @@ class LetterFolder:
         self.poll_seconds = poll_seconds
         self.settle_seconds = settle_seconds
         self.incomplete_seconds = incomplete_seconds
+        # The language of the reason files staff read.
+        self.language = language
         self.clock = clock
         self._task: asyncio.Task[None] | None = None
+        self.totals = {"imported": 0, "rejected": 0}
+        self.waiting = 0
+        self.last_error: str | None = None
 
     @property
     def processed_dir(self) -> Path:
@@ -117,18 +125,24 @@ class LetterFolder:
         return self.clock() - path.stat().st_mtime
 
     async def scan_once(self) -> ScanReport:
-        """Handle every complete, settled letter or batch now in the folder. Raises on infrastructure failure."""
+        """Handle every complete, settled letter or batch now in the folder.
+
+        A failure on one letter or batch (NATS unreachable, a file locked by the scanner) leaves its files in place for
+        the next scan and does not stop the others; it is listed in `report.failed`.
+        """
         report = ScanReport()
         files = {path.name: path for path in sorted(self.root.iterdir()) if _is_candidate(path)}
         claimed: set[str] = set()
         for name, path in files.items():
             if path.suffix.lower() == ".csv":
                 claimed.add(name)
-                claimed.update(await self._manifest(path, files, report))
+                claimed.update(await self._guarded(self._manifest, path, files, report))
         for name, path in files.items():
-            if path.suffix.lower() == ".json" and name not in claimed:
+            if path.suffix.lower() == ".json" and name not in claimed and path.exists():
                 claimed.add(name)
-                claimed.update(await self._sidecar(path, files, report))
+                claimed.update(await self._guarded(self._sidecar, path, files, report))
+        if report.failed:
+            return report  # a failed batch's PDFs are not claimed this time: they must not look like orphans
         for name, path in files.items():
             if name in claimed or not path.exists():
                 continue
@@ -136,17 +150,30 @@ class LetterFolder:
                 report.waiting.append(name)
                 continue
             if path.suffix.lower() == ".pdf":
-                reason = f"no metadata: no {path.stem}.json sidecar and no CSV manifest lists it"
+                problem = LetterProblem(name, "(file)", "no_metadata", {"name": f"{path.stem}.json"})
             else:
-                reason = "not a letter: only PDF files with a .json sidecar or a .csv manifest are taken in"
-            self._reject([path], name, [LetterProblem(name, "(file)", reason)], report)
+                problem = LetterProblem(name, "(file)", "not_a_letter")
+            self._reject([path], name, [problem], report)
         return report
 
+    async def _guarded(
+        self,
+        handler: Callable[[Path, dict[str, Path], ScanReport], Awaitable[set[str]]],
+        path: Path,
+        files: dict[str, Path],
+        report: ScanReport,
+    ) -> set[str]:
+        try:
+            return await handler(path, files, report)
+        except Exception as error:  # noqa: BLE001 - one letter's failure must never stop the others
+            report.failed[path.name] = f"{type(error).__name__}: {error}"
+            log.warning("letters.failed", file=path.name, error=report.failed[path.name])
+            return set()
+
     def _pdf_named(self, name: str, files: dict[str, Path]) -> Path | None:
-        if name in files:
-            return files[name]
-        lowered = {key.lower(): value for key, value in files.items()}
-        return lowered.get(name.lower())
+        """The file of that name (case-insensitively: `SCAN.PDF` from a scanner), unless already moved this scan."""
+        found = files.get(name) or {key.lower(): value for key, value in files.items()}.get(name.lower())
+        return found if found is not None and found.exists() else None
 
     async def _sidecar(self, path: Path, files: dict[str, Path], report: ScanReport) -> set[str]:
         pdf_path = self._pdf_named(f"{path.stem}.pdf", files)
@@ -159,7 +186,7 @@ class LetterFolder:
             return set()
         try:
             if pdf_path is None:
-                raise LetterInvalid([LetterProblem(path.name, "(file)", f"the PDF {path.stem}.pdf is missing")])
+                raise LetterInvalid([LetterProblem(path.name, "(file)", "pdf_missing", {"name": f"{path.stem}.pdf"})])
             fields = parse_sidecar(await asyncio.to_thread(path.read_bytes), path.name)
             letter = await self._validate(pdf_path, fields, path.name)
         except LetterInvalid as invalid:
@@ -192,21 +219,28 @@ class LetterFolder:
         seen_files: set[str] = set()
         for row in rows:
             if not _is_plain_name(row.file):
-                message = f"{row.file!r} must be the name of a PDF in the drop folder itself" if row.file else "missing"
-                problems.append(LetterProblem(row.source, "file", message))
+                code = "not_plain_name" if row.file else "missing"
+                problems.append(LetterProblem(row.source, "file", code, {"value": row.file}, row.line))
                 continue
             if row.file.lower() in seen_files:
-                problems.append(LetterProblem(row.source, "file", f"{row.file} is listed twice"))
+                problems.append(LetterProblem(row.source, "file", "listed_twice", {"value": row.file}, row.line))
                 continue
             seen_files.add(row.file.lower())
             pdf_path = self._pdf_named(row.file, files)
             if pdf_path is None:
-                problems.append(LetterProblem(row.source, "file", f"{row.file} is not in the drop folder"))
+                problems.append(LetterProblem(row.source, "file", "not_in_folder", {"value": row.file}, row.line))
                 continue
             try:
-                letters.append(await self._validate(pdf_path, row.fields, row.source))
+                letter = await self._validate(pdf_path, row.fields, row.source, row.line)
             except LetterInvalid as invalid:
                 problems.extend(invalid.problems)
+                continue
+            twin = next((other for other in letters if other.pdf == letter.pdf), None)
+            if twin is not None:  # one scan is one letter (its key is the PDF's hash): a copy would vanish silently
+                problems.append(LetterProblem(row.source, "file", "same_scan",
+                                              {"value": row.file, "other": twin.pdf_path.name}, row.line))
+                continue
+            letters.append(letter)
         group = [path, *sorted(present)]
         if problems:
             self._reject(group, path.stem, problems, report)
@@ -214,11 +248,13 @@ class LetterFolder:
             await self._import(letters, group, path.stem, report)
         return claimed | {path.name}
 
-    async def _validate(self, pdf_path: Path, fields: Mapping[str, object], source: str) -> ValidLetter:
+    async def _validate(
+        self, pdf_path: Path, fields: Mapping[str, object], source: str, line: int | None = None
+    ) -> ValidLetter:
         pdf = await asyncio.to_thread(pdf_path.read_bytes)
         if not looks_like_pdf(pdf):
-            raise LetterInvalid([LetterProblem(pdf_path.name, "(file)", "not a PDF file")])
-        metadata = validate_letter(fields, source, today=self.today(), pdf_pages=count_pdf_pages(pdf))
+            raise LetterInvalid([LetterProblem(pdf_path.name, "(file)", "not_pdf")])
+        metadata = validate_letter(fields, source, today=self.today(), pdf_pages=count_pdf_pages(pdf), line=line)
         return ValidLetter(pdf_path, pdf, metadata, dict(fields))
 
     # -- outcomes ---------------------------------------------------------------------------------------------------
@@ -238,8 +274,8 @@ class LetterFolder:
         reason_name = f"{name}{REASON_SUFFIX}"
         destination = self._destination(self.rejected_dir, [member.name for member in group] + [reason_name])
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-        lines = [f"Rejected {stamp}: {len(problems)} problem(s); fix them and drop the files again.", ""]
-        lines += [str(problem) for problem in problems]
+        lines = [render("folder_reason_header", self.language, stamp=stamp, count=len(problems)), ""]
+        lines += [problem.describe(self.language) for problem in problems]
         (destination / reason_name).write_text("\n".join(lines) + "\n", encoding="utf-8")
         for member in group:
             if member.exists():
@@ -262,12 +298,24 @@ class LetterFolder:
     async def run(self) -> None:
         while True:
             try:
-                await self.scan_once()
+                report = await self.scan_once()
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - NATS down or a file locked: keep the files, try again
-                log.warning("letters.scan_failed", error=f"{type(error).__name__}: {error}")
+                self.last_error = f"{type(error).__name__}: {error}"
+                log.warning("letters.scan_failed", error=self.last_error)
+            else:
+                self.totals["imported"] += len(report.imported)
+                self.totals["rejected"] += len(report.rejected)
+                self.waiting = len(report.waiting)
+                self.last_error = "; ".join(f"{name}: {error}" for name, error in report.failed.items()) or None
             await asyncio.sleep(self.poll_seconds)
+
+    def status(self) -> dict[str, object]:
+        """For the health endpoint: batches imported and rejected since start, files waiting, the last failure."""
+        return {"letters": {"folder": str(self.root), **{f"{key}_since_start": value for key, value in
+                                                          self.totals.items()},
+                            "waiting": self.waiting, "last_error": self.last_error}}
 
     async def start(self) -> None:
         await asyncio.to_thread(self.prepare)

@@ -15,8 +15,10 @@ import io
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+
+from services.intake.letter_messages import render
 
 LANGUAGES = ("fr", "nl", "de", "en")
 
@@ -64,14 +66,24 @@ DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y")
 
 @dataclass(frozen=True)
 class LetterProblem:
-    """One invalid field of one letter, in words staff can act on."""
+    """One invalid field of one letter: where (file, manifest line), which field, and what, as a message code with
+    its parameters so that staff read it in their language (`letter_messages`)."""
 
     source: str
     field: str
-    message: str
+    code: str
+    params: Mapping[str, object] = field(default_factory=dict)
+    line: int | None = None  # of a CSV manifest
+
+    def message(self, language: str = "en") -> str:
+        return render(self.code, language, **self.params)
+
+    def describe(self, language: str = "en") -> str:
+        where = self.source if self.line is None else f"{self.source}, {render('line', language, number=self.line)}"
+        return f"{where}: {self.field}: {self.message(language)}"
 
     def __str__(self) -> str:
-        return f"{self.source}: {self.field}: {self.message}"
+        return self.describe("en")
 
 
 @dataclass(frozen=True)
@@ -98,8 +110,8 @@ class LetterInvalid(ValueError):
         self.problems = problems
         super().__init__("; ".join(str(problem) for problem in problems))
 
-    def report(self) -> str:
-        return "\n".join(str(problem) for problem in self.problems) + "\n"
+    def report(self, language: str = "en") -> str:
+        return "\n".join(problem.describe(language) for problem in self.problems) + "\n"
 
 
 def letter_message_key(pdf: bytes) -> str:
@@ -120,7 +132,8 @@ def normalise_fields(raw: Mapping[str, object]) -> tuple[dict[str, object], list
     return fields, unknown
 
 
-def parse_date(value: object) -> date:
+def parse_date(value: object) -> date | None:
+    """The date written in one of `DATE_FORMATS`, or None."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -131,77 +144,74 @@ def parse_date(value: object) -> date:
             return datetime.strptime(text, pattern).date()
         except ValueError:
             continue
-    raise ValueError(f"{text!r} is not a date (write it as YYYY-MM-DD or DD/MM/YYYY)")
+    return None
 
 
 def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
 
 
-def validate_letter(raw: Mapping[str, object], source: str, *, today: date, pdf_pages: int | None = None) -> LetterMetadata:
+def validate_letter(
+    raw: Mapping[str, object], source: str, *, today: date, pdf_pages: int | None = None, line: int | None = None
+) -> LetterMetadata:
     """Validate one letter's metadata; raise `LetterInvalid` listing every invalid field.
 
-    `source` names the file (and the manifest line) in every message. `today` is passed in so that this stays pure
+    `source` names the file (and `line` the manifest line) in every message. `today` is passed in so that this stays pure
     and testable; a receipt date in the future is a typing mistake. `pdf_pages`, when the PDF's page count is known,
     must agree with the declared number of pages (a page missing from the scan is a lost part of the complaint).
     """
     fields, unknown = normalise_fields(raw)
-    problems: list[LetterProblem] = [
-        LetterProblem(source, key, "unknown field (see docs/intake-letters.md for the accepted names)") for key in unknown
-    ]
+    problems: list[LetterProblem] = [LetterProblem(source, key, "unknown_field", line=line) for key in unknown]
 
-    def problem(field: str, message: str) -> None:
-        problems.append(LetterProblem(source, field, message))
+    def problem(field: str, code: str, **params: object) -> None:
+        problems.append(LetterProblem(source, field, code, params, line))
 
-    for field in REQUIRED_FIELDS:
-        if not _text(fields.get(field)):
-            problem(field, "missing (required)")
-    for field in ("complainant_name", "postal_address", "archive_reference", "staff_member", "subject", "notes"):
-        if len(_text(fields.get(field))) > MAX_TEXT_LENGTH:
-            problem(field, f"longer than {MAX_TEXT_LENGTH} characters")
+    for name in REQUIRED_FIELDS:
+        if not _text(fields.get(name)):
+            problem(name, "missing")
+    for name in ("complainant_name", "postal_address", "archive_reference", "staff_member", "subject", "notes"):
+        if len(_text(fields.get(name))) > MAX_TEXT_LENGTH:
+            problem(name, "too_long", limit=MAX_TEXT_LENGTH)
 
     email = _text(fields.get("email")) or None
     if email is not None and not EMAIL_PATTERN.match(email):
-        problem("email", f"{email!r} is not an email address")
+        problem("email", "not_email", value=email)
 
     language = _text(fields.get("language")).lower()
     if language and language not in LANGUAGES:
-        problem("language", f"{language!r} is not one of {', '.join(LANGUAGES)}")
+        problem("language", "bad_language", value=language, choices=", ".join(LANGUAGES))
 
     received_on: date | None = None
     if _text(fields.get("received_on")):
-        try:
-            received_on = parse_date(fields["received_on"])
-        except ValueError as error:
-            problem("received_on", str(error))
-        else:
-            if received_on > today:
-                problem("received_on", f"{received_on.isoformat()} is in the future")
+        received_on = parse_date(fields["received_on"])
+        if received_on is None:
+            problem("received_on", "not_date", value=_text(fields["received_on"]))
+        elif received_on > today:
+            problem("received_on", "future", value=received_on.isoformat())
 
     postmarked_on: date | None = None
     if _text(fields.get("postmarked_on")):
-        try:
-            postmarked_on = parse_date(fields["postmarked_on"])
-        except ValueError as error:
-            problem("postmarked_on", str(error))
-        else:
-            if received_on is not None and postmarked_on > received_on:
-                problem("postmarked_on", f"{postmarked_on.isoformat()} is after the date received "
-                                         f"{received_on.isoformat()}")
-            elif received_on is not None and (received_on - postmarked_on).days > MAX_POSTAL_DELAY_DAYS:
-                problem("postmarked_on", f"{postmarked_on.isoformat()} is more than a year before the date received")
+        postmarked_on = parse_date(fields["postmarked_on"])
+        if postmarked_on is None:
+            problem("postmarked_on", "not_date", value=_text(fields["postmarked_on"]))
+        elif received_on is not None and postmarked_on > received_on:
+            problem("postmarked_on", "postmark_after_receipt", value=postmarked_on.isoformat(),
+                    received=received_on.isoformat())
+        elif received_on is not None and (received_on - postmarked_on).days > MAX_POSTAL_DELAY_DAYS:
+            problem("postmarked_on", "postmark_too_old", value=postmarked_on.isoformat(),
+                    received=received_on.isoformat())
 
     pages = 0
     if _text(fields.get("pages")):
         try:
             pages = int(_text(fields["pages"]))
         except ValueError:
-            problem("pages", f"{_text(fields['pages'])!r} is not a whole number")
+            problem("pages", "not_whole_number", value=_text(fields["pages"]))
         else:
             if not 1 <= pages <= MAX_PAGES:
-                problem("pages", f"{pages} is not between 1 and {MAX_PAGES}")
+                problem("pages", "pages_out_of_range", value=pages, limit=MAX_PAGES)
             elif pdf_pages is not None and pdf_pages != pages:
-                problem("pages", f"{pages} declared but the PDF has {pdf_pages} page(s)")
+                problem("pages", "pages_mismatch", value=pages, actual=pdf_pages)
 
     if problems:
         raise LetterInvalid(problems)
@@ -244,9 +254,10 @@ def count_pdf_pages(content: bytes) -> int | None:
 
 @dataclass(frozen=True)
 class ManifestRow:
-    """One letter of a CSV manifest: the PDF it names and its raw fields, with a source naming file and line."""
+    """One letter of a CSV manifest: the PDF it names and its raw fields; `source` and `line` say where it is."""
 
     source: str
+    line: int
     file: str
     fields: dict[str, str]
 
@@ -256,9 +267,9 @@ def parse_sidecar(content: bytes, source: str) -> dict[str, object]:
     try:
         data = json.loads(content.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise LetterInvalid([LetterProblem(source, "(file)", f"not valid UTF-8 JSON: {error}")]) from None
+        raise LetterInvalid([LetterProblem(source, "(file)", "bad_json", {"error": str(error)})]) from None
     if not isinstance(data, dict):
-        raise LetterInvalid([LetterProblem(source, "(file)", "must hold one JSON object of field: value pairs")])
+        raise LetterInvalid([LetterProblem(source, "(file)", "not_json_object")])
     return data
 
 
@@ -266,25 +277,29 @@ def parse_manifest(content: bytes, source: str) -> list[ManifestRow]:
     """The rows of a CSV manifest: a header line naming the fields, then one letter per line.
 
     Spreadsheets in French locales save CSV with `;`, others with `,`: both are accepted. A byte-order mark
-    (Excel's UTF-8) is ignored.
+    (Excel's UTF-8) is ignored. Excel's plain "CSV" on Windows is Windows-1252: UTF-8 is tried first, since accented
+    Windows-1252 text is almost never valid UTF-8, then Windows-1252.
     """
     try:
         text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise LetterInvalid([LetterProblem(source, "(file)", f"not UTF-8 text: {error}")]) from None
+    except UnicodeDecodeError:
+        try:
+            text = content.decode("cp1252")
+        except UnicodeDecodeError as error:
+            raise LetterInvalid([LetterProblem(source, "(file)", "bad_text", {"error": str(error)})]) from None
     first_line = text.split("\n", 1)[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     file_columns = [name for name in reader.fieldnames or [] if normalise_fields({name: ""})[0].keys() == {"file"}]
     if not file_columns:
-        raise LetterInvalid([LetterProblem(source, "file", "the header line has no 'file' column naming each PDF")])
+        raise LetterInvalid([LetterProblem(source, "file", "no_file_column")])
     rows: list[ManifestRow] = []
     for row in reader:
         values = {key: (value or "") for key, value in row.items() if key is not None}
         if not any(value.strip() for value in values.values()):
             continue  # a trailing blank line of a spreadsheet export
         file = values.pop(file_columns[0]).strip()
-        rows.append(ManifestRow(f"{source}, line {reader.line_num}", file, values))
+        rows.append(ManifestRow(source, reader.line_num, file, values))
     if not rows:
-        raise LetterInvalid([LetterProblem(source, "(file)", "no letter listed")])
+        raise LetterInvalid([LetterProblem(source, "(file)", "empty_manifest")])
     return rows

@@ -4,6 +4,10 @@ The same message received twice — an SMTP retry after a lost 250, the same mai
 re-fetch — must get the same key, so that JetStream's `Nats-Msg-Id` window and intake's durable seen-set drop the
 second copy. The key derives from the normalised Message-ID (RFC 5322 3.6.4) when there is one, otherwise from the
 sha256 of the raw bytes with line endings normalised (an SMTP copy has CRLF, a copy saved by IMAP may not).
+
+The Message-ID is qualified by the From, Date and Subject headers: copies of one message carry them unchanged
+(relays and IMAP servers only prepend trace headers), but broken mailers and web forms do reuse one Message-ID for
+different mails, and merging two citizens' complaints into one would lose a complaint.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ def header_block(raw: bytes) -> bytes:
 
 
 def raw_message_id(raw: bytes) -> str | None:
+    """The normalised Message-ID of a raw message, read from its header block only."""
     try:
         headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
         return normalise_message_id(str(headers.get("Message-ID") or ""))
@@ -64,13 +69,37 @@ def raw_message_id(raw: bytes) -> str | None:
         return None
 
 
+def _identity(raw: bytes) -> str | None:
+    """The normalised Message-ID qualified by From, Date and Subject as they came (unfolded), or None."""
+    try:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
+        message_id = normalise_message_id(str(headers.get("Message-ID") or ""))
+        if not message_id:
+            return None
+        qualifiers = [" ".join(str(headers.get(name) or "").split()) for name in ("From", "Date", "Subject")]
+    except Exception:  # noqa: BLE001 - a header we cannot read simply gives no Message-ID
+        return None
+    return "\n".join([message_id, *qualifiers])
+
+
 def content_digest(raw: bytes) -> str:
-    return hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()
+    """sha256 of the bytes with CRLF read as LF, computed piecewise (no copy of a 34 MB message)."""
+    digest = hashlib.sha256()
+    view = memoryview(raw)
+    step = 1024 * 1024
+    carry = b""
+    for offset in range(0, len(raw), step):
+        piece = carry + bytes(view[offset : offset + step])
+        # A CR at the end of a piece may be the first half of a CRLF: decide with the next piece.
+        carry = b"\r" if piece.endswith(b"\r") else b""
+        digest.update((piece[:-1] if carry else piece).replace(b"\r\n", b"\n"))
+    digest.update(carry)
+    return digest.hexdigest()
 
 
 def message_key(raw: bytes) -> str:
     """`mid-<sha256 of the Message-ID>` or `raw-<sha256 of the content>`; safe as a KV key and object name."""
-    message_id = raw_message_id(raw)
-    if message_id:
-        return "mid-" + hashlib.sha256(message_id.encode("utf-8", "surrogateescape")).hexdigest()
+    identity = _identity(raw)
+    if identity:
+        return "mid-" + hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()
     return "raw-" + content_digest(raw)

@@ -10,15 +10,18 @@ which the pipeline turns into a quarantine.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import mimetypes
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cached_property
 from email.message import Message
 
 from services.intake.charsets import decode_bytes, decode_header_value
 from services.intake.html_text import html_to_text
+from services.intake.large_parts import LargeParts
 
 
 class MimeLimitExceeded(Exception):
@@ -38,7 +41,7 @@ class Attachment:
     content_type: str
     data: bytes = field(repr=False)
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
 
@@ -123,8 +126,9 @@ def safe_filename(name: str | None, index: int, content_type: str) -> str:
 
 
 class _Walker:
-    def __init__(self, limits: MimeLimits) -> None:
+    def __init__(self, limits: MimeLimits, large: LargeParts) -> None:
         self.limits = limits
+        self.large = large
         self.content = MimeContent()
         self.parts = 0
         self.decoded_bytes = 0
@@ -187,7 +191,7 @@ class _Walker:
             self.walk(child, depth + 1)
 
     def _attachments_only(self, part: Message, depth: int) -> None:
-        sub = _Walker(self.limits)
+        sub = _Walker(self.limits, self.large)
         sub.parts = self.parts
         sub.decoded_bytes = self.decoded_bytes
         sub.walk(part, depth)
@@ -202,12 +206,13 @@ class _Walker:
             data = inner.as_bytes()
         except Exception:  # noqa: BLE001 - an embedded message that cannot be re-serialised is kept as text
             data = str(inner).encode("utf-8", "surrogateescape")
+        data = self.large.restore(data)
         subject = decode_header_value(inner.get("Subject"), self.content.defects, "embedded subject")
         name = safe_filename(f"{subject[:80]}.eml" if subject else "", len(self.content.attachments) + 1, "message/rfc822")
         self._count(len(data))
         self.content.attachments.append(Attachment(name, "message/rfc822", data))
         # Walk the embedded message for its own attachments' limits (nesting counted), not for the outer text.
-        probe = _Walker(self.limits)
+        probe = _Walker(self.limits, self.large)
         probe.parts, probe.decoded_bytes = self.parts, self.decoded_bytes
         probe.walk(inner, depth + 1)
         self.parts, self.decoded_bytes = probe.parts, probe.decoded_bytes
@@ -223,6 +228,20 @@ class _Walker:
         return decode_header_value(name, self.content.defects, "file name") or None
 
     def _payload(self, part: Message) -> bytes:
+        payload = part.get_payload()
+        token = self.large.token_in(payload) if isinstance(payload, str) else None
+        if token is not None:
+            encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+            try:
+                if encoding == "base64":
+                    data = self.large.decode_base64(payload, token)
+                else:
+                    data = self.large.restore(part.get_payload(decode=True) or b"")
+            except binascii.Error:
+                self.content.defects.append("mime: undecodable transfer encoding")
+                data = self.large.restore(payload.encode("ascii", "replace"))
+            self._count(len(data))
+            return data
         try:
             data = part.get_payload(decode=True)
         except Exception:  # noqa: BLE001 - bad base64/uuencode: keep the raw payload
@@ -282,7 +301,7 @@ class _Walker:
         return True
 
 
-def extract_content(message: Message, limits: MimeLimits) -> MimeContent:
-    walker = _Walker(limits)
+def extract_content(message: Message, limits: MimeLimits, large: LargeParts | None = None) -> MimeContent:
+    walker = _Walker(limits, large or LargeParts())
     walker.walk(message)
     return walker.content

@@ -27,7 +27,7 @@ from shared.messaging import publish_event
 from services.intake.message_key import message_key
 from services.intake.mime import MimeLimits
 from services.intake.settings import IntakeSettings
-from services.intake.stores import ObjectStorage, Quarantine, QuarantineRecord, SeenMessages
+from services.intake.stores import ObjectStorage, Quarantine, QuarantineRecord, SeenMessages, raw_object_name
 from services.intake.understanding import ParseContext, Understanding, understand
 
 log = structlog.get_logger(__name__)
@@ -64,6 +64,29 @@ def parse_context(settings: IntakeSettings, envelope_sender: str | None = None) 
     )
 
 
+# NATS refuses a message bigger than the server's max_payload (1 MB by default); the full text stays in the raw.
+DEFAULT_MAX_PAYLOAD = 1024 * 1024
+
+
+def fit_to_payload(event: MessageReceived, limit: int) -> MessageReceived:
+    """Shorten the text (never anything else) until the event fits in one NATS message."""
+    if len(event.text) < limit // 8 and len(event.attachments) < 1000:
+        # Even at 6 bytes per JSON-escaped character plus every other field, this cannot reach the limit.
+        return event
+    size = len(event.model_dump_json().encode())
+    if size <= limit:
+        return event
+    text = event.text
+    while size > limit and text:
+        text = text[: max(len(text) * limit // size - 1024, 0)]
+        candidate = event.model_copy(update={
+            "text": text,
+            "defects": (*event.defects, "text shortened to fit the event; the full text is in the raw original"),
+        })
+        size = len(candidate.model_dump_json().encode())
+    return candidate
+
+
 def describe_failure(error: BaseException) -> str:
     text = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
@@ -82,14 +105,15 @@ class IntakePipeline:
         self.settings = settings
         self.understand_message = understand_message
         self.clock = clock
-        # Parsing is CPU work: a small pool keeps the event loop (SMTP sessions, NATS) responsive. A parse that
-        # overruns its time limit cannot be killed in a thread, so the pool has spare workers for the others.
+        # Parsing a large message is CPU work: a small pool keeps the event loop (SMTP sessions, NATS) responsive.
+        # A parse that overruns its time limit cannot be killed in a thread, so the pool has spare workers.
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="intake-parse")
         self._js: JetStreamContext | None = None
         self._objects: ObjectStorage | None = None
         self._seen: SeenMessages | None = None
         self._quarantine: Quarantine | None = None
         self.counters = {status.value: 0 for status in AcceptStatus}
+        self._pending_marks: set[asyncio.Future[None]] = set()
 
     @property
     def js(self) -> JetStreamContext:
@@ -115,6 +139,10 @@ class IntakePipeline:
             self._quarantine = Quarantine(self.js, self.settings.stream_replicas)
         return self._quarantine
 
+    def _max_payload(self) -> int:
+        server_limit = getattr(self.broker.connection, "max_payload", 0) or DEFAULT_MAX_PAYLOAD
+        return int(server_limit * 0.9)
+
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -127,12 +155,11 @@ class IntakePipeline:
         envelope_sender: str | None,
         envelope_recipients: Sequence[str],
         source: str,
-        replay: bool = False,
     ) -> AcceptOutcome:
         key = message_key(raw)
         with structlog.contextvars.bound_contextvars(message_key=key, source=source):
             outcome = await self._accept(
-                raw, key, channel, received_at, envelope_sender, tuple(envelope_recipients), source, replay
+                raw, key, channel, received_at, envelope_sender, tuple(envelope_recipients), source
             )
             self.counters[outcome.status.value] += 1
             log.info("intake.accepted", status=outcome.status.value, reason=outcome.reason, size=len(raw))
@@ -147,32 +174,64 @@ class IntakePipeline:
         envelope_sender: str | None,
         envelope_recipients: tuple[str, ...],
         source: str,
-        replay: bool,
     ) -> AcceptOutcome:
-        if await self.seen.contains(key):
-            return AcceptOutcome(AcceptStatus.DUPLICATE, key)
-        if not replay:
-            known = await self.quarantine.get(key)
-            if known is not None:
-                return AcceptOutcome(AcceptStatus.QUARANTINED, key, reason=known.reason)
-        raw_object = await self.objects.put_raw(key, raw)
+        # The durable duplicate check and the parse run side by side: a duplicate merely wastes a parse.
+        parsing = asyncio.ensure_future(self._understand(raw, envelope_sender))
         try:
-            understanding = await self._understand(raw, envelope_sender)
-            event = self._event(understanding, key, channel, received_at, raw_object, envelope_recipients, source)
+            already_seen = await self.seen.contains(key)
+        except BaseException:
+            parsing.cancel()
+            raise
+        if already_seen:
+            parsing.cancel()
+            return AcceptOutcome(AcceptStatus.DUPLICATE, key)
+        try:
+            understanding = await parsing
+            event = self._event(understanding, key, channel, received_at, raw_object_name(key), envelope_recipients,
+                                source)
         except Exception as error:  # noqa: BLE001 - any parser failure quarantines; infrastructure errors are below
             reason = describe_failure(error)
+            raw_object = await self.objects.put_raw(key, raw)
             await self._quarantine_message(key, reason, raw, raw_object, channel, received_at, envelope_sender,
                                            envelope_recipients, source)
             return AcceptOutcome(AcceptStatus.QUARANTINED, key, reason=reason)
-        if isinstance(event, MessageReceived) and understanding.attachments:
-            refs = [await self.objects.put_attachment(attachment) for attachment in understanding.attachments]
-            event = event.model_copy(update={"attachments": tuple(refs)})
+        attachments = understanding.attachments if isinstance(event, MessageReceived) else ()
+        _, *refs = await asyncio.gather(
+            self.objects.put_raw(key, raw), *(self.objects.put_attachment(attachment) for attachment in attachments)
+        )
+        if isinstance(event, MessageReceived):
+            event = fit_to_payload(event.model_copy(update={"attachments": tuple(refs)}), self._max_payload())
         fresh = await publish_event(self.broker, event)
-        await self.seen.mark(key, event.dedup_id())
+        self._mark_seen_soon(key, event.dedup_id())
         return AcceptOutcome(AcceptStatus.PROCESSED if fresh else AcceptStatus.DUPLICATE, key, event=event)
+
+    def _mark_seen_soon(self, key: str, dedup_id: str) -> None:
+        """Record the key in the seen-set without holding up the answer to the sender.
+
+        The event is already durable; the seen-set only matters beyond the `Nats-Msg-Id` window (a day), and the
+        registry refuses a second complaint for one message key anyway. Losing this write in a crash at this very
+        instant can therefore not lose or double a complaint, and it saves a round trip per message.
+        """
+        task = asyncio.ensure_future(self.seen.mark(key, dedup_id))
+        self._pending_marks.add(task)
+        task.add_done_callback(self._mark_done)
+
+    def _mark_done(self, task: asyncio.Future[None]) -> None:
+        self._pending_marks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("intake.seen_mark_failed", error=repr(task.exception()))
+
+    async def drain(self) -> None:
+        """Wait for the background seen-set writes (called before the broker disconnects)."""
+        if self._pending_marks:
+            await asyncio.gather(*self._pending_marks, return_exceptions=True)
 
     async def _understand(self, raw: bytes, envelope_sender: str | None) -> Understanding:
         context = parse_context(self.settings, envelope_sender)
+        if len(raw) <= self.settings.parse_in_thread_above_bytes:
+            # A small message parses in well under a millisecond and its work is bounded by its size and the MIME
+            # limits: a thread hand-off would cost more than it protects (measured in docs/benchmarks-intake.md).
+            return self.understand_message(raw, context)
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor, self.understand_message, raw, context)
         try:
@@ -272,7 +331,6 @@ class IntakePipeline:
             envelope_sender=record.envelope_sender,
             envelope_recipients=record.envelope_recipients,
             source=record.source,
-            replay=True,
         )
         if outcome.status is not AcceptStatus.QUARANTINED:
             await self.quarantine.remove(key)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -22,6 +22,7 @@ import structlog
 
 from services.intake.html_text import html_to_text
 from services.intake.letter_intake import accept_letter
+from services.intake.letter_messages import DEFAULT_LANGUAGE, render
 from services.intake.letters import (
     LetterInvalid,
     LetterProblem,
@@ -105,19 +106,18 @@ def parse_scan_email(raw: bytes) -> ScanEmail:
         attachments = list(message.iter_attachments())
         body = _body_text(message)
     except Exception as error:  # noqa: BLE001 - any unreadable structure is a rejection, never a crash
-        raise LetterInvalid([LetterProblem(source, "(message)", f"unreadable e-mail: {error}")]) from None
+        raise LetterInvalid([LetterProblem(source, "(message)", "unreadable_mail", {"error": str(error)})]) from None
     problems: list[LetterProblem] = []
     pdfs = _pdf_parts(attachments)
     if not pdfs:
-        problems.append(LetterProblem(source, "(attachment)", "no PDF attached"))
+        problems.append(LetterProblem(source, "(attachment)", "no_pdf_attached"))
     elif len(pdfs) > 1:
-        problems.append(LetterProblem(source, "(attachment)", f"{len(pdfs)} PDFs attached: send one letter per "
-                                                              "e-mail"))
+        problems.append(LetterProblem(source, "(attachment)", "several_pdfs", {"count": len(pdfs)}))
     json_parts = [part for part in attachments if part.get_content_type() == "application/json"
                   or (part.get_filename() or "").lower().endswith(".json")]
     fields: dict[str, object] = {}
     if len(json_parts) > 1:
-        problems.append(LetterProblem(source, "(attachment)", "more than one JSON metadata attachment"))
+        problems.append(LetterProblem(source, "(attachment)", "several_json"))
     elif json_parts:
         try:
             fields = parse_sidecar(json_parts[0].get_payload(decode=True) or b"", source)
@@ -126,8 +126,7 @@ def parse_scan_email(raw: bytes) -> ScanEmail:
     else:
         fields = dict(parse_key_value_lines(body))
         if not fields:
-            problems.append(LetterProblem(source, "(body)", "no metadata: write `key: value` lines in the body "
-                                                            "or attach a JSON file (see docs/intake-letters.md)"))
+            problems.append(LetterProblem(source, "(body)", "no_body_metadata"))
     if problems:
         raise LetterInvalid(problems)
     filename, pdf = pdfs[0]
@@ -143,11 +142,14 @@ class ScanToEmail:
         scan_addresses: Sequence[str],
         rejected_dir: Path,
         today: Callable[[], date],
+        language: str = DEFAULT_LANGUAGE,
     ) -> None:
         self.pipeline = pipeline
         self.scan_addresses = {address.strip().lower() for address in scan_addresses}
         self.rejected_dir = Path(rejected_dir)
         self.today = today
+        # The language of the reason files staff read.
+        self.language = language
 
     def is_scan(self, envelope_recipients: Sequence[str]) -> bool:
         return any(recipient.strip().lower() in self.scan_addresses for recipient in envelope_recipients)
@@ -186,9 +188,10 @@ class ScanToEmail:
         key = message_key(raw)
         name = f"scan-email-{key[:24]}"
         self.rejected_dir.mkdir(parents=True, exist_ok=True)
-        (self.rejected_dir / f"{name}.reason.txt").write_text(
-            "Scanned letter received by e-mail and rejected; fix the metadata and send it again.\n\n"
-            + invalid.report(), encoding="utf-8")
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        header = render("scan_reason_header", self.language, stamp=stamp, count=len(invalid.problems))
+        (self.rejected_dir / f"{name}.reason.txt").write_text(f"{header}\n\n{invalid.report(self.language)}",
+                                                              encoding="utf-8")
         (self.rejected_dir / f"{name}.eml").write_bytes(raw)
         log.warning("letters.scan_email_rejected", file=f"{name}.eml",
                     problems=[str(problem) for problem in invalid.problems])

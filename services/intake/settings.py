@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
@@ -50,9 +50,12 @@ class IntakeSettings(CommonSettings):
 
     # Parser limits: beyond them a message is quarantined, never allowed to block intake.
     parse_timeout_seconds: float = 20.0
+    # Messages above this size are parsed in a worker thread under `parse_timeout_seconds`; smaller ones inline.
+    parse_in_thread_above_bytes: int = 64 * 1024
     max_mime_depth: int = 12
     max_mime_parts: int = 500
-    max_text_chars: int = 1_000_000
+    # The event carries the text (it must fit one NATS message, 1 MB); the full original stays in the raw object.
+    max_text_chars: int = 200_000
     # A declared expansion (TNEF, nested messages) bigger than this is treated as a zip-bomb-like message.
     max_decoded_bytes: int = 100 * MEGABYTE
 
@@ -85,6 +88,8 @@ class IntakeSettings(CommonSettings):
     )
     # Where staff stamp the receipt date: "today" for checking that a receipt date is not in the future.
     letters_timezone: str = "Europe/Brussels"
+    # The language of the reason files written next to rejected letters (staff read them).
+    letters_staff_language: Literal["fr", "nl", "de", "en"] = "fr"
 
     def letters_path(self) -> Path:
         return self.letters_dir or self.var_dir / "letters"

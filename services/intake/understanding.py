@@ -19,6 +19,7 @@ from services.intake.bounces import BounceReport, parse_bounce
 from services.intake.charsets import decode_header_value
 from services.intake.forwarding import ForwardedOriginal, find_forwarded_original
 from services.intake.language import detect_language
+from services.intake.large_parts import hollow_out
 from services.intake.message_key import message_ids, normalise_message_id
 from services.intake.mime import Attachment, MimeContent, MimeLimits, extract_content
 from services.intake.references import case_numbers, ours
@@ -34,7 +35,7 @@ class ParseContext:
     staff_addresses: frozenset[str] = frozenset()
     staff_domains: frozenset[str] = frozenset()
     limits: MimeLimits = MimeLimits()
-    max_text_chars: int = 1_000_000
+    max_text_chars: int = 200_000
     envelope_sender: str | None = None
 
 
@@ -118,10 +119,11 @@ def _is_staff(person: Person, context: ParseContext) -> bool:
 
 
 def understand(raw: bytes, context: ParseContext) -> Understanding:
-    message = parse_bytes(raw)
+    skeleton, large = hollow_out(raw)
+    message = parse_bytes(skeleton)
     defects: list[str] = []
     headers = header_map(message, defects)
-    content: MimeContent = extract_content(message, context.limits)
+    content: MimeContent = extract_content(message, context.limits, large)
     defects.extend(content.defects)
     text = content.text
     if len(text) > context.max_text_chars:

@@ -30,7 +30,8 @@ class IntakeService:
         self.pipeline = IntakePipeline(broker, settings)
         # Scan-to-email: mail for a copier's address (SMTP or IMAP) takes the letter path; all other mail passes on.
         self.scan_to_email = ScanToEmail(self.pipeline, settings.letters_scan_addresses,
-                                         settings.letters_path() / REJECTED, today=letters_today(settings))
+                                         settings.letters_path() / REJECTED, today=letters_today(settings),
+                                         language=settings.letters_staff_language)
         self.smtp = SmtpListener(self.scan_to_email, settings)  # type: ignore[arg-type] - same accept() as pipeline
         self.health: HealthServer | None = None
         if settings.intake_health_port:
@@ -46,7 +47,7 @@ class IntakeService:
             self.channels.append(LetterFolder(
                 settings.letters_path(), self.pipeline, today=letters_today(settings),
                 poll_seconds=settings.letters_poll_seconds, settle_seconds=settings.letters_settle_seconds,
-                incomplete_seconds=settings.letters_incomplete_seconds,
+                incomplete_seconds=settings.letters_incomplete_seconds, language=settings.letters_staff_language,
             ))
 
     @property
@@ -70,6 +71,7 @@ class IntakeService:
             await self.health.stop()
         for channel in reversed(self.channels):
             await channel.stop()
+        await self.pipeline.drain()
         self.pipeline.close()
         await self.broker.stop()
 
@@ -81,6 +83,8 @@ class IntakeService:
             "smtp_port": self.smtp_port,
             "accepted_since_start": dict(self.pipeline.counters),
         }
+        for channel in self.channels:  # IMAP mailboxes and the letters folder report their own state
+            report.update(channel.status())
         if connected:
             try:
                 report["quarantined"] = await asyncio.wait_for(self.pipeline.quarantine.count(), 3)

@@ -48,12 +48,14 @@ def register_consumers(broker: NatsBroker, handlers: NotifierHandlers, settings:
             durable=durable, max_deliveries=settings.max_deliveries, ack_wait_seconds=settings.ack_wait_seconds
         )
 
+        # One event at a time per consumer (FastStream runs a fetched batch concurrently): the follow-up rate limit
+        # counts then inserts, and SQLite has a single writer anyway.
         @broker.subscriber(
             subject,
             stream=JStream(stream, declare=False),
             durable=policy.durable,
             config=policy.consumer_config(),
-            pull_sub=PullSub(batch_size=20, timeout=0.5),
+            pull_sub=PullSub(batch_size=1, timeout=0.5),
             ack_policy=AckPolicy.MANUAL,
         )
         async def on_message(msg: NatsMessage) -> None:

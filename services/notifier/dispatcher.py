@@ -17,6 +17,7 @@ import structlog
 from services.notifier.headers import UnsafeAddress
 from services.notifier.mail import Sender, build_email
 from services.notifier.models import Notice, NoticeStatus
+from services.notifier.notices import STAFF_KINDS
 from services.notifier.outbox import Outbox
 from services.notifier.relay import PermanentDeliveryError, SmtpRelay, TransientDeliveryError
 from services.notifier.settings import NotifierSettings
@@ -48,6 +49,7 @@ class Dispatcher:
         self.clock = clock
         self.sender = Sender(settings.sender_address, settings.organisation_name)
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -56,18 +58,23 @@ class Dispatcher:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="notifier-dispatcher")
 
-    async def stop(self) -> None:
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Let the notice being sent finish (cancelling between the relay's 250 and our commit would send it again
+        after the lease), then stop."""
+        self._stopping = True
+        self._wake.set()
         if self._task:
-            self._task.cancel()
             try:
-                await self._task
+                await asyncio.wait_for(self._task, grace_seconds)
+            except asyncio.TimeoutError:
+                log.warning("dispatcher.stop_timeout")
             except asyncio.CancelledError:
                 pass
             self._task = None
         await self.relay.close()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 await self.drain()
@@ -75,6 +82,8 @@ class Dispatcher:
                 raise
             except Exception as error:  # noqa: BLE001 - a database or NATS outage must not end the loop
                 log.error("dispatcher.error", error=repr(error))
+            if self._stopping:
+                break
             try:
                 await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_seconds)
             except asyncio.TimeoutError:
@@ -84,14 +93,22 @@ class Dispatcher:
         """Send everything due now; returns how many notices were attempted."""
         attempted = 0
         lease = timedelta(seconds=self.settings.relay_lease_seconds)
-        while True:
-            notices = await self.outbox.claim_due(self.clock(), BATCH, lease)
+        while not self._stopping:
+            claimed_at = self.clock()
+            notices = await self.outbox.claim_due(claimed_at, BATCH, lease)
             if not notices:
                 break
             for notice in notices:
+                # Stopping, or a slow relay ate half the lease: give the rest back now, before another relay could
+                # take them over while they are still in our hands.
+                if self._stopping or self.clock() - claimed_at > lease / 2:
+                    await self.outbox.release(notice)
+                    continue
                 await self.deliver(notice)
-            attempted += len(notices)
-        await self.publish_outcomes()
+                attempted += 1
+            # Report each batch at once: under steady load the queue may never run empty.
+            await self.publish_outcomes()
+        await self.publish_outcomes()  # also outcomes recorded outside this loop (a bounce, a flagged address)
         return attempted
 
     async def deliver(self, notice: Notice) -> None:
@@ -110,6 +127,7 @@ class Dispatcher:
                 date=now,
                 in_reply_to=notice.in_reply_to,
                 references=tuple(notice.references.split()),
+                auto_submitted="auto-generated" if notice.notice_kind in STAFF_KINDS else "auto-replied",
             )
             await self.relay.send(message, self.settings.sender_address, notice.recipient)
         except UnsafeAddress as error:

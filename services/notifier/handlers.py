@@ -17,13 +17,14 @@ from services.notifier.headers import UnsafeAddress, clean_address, clean_header
 from services.notifier.letters import build_letter_pdf
 from services.notifier.models import NoticeChannel, NoticeStatus
 from services.notifier.notices import (
+    SETTLES_DEADLINE,
     NoticeDraft,
     draft_acknowledgment,
     draft_deadline_warnings,
     draft_requested_notice,
 )
 from services.notifier.outbox import Outbox, RecipientFacts
-from services.notifier.rendering import TemplateRenderer
+from services.notifier.rendering import TemplateRenderer, pick_language
 from services.notifier.routing import route_notice
 from services.notifier.settings import NotifierSettings
 from services.notifier.suppression import SuppressionRules
@@ -54,10 +55,10 @@ def organisation_variables(settings: NotifierSettings) -> dict[str, str]:
 
 def suppression_rules(settings: NotifierSettings) -> SuppressionRules:
     return SuppressionRules.build(
-        own_addresses=[settings.sender_address, *settings.suppressed_addresses],
+        own_addresses=[settings.sender_address, *settings.complaint_addresses],
         own_domains=[],
-        staff_addresses=settings.suppressed_addresses,
-        staff_domains=settings.suppressed_domains,
+        staff_addresses=settings.staff_addresses,
+        staff_domains=settings.staff_domains,
     )
 
 
@@ -85,11 +86,34 @@ class NotifierHandlers:
         await self.write(draft_requested_notice(event, self.settings.default_language))
 
     async def deadline_alert(self, event: DeadlineAlert) -> None:
+        await self._remember_risk(event)
         drafts = draft_deadline_warnings(event, self.settings.supervisor_address, self.settings.staff_language)
         if not drafts:
             log.warning("deadline_alert.nobody_to_warn", complaint_number=event.complaint_number)
         for draft in drafts:
             await self.write(draft)
+
+    async def _remember_risk(self, event: DeadlineAlert) -> None:
+        """Keep the alert for the handler's daily digest (a file without a handler address has no digest)."""
+        handler = event.handler
+        try:
+            handler_email = clean_address(handler.email).lower() if handler and handler.email else None
+        except UnsafeAddress:
+            handler_email = None
+        if handler is None or handler_email is None:
+            return
+        await self.outbox.record_risk({
+            "complaint_number": event.complaint_number,
+            "deadline_kind": event.deadline_kind,
+            "due": event.due,
+            "state": "missed" if event.event_type == "deadline.missed" else "approaching",
+            "handler_email": handler_email,
+            "handler_name": clean_header_text(handler.name, 300),
+            "language": pick_language(handler.language, self.settings.staff_language),
+            "subject_line": clean_header_text(event.subject_line, 500),
+            "updated_at": self.clock(),
+            "cleared_at": None,
+        })
 
     async def delivery_failed(self, event: DeliveryFailed) -> None:
         """A bounce of one of our notices: the address is flagged, the notice marked failed (and reported)."""
@@ -132,6 +156,8 @@ class NotifierHandlers:
             )
         except TemplateError as error:
             raise PermanentError(f"template {draft.language}/{draft.kind}: {error}") from error
+        if stored and draft.kind in SETTLES_DEADLINE:
+            await self.outbox.clear_risk(draft.complaint_number, SETTLES_DEADLINE[draft.kind], now)
         if stored:
             log.info("notice.recorded", complaint_number=draft.complaint_number, notice_kind=str(draft.kind),
                      notification_key=draft.notification_key)

@@ -1,6 +1,7 @@
 """The outgoing email of one notice (pure): headers that keep machines quiet and cannot be injected into.
 
-- `Auto-Submitted: auto-replied` (RFC 3834 5.1) so that well-behaved responders never answer our acknowledgments;
+- `Auto-Submitted: auto-replied` (RFC 3834 5.1) on answers to a citizen's message, `auto-generated` on staff
+  warnings, so that well-behaved responders never answer them;
 - `X-Auto-Response-Suppress: All` ([MS-OXCMAIL] 2.2.3.2.14) for Exchange out-of-office replies;
 - `In-Reply-To` / `References` to the citizen's message (RFC 5322 3.6.4) so mail clients thread the reply;
 - a Message-ID in our own domain, stable per notice, by which intake recognises our mail and its bounces.
@@ -35,6 +36,7 @@ def build_email(
     date: datetime,
     in_reply_to: str | None = None,
     references: tuple[str, ...] = (),
+    auto_submitted: str = "auto-replied",
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = mailbox(sender.display_name, sender.address)
@@ -51,7 +53,7 @@ def build_email(
     if chain:
         # RFC 5322 3.6.4: the parent's References followed by the parent's Message-ID; keep the chain bounded.
         message["References"] = " ".join(chain[-20:])
-    message["Auto-Submitted"] = "auto-replied"
+    message["Auto-Submitted"] = auto_submitted
     message["X-Auto-Response-Suppress"] = "All"
     message["Content-Language"] = language
     message.set_content(text)

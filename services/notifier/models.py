@@ -7,11 +7,12 @@ no-op. The schema itself is created by the Alembic history in `migrations/`, nev
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
+    Date,
     DateTime,
     Integer,
     LargeBinary,
@@ -109,3 +110,20 @@ class AddressFlag(Base):
     reason: Mapped[str] = mapped_column(Text)
     flagged_at: Mapped[datetime] = mapped_column(UTCDateTime())
     notification_key: Mapped[str | None] = mapped_column(String(400), nullable=True)
+
+
+class FileAtRisk(Base):
+    """A deadline alert still open, kept for the handler's daily digest (cleared when the notice it awaited leaves)."""
+
+    __tablename__ = "files_at_risk"
+
+    complaint_number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    deadline_kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    due: Mapped[date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(16))  # approaching | missed
+    handler_email: Mapped[str] = mapped_column(String(320), index=True)
+    handler_name: Mapped[str] = mapped_column(String(300))
+    language: Mapped[str] = mapped_column(String(5))
+    subject_line: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -7,12 +7,12 @@ one notice per registry request key, one warning per deadline alert and recipien
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared.events import ComplaintRegistered, DeadlineAlert, NoticeRequested
 from shared.messaging import PermanentError
@@ -28,29 +28,57 @@ class NoticeKind(StrEnum):
     FINAL_ANSWER = "final_answer"
     DEADLINE_APPROACHING = "deadline_approaching"
     DEADLINE_MISSED = "deadline_missed"
+    DEADLINE_DIGEST = "deadline_digest"
 
 
-STAFF_KINDS = frozenset({NoticeKind.DEADLINE_APPROACHING, NoticeKind.DEADLINE_MISSED})
+STAFF_KINDS = frozenset({NoticeKind.DEADLINE_APPROACHING, NoticeKind.DEADLINE_MISSED, NoticeKind.DEADLINE_DIGEST})
+# A notice of this kind settles the deadline of that kind: the file leaves the handler's digest.
+SETTLES_DEADLINE = {NoticeKind.ACKNOWLEDGMENT: "acknowledgment", NoticeKind.FINAL_ANSWER: "answer"}
 
 
 class _Context(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    """The context of a requested notice. Names follow the registry's `NoticeRequested.context` (first alias) and
+    this service's own template vocabulary (field name); `None` counts as absent."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_nulls(cls, data: Any) -> Any:
+        return {key: value for key, value in data.items() if value is not None} if isinstance(data, dict) else data
 
 
 class InadmissibleContext(_Context):
-    reasons: list[str] = Field(min_length=1)
-    advice: str = ""
+    reasons: list[str] = []
+    advice: str = Field(default="", validation_alias=AliasChoices("explanation", "advice"))
+
+    @model_validator(mode="after")
+    def _some_reason(self) -> "InadmissibleContext":
+        if not [reason for reason in self.reasons if reason.strip()] and not self.advice.strip():
+            raise ValueError("an inadmissibility notice needs its reasons")
+        return self
 
 
 class RedirectedContext(_Context):
     competent_name: str = Field(min_length=1)
-    competent_contact: str = Field(min_length=1)
+    competent_contact: str = ""
+    explanation: str = ""
     transmitted: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_directory_entry(cls, data: Any) -> Any:
+        """The registry sends the directory entry: {"id", "name", "address", "phone", "email", "website"}."""
+        if not isinstance(data, dict) or not isinstance(data.get("ombudsman"), dict):
+            return data
+        entry = data["ombudsman"]
+        contact = "\n".join(str(entry[key]) for key in ("address", "phone", "email", "website") if entry.get(key))
+        return {"competent_name": entry.get("name") or entry.get("id") or "", "competent_contact": contact, **data}
 
 
 class ExtensionContext(_Context):
-    new_due: date
-    reason: str = Field(min_length=1)
+    new_due: date = Field(validation_alias=AliasChoices("answer_due", "new_due"))
+    reason: str = Field(default="", validation_alias=AliasChoices("explanation", "reason"))
 
 
 class FollowUpContext(_Context):
@@ -58,8 +86,14 @@ class FollowUpContext(_Context):
 
 
 class FinalAnswerContext(_Context):
-    answer_text: str = Field(min_length=1)
+    answer_text: str = Field(validation_alias=AliasChoices("answer", "answer_text"))
     answered_by: str = ""
+
+    @model_validator(mode="after")
+    def _not_blank(self) -> "FinalAnswerContext":
+        if not self.answer_text.strip():
+            raise ValueError("a final answer needs its text")
+        return self
 
 
 # The context each notice requested by the registry must carry (documented in docs/notifier.md).
@@ -89,7 +123,6 @@ class NoticeDraft:
     automated: bool = False
     automated_reason: str | None = None
     rate_limited: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def for_citizen(self) -> bool:

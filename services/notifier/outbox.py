@@ -19,7 +19,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.notifier.models import AddressFlag, Notice, NoticeChannel, NoticeStatus
+from services.notifier.models import AddressFlag, FileAtRisk, Notice, NoticeChannel, NoticeStatus
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Outbox:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         # SQLite has one writer at a time, and its busy handler waits by sleeping (up to 100 ms a try): queue this
-        # process's writers (consumers run a batch concurrently, the dispatcher writes too) on a lock instead.
+        # process's writers (the consumers and the dispatcher write concurrently) on a lock instead.
         self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @asynccontextmanager
@@ -44,9 +44,10 @@ class Outbox:
             async with self.sessions.begin() as session:
                 yield session
 
-    def _insert(self) -> Any:
+    def _insert(self, table: Any) -> Any:
+        """INSERT with the dialect's ON CONFLICT support (both SQLite and PostgreSQL have it)."""
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        return dialect.insert(Notice.__table__)
+        return dialect.insert(table)
 
     async def record(
         self,
@@ -62,7 +63,7 @@ class Outbox:
                 return False
             facts = await self._facts(session, address, count_follow_ups_since)
             values = compose(facts)
-            statement = self._insert().values(notification_key=notification_key, **values)
+            statement = self._insert(Notice.__table__).values(notification_key=notification_key, **values)
             result = await session.execute(statement.on_conflict_do_nothing(index_elements=["notification_key"]))
             return bool(result.rowcount)
 
@@ -83,30 +84,38 @@ class Outbox:
         return RecipientFacts(flag, int(follow_ups or 0))
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Notice]:
-        """Notices due now (or whose previous relay's lease expired), each claimed by exactly one relay."""
+        """Notices due now (or whose previous relay's lease expired), each claimed by exactly one relay.
+
+        One UPDATE ... RETURNING: a concurrent relay's update of the same row re-checks the condition after ours
+        commits (PostgreSQL READ COMMITTED; SQLite serialises writers), so no notice is claimed twice."""
         due = or_(
             and_(Notice.status == NoticeStatus.PENDING, Notice.next_attempt_at <= now),
             and_(Notice.status == NoticeStatus.SENDING, Notice.lease_until < now),
         )
-        claimed: list[int] = []
+        candidates = select(Notice.id).where(due).order_by(Notice.id).limit(limit).scalar_subquery()
         async with self._writing() as session:
-            ids = (await session.scalars(select(Notice.id).where(due).order_by(Notice.id).limit(limit))).all()
-            for notice_id in ids:
-                result = await session.execute(
-                    update(Notice)
-                    .where(Notice.id == notice_id, due)
-                    .values(status=NoticeStatus.SENDING, lease_until=now + lease)
-                )
-                if result.rowcount == 1:
-                    claimed.append(notice_id)
-        if not claimed:
-            return []
-        async with self.sessions() as session:
-            return list((await session.scalars(select(Notice).where(Notice.id.in_(claimed)).order_by(Notice.id))).all())
+            claimed = await session.scalars(
+                update(Notice)
+                .where(Notice.id.in_(candidates), due)
+                .values(status=NoticeStatus.SENDING, lease_until=now + lease)
+                .returning(Notice)
+                .execution_options(synchronize_session=False)
+            )
+            return sorted(claimed.all(), key=lambda notice: notice.id)
 
     async def _update(self, notice_id: int, **values: Any) -> None:
         async with self._writing() as session:
             await session.execute(update(Notice).where(Notice.id == notice_id).values(**values))
+
+    async def release(self, notice: Notice) -> None:
+        """Give a claimed notice back, unless its lease already ran out and another relay holds it now."""
+        async with self._writing() as session:
+            await session.execute(
+                update(Notice)
+                .where(Notice.id == notice.id, Notice.status == NoticeStatus.SENDING,
+                       Notice.lease_until == notice.lease_until)
+                .values(status=NoticeStatus.PENDING, lease_until=None)
+            )
 
     async def mark_sent(self, notice_id: int, now: datetime) -> None:
         await self._update(notice_id, status=NoticeStatus.SENT, sent_at=now, lease_until=None,
@@ -139,8 +148,7 @@ class Outbox:
             return list(rows.all())
 
     async def flag_address(self, address: str, reason: str, notification_key: str | None, now: datetime) -> None:
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(AddressFlag.__table__).values(
+        statement = self._insert(AddressFlag.__table__).values(
             address=address.lower(), reason=reason, flagged_at=now, notification_key=notification_key
         )
         async with self._writing() as session:
@@ -185,3 +193,33 @@ class Outbox:
                 .values(status=NoticeStatus.PRINTED, printed_by=printed_by, sent_at=now)
             )
             return result.rowcount == 1
+
+    async def record_risk(self, values: dict[str, Any]) -> None:
+        """Remember an open deadline alert for the digest; a late "approaching" never downgrades a "missed"."""
+        async with self._writing() as session:
+            risk = await session.get(FileAtRisk, (values["complaint_number"], values["deadline_kind"]))
+            if risk is None:
+                session.add(FileAtRisk(**values))
+                return
+            if risk.state == "missed" and values["state"] == "approaching" and risk.due == values["due"]:
+                return
+            for key, value in values.items():
+                setattr(risk, key, value)
+
+    async def clear_risk(self, complaint_number: str, deadline_kind: str, now: datetime) -> None:
+        async with self._writing() as session:
+            await session.execute(
+                update(FileAtRisk)
+                .where(FileAtRisk.complaint_number == complaint_number, FileAtRisk.deadline_kind == deadline_kind,
+                       FileAtRisk.cleared_at.is_(None))
+                .values(cleared_at=now)
+            )
+
+    async def open_risks(self) -> list[FileAtRisk]:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(FileAtRisk)
+                .where(FileAtRisk.cleared_at.is_(None))
+                .order_by(FileAtRisk.handler_email, FileAtRisk.due, FileAtRisk.complaint_number)
+            )
+            return list(rows.all())

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from shared.settings import CommonSettings
 
@@ -12,49 +15,91 @@ SUPPORTED_LANGUAGES = ("fr", "nl", "de", "en")
 
 
 class NotifierSettings(CommonSettings):
-    # The notifier's own database (outbox, address flags, print queue); SQLite under var_dir when empty.
+    # The notifier's own database (outbox, address flags, print queue); SQLite `var_dir/notifier.db` when empty.
     notifier_database_url: str = ""
 
-    # The SMTP relay every notice leaves through (the local mail catcher under `make run`).
+    # Host of the SMTP relay every notice leaves through (the local mail catcher under `make run`).
     relay_host: str = "127.0.0.1"
+    # Port of the SMTP relay.
     relay_port: int = 1025
+    # Require STARTTLS (RFC 3207) with the relay.
     relay_starttls: bool = False
+    # User name for SMTP AUTH with the relay (RFC 4954); no AUTH when empty.
     relay_username: str | None = None
+    # Password for SMTP AUTH with the relay (never logged).
     relay_password: SecretStr | None = None
+    # Time limit of each SMTP command, in seconds.
     relay_timeout_seconds: float = 30.0
-    # Retries of 4xx answers and connection errors: exponential backoff until the deadline, then give up.
+    # First wait before retrying a 4xx answer or a connection error; it doubles at each attempt.
     relay_retry_first_seconds: float = 30.0
+    # Longest wait between two attempts.
     relay_retry_longest_seconds: float = 3600.0
+    # Give up (NotificationFailed) when a notice is still refused this long after it was recorded.
     relay_retry_deadline_seconds: float = 3 * 24 * 3600.0
-    # A notice claimed by a relay that died is sent again after this lease (at-least-once beats a lost notice).
-    relay_lease_seconds: float = 120.0
+    # A notice claimed by a relay that died is sent again after this lease (at-least-once beats a lost notice). It
+    # must exceed the longest single send (a few SMTP commands of `relay_timeout_seconds` each).
+    relay_lease_seconds: float = 600.0
     # The relay also wakes up this often when no new notice signalled it (retries, notices of another instance).
     relay_poll_seconds: float = 5.0
 
-    # Who we are, in one place: every template reads these.
+    # From address and envelope sender of every notice (bounces come back to intake through it).
     sender_address: str = "plaintes@ombudsdesk.localhost"
+    # Name of the organisation, in every notice and as the From display name.
     organisation_name: str = "Service de médiation"
+    # Signature under citizen notices.
     organisation_signature: str = "Le service de médiation"
+    # Postal address in the signature and the letterhead of PDF letters (lines separated by newlines).
     organisation_postal_address: str = "Rue de la Loi 1\n1000 Bruxelles"
+    # Telephone number in the signature (omitted when empty).
     organisation_phone: str = ""
+    # Web site in the signature (omitted when empty).
     organisation_website: str = ""
+    # Logo shown at the top of HTML notices (omitted when empty).
     organisation_logo_url: str = ""
-    # The second-line (federal / national) ombudsman a citizen may turn to when not satisfied with our answer.
+    # Name of the second-line (federal / national) ombudsman a citizen may turn to when not satisfied with our answer.
     second_line_name: str = "Médiateur fédéral"
+    # How to reach the second-line ombudsman, as printed in notices.
     second_line_contact: str = "Rue Ducale 43, 1000 Bruxelles – contact@mediateurfederal.be – www.mediateurfederal.be"
-    # A deployment's folder of templates overriding the shipped ones (same relative paths).
+    # A deployment's folder of templates overriding the shipped ones (same relative paths, e.g. `fr/acknowledgment.j2`).
     templates_dir: Path | None = None
+    # Language of citizen notices when the citizen's is unknown or not one of fr, nl, de, en.
     default_language: str = "fr"
 
-    # Deadline warnings: the handler of the file, and a supervisor in copy when configured.
+    # Address in copy of every deadline warning (besides the file's handler); none when empty.
     supervisor_address: str | None = None
+    # Language of deadline warnings when the handler's is unknown.
     staff_language: str = "fr"
+    # Local hour from which each handler gets the daily digest of their files at risk; no digest when empty.
+    deadline_digest_hour: int | None = Field(default=None, ge=0, le=23)
+    # Time zone of `deadline_digest_hour`.
+    deadline_digest_timezone: str = "Europe/Brussels"
 
-    # Never write to these (our own mailboxes, staff who forward complaints on behalf of citizens).
-    suppressed_addresses: list[str] = []
-    suppressed_domains: list[str] = []
+    # Our own complaint mailboxes: never written to (mail loops). Same setting as intake's; JSON list or a,b,c.
+    complaint_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["plaintes@ombudsdesk.localhost"]
+    )
+    # Staff who forward complaints on behalf of citizens: never get the citizen's notices (deadline warnings still
+    # go to them). Same setting as intake's.
+    staff_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Domains of such staff. Same setting as intake's.
+    staff_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # "Your message was added to case N": at most this many per address and calendar day.
     follow_up_notices_per_day: int = 1
+
+    @field_validator("complaint_addresses", "staff_addresses", "staff_domains", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("complaint_addresses", "staff_addresses", "staff_domains")
+    @classmethod
+    def _lowercase(cls, value: list[str]) -> list[str]:
+        return [item.strip().lower() for item in value]
 
     @property
     def database_url(self) -> str:

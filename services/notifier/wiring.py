@@ -1,4 +1,5 @@
-"""Builds the notifier from its settings: broker, database, outbox, renderer, relay, consumers, dispatcher."""
+"""Builds the notifier from its settings: broker, database, outbox, renderer, relay, consumers, dispatcher and
+the optional digest scheduler."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from faststream.nats import NatsBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.consumer import register_consumers
+from services.notifier.digest import DigestScheduler
 from services.notifier.dispatcher import Dispatcher
 from services.notifier.handlers import Clock, NotifierHandlers, utc_now
 from services.notifier.outbox import Outbox
@@ -32,12 +34,14 @@ class NotifierService:
         engine: AsyncEngine,
         handlers: NotifierHandlers,
         dispatcher: Dispatcher,
+        digest: DigestScheduler | None,
     ) -> None:
         self.settings = settings
         self.broker = broker
         self.engine = engine
         self.handlers = handlers
         self.dispatcher = dispatcher
+        self.digest = digest
         self.outbox = handlers.outbox
 
     async def start(self) -> None:
@@ -46,9 +50,13 @@ class NotifierService:
         await ensure_streams(self.broker.connection.jetstream())
         await self.broker.start()
         self.dispatcher.start()
+        if self.digest:
+            self.digest.start()
         log.info("notifier.ready", relay=f"{self.settings.relay_host}:{self.settings.relay_port}")
 
     async def stop(self) -> None:
+        if self.digest:
+            await self.digest.stop()
         await self.dispatcher.stop()
         await self.broker.stop()
         await self.engine.dispose()
@@ -73,4 +81,7 @@ def build_notifier(settings: NotifierSettings, clock: Clock = utc_now) -> Notifi
     dispatcher = Dispatcher(settings, outbox, relay, publish, clock)
     handlers = NotifierHandlers(settings, outbox, TemplateRenderer(settings.templates_dir), dispatcher.wake, clock)
     register_consumers(broker, handlers, settings)
-    return NotifierService(settings, broker, engine, handlers, dispatcher)
+    digest = None
+    if settings.deadline_digest_hour is not None:
+        digest = DigestScheduler(handlers, settings.deadline_digest_hour, settings.deadline_digest_timezone, clock)
+    return NotifierService(settings, broker, engine, handlers, dispatcher, digest)

@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 
 import typer
 
+from services.registry import views
 from services.registry.handlers import Conflict, NotFound, Registry
+from services.registry.reports import annual_report, annual_report_csv
 from services.registry.repository import ComplaintFilter, RegistryStore, migrate
 from services.registry.settings import RegistrySettings
 from services.registry.wiring import policy_from_settings
@@ -106,7 +108,7 @@ def list_complaints(
                                overdue_on=date.today() if overdue else None, text=search, limit=limit)
     rows = _run(lambda store, _registry: store.list_complaints(criteria))
     if as_json:
-        typer.echo(json.dumps([_summary(c) for c in rows], ensure_ascii=False, indent=2))
+        typer.echo(json.dumps([views.complaint_summary(c) for c in rows], ensure_ascii=False, indent=2))
         return
     labels = _labels(lang)
     if not rows:
@@ -116,15 +118,6 @@ def list_complaints(
         who = c.complainant_name or c.complainant_email or "-"
         typer.echo(f"{c.number}  {c.legal_start.isoformat()}  {c.status:<14} {c.answer_due.isoformat()}  "
                    f"{who[:30]:<30}  {c.subject_line[:60]}")
-
-
-def _summary(c: Any) -> dict[str, Any]:
-    return {
-        "number": c.number, "status": c.status, "kind": c.kind, "channel": c.channel,
-        "legal_start": c.legal_start.isoformat(), "complainant": c.complainant_name,
-        "email": c.complainant_email, "subject": c.subject_line, "answer_due": c.answer_due.isoformat(),
-        "acknowledgment_due": c.acknowledgment_due.isoformat(), "service": c.service_concerned, "handler": c.handler,
-    }
 
 
 @app.command("show")
@@ -174,9 +167,7 @@ def held(as_json: bool = typer.Option(False, "--json"), lang: str = LangOption) 
     """Messages in the holding pen, with the reason and the suggested cases."""
     rows = _run(lambda store, _registry: store.held_messages())
     if as_json:
-        typer.echo(json.dumps([{"id": h.id, "reason": h.reason, "sender": h.sender_email, "subject": h.subject_line,
-                                "received_at": h.received_at.isoformat(), "suggestions": h.suggestions}
-                               for h in rows], ensure_ascii=False, indent=2))
+        typer.echo(json.dumps([views.held_message(h) for h in rows], ensure_ascii=False, indent=2))
         return
     if not rows:
         typer.echo(_labels(lang)["held_empty"])
@@ -212,3 +203,90 @@ def add_correspondent(number: str, email: str, actor: str = typer.Option(..., "-
     """Admit an email address as a correspondent of a complaint (its mail is then attached to the case)."""
     added = _run(lambda _store, registry: registry.add_correspondent(number.strip().upper(), email, actor, reason))
     typer.echo("added" if added else "already a party")
+
+
+ActorOption = typer.Option(..., "--by", help="who decides (recorded in the change log)")
+
+
+@app.command("transition")
+def transition(
+    number: str,
+    target: str,
+    actor: str = ActorOption,
+    reason: str | None = typer.Option(None),
+    outcome: str | None = typer.Option(None, help="on closing: founded, partially_founded, unfounded, no_assessment"),
+    category: str | None = typer.Option(None, help="founded category"),
+    inadmissible_reason: list[str] = typer.Option([], "--inadmissible-reason"),
+    redirect_to: str | None = typer.Option(None, help="directory id of the competent ombudsman"),
+    answer_file: typer.FileText | None = typer.Option(None, help="text of the final answer"),
+) -> None:
+    """Change the status of a complaint (the workflow refuses illegal changes)."""
+    answer_text = answer_file.read() if answer_file else None
+    complaint = _run(lambda _store, registry: registry.transition(
+        number, target, actor, reason, outcome=outcome, category=category, reasons=inadmissible_reason,
+        redirect_to=redirect_to, answer_text=answer_text))
+    typer.echo(f"{complaint.number} {complaint.status}")
+
+
+@app.command("assign")
+def assign(number: str, handler: str, actor: str = ActorOption, reason: str | None = typer.Option(None)) -> None:
+    """Assign a complaint to a handler."""
+    complaint = _run(lambda _store, registry: registry.assign(number, handler, actor, reason))
+    typer.echo(f"{complaint.number} {complaint.handler}")
+
+
+@app.command("classify")
+def classify(number: str, actor: str = ActorOption, kind: str | None = typer.Option(None),
+             theme: str | None = typer.Option(None), service: str | None = typer.Option(None),
+             reason: str | None = typer.Option(None)) -> None:
+    """Confirm or override the suggested kind, theme and service."""
+    complaint = _run(lambda _store, registry: registry.classify(number, actor, reason, kind=kind, theme=theme,
+                                                                service=service))
+    typer.echo(f"{complaint.number} {complaint.kind} {complaint.theme or '-'} {complaint.service_concerned or '-'}")
+
+
+@app.command("screening")
+def screening(
+    number: str,
+    actor: str = ActorOption,
+    admissible: bool | None = typer.Option(None, "--admissible/--inadmissible", help="omit to confirm the proposal"),
+    inadmissible_reason: list[str] = typer.Option([], "--inadmissible-reason"),
+    redirect_to: str | None = typer.Option(None),
+    reason: str | None = typer.Option(None),
+) -> None:
+    """Confirm the screening proposal, or override it."""
+    complaint = _run(lambda _store, registry: registry.confirm_screening(
+        number, actor, reason, admissible=admissible, reasons=inadmissible_reason or None, redirect_to=redirect_to))
+    typer.echo(f"{complaint.number} {complaint.status} {complaint.admissibility}")
+
+
+@app.command("extend")
+def extend(number: str, actor: str = ActorOption, reason: str | None = typer.Option(None)) -> None:
+    """Extend the answer deadline once (the citizen is told before the original deadline)."""
+    complaint = _run(lambda _store, registry: registry.extend(number, actor, reason))
+    typer.echo(f"{complaint.number} {complaint.answer_due.isoformat()}")
+
+
+@app.command("recommend")
+def recommend(number: str, text: str, actor: str = ActorOption) -> None:
+    """Record a recommendation or improvement action drawn from a complaint."""
+    complaint = _run(lambda _store, registry: registry.add_recommendation(number, text, actor))
+    typer.echo(f"{complaint.number} {len(complaint.recommendations)}")
+
+
+@app.command("indicators")
+def indicators(year: int, output_format: str = typer.Option("json", "--format", help="json or csv"),
+               as_of: str | None = typer.Option(None, help="YYYY-MM-DD; default today for the current year")) -> None:
+    """Annual indicators of a year, as JSON or CSV."""
+    if output_format not in {"json", "csv"}:
+        raise typer.BadParameter("json or csv", param_hint="--format")
+
+    async def report(store: RegistryStore, registry: Registry) -> str:
+        today = registry.today()
+        cutoff = date.fromisoformat(as_of) if as_of else (today if year == today.year else None)
+        zone = registry.policy.timezone
+        if output_format == "csv":
+            return await annual_report_csv(store, year, zone, as_of=cutoff)
+        return json.dumps(await annual_report(store, year, zone, as_of=cutoff), ensure_ascii=False, indent=2)
+
+    typer.echo(_run(report), nl=False if output_format == "csv" else True)

@@ -570,6 +570,8 @@ class Registry:
             entry = await self._set_status(tx, complaint, target, actor, reason, outcome=outcome,
                                            category=category, reasons=reasons,
                                            details={"redirect_to": redirect_to} if redirect_to else None)
+            if target == Status.REDIRECTED:
+                complaint.redirected_to = redirect_to
             if target == Status.INADMISSIBLE:
                 await self._request_notice(tx, complaint, "inadmissible", entry.change_id,
                                            {"reasons": list(reasons), "explanation": reason})

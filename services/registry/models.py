@@ -117,6 +117,7 @@ class Complaint(Base):
     outcome_category: Mapped[str | None] = mapped_column(String(64))
     recommendations: Mapped[list[Any]] = mapped_column(default=list)
     linked_number: Mapped[str | None] = mapped_column(String(40))
+    redirected_to: Mapped[str | None] = mapped_column(String(200))  # directory id of the competent ombudsman
     automated: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

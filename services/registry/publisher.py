@@ -63,12 +63,21 @@ class OutboxPublisher:
             total += len(rows)
         return total
 
-    async def run(self, interval_seconds: float) -> None:
-        while True:
+    async def run(self, interval_seconds: float, stopping: asyncio.Event) -> None:
+        """Drain every `interval_seconds` until `stopping` is set (a flag, not only cancellation: a library
+        swallowing a CancelledError must not keep the loop alive)."""
+        while not stopping.is_set():
             try:
                 published = await self.drain()
                 if published:
                     log.info("outbox.drained", events=published)
             except Exception as error:  # noqa: BLE001 - NATS or the database may be down; try again later
                 log.warning("outbox.drain_failed", error=repr(error))
-            await asyncio.sleep(interval_seconds)
+            await wait_or_stop(stopping, interval_seconds)
+
+
+async def wait_or_stop(stopping: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stopping.wait(), seconds)
+    except TimeoutError:
+        pass

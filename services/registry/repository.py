@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Select, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -282,6 +283,26 @@ class RegistryStore:
         query = select(Complaint).where(Complaint.year == year, Complaint.id > after_id).order_by(Complaint.id)
         async with self._sessions() as session:
             return list((await session.execute(query.limit(batch))).scalars())
+
+    async def report_rows(self, year: int) -> list[Any]:
+        """The columns the annual indicators need, for every complaint that may count in `year`: received in it,
+        or received earlier and still open, ended, answered or falling due in it (extra rows are harmless)."""
+        start, end = date(year, 1, 1), date(year, 12, 31)
+        # A day of margin: the adapter compares local dates, these timestamps are UTC.
+        since = datetime(year, 1, 1, tzinfo=timezone.utc) - timedelta(days=1)
+        query = select(
+            Complaint.number, Complaint.legal_start, Complaint.channel, Complaint.kind, Complaint.status,
+            Complaint.admissibility, Complaint.admissibility_reasons, Complaint.redirected_to,
+            Complaint.service_concerned, Complaint.theme, Complaint.outcome, Complaint.outcome_category,
+            Complaint.acknowledgment_due, Complaint.acknowledged_at, Complaint.answer_due, Complaint.answered_at,
+            Complaint.closed_at, Complaint.recommendations,
+        ).where(
+            Complaint.legal_start <= end,
+            or_(Complaint.legal_start >= start, Complaint.closed_at.is_(None), Complaint.closed_at >= since,
+                Complaint.answered_at >= since, Complaint.answer_due >= start),
+        )
+        async with self._sessions() as session:
+            return list((await session.execute(query)).all())
 
     async def unpublished_events(self, limit: int = 500) -> list[OutboxEvent]:
         query = select(OutboxEvent).where(OutboxEvent.published_at.is_(None)).order_by(OutboxEvent.id).limit(limit)

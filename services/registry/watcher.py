@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import structlog
 
 from services.registry.handlers import Registry
+from services.registry.publisher import wait_or_stop
 
 log = structlog.get_logger(__name__)
 
@@ -29,12 +30,12 @@ class DeadlineWatcher:
             after_id = batch[-1].id
         return raised
 
-    async def run(self, interval_seconds: float) -> None:
-        while True:
+    async def run(self, interval_seconds: float, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
             try:
                 raised = await self.check()
                 if raised:
                     log.info("deadlines.alerts_raised", alerts=raised)
             except Exception as error:  # noqa: BLE001 - a failed pass is retried at the next tick
                 log.warning("deadlines.check_failed", error=repr(error))
-            await asyncio.sleep(interval_seconds)
+            await wait_or_stop(stopping, interval_seconds)

@@ -7,13 +7,17 @@ starts the consumers, the outbox publisher and the deadline watcher (and the HTT
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import structlog
+import uvicorn
 from faststream.nats import NatsBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.registry.api import create_api
 from services.registry.consumer import subscribe_registry
 from services.registry.deadlines import DeadlineRules
 from services.registry.handlers import Registry, RegistryPolicy
@@ -30,6 +34,15 @@ from shared.messaging import ensure_streams, make_broker
 log = structlog.get_logger(__name__)
 
 OUTBOX_DRAIN_SECONDS = 2.0
+STOP_GRACE_SECONDS = 5.0
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside the service's loop: SIGINT/SIGTERM belong to `shared.runtime`, not to uvicorn."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def policy_from_settings(settings: RegistrySettings) -> RegistryPolicy:
@@ -58,26 +71,50 @@ class RegistryService:
     publisher: OutboxPublisher
     watcher: DeadlineWatcher
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _api_server: uvicorn.Server | None = None
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
         await migrate(self.engine)
         await self.broker.connect()
         await ensure_streams(self.broker.connection.jetstream())
         await self.broker.start()
-        self._tasks.append(asyncio.create_task(self.publisher.run(OUTBOX_DRAIN_SECONDS), name="registry-outbox"))
+        self._stopping.clear()
+        self._tasks.append(asyncio.create_task(self.publisher.run(OUTBOX_DRAIN_SECONDS, self._stopping),
+                                               name="registry-outbox"))
         self._tasks.append(asyncio.create_task(
-            self.watcher.run(self.settings.deadline_check_interval_seconds), name="registry-deadlines"))
-        log.info("registry.started", database=self.engine.url.render_as_string(hide_password=True))
+            self.watcher.run(self.settings.deadline_check_interval_seconds, self._stopping),
+            name="registry-deadlines"))
+        if self.settings.registry_api_port:
+            await self._start_api()
+        log.info("registry.started", database=self.engine.url.render_as_string(hide_password=True),
+                 api_port=self.settings.registry_api_port or None)
+
+    async def _start_api(self) -> None:
+        config = uvicorn.Config(create_api(self.registry), host=self.settings.registry_api_host,
+                                port=self.settings.registry_api_port, log_level="warning", lifespan="off")
+        server = _EmbeddedServer(config)
+        task = asyncio.create_task(server.serve(), name="registry-api")
+        while not server.started:
+            if task.done():
+                await task  # raises the start-up error (port taken...)
+                raise RuntimeError(f"registry API did not start on port {self.settings.registry_api_port}")
+            await asyncio.sleep(0.02)
+        self._api_server = server
+        self._tasks.append(task)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        self._stopping.set()
+        if self._api_server is not None:
+            self._api_server.should_exit = True
+        if self._tasks:
+            _done, pending = await asyncio.wait(self._tasks, timeout=STOP_GRACE_SECONDS)
+            for task in pending:  # still inside a database or NATS call: cut it short
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=STOP_GRACE_SECONDS)
         self._tasks.clear()
+        self._api_server = None
         await self.broker.stop()
         await self.engine.dispose()
 

@@ -35,6 +35,7 @@ class StackConfig:
     relay_port: int
     smtp_port: int = field(default_factory=free_port)
     health_port: int = field(default_factory=free_port)
+    api_port: int = field(default_factory=free_port)
 
     def environment(self) -> dict[str, str]:
         return {
@@ -46,6 +47,7 @@ class StackConfig:
             "OMBUDSDESK_RELAY_PORT": str(self.relay_port),
             "OMBUDSDESK_SMTP_PORT": str(self.smtp_port),
             "OMBUDSDESK_INTAKE_HEALTH_PORT": str(self.health_port),
+            "OMBUDSDESK_REGISTRY_API_PORT": str(self.api_port),
             "OMBUDSDESK_COMPLAINT_ADDRESSES": COMPLAINT_ADDRESS,
             "OMBUDSDESK_ACK_WAIT_SECONDS": "5",
         }
@@ -67,7 +69,8 @@ class InProcessStack:
             IntakeSettings, **common, smtp_port=config.smtp_port, intake_health_port=config.health_port,
             complaint_addresses=[COMPLAINT_ADDRESS]))
         self.registry = build_registry(load_settings(
-            RegistrySettings, **common, registry_database_url=config.registry_database_url))
+            RegistrySettings, **common, registry_database_url=config.registry_database_url,
+            registry_api_port=config.api_port))
         self.notifier = build_notifier(load_settings(
             NotifierSettings, **common, notifier_database_url=config.notifier_database_url,
             relay_host="127.0.0.1", relay_port=config.relay_port))

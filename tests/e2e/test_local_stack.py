@@ -54,7 +54,7 @@ def test_run_prints_where_to_send_mail_and_the_acknowledgment_lands_in_the_outbo
         "OMBUDSDESK_MAILCATCHER_PORT": str(free_port()),
         "OMBUDSDESK_SMTP_PORT": str(smtp_port),
         "OMBUDSDESK_INTAKE_HEALTH_PORT": str(free_port()),
-        "OMBUDSDESK_API_PORT": str(free_port()),
+        "OMBUDSDESK_REGISTRY_API_PORT": str(free_port()),
         "PYTHONUNBUFFERED": "1",
     }
     environment.pop("OMBUDSDESK_NATS_URL", None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -39,10 +40,12 @@ def _account(name: str) -> pwd.struct_passwd | None:
 class Dovecot:
     """One Dovecot instance: `start()`, `stop()`, `host`, `port`, `user`, `password`."""
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, tls: bool = False) -> None:
         self.binary = binary
         self.host = "127.0.0.1"
         self.port = free_port()
+        # With `tls`, an IMAPS listener (RFC 8314 implicit TLS) with a self-signed certificate on `tls_port` as well.
+        self.tls_port = free_port() if tls else 0
         self.user = IMAP_USER
         self.password = IMAP_PASSWORD
         self.root = Path(tempfile.mkdtemp(prefix="ombudsdesk-dovecot-"))
@@ -71,16 +74,16 @@ class Dovecot:
         passwd = self.root / "users.passwd"
         passwd.write_text(f"{self.user}:{{PLAIN}}{self.password}:{mail_uid}:{mail_gid}::{self.root}/mail/{self.user}\n")
         config = self.root / "dovecot.conf"
-        config.write_text(f"""\
+        config.write_text(self._tls_settings() + f"""\
 base_dir = {self.root}/run
 state_dir = {self.root}/state
 instance_name = ombudsdesk-test-{self.port}
 log_path = {self.log_file}
 protocols = imap
 listen = {self.host}
-ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 default_login_user = {login_user}
 default_internal_user = {internal_user}
 first_valid_uid = {min(mail_uid, 500) if mail_uid else 0}
@@ -100,7 +103,9 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = {self.host}
+    port = {self.tls_port}
+    ssl = yes
   }}
 }}
 namespace inbox {{
@@ -116,13 +121,28 @@ namespace inbox {{
             os.chown(self.root / "mail", mail_uid, mail_gid)
         return config
 
+    def _tls_settings(self) -> str:
+        if not self.tls_port:
+            return "ssl = no\n"
+        cert, key = self.root / "cert.pem", self.root / "key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"],
+            check=True, capture_output=True,
+        )
+        return f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}\n"
+
     def start(self) -> "Dovecot":
         config = self._write_config()
+        # Its own process group: `stop` ends the master and every child it forked at once.
         self.process = subprocess.Popen(
-            [self.binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            [self.binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         try:
             wait_for_port(self.port, timeout=15)
+            if self.tls_port:
+                wait_for_port(self.tls_port, timeout=15)
         except TimeoutError:
             self.stop()
             raise RuntimeError(f"Dovecot did not start: {self.diagnostics()}") from None
@@ -137,12 +157,12 @@ namespace inbox {{
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            # A throwaway server: no graceful shutdown (the master's SIGTERM path waits a full second per test).
             try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait(timeout=10)
         if self.process and self.process.stderr:
             self.process.stderr.close()
         self.process = None

@@ -31,9 +31,10 @@ def sample_mail(number: int, message_id: str | None = None) -> bytes:
 
 
 def mailbox_for(server: Dovecot, folder: str = "INBOX", **changes: object) -> ImapMailbox:
-    return ImapMailbox(name="test", host=server.host, port=server.port, ssl=False, username=server.user,
-                       password=server.password, folder=folder, recipient="plaintes@ombudsdesk.localhost",
-                       **changes)
+    values: dict[str, object] = {"name": "test", "host": server.host, "port": server.port, "ssl": False,
+                                 "username": server.user, "password": server.password, "folder": folder,
+                                 "recipient": "plaintes@ombudsdesk.localhost"}
+    return ImapMailbox.model_validate({**values, **changes})
 
 
 def imap_client(server: Dovecot) -> IMAPClient:

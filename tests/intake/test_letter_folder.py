@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fpdf import FPDF
 
 from services.intake.letter_folder import LetterFolder
 from services.intake.letter_intake import accept_letter
@@ -22,35 +21,10 @@ from services.intake.settings import IntakeSettings
 from shared import streams
 from shared.events import Channel, MessageReceived
 from shared.messaging import ensure_streams, make_broker
+from tests.intake.letter_support import make_pdf, metadata
 from tests.intake.support import read_object, stream_events
 
 TODAY = date(2026, 11, 24)
-
-
-def make_pdf(pages: int = 1, text: str = "Madame, Monsieur") -> bytes:
-    pdf = FPDF()
-    for number in range(pages):
-        pdf.add_page()
-        pdf.set_font("helvetica", size=12)
-        pdf.cell(text=f"{text} - page {number + 1}")
-    return bytes(pdf.output())
-
-
-def metadata(**changes: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "complainant_name": "Jeanne Dupont",
-        "postal_address": "Rue de la Loi 16, 1000 Bruxelles",
-        "email": "jeanne@example.org",
-        "language": "fr",
-        "received_on": "2026-11-20",
-        "postmarked_on": "2026-11-18",
-        "pages": 2,
-        "archive_reference": "BOX-2026-117/3",
-        "staff_member": "m.peeters",
-        "subject": "Facture d'eau contestée",
-    }
-    fields.update(changes)
-    return fields
 
 
 @pytest.fixture
@@ -61,6 +35,7 @@ async def pipeline(nats_server) -> AsyncIterator[IntakePipeline]:
     await ensure_streams(broker.connection.jetstream())
     intake = IntakePipeline(broker, settings)
     yield intake
+    await intake.drain()
     intake.close()
     await broker.stop()
 
@@ -127,9 +102,10 @@ async def test_invalid_sidecar_is_rejected_whole_with_every_problem_named(nats_s
     assert sorted(path.name for path in rejected.iterdir()) == ["scan0002.json", "scan0002.pdf",
                                                                "scan0002.reason.txt"]
     reason = (rejected / "scan0002.reason.txt").read_text()
+    assert reason.startswith("Refusé le ") and "4 problème(s)" in reason  # staff read French by default
     for field in ("received_on", "email", "language", "pages"):
         assert f"scan0002.json: {field}:" in reason
-    assert "2 declared but the PDF has 3 page(s)" in reason
+    assert "2 déclarée(s) mais le PDF a 3 page(s)" in reason
 
 
 def manifest(rows: list[dict[str, Any]], delimiter: str = ";") -> str:
@@ -156,7 +132,7 @@ async def test_csv_batch_is_all_or_nothing(nats_server, pipeline, tmp_path):
     assert report.rejected == ["lot-novembre"]
     assert await letters_in_stream(nats_server.url) == []  # two valid rows, yet nothing half-imported
     reason = (root / "rejected" / "lot-novembre.reason.txt").read_text()
-    assert "lot-novembre.csv, line 4: staff_member: missing (required)" in reason
+    assert "lot-novembre.csv, ligne 4: staff_member: manquant (obligatoire)" in reason
     assert sorted(path.name for path in (root / "rejected").iterdir()) == sorted(
         [*pdfs, "lot-novembre.csv", "lot-novembre.reason.txt"])
 
@@ -173,6 +149,18 @@ async def test_csv_batch_is_all_or_nothing(nats_server, pipeline, tmp_path):
     assert sorted(path.name for path in (root / "processed").iterdir()) == sorted([*pdfs, "lot-novembre.csv"])
 
 
+async def test_manifest_listing_the_same_scan_twice_is_rejected(nats_server, pipeline, tmp_path):
+    root = tmp_path / "letters"
+    folder = folder_for(root, pipeline)
+    pdf = make_pdf(1)
+    drop(root, "a.pdf", pdf)
+    drop(root, "b.pdf", pdf)
+    drop(root, "batch.csv", manifest([{"file": name, **metadata(pages=1)} for name in ("a.pdf", "b.pdf")]))
+    assert (await folder.scan_once()).rejected == ["batch"]
+    assert "batch.csv, ligne 3: file: b.pdf est le même scan que a.pdf" in (root / "rejected" / "batch.reason.txt").read_text()
+    assert await letters_in_stream(nats_server.url) == []
+
+
 async def test_manifest_may_not_reach_outside_the_drop_folder(nats_server, pipeline, tmp_path):
     root = tmp_path / "letters"
     folder = folder_for(root, pipeline)
@@ -180,7 +168,7 @@ async def test_manifest_may_not_reach_outside_the_drop_folder(nats_server, pipel
     drop(root, "batch.csv", manifest([{"file": "../secret.pdf", **metadata(pages=1)}]))
     report = await folder.scan_once()
     assert report.rejected == ["batch"]
-    assert "must be the name of a PDF in the drop folder itself" in (root / "rejected" / "batch.reason.txt").read_text()
+    assert "doit être le nom d'un PDF du dossier de dépôt" in (root / "rejected" / "batch.reason.txt").read_text()
     assert (tmp_path / "secret.pdf").exists()
 
 
@@ -224,8 +212,8 @@ async def test_files_wait_until_settled_and_complete_then_orphans_are_rejected(n
     now[0] += 600
     report = await folder.scan_once()
     assert sorted(report.rejected) == ["batch", "orphan.pdf"]
-    assert "late.pdf is not in the drop folder" in (root / "rejected" / "batch.reason.txt").read_text()
-    assert "no metadata" in (root / "rejected" / "orphan.pdf.reason.txt").read_text()
+    assert "late.pdf n'est pas dans le dossier de dépôt" in (root / "rejected" / "batch.reason.txt").read_text()
+    assert "pas de métadonnées" in (root / "rejected" / "orphan.pdf.reason.txt").read_text()
     assert (root / "copy-in-progress.pdf.part").exists()  # never touched
     assert len(await letters_in_stream(nats_server.url)) == 1
 
@@ -239,3 +227,29 @@ async def test_a_reused_scanner_file_name_does_not_overwrite_the_processed_one(n
         assert (await folder.scan_once()).imported == ["scan"]
     assert len(await letters_in_stream(nats_server.url)) == 2
     assert len(list((root / "processed").rglob("scan.pdf"))) == 2
+
+
+async def test_a_letter_that_fails_to_publish_stays_and_does_not_stop_the_others(nats_server, pipeline, tmp_path,
+                                                                                 monkeypatch):
+    root = tmp_path / "letters"
+    folder = folder_for(root, pipeline, incomplete_seconds=0)
+    for name in ("a", "b"):
+        drop(root, f"{name}.pdf", make_pdf(2, name))
+        drop(root, f"{name}.json", json.dumps(metadata()))
+    storage = pipeline.objects
+    original = storage.put_attachment
+
+    async def flaky_put(attachment):  # noqa: ANN001, ANN202 - the object store refuses a.pdf only
+        if attachment.filename == "a.pdf":
+            raise TimeoutError("object store timed out")
+        return await original(attachment)
+
+    monkeypatch.setattr(storage, "put_attachment", flaky_put)
+    report = await folder.scan_once()
+    assert report.imported == ["b"] and list(report.failed) == ["a.json"]
+    assert report.rejected == []  # a.pdf is not mistaken for an orphan, even with no grace period
+    assert (root / "a.pdf").exists() and (root / "a.json").exists()
+
+    monkeypatch.setattr(storage, "put_attachment", original)
+    assert (await folder.scan_once()).imported == ["a"]
+    assert len(await letters_in_stream(nats_server.url)) == 2

@@ -9,7 +9,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from fpdf import FPDF
 
 from services.intake.letters import LetterInvalid, letter_message_key
 from services.intake.pipeline import AcceptStatus, IntakePipeline
@@ -18,6 +17,7 @@ from services.intake.settings import IntakeSettings
 from shared import streams
 from shared.events import Channel, MessageReceived
 from shared.messaging import ensure_streams, make_broker
+from tests.intake.letter_support import make_pdf
 from tests.intake.support import stream_events
 
 TODAY = date(2026, 11, 24)
@@ -34,15 +34,6 @@ Reference archive: BOX-2026-118/1
 Agent: a.dubois
 Device name: XRX-WorkCentre-7845
 """
-
-
-def make_pdf(pages: int = 1) -> bytes:
-    pdf = FPDF()
-    for number in range(pages):
-        pdf.add_page()
-        pdf.set_font("helvetica", size=12)
-        pdf.cell(text=f"Geachte, pagina {number + 1}")
-    return bytes(pdf.output())
 
 
 def scan_mail(body: str = BODY, pdfs: int = 1, metadata_json: dict | None = None, pages: int = 1,
@@ -98,7 +89,8 @@ async def scan_to_email(nats_server, tmp_path: Path) -> AsyncIterator[ScanToEmai
     await broker.connect()
     await ensure_streams(broker.connection.jetstream())
     pipeline = IntakePipeline(broker, settings)
-    yield ScanToEmail(pipeline, [SCANS], tmp_path / "letters" / "rejected", today=lambda: TODAY)
+    yield ScanToEmail(pipeline, [SCANS], tmp_path / "letters" / "rejected", today=lambda: TODAY, language="en")
+    await pipeline.drain()
     pipeline.close()
     await broker.stop()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from fpdf import FPDF
 
 from services.intake.letters import (
     LetterInvalid,
@@ -16,31 +15,20 @@ from services.intake.letters import (
     parse_sidecar,
     validate_letter,
 )
+from tests.intake.letter_support import make_pdf, metadata
 
 TODAY = date(2026, 11, 24)
 
 
 def valid_fields(**changes: object) -> dict[str, object]:
-    fields: dict[str, object] = {
-        "complainant_name": "Jeanne Dupont",
-        "postal_address": "Rue de la Loi 16\n1000 Bruxelles",
-        "email": "jeanne@example.org",
-        "language": "fr",
-        "received_on": "2026-11-20",
-        "postmarked_on": "2026-11-18",
-        "pages": 2,
-        "archive_reference": "BOX-2026-117/3",
-        "staff_member": "m.peeters",
-    }
-    fields.update(changes)
-    return {key: value for key, value in fields.items() if value is not None}
+    return metadata(**{"postal_address": "Rue de la Loi 16\n1000 Bruxelles", "subject": None, **changes})
 
 
 def problems_of(fields: dict[str, object], source: str = "scan-001.json", **kwargs: object) -> dict[str, str]:
     with pytest.raises(LetterInvalid) as caught:
         validate_letter(fields, source, today=TODAY, **kwargs)
     assert all(problem.source == source for problem in caught.value.problems)
-    return {problem.field: problem.message for problem in caught.value.problems}
+    return {problem.field: problem.message() for problem in caught.value.problems}
 
 
 def test_valid_letter_keeps_receipt_date_as_legal_start():
@@ -56,7 +44,7 @@ def test_french_aliases_and_day_first_dates_are_accepted():
     fields = {"nom": "Jan Peeters", "adresse": "Wetstraat 16, 1000 Brussel", "langue": "NL",
               "date_reception": "20/11/2026", "date_cachet": "18.11.2026", "pages": "1",
               "reference_archive": "A-1", "agent": "m.peeters"}
-    letter = validate_letter(fields, "batch.csv, line 2", today=TODAY)
+    letter = validate_letter(fields, "batch.csv", today=TODAY, line=2)
     assert (letter.language, letter.received_on, letter.postmarked_on) == ("nl", date(2026, 11, 20), date(2026, 11, 18))
     assert letter.email is None
 
@@ -85,15 +73,6 @@ def test_pages_must_match_the_pdf_when_it_can_be_counted():
     assert validate_letter(valid_fields(pages=3), "x.json", today=TODAY, pdf_pages=3).pages == 3
 
 
-def make_pdf(pages: int) -> bytes:
-    pdf = FPDF()
-    for number in range(pages):
-        pdf.add_page()
-        pdf.set_font("helvetica", size=12)
-        pdf.cell(text=f"Page {number + 1}")
-    return bytes(pdf.output())
-
-
 def test_pdf_recognised_and_pages_counted():
     content = make_pdf(3)
     assert looks_like_pdf(content)
@@ -119,11 +98,27 @@ def test_manifest_with_semicolons_names_each_line():
     rows = parse_manifest(content, "batch.csv")
     assert [row.file for row in rows] == ["a.pdf", "b.pdf"]
     assert rows[0].fields["adresse"] == "Rue X 1\n1000 Bruxelles"
-    assert rows[1].source == "batch.csv, line 5"
-    letter = validate_letter(rows[1].fields, rows[1].source, today=TODAY)
+    assert (rows[1].source, rows[1].line) == ("batch.csv", 5)
+    letter = validate_letter(rows[1].fields, rows[1].source, today=TODAY, line=rows[1].line)
     assert letter.complainant_name == "Jan Peeters"
 
 
 def test_manifest_without_file_column_is_rejected():
     with pytest.raises(LetterInvalid, match="no 'file' column"):
         parse_manifest(b"name,pages\nX,1\n", "batch.csv")
+
+
+def test_manifest_saved_by_excel_in_windows_1252_is_read():
+    content = "fichier;nom;adresse\na.pdf;Hélène Müller;Rue de l'Église 3\n".encode("cp1252")
+    [row] = parse_manifest(content, "batch.csv")
+    assert row.fields == {"nom": "Hélène Müller", "adresse": "Rue de l'Église 3"}
+
+
+def test_problems_read_in_the_staff_language_french_first():
+    with pytest.raises(LetterInvalid) as caught:
+        validate_letter(valid_fields(pages="deux", staff_member=None), "scan.json", today=TODAY)
+    assert caught.value.report("fr") == ("scan.json: staff_member: manquant (obligatoire)\n"
+                                         "scan.json: pages: 'deux' n'est pas un nombre entier\n")
+    assert "'deux' is geen geheel getal" in caught.value.report("nl")
+    assert "'deux' ist keine ganze Zahl" in caught.value.report("de")
+    assert caught.value.report("xx") == caught.value.report("fr")

@@ -71,7 +71,8 @@ async def test_parse_time_limit_quarantines(nats_server, tmp_path):
         time.sleep(1.0)
         return understand(raw, context)
 
-    broker, settings = await connected(nats_server.url, tmp_path, parse_timeout_seconds=0.2)
+    broker, settings = await connected(nats_server.url, tmp_path, parse_timeout_seconds=0.2,
+                                       parse_in_thread_above_bytes=0)
     async with broker:
         pipeline = IntakePipeline(broker, settings, understand_message=slow_parser)
         outcome = await pipeline.accept(citizen_mail().as_bytes(), received_at=settings_now(), envelope_sender=None,
@@ -153,3 +154,16 @@ async def test_health_endpoint_reports_counters_and_quarantine(nats_server, tmp_
     assert report["nats_connected"] is True
     assert report["quarantined"] == 1
     assert report["accepted_since_start"] == {"processed": 1, "duplicate": 0, "quarantined": 1}
+
+
+def test_an_event_too_big_for_one_nats_message_gets_its_text_shortened():
+    from services.intake.pipeline import fit_to_payload
+    from shared.events import Party
+
+    event = MessageReceived(message_key="k", received_at=settings_now(), sender=Party(email="a@example.org"),
+                            text="é" * 900_000)
+    fitted = fit_to_payload(event, 900_000)
+    assert len(fitted.model_dump_json().encode()) <= 900_000
+    assert fitted.text and event.text.startswith(fitted.text)
+    assert any("shortened" in defect for defect in fitted.defects)
+    assert fit_to_payload(fitted, 900_000) is fitted

@@ -30,6 +30,11 @@ def big_message(size: int) -> bytes:
     return head + line * (size // len(line))
 
 
+def ehlo_features(port: int) -> bytes:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        return client.ehlo()[1]
+
+
 def send_without_size_declaration(port: int, raw: bytes) -> tuple[int, bytes]:
     """MAIL FROM without SIZE=, so the limit must be enforced while the data streams in."""
     with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
@@ -41,12 +46,11 @@ def send_without_size_declaration(port: int, raw: bytes) -> tuple[int, bytes]:
 
 async def test_26_mb_message_is_refused_with_552_while_receiving(nats_server, tmp_path):
     async with running_intake(nats_server.url, tmp_path) as intake:
-        with smtplib.SMTP("127.0.0.1", intake.smtp_port) as client:
-            code, features = client.ehlo()
+        features = await asyncio.to_thread(ehlo_features, intake.smtp_port)
         assert b"SIZE 26214400" in features
-        with pytest.raises(smtplib.SMTPDataError) as refused:
-            await asyncio.to_thread(send_without_size_declaration, intake.smtp_port, big_message(26 * MEGABYTE))
-        assert refused.value.smtp_code == 552
+        code, reply = await asyncio.to_thread(send_without_size_declaration, intake.smtp_port,
+                                              big_message(26 * MEGABYTE))
+        assert code == 552, reply
         # A client that declares the size is refused before sending a byte (RFC 1870).
         with pytest.raises(smtplib.SMTPSenderRefused) as declared:
             await asend(intake.smtp_port, big_message(26 * MEGABYTE))

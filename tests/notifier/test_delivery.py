@@ -104,3 +104,69 @@ async def test_bounce_of_our_notice_marks_the_address_undeliverable(
     assert "bounce" in NotificationFailed.model_validate_json(raw_failed).reason
     flags = await running_notifier.outbox.flagged_addresses()
     assert [flag.address for flag in flags] == ["jeanne.dupont@example.org"]
+
+
+async def test_two_notifier_instances_share_the_work_without_duplicates(
+    start_notifier, nats_server, smtp_sink: SmtpSink
+):
+    first = await start_notifier()
+    second = await start_notifier()
+    sends: list[str] = []
+    for service in (first, second):
+        relay_send = service.dispatcher.relay.send
+
+        async def counting_send(message, sender, recipient, relay_send=relay_send):
+            sends.append(recipient)
+            return await relay_send(message, sender, recipient)
+
+        service.dispatcher.relay.send = counting_send  # type: ignore[method-assign]
+    events = [registered_event(f"MED-2026-{index:05d}", complainant=Party(name="C", email=f"c{index}@example.org"))
+              for index in range(1, 61)]
+    await publish(nats_server.url, *events)
+    await wait_until(lambda: len(smtp_sink.messages) >= 60, what="sixty acknowledgments")
+
+    async def all_sent() -> bool:
+        notices = await first.outbox.notices()
+        return len(notices) == 60 and all(notice.status == "sent" for notice in notices)
+
+    await eventually(all_sent, what="the shared outbox settled")
+    subjects = [mail["Subject"] for mail in smtp_sink.messages]
+    assert len(subjects) == len(set(subjects)) == 60
+    assert sorted(sends) == sorted(f"c{index}@example.org" for index in range(1, 61))  # no notice claimed twice
+
+
+async def test_a_template_error_is_dead_lettered_not_sent_blank(start_notifier, nats_server, smtp_sink, tmp_path):
+    from shared.events import DeadLettered
+
+    override = tmp_path / "templates" / "fr"
+    override.mkdir(parents=True)
+    (override / "acknowledgment.j2").write_text(
+        "{% block subject %}[{{ case_number }}]{% endblock %}{% block body %}{{ no_such_variable }}{% endblock %}",
+        encoding="utf-8",
+    )
+    service = await start_notifier(templates_dir=tmp_path / "templates")
+    await publish(nats_server.url, registered_event())
+    [raw] = await read_stream(nats_server.url, streams.dead_letter_subject(streams.CONSUMER_NOTIFIER_REGISTRY), 1)
+    assert "no_such_variable" in DeadLettered.model_validate_json(raw).error
+    assert await service.outbox.notices() == [] and smtp_sink.messages == []
+
+
+async def test_claims_are_given_back_on_stop_and_not_taken_twice(running_notifier: NotifierService, nats_server):
+    from datetime import datetime, timedelta, timezone
+
+    await running_notifier.dispatcher.stop()  # the relay loop is off: only this test claims
+    await publish(nats_server.url, registered_event("MED-2026-00001"), registered_event("MED-2026-00002"))
+    outbox = running_notifier.outbox
+
+    async def recorded() -> bool:
+        return len(await outbox.notices()) == 2
+
+    await eventually(recorded, what="two notices recorded")
+    now = datetime.now(timezone.utc)
+    lease = timedelta(seconds=60)
+    claimed = await outbox.claim_due(now, 10, lease)
+    assert [notice.complaint_number for notice in claimed] == ["MED-2026-00001", "MED-2026-00002"]
+    assert await outbox.claim_due(now, 10, lease) == []  # leased
+    assert len(await outbox.claim_due(now + lease + timedelta(seconds=1), 10, lease)) == 2  # a dead relay's lease
+    await outbox.release(claimed[0])  # stale: another relay holds it now, nothing changes
+    assert await outbox.claim_due(now + lease + timedelta(seconds=1), 10, lease) == []

@@ -122,3 +122,16 @@ def test_automated_messages_are_never_answered_and_staff_do_get_staff_notices():
     )
     assert suppression_reason("agent@guichet.example.be", RULES, citizen_notice=False) is None
     assert suppression_reason("plaintes@ombudsdesk.localhost", RULES, citizen_notice=False) == "our own address"
+
+
+def test_own_and_staff_addresses_come_from_the_same_settings_as_intake(monkeypatch):
+    from services.notifier.handlers import suppression_rules
+    from services.notifier.settings import NotifierSettings
+
+    monkeypatch.setenv("OMBUDSDESK_COMPLAINT_ADDRESSES", "Plaintes@Mediation.example.be, klachten@mediation.example.be")
+    monkeypatch.setenv("OMBUDSDESK_STAFF_DOMAINS", '["guichet.example.be"]')
+    rules = suppression_rules(NotifierSettings())
+    assert suppression_reason("klachten@mediation.example.be", rules, citizen_notice=False) == "our own address"
+    assert suppression_reason("plaintes@mediation.example.be", rules) == "our own address"
+    assert suppression_reason("agent@guichet.example.be", rules) == "staff address (forwarded on behalf of a citizen)"
+    assert suppression_reason("agent@guichet.example.be", rules, citizen_notice=False) is None

@@ -44,6 +44,36 @@ async def test_requested_notices_in_the_citizens_language(
     assert len(smtp_sink.messages) == 4
 
 
+async def test_the_registrys_own_context_vocabulary_is_understood(
+    running_notifier: NotifierService, nats_server, smtp_sink: SmtpSink
+):
+    """The registry sends its directory entry, `answer`, `answer_due` and `explanation` (see docs/notifier.md)."""
+    citizen = Party(name="Jeanne", email="jeanne@example.org", language="fr")
+    await publish(
+        nats_server.url,
+        request("x1", "redirected", {"ombudsman": {"id": "energie", "name": "Service de médiation de l'énergie",
+                                                   "address": "Bd du Roi Albert II 8, 1000 Bruxelles",
+                                                   "email": "plaintes@mediateurenergie.be"},
+                                     "explanation": None}, recipient=citizen),
+        request("x2", "extension", {"previous_due": "2027-01-08", "answer_due": "2027-02-22",
+                                    "explanation": "Nous attendons le dossier de l'administration."},
+                recipient=citizen),
+        request("x3", "final_answer", {"answer": "L'administration a révisé sa décision.", "explanation": None},
+                recipient=citizen),
+        request("x4", "inadmissible", {"reasons": ["Faits de plus d'un an"], "explanation": "Délai dépassé."},
+                recipient=citizen),
+    )
+    await wait_until(lambda: len(smtp_sink.messages) >= 4, what="four notices")
+    bodies = {mail["Subject"].split("] ", 1)[1]: mail.get_body(("plain",)).get_content() for mail in smtp_sink.messages}
+    redirected = bodies["Votre réclamation relève d'un autre service de médiation"]
+    assert "Service de médiation de l'énergie" in redirected and "plaintes@mediateurenergie.be" in redirected
+    extension = bodies["Prolongation du délai de réponse à votre réclamation"]
+    assert "22 février 2027" in extension and "Nous attendons le dossier" in extension
+    assert "L'administration a révisé sa décision." in bodies["Réponse à votre réclamation"]
+    inadmissible = bodies["Votre réclamation ne peut pas être examinée"]
+    assert "- Faits de plus d'un an" in inadmissible and "Délai dépassé." in inadmissible
+
+
 async def _settled(nats_url: str, consumer: str) -> bool:
     return await consumer_settled(nats_url, streams.STREAM_REGISTRY, consumer)
 
@@ -70,7 +100,7 @@ async def test_a_request_missing_its_context_is_dead_lettered_not_sent_blank(
 ):
     await publish(nats_server.url, request("bad", "extension", {"reason": "no date given"}))
     [raw] = await read_stream(nats_server.url, streams.dead_letter_subject("notifier-notices"), 1)
-    assert "new_due" in DeadLettered.model_validate_json(raw).error
+    assert "answer_due" in DeadLettered.model_validate_json(raw).error
     assert smtp_sink.messages == [] and await running_notifier.outbox.notices() == []
 
 
@@ -86,6 +116,7 @@ async def test_deadline_warnings_go_to_the_handler_and_the_supervisor_once(
     await publish_duplicate(nats_server.url, approaching)
     await wait_until(lambda: len(smtp_sink.messages) >= 3, what="three warnings")
     await eventually(lambda: _settled(nats_server.url, "notifier-deadlines"), what="alerts acknowledged")
+    assert {mail["Auto-Submitted"] for mail in smtp_sink.messages} == {"auto-generated"}  # not replies (RFC 3834)
     received = sorted((mail["To"].addresses[0].addr_spec, mail["Subject"]) for mail in smtp_sink.messages)
     assert received == [
         ("luc.peeters@ombudsdesk.localhost", "[MED-2026-00009] Termijn loopt af: het antwoord aan de burger op 8 januari 2027"),

@@ -34,6 +34,7 @@ SAMPLE = {
     "competent_name": "Ombudsman Energie",
     "competent_contact": "Boulevard du Roi Albert II 8, 1000 Bruxelles",
     "transmitted": True,
+    "explanation": "La matière relève de la compétence régionale.",
     "new_due": date(2027, 3, 1),
     "reason": "Nous attendons la réponse de l'administration concernée.",
     "answer_text": "Après examen, l'administration a corrigé le montant de votre pension.",
@@ -43,9 +44,15 @@ SAMPLE = {
     "lead_days": 3,
     "channel": "email",
     "org": organisation_variables(SETTINGS),
+    "day": date(2026, 11, 24),
+    "files": [
+        {"case_number": "MED-2026-00042", "deadline_kind": "answer", "due": date(2026, 11, 27), "missed": False,
+         "subject_line": "Retard de paiement"},
+        {"case_number": "MED-2026-00040", "deadline_kind": "acknowledgment", "due": date(2026, 11, 20),
+         "missed": True, "subject_line": ""},
+    ],
 }
 
-CITIZEN_KINDS = [kind for kind in NoticeKind if not kind.startswith("deadline")]
 # The sentence of each language saying that handling does not suspend appeal deadlines, and its second-line intro.
 NO_SUSPENSION = {"fr": "ne suspend pas", "nl": "schorst noch onderbreekt", "de": "hemmt oder unterbricht",
                  "en": "does not suspend"}
@@ -62,7 +69,10 @@ def test_every_kind_has_a_template_in_every_language():
 @pytest.mark.parametrize("channel", ["email", "letter"])
 def test_renders_strictly_with_case_number_in_subject(kind: NoticeKind, language: str, channel: str):
     rendered = TemplateRenderer().render(kind, language, {**SAMPLE, "channel": channel})
-    assert rendered.subject.startswith("[MED-2026-00042] ")
+    if kind is NoticeKind.DEADLINE_DIGEST:  # one mail about many files
+        assert "(2)" in rendered.subject and "MED-2026-00040" in rendered.text
+    else:
+        assert rendered.subject.startswith("[MED-2026-00042] ")
     assert "MED-2026-00042" in rendered.text
     assert f'lang="{language}"' in rendered.html
     assert "{{" not in rendered.text and "{%" not in rendered.text
@@ -101,7 +111,8 @@ def test_inadmissible_reasons_become_an_html_list():
 
 @pytest.mark.parametrize("kind", list(NoticeKind))
 def test_a_missing_variable_is_an_error_not_a_blank(kind: NoticeKind):
-    variables = {key: value for key, value in SAMPLE.items() if key != "case_number"}
+    missing = "files" if kind is NoticeKind.DEADLINE_DIGEST else "case_number"
+    variables = {key: value for key, value in SAMPLE.items() if key != missing}
     with pytest.raises(UndefinedError):
         TemplateRenderer().render(kind, "fr", variables)
 

@@ -75,3 +75,42 @@ def test_list_show_and_holding_pen_commands(database_url, monkeypatch, tmp_path)
     assert again.exit_code == 3
     shown = runner.invoke(app, ["show", "MED-2026-00001", "--lang", "en"])
     assert "intrus@example.com" in shown.output and "follow_up_attached" in shown.output
+
+
+def test_staff_actions_and_indicators_from_the_command_line(database_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("OMBUDSDESK_REGISTRY_DATABASE_URL", database_url)
+    monkeypatch.setenv("OMBUDSDESK_VAR_DIR", str(tmp_path))
+    _seed(database_url)
+    runner = CliRunner()
+    number = "MED-2026-00001"
+
+    def ok(*args: str) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    ok("transition", number, "in_review", "--by", "agent@med.be")
+    refused = runner.invoke(app, ["transition", number, "closed", "--by", "agent@med.be"])
+    assert refused.exit_code == 3 and "cannot go from in_review to closed" in refused.output
+    ok("assign", number, "handler@med.be", "--by", "chef@med.be")
+    ok("classify", number, "--by", "agent@med.be", "--kind", "question")
+    ok("extend", number, "--by", "agent@med.be", "--reason", "expertise")
+    ok("recommend", number, "Simplifier le formulaire de contestation", "--by", "agent@med.be")
+    answer = tmp_path / "answer.txt"
+    answer.write_text("Nous avons corrigé votre facture.", encoding="utf-8")
+    ok("transition", number, "answered", "--by", "agent@med.be", "--answer-file", str(answer))
+    ok("transition", number, "closed", "--by", "agent@med.be", "--outcome", "founded", "--category",
+       "file_processing")
+    ok("screening", "MED-2026-00002", "--by", "agent@med.be", "--inadmissible", "--inadmissible-reason",
+       "first_line_not_contacted")
+
+    shown = ok("show", number, "--lang", "en")
+    assert "handler@med.be" in shown and "closed" in shown and "founded / file_processing" in shown
+
+    report = json.loads(ok("indicators", "2026", "--as-of", "2026-12-31"))
+    assert report["received"]["total"] == 2
+    assert report["admissibility"]["inadmissible_by_reason"]["first_line_not_contacted"] == 1
+    assert report["outcomes"]["by_outcome"]["founded"] == 1
+    assert report["improvement_actions"]["total"] == 1
+    as_csv = ok("indicators", "2026", "--format", "csv", "--as-of", "2026-12-31")
+    assert as_csv.startswith("section,key,value") and "outcomes,by_outcome.founded,1" in as_csv

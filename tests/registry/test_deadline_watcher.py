@@ -3,7 +3,6 @@ and a real NATS + registry restart for the published events)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime, timezone
 
 from services.registry.handlers import Registry
@@ -65,5 +64,4 @@ async def test_missed_deadline_published_once_across_service_restarts(tmp_path, 
             await service.stop()
     kinds = sorted(DeadlineMissed.model_validate_json(p).deadline_kind for p in payloads)
     assert kinds == ["acknowledgment", "answer"]
-    await asyncio.sleep(0)  # let JetStream settle the last publish before counting
     assert await stream_count(js, streams.SUBJECT_DEADLINE_MISSED) == 2

