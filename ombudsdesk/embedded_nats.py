@@ -10,6 +10,7 @@ import sys
 import sysconfig
 import time
 from pathlib import Path
+from typing import IO
 
 
 def nats_server_binary() -> str:
@@ -49,6 +50,7 @@ class EmbeddedNats:
         self.port = port or free_port()
         self.log_file = log_file
         self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -57,7 +59,8 @@ class EmbeddedNats:
     def start(self) -> "EmbeddedNats":
         self.store_dir.mkdir(parents=True, exist_ok=True)
         command = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
-        output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        self._log = open(self.log_file, "ab") if self.log_file else None  # noqa: SIM115 - closed in stop()
+        output = self._log if self._log is not None else subprocess.DEVNULL
         self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
         try:
             wait_for_port(self.port)
@@ -75,6 +78,9 @@ class EmbeddedNats:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def __enter__(self) -> "EmbeddedNats":
         return self.start()

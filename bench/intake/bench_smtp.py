@@ -21,6 +21,7 @@ import threading
 import time
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
+from email.utils import formatdate
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +40,7 @@ def message(index: int, client: int) -> bytes:
     mail["To"] = COMPLAINTS
     mail["Subject"] = f"Réclamation {client}-{index}"
     mail["Message-ID"] = f"<bench.{client}.{index}.{time.time_ns()}@example.org>"
-    mail["Date"] = "Tue, 24 Nov 2026 09:15:00 +0100"
+    mail["Date"] = formatdate(localtime=True)  # a fresh mail, as citizens send them
     mail.set_content(BODY)
     return mail.as_bytes(policy=SMTP_POLICY)
 

@@ -9,6 +9,7 @@ its superset gb18030; for an undeclared or wrong charset we try utf-8, then wind
 from __future__ import annotations
 
 import codecs
+import re
 from email.header import Header, decode_header
 
 # Labels that mail clients use but Python does not know, or that name a subset of what is actually sent.
@@ -37,6 +38,9 @@ _ALIASES = {
 _NO_CHARSET = {"", "x-unknown", "unknown", "unknown-8bit", "x-user-defined", "default", "charset", "none"}
 
 
+_SURROGATES = re.compile("[\udc80-\udcff]")
+
+
 def _codec(label: str | None) -> str | None:
     if not label:
         return None
@@ -50,8 +54,13 @@ def _codec(label: str | None) -> str | None:
         return None
 
 
-def decode_bytes(data: bytes, declared: str | None, defects: list[str], where: str = "body") -> str:
-    """Decode `data` declared as `declared`; append a readable defect when the declaration was missing or wrong."""
+def decode_bytes(
+    data: bytes, declared: str | None, defects: list[str], where: str = "body",
+    fallback: str | tuple[str, ...] | None = None,
+) -> str:
+    """Decode `data` declared as `declared`; append a readable defect when the declaration was missing or wrong.
+
+    `fallback` is tried after utf-8 for undeclared bytes (for headers: the charset the body declares)."""
     codec = _codec(declared)
     if declared and codec is None:
         defects.append(f"{where}: unknown charset {declared.strip()[:40]!r}, guessed")
@@ -65,6 +74,16 @@ def decode_bytes(data: bytes, declared: str | None, defects: list[str], where: s
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
+        for label in (fallback,) if isinstance(fallback, str) else (fallback or ()):
+            guess = _codec(label)
+            if not guess or guess == codec:
+                continue
+            try:
+                text = data.decode(guess)
+            except (UnicodeDecodeError, LookupError):
+                continue
+            defects.append(f"{where}: 8-bit text without a declared charset, read as {guess}")
+            return text
         if not declared or codec is None or codec == "utf-8":
             defects.append(f"{where}: 8-bit text without a usable charset, read as windows-1252")
         return data.decode("cp1252", errors="replace")
@@ -73,21 +92,23 @@ def decode_bytes(data: bytes, declared: str | None, defects: list[str], where: s
     return text
 
 
-def decode_header_value(value: object, defects: list[str], name: str = "header") -> str:
+def decode_header_value(
+    value: object, defects: list[str], name: str = "header", fallback: str | tuple[str, ...] | None = None
+) -> str:
     """An RFC 2047 header (`=?utf-8?q?...?=`) or raw 8-bit header (RFC 6532) as readable text, unfolded."""
     if value is None:
         return ""
     if isinstance(value, Header):
         # compat32 wraps a header holding raw 8-bit bytes in a Header of charset unknown-8bit.
         text = "".join(
-            decode_bytes(chunk, None if str(charset) == "unknown-8bit" else charset, defects, name)
+            decode_bytes(chunk, None if str(charset) == "unknown-8bit" else charset, defects, name, fallback)
             if isinstance(chunk, bytes) else chunk
             for chunk, charset in decode_header(value)
         )
     else:
         text = str(value)
-        if any("\udc80" <= ch <= "\udcff" for ch in text):
-            text = decode_bytes(text.encode("ascii", "surrogateescape"), None, defects, name)
+        if not text.isascii() and _SURROGATES.search(text):
+            text = decode_bytes(text.encode("ascii", "surrogateescape"), None, defects, name, fallback)
     chunks: list[tuple[bytes | str, str | None]] = [(text, None)]
     if "=?" in text:
         try:

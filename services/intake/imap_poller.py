@@ -318,12 +318,30 @@ class MailboxPoller:
         announced = [responses.pop(kind, None) for kind in ("EXISTS", "RECENT")]
         return any(item is not None for item in announced)
 
+    def _response_already_buffered(self, client: IMAPClient) -> bool:
+        """Whether a server response already sits in imaplib's read buffer.
+
+        `idle_check` waits for the socket to become readable, but a notification that arrived in the same packet as
+        the IDLE continuation (`+ idling`) was already read into imaplib's buffered file: the socket stays silent and
+        the notification would wait for the end of the IDLE period. `peek` looks at the buffer (or, when it is empty,
+        makes one non-blocking read).
+        """
+        sock = client.socket()
+        sock.setblocking(False)
+        try:
+            return bool(client._imap.file.peek(1))  # noqa: SLF001 - imapclient does not expose the buffer
+        except OSError:  # nothing to read yet (EAGAIN, SSLWantReadError)
+            return False
+        finally:
+            sock.settimeout(self.timing.timeout_seconds)
+
     def _idle(self, seconds: float) -> None:
         client = self._client
         assert client is not None
         client.idle()
         try:
-            client.idle_check(timeout=seconds)
+            if not self._response_already_buffered(client):
+                client.idle_check(timeout=seconds)
         finally:
             client.idle_done()
 

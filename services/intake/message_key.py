@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from email.utils import parsedate_to_datetime
 
 # A header block larger than this is not worth reading for a Message-ID (flanker's torture tests have 200 KB headers).
 HEADER_SCAN_LIMIT = 512 * 1024
@@ -60,19 +64,53 @@ def header_block(raw: bytes) -> bytes:
     return head
 
 
+_FIELD_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
+
+
+def repair_header_block(raw: bytes) -> bytes:
+    """Indent header lines that lost their folding whitespace, so the headers after them are not taken as body.
+
+    Some gateways break long headers (X-Brightmail-Tracker, DKIM) onto lines that do not start with whitespace
+    (RFC 5322 2.2.3 requires it); a strict parser then ends the header section there and loses From and Subject.
+    A line is re-indented only when a well-formed field follows it in the same header block.
+    """
+    head = header_block(raw)
+    if len(head) == len(raw[:HEADER_SCAN_LIMIT]) and not head.endswith((b"\n\n", b"\r\n\r\n")):
+        return raw  # no header/body separator at all: nothing safe to repair
+    lines = head.split(b"\n")
+    last_field = max((index for index, line in enumerate(lines) if _FIELD_LINE.match(line)), default=-1)
+    repaired = list(lines)
+    changed = False
+    for index, line in enumerate(lines[:last_field]):
+        if index == 0 and line.startswith(b"From "):
+            continue  # the mbox envelope line, which the parser knows
+        if line.strip(b"\r") and line[:1] not in (b" ", b"\t") and not _FIELD_LINE.match(line):
+            repaired[index] = b"\t" + line
+            changed = True
+    return b"\n".join(repaired) + raw[len(head):] if changed else raw
+
+
 def raw_message_id(raw: bytes) -> str | None:
     """The normalised Message-ID of a raw message, read from its header block only."""
     try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
+        headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(repair_header_block(raw)))
         return normalise_message_id(str(headers.get("Message-ID") or ""))
     except Exception:  # noqa: BLE001 - a header we cannot read simply gives no Message-ID
         return None
 
 
-def _identity(raw: bytes) -> str | None:
-    """The normalised Message-ID qualified by From, Date and Subject as they came (unfolded), or None."""
+def _read_headers(raw: bytes) -> Message | None:
     try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
+        return BytesHeaderParser(policy=compat32).parsebytes(header_block(repair_header_block(raw)))
+    except Exception:  # noqa: BLE001 - a header block we cannot read gives no identity and no date
+        return None
+
+
+def _identity(headers: Message | None) -> str | None:
+    """The normalised Message-ID qualified by From, Date and Subject as they came (unfolded), or None."""
+    if headers is None:
+        return None
+    try:
         message_id = normalise_message_id(str(headers.get("Message-ID") or ""))
         if not message_id:
             return None
@@ -80,6 +118,14 @@ def _identity(raw: bytes) -> str | None:
     except Exception:  # noqa: BLE001 - a header we cannot read simply gives no Message-ID
         return None
     return "\n".join([message_id, *qualifiers])
+
+
+def _date(headers: Message | None) -> datetime | None:
+    try:
+        value = parsedate_to_datetime(str(headers.get("Date") or "")) if headers is not None else None
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def content_digest(raw: bytes) -> str:
@@ -97,9 +143,23 @@ def content_digest(raw: bytes) -> str:
     return digest.hexdigest()
 
 
-def message_key(raw: bytes) -> str:
-    """`mid-<sha256 of the Message-ID>` or `raw-<sha256 of the content>`; safe as a KV key and object name."""
-    identity = _identity(raw)
+@dataclass(frozen=True)
+class MessageIdentity:
+    key: str
+    date: datetime | None  # the message's own Date header, when readable
+
+
+def identify(raw: bytes) -> MessageIdentity:
+    """The message key (`mid-<sha256 of the qualified Message-ID>` or `raw-<sha256 of the content>`, safe as a KV
+    key and object name) and the message's Date, from one read of the header block."""
+    headers = _read_headers(raw)
+    identity = _identity(headers)
     if identity:
-        return "mid-" + hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()
-    return "raw-" + content_digest(raw)
+        key = "mid-" + hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()
+    else:
+        key = "raw-" + content_digest(raw)
+    return MessageIdentity(key, _date(headers))
+
+
+def message_key(raw: bytes) -> str:
+    return identify(raw).key

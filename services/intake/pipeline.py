@@ -5,7 +5,8 @@ understand it under a time limit, store its attachments, publish its event — o
 failure, so that SMTP answers 451 (the sender retries) and IMAP leaves the message unflagged. A message the parser
 cannot handle never raises: it is kept raw in the quarantine with the reason and `accept` returns `QUARANTINED`
 (SMTP answers 250: we have it, safely). Order of writes, each idempotent, so a crash anywhere is repaired by the
-sender's retry: raw original → attachments → event (`Nats-Msg-Id` = message key) → seen-set.
+sender's retry: raw original and attachments → event (`Nats-Msg-Id` = message key) → seen-set (written after the
+answer, see `_mark_seen_soon`). Small messages are parsed inline, larger ones in a worker thread under the time limit.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 
 import structlog
@@ -22,9 +23,10 @@ from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
+from shared import streams
 from shared.events import Channel, DeliveryFailed, Event, MessageReceived, Party
 from shared.messaging import publish_event
-from services.intake.message_key import message_key
+from services.intake.message_key import identify
 from services.intake.mime import MimeLimits
 from services.intake.settings import IntakeSettings
 from services.intake.stores import ObjectStorage, Quarantine, QuarantineRecord, SeenMessages, raw_object_name
@@ -85,6 +87,18 @@ def fit_to_payload(event: MessageReceived, limit: int) -> MessageReceived:
         })
         size = len(candidate.model_dump_json().encode())
     return candidate
+
+
+# A message dated this recently cannot have been received before the stream's Nats-Msg-Id window began (it did
+# not exist yet), so JetStream alone dedupes it. The margins absorb sender clocks: a Date more than an hour in the
+# future, or older than the window minus two hours, goes through the durable seen-set check.
+RECENT_PAST = timedelta(seconds=streams.DUPLICATE_WINDOW_SECONDS) - timedelta(hours=2)
+RECENT_FUTURE = timedelta(hours=1)
+
+
+def needs_durable_check(sent: datetime | None, now: datetime) -> bool:
+    """Whether a repeat of this message could fall outside JetStream's duplicate window (then ask the seen-set)."""
+    return sent is None or not (now - RECENT_PAST <= sent <= now + RECENT_FUTURE)
 
 
 def describe_failure(error: BaseException) -> str:
@@ -156,13 +170,17 @@ class IntakePipeline:
         envelope_recipients: Sequence[str],
         source: str,
     ) -> AcceptOutcome:
-        key = message_key(raw)
+        identity = identify(raw)
+        key = identity.key
         with structlog.contextvars.bound_contextvars(message_key=key, source=source):
             outcome = await self._accept(
-                raw, key, channel, received_at, envelope_sender, tuple(envelope_recipients), source
+                raw, key, channel, received_at, envelope_sender, tuple(envelope_recipients), source,
+                needs_durable_check(identity.date, self.clock()),
             )
             self.counters[outcome.status.value] += 1
-            log.info("intake.accepted", status=outcome.status.value, reason=outcome.reason, size=len(raw))
+            message_id = getattr(outcome.event, "message_id", None)
+            log.info("intake.accepted", status=outcome.status.value, reason=outcome.reason, size=len(raw),
+                     message_id=message_id)
             return outcome
 
     async def _accept(
@@ -174,11 +192,12 @@ class IntakePipeline:
         envelope_sender: str | None,
         envelope_recipients: tuple[str, ...],
         source: str,
+        durable_check: bool,
     ) -> AcceptOutcome:
         # The durable duplicate check and the parse run side by side: a duplicate merely wastes a parse.
         parsing = asyncio.ensure_future(self._understand(raw, envelope_sender))
         try:
-            already_seen = await self.seen.contains(key)
+            already_seen = durable_check and await self.seen.contains(key)
         except BaseException:
             parsing.cancel()
             raise

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from services.intake.imap_poller import DEFAULT_PROCESSED_KEYWORD, ImapMailbox
@@ -99,6 +99,15 @@ class IntakeSettings(CommonSettings):
     def _scan_addresses(cls, value: Any) -> Any:
         value = _split_list(value)
         return [str(item).strip().lower() for item in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _smtp_security_is_complete(self) -> IntakeSettings:
+        # Refuse at start-up rather than silently serving without the protection that was asked for.
+        if self.smtp_require_starttls and not self.smtp_tls_cert_file:
+            raise ValueError("smtp_require_starttls needs smtp_tls_cert_file (and smtp_tls_key_file)")
+        if self.smtp_auth_required and not self.smtp_auth_users:
+            raise ValueError("smtp_auth_required needs at least one user in smtp_auth_users")
+        return self
 
     @field_validator("complaint_addresses", "staff_addresses", "staff_domains", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ what it refers to, whether a machine wrote it, whether it is a bounce.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
@@ -20,7 +21,7 @@ from services.intake.charsets import decode_header_value
 from services.intake.forwarding import ForwardedOriginal, find_forwarded_original
 from services.intake.language import detect_language
 from services.intake.large_parts import hollow_out
-from services.intake.message_key import message_ids, normalise_message_id
+from services.intake.message_key import message_ids, normalise_message_id, repair_header_block
 from services.intake.mime import Attachment, MimeContent, MimeLimits, extract_content
 from services.intake.references import case_numbers, ours
 
@@ -72,13 +73,56 @@ def parse_bytes(raw: bytes) -> Message:
     return BytesParser(policy=compat32).parsebytes(raw)
 
 
-def header_map(message: Message, defects: list[str]) -> dict[str, str]:
+# Clients that write raw 8-bit headers use their own legacy charset, which their body parts usually declare; a
+# Japanese body declared iso-2022-jp often comes with Shift_JIS headers. Multibyte charsets go first: they fail on
+# the wrong bytes, whereas any single-byte charset "decodes" anything.
+_RELATED_CHARSETS = {
+    "iso-2022-jp": ("shift_jis", "cp932", "euc-jp"),
+    "gb2312": ("gb18030",),
+    "gbk": ("gb18030",),
+    "big5": ("big5hkscs",),
+    "ks_c_5601-1987": ("cp949",),
+    "euc-kr": ("cp949",),
+}
+_SINGLE_BYTE = re.compile(r"^(iso-?8859|windows-|cp\d|koi8|latin|mac)", re.IGNORECASE)
+
+
+def header_charsets(message: Message) -> tuple[str, ...]:
+    """Charsets to try for undeclared 8-bit headers, most discriminating first."""
+    found: list[str] = []
+    for index, part in enumerate(message.walk()):
+        if index > 50:
+            break
+        charset = part.get_content_charset()
+        if charset and charset not in {"us-ascii", "ascii", "utf-8"}:
+            for candidate in (charset, *_RELATED_CHARSETS.get(charset, ())):
+                if candidate not in found:
+                    found.append(candidate)
+    return tuple(sorted(found, key=lambda charset: bool(_SINGLE_BYTE.match(charset))))
+
+
+def find_sender(message: Message, defects: list[str], charsets: tuple[str, ...]) -> Person:
+    """The first From header with an address (some spam carries a junk one first), else the mbox envelope line."""
+    values = message.get_all("From") or []
+    for value in values:
+        person = first_address(decode_header_value(value, defects, "from", charsets))
+        if person.email:
+            return person
+    unixfrom = message.get_unixfrom() or ""
+    parts = unixfrom.split()
+    if len(parts) > 1 and "@" in parts[1]:
+        defects.append("no From address: mbox envelope line used")
+        return Person(email=parts[1].strip("<>").lower())
+    return first_address(decode_header_value(values[0], defects, "from")) if values else Person()
+
+
+def header_map(message: Message, defects: list[str], charsets: tuple[str, ...] = ()) -> dict[str, str]:
     """First occurrence of each header, lower-case names, decoded values."""
     headers: dict[str, str] = {}
     for name, value in message.items():
         key = str(name).strip().lower()
         if key not in headers:
-            headers[key] = decode_header_value(value, defects, key)
+            headers[key] = decode_header_value(value, defects, key, charsets)
     return headers
 
 
@@ -120,9 +164,11 @@ def _is_staff(person: Person, context: ParseContext) -> bool:
 
 def understand(raw: bytes, context: ParseContext) -> Understanding:
     skeleton, large = hollow_out(raw)
-    message = parse_bytes(skeleton)
-    defects: list[str] = []
-    headers = header_map(message, defects)
+    repaired = repair_header_block(skeleton)
+    message = parse_bytes(repaired)
+    defects: list[str] = ["headers: folded lines without whitespace re-joined"] if repaired is not skeleton else []
+    charsets = header_charsets(message)
+    headers = header_map(message, defects, charsets)
     content: MimeContent = extract_content(message, context.limits, large)
     defects.extend(content.defects)
     text = content.text
@@ -130,7 +176,7 @@ def understand(raw: bytes, context: ParseContext) -> Understanding:
         defects.append(f"text truncated to {context.max_text_chars} characters")
         text = text[: context.max_text_chars]
 
-    sender = first_address(headers.get("from", "")) if headers.get("from") else Person()
+    sender = find_sender(message, defects, charsets)
     if sender.email is None and context.envelope_sender and "@" in context.envelope_sender:
         defects.append("no From address: envelope sender used")
         sender = Person(name=sender.name, email=context.envelope_sender.strip("<>").lower())

@@ -73,7 +73,10 @@ class IntakeService:
             await channel.stop()
         await self.pipeline.drain()
         self.pipeline.close()
-        await self.broker.stop()
+        try:
+            await self.broker.stop()
+        except Exception as error:  # noqa: BLE001 - stopping while NATS is down must still end cleanly
+            log.warning("intake.disconnect_failed", error=repr(error))
 
     async def health_report(self) -> tuple[bool, dict[str, Any]]:
         connected = bool(self.broker.connection.is_connected)

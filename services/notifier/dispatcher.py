@@ -9,6 +9,7 @@ JetStream has it (its `Nats-Msg-Id` makes repeats harmless).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -27,6 +28,13 @@ log = structlog.get_logger(__name__)
 
 Publisher = Callable[[Event], Awaitable[object]]
 BATCH = 50
+REPORT_EVERY_SECONDS = 0.5
+
+
+def postal_recipient(notice: Notice) -> str:
+    """How a posted letter's recipient reads in the register: name and address on one line."""
+    lines = [notice.recipient_name, *notice.postal_address.splitlines()]
+    return "post: " + ", ".join(line.strip() for line in lines if line.strip())
 
 
 def retry_delay(attempt: int, first: float, longest: float) -> float:
@@ -93,6 +101,7 @@ class Dispatcher:
         """Send everything due now; returns how many notices were attempted."""
         attempted = 0
         lease = timedelta(seconds=self.settings.relay_lease_seconds)
+        reported_at = time.monotonic()
         while not self._stopping:
             claimed_at = self.clock()
             notices = await self.outbox.claim_due(claimed_at, BATCH, lease)
@@ -106,8 +115,10 @@ class Dispatcher:
                     continue
                 await self.deliver(notice)
                 attempted += 1
-            # Report each batch at once: under steady load the queue may never run empty.
-            await self.publish_outcomes()
+            # Under steady load the queue may never run empty: report as we go, at most every REPORT_EVERY seconds.
+            if time.monotonic() - reported_at >= REPORT_EVERY_SECONDS:
+                await self.publish_outcomes()
+                reported_at = time.monotonic()
         await self.publish_outcomes()  # also outcomes recorded outside this loop (a bounce, a flagged address)
         return attempted
 
@@ -167,12 +178,12 @@ class Dispatcher:
 
     async def _publish_outcome(self, notice: Notice) -> bool:
         event: Event
-        if notice.status == NoticeStatus.SENT:
+        if notice.status in (NoticeStatus.SENT, NoticeStatus.PRINTED):
             event = NotificationSent(
                 notification_key=notice.notification_key,
                 complaint_number=notice.complaint_number,
                 notice_kind=notice.notice_kind,
-                recipient=notice.recipient,
+                recipient=notice.recipient or postal_recipient(notice),
                 message_id=notice.message_id,
             )
         else:

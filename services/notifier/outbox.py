@@ -138,8 +138,7 @@ class Outbox:
             rows = await session.scalars(
                 select(Notice)
                 .where(
-                    Notice.channel == NoticeChannel.EMAIL,
-                    Notice.status.in_([NoticeStatus.SENT, NoticeStatus.FAILED]),
+                    Notice.status.in_([NoticeStatus.SENT, NoticeStatus.FAILED, NoticeStatus.PRINTED]),
                     Notice.outcome_published.is_(False),
                 )
                 .order_by(Notice.id)
@@ -190,7 +189,8 @@ class Outbox:
                 update(Notice)
                 .where(Notice.id == notice_id, Notice.channel == NoticeChannel.LETTER,
                        Notice.status == NoticeStatus.QUEUED)
-                .values(status=NoticeStatus.PRINTED, printed_by=printed_by, sent_at=now)
+                # The running notifier reports the posted letter as sent (the registry records the acknowledgment).
+                .values(status=NoticeStatus.PRINTED, printed_by=printed_by, sent_at=now, outcome_published=False)
             )
             return result.rowcount == 1
 

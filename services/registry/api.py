@@ -113,7 +113,7 @@ def create_api(registry: Registry) -> FastAPI:
     ) -> list[dict[str, Any]]:
         criteria = ComplaintFilter(status=status, kind=kind, service=service, year=year, due_before=due_before,
                                    overdue_on=registry.today() if overdue else None, text=q, limit=limit,
-                                   offset=offset)
+                                   offset=offset, number_format=registry.policy.number_format)
         return [views.complaint_summary(c) for c in await store.list_complaints(criteria)]
 
     @api.get("/complaints/{number}")

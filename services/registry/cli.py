@@ -36,7 +36,8 @@ LABELS: dict[str, dict[str, str]] = {
         "admissibility": "Recevabilité", "ack_due": "Accusé de réception dû le", "answer_due": "Réponse due le",
         "acknowledged": "Accusé envoyé le", "linked": "Liée à", "parties": "Correspondants admis",
         "thread": "Fil des messages", "changes": "Historique", "none": "(aucune)", "in": "reçu", "out": "envoyé",
-        "empty": "Aucune plainte.", "not_found": "Aucune plainte portant ce numéro", "held_empty": "Aucun message en attente.",
+        "empty": "Aucune plainte.", "not_found": "Aucune plainte portant ce numéro",
+        "held_empty": "Aucun message en attente.",
         "outcome": "Issue",
     },
     "en": {
@@ -82,7 +83,7 @@ def _run(action: Callable[[RegistryStore, Registry], Awaitable[T]]) -> T:
 class _DeferredPublisher:
     """The CLI leaves its events in the outbox: the running service's outbox loop publishes them."""
 
-    async def publish(self, outbox_ids: Any) -> None:
+    async def publish(self, rows: Any) -> None:
         return None
 
 
@@ -103,10 +104,13 @@ def list_complaints(
     lang: str = LangOption,
 ) -> None:
     """List complaints, newest first."""
-    criteria = ComplaintFilter(status=status, kind=kind, service=service, year=year,
+    def criteria(registry: Registry) -> ComplaintFilter:
+        return ComplaintFilter(status=status, kind=kind, service=service, year=year,
                                due_before=date.fromisoformat(due_before) if due_before else None,
-                               overdue_on=date.today() if overdue else None, text=search, limit=limit)
-    rows = _run(lambda store, _registry: store.list_complaints(criteria))
+                               overdue_on=registry.today() if overdue else None, text=search, limit=limit,
+                               number_format=registry.policy.number_format)
+
+    rows = _run(lambda store, registry: store.list_complaints(criteria(registry)))
     if as_json:
         typer.echo(json.dumps([views.complaint_summary(c) for c in rows], ensure_ascii=False, indent=2))
         return

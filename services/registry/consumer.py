@@ -25,7 +25,7 @@ def delivery_policy(durable: str, settings: CommonSettings) -> DeliveryPolicy:
                           ack_wait_seconds=settings.ack_wait_seconds)
 
 
-def subscribe_registry(broker: NatsBroker, registry: Registry, settings: CommonSettings) -> None:
+def subscribe_registry(broker: NatsBroker, registry: Registry, settings: CommonSettings, workers: int = 1) -> None:
     """Declare the registry's subscribers on `broker` (no I/O: they start with the broker)."""
     intake_policy = delivery_policy(streams.CONSUMER_REGISTRY_INTAKE, settings)
     delivery_policy_ = delivery_policy(streams.CONSUMER_REGISTRY_DELIVERY, settings)
@@ -35,7 +35,9 @@ def subscribe_registry(broker: NatsBroker, registry: Registry, settings: CommonS
         stream=JStream(streams.STREAM_INTAKE, declare=False),
         durable=intake_policy.durable,
         config=intake_policy.consumer_config(),
-        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        # Several messages in flight per process: the database serialises only the numbering itself.
+        pull_sub=PullSub(batch_size=workers, timeout=1.0),
+        max_workers=workers,
         ack_policy=AckPolicy.MANUAL,
     )
     async def on_message_received(msg: NatsMessage) -> None:

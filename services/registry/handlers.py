@@ -23,7 +23,15 @@ import structlog
 
 from services.registry import deadlines, workflow
 from services.registry.followups import Attach, CaseFacts, Hold, MatchedBy, RegisterNew, decide
-from services.registry.models import ChangeLogEntry, Complaint, DeadlineAlertRecord, HeldMessage, ThreadMessage
+from services.registry.models import (
+    CaseParty,
+    ChangeLogEntry,
+    Complaint,
+    DeadlineAlertRecord,
+    HeldMessage,
+    OutboxEvent,
+    ThreadMessage,
+)
 from services.registry.numbering import NumberFormat
 from services.registry.repository import IntegrityError, RegistryStore, Transaction, normalise_message_id
 from services.registry.screening import ScreeningConfig, ScreeningInput, ScreeningProposal, screen
@@ -53,7 +61,7 @@ def utc_now() -> datetime:
 
 
 class EventPublisher(Protocol):
-    async def publish(self, outbox_ids: Sequence[int]) -> None: ...
+    async def publish(self, rows: Sequence[OutboxEvent]) -> None: ...
 
 
 class NotFound(LookupError):
@@ -110,11 +118,13 @@ class Registry:
 
     # --- incoming messages -----------------------------------------------------------------------------------------
     async def on_message_received(self, event: MessageReceived) -> Outcome:
+        # Screening is pure and slow-ish: done before the transaction, so no lock is held meanwhile.
+        proposal = self._screen(event, self.legal_start(event))
         for _attempt in range(_RACE_RETRIES):
             try:
                 async with self.store.transaction() as tx:
-                    outcome, to_publish = await self._receive(tx, event)
-                    to_publish = [*to_publish, *tx.pending_events]
+                    outcome, replayed = await self._receive(tx, event, proposal)
+                    to_publish = [*replayed, *tx.pending_events]
             except IntegrityError:
                 log.info("registry.race_retry", message_key=event.message_key)
                 continue
@@ -124,30 +134,35 @@ class Registry:
             return outcome
         raise RuntimeError(f"message {event.message_key} kept conflicting with concurrent writers")
 
-    async def _receive(self, tx: Transaction, event: MessageReceived) -> tuple[Outcome, list[int]]:
-        existing = await tx.complaint_by_message_key(event.message_key)
-        if existing is not None:
-            row = await tx.outbox_by_dedup_id(f"registered:{existing.number}")
-            return Outcome("registered", existing.number, replay=True), [row.id] if row else []
-        appended = await tx.thread_message_by_key(event.message_key)
-        if appended is not None:
-            complaint = await tx.complaint_by_id(appended.complaint_id)
-            row = await tx.outbox_by_dedup_id(f"appended:{complaint.number}:{event.message_key}")
-            return Outcome("appended", complaint.number, replay=True), [row.id] if row else []
-        held = await tx.held_by_message_key(event.message_key)
-        if held is not None:
-            return Outcome("held", None, replay=True, reason=held.reason), []
-
+    async def _receive(self, tx: Transaction, event: MessageReceived, proposal: ScreeningProposal | None
+                       ) -> tuple[Outcome, list[OutboxEvent]]:
+        found = await tx.find_message_key(event.message_key)
+        if found is not None:
+            return await self._replay(tx, event, *found)
         decision = await self._route(tx, event)
         if isinstance(decision, RegisterNew):
-            complaint = await self._register(tx, event, linked_number=decision.linked_number)
+            complaint = await self._register(tx, event, proposal, linked_number=decision.linked_number)
             return Outcome("registered", complaint.number), []
         if isinstance(decision, Attach):
             await self._append(tx, decision.number, event, new_status=decision.new_status,
                                explanation=decision.explanation, actor=SYSTEM_ACTOR)
             return Outcome("appended", decision.number), []
-        await self._hold(tx, event, decision)
+        self._hold(tx, event, decision)
         return Outcome("held", None, reason=decision.reason.value), []
+
+    async def _replay(self, tx: Transaction, event: MessageReceived, place: str, ref: int
+                      ) -> tuple[Outcome, list[OutboxEvent]]:
+        """A message seen before: re-publish the very event it caused (same dedup id), change nothing."""
+        if place == "held":
+            held = await tx.held_by_id(ref)
+            return Outcome("held", None, replay=True, reason=held.reason if held else None), []
+        complaint = await tx.complaint_by_id(ref)
+        if place == "complaint":
+            action, dedup_id = "registered", f"registered:{complaint.number}"
+        else:
+            action, dedup_id = "appended", f"appended:{complaint.number}:{event.message_key}"
+        row = await tx.outbox_by_dedup_id(dedup_id)
+        return Outcome(action, complaint.number, replay=True), [row] if row else []
 
     async def _route(self, tx: Transaction, event: MessageReceived) -> RegisterNew | Attach | Hold:
         message_ids = [normalise_message_id(event.in_reply_to), *(normalise_message_id(r) for r in event.references)]
@@ -163,6 +178,8 @@ class Registry:
         for complaint in number_cases:
             referenced.setdefault(complaint.number, (complaint, MatchedBy.NUMBER))
         sender = (event.sender.email or "").strip().lower() or None
+        if not referenced and not unknown and not event.automated:
+            return RegisterNew()  # the common case: a new complaint, no further query
         own = await tx.complaints_of_party(sender) if sender else []
         parties = await tx.party_emails([c.id for c, _ in referenced.values()])
 
@@ -199,15 +216,14 @@ class Registry:
         received = event.received_at if event.received_at.tzinfo else event.received_at.replace(tzinfo=timezone.utc)
         return self.local_date(received)
 
-    async def _register(self, tx: Transaction, event: MessageReceived, *, linked_number: str | None = None,
-                        actor: str = SYSTEM_ACTOR) -> Complaint:
+    async def _register(self, tx: Transaction, event: MessageReceived, proposal: ScreeningProposal | None, *,
+                        linked_number: str | None = None, actor: str = SYSTEM_ACTOR) -> Complaint:
         now = self.clock()
         legal_start = self.legal_start(event)
         sequence = await tx.next_sequence(legal_start.year)
         number = self.policy.number_format.format(legal_start.year, sequence)
         rules = self.policy.rules
         sender = event.sender
-        proposal = self._screen(event, legal_start)
         complaint = Complaint(
             number=number,
             year=legal_start.year,
@@ -244,11 +260,12 @@ class Registry:
         )
         await tx.add(complaint)
         if complaint.complainant_email:
-            await tx.add_party(complaint.id, complaint.complainant_email, "complainant", actor)
-        await tx.add(self._incoming_thread_message(complaint.id, event))
-        await self.log_change(tx, complaint, "registered", actor, None,
-                              {"message_key": event.message_key, "linked_number": linked_number})
-        await tx.enqueue(ComplaintRegistered(
+            tx.stage(CaseParty(complaint_id=complaint.id, email=complaint.complainant_email, role="complainant",
+                               added_by=actor, added_at=now))
+        tx.stage(self._incoming_thread_message(complaint.id, event))
+        self.log_change(tx, complaint, "registered", actor, None,
+                        {"message_key": event.message_key, "linked_number": linked_number})
+        tx.enqueue(ComplaintRegistered(
             complaint_number=number,
             message_key=event.message_key,
             channel=event.channel,
@@ -310,12 +327,12 @@ class Registry:
         complaint = await tx.complaint_by_number(number, for_update=True)
         if complaint is None:
             raise NotFound(number)
-        await tx.add(self._incoming_thread_message(complaint.id, event))
+        tx.stage(self._incoming_thread_message(complaint.id, event))
         complaint.updated_at = self.clock()
         if new_status and new_status != complaint.status:
             await self._set_status(tx, complaint, new_status, actor, explanation,
                                    details={"message_key": event.message_key})
-        await tx.enqueue(MessageAppended(
+        tx.enqueue(MessageAppended(
             complaint_number=complaint.number,
             message_key=event.message_key,
             sender=event.sender,
@@ -330,7 +347,7 @@ class Registry:
                                        reply_to=event.message_id)
         return complaint
 
-    async def _hold(self, tx: Transaction, event: MessageReceived, decision: Hold) -> HeldMessage:
+    def _hold(self, tx: Transaction, event: MessageReceived, decision: Hold) -> HeldMessage:
         held = HeldMessage(
             message_key=event.message_key,
             reason=decision.reason.value,
@@ -342,16 +359,16 @@ class Registry:
             status="pending",
             created_at=self.clock(),
         )
-        await tx.add(held)
+        tx.stage(held)
         return held
 
-    async def log_change(self, tx: Transaction, complaint: Complaint, change: str, actor: str, reason: str | None,
-                         details: dict[str, Any]) -> ChangeLogEntry:
+    def log_change(self, tx: Transaction, complaint: Complaint, change: str, actor: str, reason: str | None,
+                   details: dict[str, Any]) -> ChangeLogEntry:
         """Record who changed what, when and why; the same transaction queues it as `ComplaintChanged`."""
         entry = ChangeLogEntry(complaint_id=complaint.id, change_id=uuid.uuid4().hex, change=change, actor=actor,
                                reason=reason, details=jsonable(details), at=self.clock())
-        await tx.add(entry)
-        await tx.enqueue(ComplaintChanged(complaint_number=complaint.number, change=change, actor=actor,
+        tx.stage(entry)
+        tx.enqueue(ComplaintChanged(complaint_number=complaint.number, change=change, actor=actor,
                                           reason=reason, details=entry.details, change_id=entry.change_id))
         return entry
 
@@ -376,7 +393,7 @@ class Registry:
         key = f"out:{event.notification_key}"
         if await tx.thread_message_by_key(key) is not None:
             return False
-        await tx.add(ThreadMessage(
+        tx.stage(ThreadMessage(
             complaint_id=complaint.id,
             direction="out",
             message_key=key,
@@ -408,7 +425,7 @@ class Registry:
             complaint = await self._append(tx, number, event, new_status=None, explanation="", actor=actor)
             if add_correspondent and held.sender_email:
                 await tx.add_party(complaint.id, held.sender_email, "correspondent", actor)
-            await self.log_change(tx, complaint, "follow_up_attached", actor, f"from holding pen ({held.reason})",
+            self.log_change(tx, complaint, "follow_up_attached", actor, f"from holding pen ({held.reason})",
                                   {"message_key": held.message_key, "sender": held.sender_email,
                                    "correspondent_added": add_correspondent})
             self._resolve(held, "attached", actor, complaint.number)
@@ -421,7 +438,7 @@ class Registry:
         async with self.store.transaction() as tx:
             held = await self._pending_held(tx, held_id)
             event = MessageReceived.model_validate_json(held.event)
-            complaint = await self._register(tx, event, actor=actor)
+            complaint = await self._register(tx, event, self._screen(event, self.legal_start(event)), actor=actor)
             self._resolve(held, "registered", actor, complaint.number)
             to_publish = list(tx.pending_events)
         await self.publisher.publish(to_publish)
@@ -455,7 +472,7 @@ class Registry:
                 raise NotFound(number)
             added = await tx.add_party(complaint.id, email, "correspondent", actor)
             if added:
-                await self.log_change(tx, complaint, "correspondent_added", actor, reason, {"email": email.lower()})
+                self.log_change(tx, complaint, "correspondent_added", actor, reason, {"email": email.lower()})
             to_publish = list(tx.pending_events)
         await self.publisher.publish(to_publish)
         return added
@@ -507,7 +524,7 @@ class Registry:
             complaint.admissibility_reasons = list(reasons)
         complaint.status = destination.value
         complaint.updated_at = now
-        return await self.log_change(tx, complaint, "status", actor, reason, {
+        return self.log_change(tx, complaint, "status", actor, reason, {
             "from": current, "to": destination.value, "outcome": outcome, "category": category,
             "reasons": list(reasons), **(details or {}),
         })
@@ -529,7 +546,7 @@ class Registry:
         if not party.email and not party.postal_address:
             return
         first_in, references = await self._thread_references(tx, complaint)
-        await tx.enqueue(NoticeRequested(
+        tx.enqueue(NoticeRequested(
             request_key=f"{kind}:{complaint.number}:{key}",
             complaint_number=complaint.number,
             notice_kind=kind,
@@ -597,7 +614,7 @@ class Registry:
         async def apply(tx: Transaction, complaint: Complaint) -> None:
             previous, complaint.handler = complaint.handler, handler
             complaint.updated_at = self.clock()
-            await self.log_change(tx, complaint, "assignment", actor, reason, {"from": previous, "to": handler})
+            self.log_change(tx, complaint, "assignment", actor, reason, {"from": previous, "to": handler})
 
         return await self._staff_action(number, apply)
 
@@ -615,7 +632,7 @@ class Registry:
                     setattr(complaint, field_name, value)
             if changes:
                 complaint.updated_at = self.clock()
-                await self.log_change(tx, complaint, "classification", actor, reason, changes)
+                self.log_change(tx, complaint, "classification", actor, reason, changes)
 
         return await self._staff_action(number, apply)
 
@@ -636,7 +653,7 @@ class Registry:
                 complaint.admissibility = "admissible"
                 complaint.admissibility_reasons = []
                 complaint.updated_at = self.clock()
-                await self.log_change(tx, complaint, "screening", actor, reason,
+                self.log_change(tx, complaint, "screening", actor, reason,
                                       {"admissible": True, "proposal_admissible": proposal.get("admissible")})
 
             return await self._staff_action(number, apply)
@@ -663,7 +680,7 @@ class Registry:
             previous = complaint.answer_due
             complaint.answer_due, complaint.answer_extended = new_due, True
             complaint.updated_at = self.clock()
-            entry = await self.log_change(tx, complaint, "extension", actor, reason,
+            entry = self.log_change(tx, complaint, "extension", actor, reason,
                                           {"from": previous, "to": new_due})
             await self._request_notice(tx, complaint, "extension", entry.change_id,
                                        {"previous_due": previous, "answer_due": new_due, "explanation": reason})
@@ -676,7 +693,7 @@ class Registry:
         async def apply(tx: Transaction, complaint: Complaint) -> None:
             complaint.recommendations = [*complaint.recommendations, text]
             complaint.updated_at = self.clock()
-            await self.log_change(tx, complaint, "recommendation", actor, None, {"text": text})
+            self.log_change(tx, complaint, "recommendation", actor, None, {"text": text})
 
         return await self._staff_action(number, apply)
 
@@ -697,10 +714,10 @@ class Registry:
                 raised = await tx.alert_keys(complaint.id)
                 fresh = [alert for alert in alerts if alert.key not in raised]
                 for alert in fresh:
-                    await tx.add(DeadlineAlertRecord(complaint_id=complaint.id, alert_key=alert.key,
-                                                     raised_at=self.clock()))
+                    tx.stage(DeadlineAlertRecord(complaint_id=complaint.id, alert_key=alert.key,
+                                                 raised_at=self.clock()))
                     event_class = DeadlineMissed if alert.alert is deadlines.AlertKind.MISSED else DeadlineApproaching
-                    await tx.enqueue(event_class(
+                    tx.enqueue(event_class(
                         complaint_number=complaint.number,
                         deadline_kind=alert.deadline.value,
                         due=alert.due,

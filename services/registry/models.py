@@ -79,6 +79,8 @@ class Complaint(Base):
     __table_args__ = (
         UniqueConstraint("year", "sequence", name="uq_complaints_year_sequence"),
         Index("ix_complaints_status_answer_due", "status", "answer_due"),
+        Index("ix_complaints_status_year_sequence", "status", "year", "sequence"),
+        # PostgreSQL also has trigram indexes for the text search (migration 0002; not expressible portably here).
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -106,13 +108,13 @@ class Complaint(Base):
     status: Mapped[str] = mapped_column(String(32), default="received")
     handler: Mapped[str | None] = mapped_column(String(320))
     acknowledgment_due: Mapped[date] = mapped_column(Date)
-    answer_due: Mapped[date] = mapped_column(Date)
+    answer_due: Mapped[date] = mapped_column(Date, index=True)
     answer_extended: Mapped[bool] = mapped_column(Boolean, default=False)
     paused_days: Mapped[int] = mapped_column(Integer, default=0)
     paused_since: Mapped[date | None] = mapped_column(Date)
     acknowledged_at: Mapped[datetime | None]
-    answered_at: Mapped[datetime | None]
-    closed_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None] = mapped_column(index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(index=True)  # when it reached its current final status
     outcome: Mapped[str | None] = mapped_column(String(32))
     outcome_category: Mapped[str | None] = mapped_column(String(64))
     recommendations: Mapped[list[Any]] = mapped_column(default=list)

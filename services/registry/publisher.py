@@ -44,22 +44,19 @@ class OutboxPublisher:
         self.store = store
         self.broker = broker
 
-    async def publish(self, outbox_ids: Sequence[int]) -> None:
-        if not outbox_ids:
+    async def publish(self, rows: Sequence[OutboxEvent]) -> None:
+        """Publish committed outbox rows and mark them published. Their JetStream acks are awaited together:
+        the publishes leave in order, in one burst, instead of one round trip each."""
+        if not rows:
             return
-        rows = await self.store.events_by_ids(outbox_ids)
-        await self._publish_rows(rows)
-
-    async def _publish_rows(self, rows: Sequence[OutboxEvent]) -> None:
-        for row in rows:
-            await publish_event(self.broker, decode(row), row.subject)
+        await asyncio.gather(*(publish_event(self.broker, decode(row), row.subject) for row in rows))
         await self.store.mark_published([row.id for row in rows if row.published_at is None])
 
     async def drain(self) -> int:
         """Publish every row still unpublished; returns how many were published."""
         total = 0
         while rows := await self.store.unpublished_events():
-            await self._publish_rows(rows)
+            await self.publish(rows)
             total += len(rows)
         return total
 

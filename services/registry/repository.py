@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, text, update
+from sqlalchemy import Select, func, literal, or_, select, text, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -33,6 +33,8 @@ from services.registry.models import (
     OutboxEvent,
     ThreadMessage,
 )
+from services.registry.numbering import NumberFormat
+from services.registry.workflow import TERMINAL_STATUSES, Status
 from shared.database import upgrade_to_head
 from shared.events import Event
 
@@ -51,6 +53,11 @@ def normalise_message_id(value: str | None) -> str | None:
     return stripped or None
 
 
+def escape_like(text: str) -> str:
+    """The text matched literally by LIKE ... ESCAPE '\\' (a `%` or `_` typed by staff is not a wildcard)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 @dataclass(frozen=True)
 class ComplaintFilter:
     """Filters of the staff list (API and CLI)."""
@@ -64,10 +71,11 @@ class ComplaintFilter:
     text: str | None = None
     limit: int = 100
     offset: int = 0
+    number_format: NumberFormat = NumberFormat()
 
 
-# Statuses after which the answer deadline no longer runs.
-FINAL_STATUSES = frozenset({"answered", "closed", "inadmissible", "redirected", "withdrawn"})
+# Statuses after which no deadline runs any more: answered, or ended (closed, inadmissible, redirected, withdrawn).
+FINAL_STATUSES = frozenset({Status.ANSWERED.value, *(s.value for s in TERMINAL_STATUSES)})
 
 
 class Transaction:
@@ -75,14 +83,16 @@ class Transaction:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.pending_events: list[int] = []
+        # Outbox rows written by this transaction: the use case publishes them right after the commit.
+        self.pending_events: list[OutboxEvent] = []
 
     # --- numbers ---------------------------------------------------------------------------------------------------
     async def next_sequence(self, year: int) -> int:
         table = NumberCounter.__table__
         dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        await self.session.execute(insert(table).values(year=year, last=0).on_conflict_do_nothing(index_elements=["year"]))
+        first_of_year = insert(table).values(year=year, last=0).on_conflict_do_nothing(index_elements=["year"])
+        await self.session.execute(first_of_year)
         result = await self.session.execute(
             update(table).where(table.c.year == year).values(last=table.c.last + 1).returning(table.c.last)
         )
@@ -90,17 +100,33 @@ class Transaction:
 
     # --- complaints ------------------------------------------------------------------------------------------------
     async def add(self, *rows: object) -> None:
+        """Insert now (the rows get their ids)."""
         self.session.add_all(rows)
         await self.session.flush()
+
+    def stage(self, *rows: object) -> None:
+        """Insert at the next flush or at commit: one round trip for several rows."""
+        self.session.add_all(rows)
+
+    async def find_message_key(self, message_key: str) -> tuple[str, int] | None:
+        """Where a message already is, in one query: ("complaint", id), ("thread", complaint id), ("held", id)."""
+        query = union_all(
+            select(literal("complaint").label("place"), Complaint.id.label("ref")).where(
+                Complaint.message_key == message_key),
+            select(literal("thread"), ThreadMessage.complaint_id).where(ThreadMessage.message_key == message_key),
+            select(literal("held"), HeldMessage.id).where(HeldMessage.message_key == message_key),
+        )
+        rows = (await self.session.execute(query)).all()
+        if not rows:
+            return None
+        # The registering message is also the first entry of its complaint's thread: the complaint wins.
+        place, ref = min(rows, key=lambda row: ("complaint", "thread", "held").index(row[0]))
+        return str(place), int(ref)
 
     async def complaint_by_number(self, number: str, *, for_update: bool = False) -> Complaint | None:
         query = select(Complaint).where(Complaint.number == number)
         if for_update:
             query = query.with_for_update()
-        return (await self.session.execute(query)).scalar_one_or_none()
-
-    async def complaint_by_message_key(self, message_key: str) -> Complaint | None:
-        query = select(Complaint).where(Complaint.message_key == message_key)
         return (await self.session.execute(query)).scalar_one_or_none()
 
     async def complaint_by_id(self, complaint_id: int) -> Complaint:
@@ -166,10 +192,6 @@ class Transaction:
         return list((await self.session.execute(query)).scalars())
 
     # --- holding pen -----------------------------------------------------------------------------------------------
-    async def held_by_message_key(self, message_key: str) -> HeldMessage | None:
-        query = select(HeldMessage).where(HeldMessage.message_key == message_key)
-        return (await self.session.execute(query)).scalar_one_or_none()
-
     async def held_by_id(self, held_id: int, *, for_update: bool = False) -> HeldMessage | None:
         query = select(HeldMessage).where(HeldMessage.id == held_id)
         if for_update:
@@ -181,17 +203,13 @@ class Transaction:
         query = select(ChangeLogEntry).where(ChangeLogEntry.complaint_id == complaint_id).order_by(ChangeLogEntry.id)
         return list((await self.session.execute(query)).scalars())
 
-    async def enqueue(self, event: Event) -> OutboxEvent:
-        """Record an event to publish once this transaction commits (same dedup id whenever it is re-published)."""
-        existing = (
-            await self.session.execute(select(OutboxEvent).where(OutboxEvent.dedup_id == event.dedup_id()))
-        ).scalar_one_or_none()
-        if existing is not None:
-            return existing
+    def enqueue(self, event: Event) -> OutboxEvent:
+        """Record an event to publish once this transaction commits. Its dedup id is unique: a second enqueue of
+        the same event fails the transaction, and the use case's retry finds what was stored."""
         row = OutboxEvent(dedup_id=event.dedup_id(), subject=event.subject, payload=event.model_dump_json(),
                           created_at=utc_now())
-        await self.add(row)
-        self.pending_events.append(row.id)
+        self.stage(row)
+        self.pending_events.append(row)
         return row
 
     async def outbox_by_dedup_id(self, dedup_id: str) -> OutboxEvent | None:
@@ -248,13 +266,15 @@ class RegistryStore:
         if criteria.overdue_on:
             query = query.where(Complaint.answer_due < criteria.overdue_on,
                                 Complaint.status.not_in(sorted(FINAL_STATUSES)))
-        if criteria.text:
-            pattern = f"%{criteria.text.lower()}%"
+        if criteria.text and criteria.number_format.parse(criteria.text):
+            query = query.where(Complaint.number == criteria.number_format.normalise(criteria.text))
+        elif criteria.text:
+            # `lower(column) LIKE '%text%'`: the form PostgreSQL's trigram indexes (migration 0002) answer.
+            pattern = f"%{escape_like(criteria.text.lower())}%"
             query = query.where(or_(
-                func.lower(Complaint.subject_line).like(pattern),
-                func.lower(Complaint.complainant_name).like(pattern),
-                func.lower(Complaint.complainant_email).like(pattern),
-                Complaint.number == criteria.text.upper(),
+                func.lower(Complaint.subject_line).like(pattern, escape="\\"),
+                func.lower(Complaint.complainant_name).like(pattern, escape="\\"),
+                func.lower(Complaint.complainant_email).like(pattern, escape="\\"),
             ))
         query = query.order_by(Complaint.year.desc(), Complaint.sequence.desc())
         query = query.limit(criteria.limit).offset(criteria.offset)
@@ -279,11 +299,6 @@ class RegistryStore:
         async with self._sessions() as session:
             return list((await session.execute(query)).scalars())
 
-    async def complaints_of_year(self, year: int, after_id: int = 0, batch: int = 5000) -> list[Complaint]:
-        query = select(Complaint).where(Complaint.year == year, Complaint.id > after_id).order_by(Complaint.id)
-        async with self._sessions() as session:
-            return list((await session.execute(query.limit(batch))).scalars())
-
     async def report_rows(self, year: int) -> list[Any]:
         """The columns the annual indicators need, for every complaint that may count in `year`: received in it,
         or received earlier and still open, ended, answered or falling due in it (extra rows are harmless)."""
@@ -306,11 +321,6 @@ class RegistryStore:
 
     async def unpublished_events(self, limit: int = 500) -> list[OutboxEvent]:
         query = select(OutboxEvent).where(OutboxEvent.published_at.is_(None)).order_by(OutboxEvent.id).limit(limit)
-        async with self._sessions() as session:
-            return list((await session.execute(query)).scalars())
-
-    async def events_by_ids(self, ids: Sequence[int]) -> list[OutboxEvent]:
-        query = select(OutboxEvent).where(OutboxEvent.id.in_(list(ids))).order_by(OutboxEvent.id)
         async with self._sessions() as session:
             return list((await session.execute(query)).scalars())
 

@@ -25,6 +25,8 @@ class RegistrySettings(CommonSettings):
     # Deadline watcher: warn this many days before each deadline; check this often.
     deadline_lead_days: tuple[int, ...] = (5, 1)
     deadline_check_interval_seconds: float = Field(default=300.0, gt=0)
+    # Received messages handled at once by one process (several processes may share the work).
+    registry_consumer_workers: int = Field(default=4, ge=1, le=64)
     # Staff HTTP API (FastAPI); 0 disables it.
     registry_api_host: str = "127.0.0.1"
     registry_api_port: int = Field(default=8470, ge=0, le=65535)

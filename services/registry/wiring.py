@@ -125,6 +125,6 @@ def build_registry(settings: RegistrySettings) -> RegistryService:
     broker = make_broker(settings)
     publisher = OutboxPublisher(store, broker)
     registry = Registry(store, policy_from_settings(settings), publisher)
-    subscribe_registry(broker, registry, settings)
+    subscribe_registry(broker, registry, settings, workers=settings.registry_consumer_workers)
     watcher = DeadlineWatcher(registry, settings.deadline_lead_days)
     return RegistryService(settings, engine, broker, store, registry, publisher, watcher)

@@ -361,6 +361,13 @@ async def test_imaps_with_implicit_tls(dovecot_tls, jetstream):
     poller = MailboxPoller(mailbox, CountingPipeline(broker), PositionStore(lambda: js), timing=FAST)
     assert await poller.sync_once() == 2
     await poller.stop()
+    intake = ImapIntake([mailbox], CountingPipeline(broker), PositionStore(lambda: js), timing=FAST)
+    await intake.start()
+    try:  # IDLE over TLS: the notification is read through the TLS layer's buffer as well
+        append_mails(dovecot_tls, [sample_mail(2)])
+        assert len(await wait_for_events(js, 3, timeout=10)) == 3
+    finally:
+        await intake.stop()
     strict = MailboxPoller(mailbox.model_copy(update={"verify_tls": True}), CountingPipeline(broker),
                            PositionStore(lambda: js), timing=FAST)
     with pytest.raises(ssl.SSLCertVerificationError):

@@ -167,3 +167,44 @@ def test_an_event_too_big_for_one_nats_message_gets_its_text_shortened():
     assert fitted.text and event.text.startswith(fitted.text)
     assert any("shortened" in defect for defect in fitted.defects)
     assert fit_to_payload(fitted, 900_000) is fitted
+
+
+def test_only_messages_that_could_outlive_the_jetstream_window_need_the_seen_set():
+    from datetime import timedelta
+
+    from services.intake.pipeline import needs_durable_check
+
+    now = settings_now()
+    assert needs_durable_check(None, now)
+    assert not needs_durable_check(now - timedelta(hours=3), now)
+    assert not needs_durable_check(now + timedelta(minutes=30), now)
+    assert needs_durable_check(now - timedelta(hours=23), now)  # its first receipt may precede the window
+    assert needs_durable_check(now + timedelta(hours=5), now)  # a sender clock far ahead proves nothing
+    assert needs_durable_check(now - timedelta(days=40), now)
+
+
+async def test_an_old_message_received_again_is_stopped_by_the_durable_seen_set(nats_server, tmp_path):
+    old = citizen_mail(message_id="<old.1@example.org>")
+    old.replace_header("Date", "Mon, 05 Jan 2026 10:00:00 +0100")
+    recent = citizen_mail(message_id="<recent.1@example.org>")
+    recent.replace_header("Date", settings_now().strftime("%a, %d %b %Y %H:%M:%S +0000"))
+    broker, settings = await connected(nats_server.url, tmp_path)
+    async with broker:
+        pipeline = IntakePipeline(broker, settings)
+        outcomes = {}
+        for name, message in (("old", old), ("recent", recent)):
+            first = await pipeline.accept(message.as_bytes(), received_at=settings_now(), envelope_sender=None,
+                                          envelope_recipients=(), source="smtp")
+            await pipeline.drain()
+            again = await pipeline.accept(message.as_bytes(), received_at=settings_now(), envelope_sender=None,
+                                          envelope_recipients=(), source="imap:INBOX")
+            outcomes[name] = (first, again)
+        assert await pipeline.seen.contains(outcomes["recent"][0].message_key)  # written for later repeats too
+        pipeline.close()
+    (old_first, old_again), (recent_first, recent_again) = outcomes["old"], outcomes["recent"]
+    assert old_first.status is AcceptStatus.PROCESSED and recent_first.status is AcceptStatus.PROCESSED
+    # The old one is recognised by the seen-set before anything is stored or published again...
+    assert old_again.status is AcceptStatus.DUPLICATE and old_again.event is None
+    # ...the recent one by JetStream's Nats-Msg-Id window (the publish comes back as a duplicate).
+    assert recent_again.status is AcceptStatus.DUPLICATE and recent_again.event is not None
+    assert len(await received(nats_server.url)) == 2

@@ -69,3 +69,50 @@ async def test_451_while_nats_is_down_then_250_and_nothing_lost(nats_server, tmp
                 await asyncio.sleep(0.1)
         [event] = await received_events(nats_server.url)
     assert event.subject_line == "Réclamation: facture d'eau"
+
+
+async def test_same_mail_by_smtp_and_then_imap_copy_gives_one_event(nats_server, tmp_path):
+    """The IMAP copy of a mail carries the server's trace headers and LF line endings: still the same message."""
+    from datetime import datetime, timezone
+
+    from services.intake.pipeline import AcceptStatus
+
+    message = citizen_mail()
+    async with running_intake(nats_server.url, tmp_path) as intake:
+        await asend(intake.smtp_port, message)
+        imap_copy = (b"Return-Path: <jeanne.dupont@example.org>\nDelivered-To: plaintes@ombudsdesk.localhost\n"
+                     b"Received: from mx.example.org by imap.example.org; Tue, 24 Nov 2026 09:16:00 +0100\n"
+                     + message.as_bytes().replace(b"\r\n", b"\n"))
+        outcome = await intake.pipeline.accept(imap_copy, received_at=datetime.now(timezone.utc), envelope_sender=None,
+                                               envelope_recipients=(COMPLAINTS,), source="imap:INBOX")
+    assert outcome.status is AcceptStatus.DUPLICATE
+    assert len(await received_events(nats_server.url)) == 1
+
+
+async def test_health_answers_503_while_nats_is_down(nats_server, tmp_path):
+    import json
+    import urllib.error
+    import urllib.request
+
+    from ombudsdesk.embedded_nats import free_port
+
+    port = free_port()
+
+    def probe() -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    async with running_intake(nats_server.url, tmp_path, intake_health_port=port) as intake:
+        assert (await asyncio.to_thread(probe))[0] == 200
+        nats_server.stop()
+        for _ in range(50):  # the client notices the lost connection within moments
+            if not intake.broker.connection.is_connected:
+                break
+            await asyncio.sleep(0.1)
+        status, report = await asyncio.to_thread(probe)
+        nats_server.start()
+    assert status == 503
+    assert report["nats_connected"] is False

@@ -130,3 +130,13 @@ async def test_starttls_and_auth_for_a_staff_submission_port(nats_server, tmp_pa
             await asyncio.to_thread(submit, None)  # TLS but no AUTH: 530
         assert await asyncio.to_thread(submit, ("scanner", "s3cret-pass")) == {}
         assert len(await received(nats_server.url)) == 1
+
+
+def test_asking_for_starttls_or_auth_without_what_they_need_is_refused_at_start():
+    from shared.settings import SettingsError, load_settings
+    from services.intake.settings import IntakeSettings
+
+    with pytest.raises(SettingsError, match="smtp_tls_cert_file"):
+        load_settings(IntakeSettings, smtp_require_starttls=True)
+    with pytest.raises(SettingsError, match="smtp_auth_users"):
+        load_settings(IntakeSettings, smtp_auth_required=True)

@@ -14,7 +14,7 @@ import pytest
 from services.intake.language import detect_language
 from services.intake.message_key import message_ids, message_key, normalise_message_id
 from services.intake.mime import MimeLimitExceeded, MimeLimits, safe_filename, sniff_content_type
-from services.intake.understanding import ParseContext, understand
+from services.intake.understanding import ParseContext, Person, understand
 
 CONTEXT = ParseContext()
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
@@ -297,4 +297,35 @@ def test_crafted_small_messages_are_handled_in_linear_time(name):
            f"{body}\r\n").encode()
     started = time.perf_counter()
     understand(raw, CONTEXT)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 2.0  # the quadratic versions took 3-5 s
+
+
+def test_header_lines_that_lost_their_folding_are_rejoined():
+    raw = (b"Return-Path: <karoline@example.com>\nX-Tracker: H4sIAAAAAAAAA+NgFlrIKsWRWlGSWpSXmK\n"
+           b"IgbdrOCwmrVzP5sDoseXbDeYAxijWzLyk/IoE1owFz6ezFkx\nFrom: Karoline Smith <karoline@example.com>\n"
+           b"Subject: AW: One Net Business\nMessage-ID: <k1@example.com>\n\nHallo, anbei die Antwort.\n")
+    result = understand(raw, CONTEXT)
+    assert result.sender.email == "karoline@example.com"
+    assert result.subject == "AW: One Net Business"
+    assert result.text == "Hallo, anbei die Antwort."
+    assert message_key(raw).startswith("mid-")
+
+
+def test_undeclared_8bit_headers_use_the_charset_of_the_body():
+    raw = (b"From: x@example.cn\r\nSubject: " + "转发：整体提升".encode("gb2312") + b"\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\n"
+           b"report\r\n--B\r\nContent-Type: text/plain; charset=gb2312\r\n\r\n" + "你好".encode("gb2312")
+           + b"\r\n--B--\r\n")
+    assert understand(raw, CONTEXT).subject == "转发：整体提升"
+    japanese = (b"From: bar@example.org\r\nSubject: " + "ツール".encode("shift_jis") + b"\r\nMIME-Version: 1.0\r\n"
+                b"Content-Type: text/plain; charset=iso-2022-jp\r\n\r\n" + "こんにちは".encode("iso-2022-jp") + b"\r\n")
+    result = understand(japanese, CONTEXT)
+    assert result.subject == "ツール"
+    assert result.text == "こんにちは"
+
+
+def test_sender_from_the_first_usable_from_header_or_the_mbox_line():
+    two = b"From: [??????]\r\nFrom: =?utf-8?B?6YO955C5?= <ghgbwum@example.cn>\r\nSubject: x\r\n\r\nbody\r\n"
+    assert understand(two, CONTEXT).sender == Person(name="都琹", email="ghgbwum@example.cn")
+    mbox = b"From w2sjy@example.com  Tue Oct 29 03:52:03 2013\nSubject: x\nTo: info@example.org\n\nbody\n"
+    assert understand(mbox, CONTEXT).sender.email == "w2sjy@example.com"

@@ -11,9 +11,10 @@ from typer.testing import CliRunner
 
 from services.notifier.cli import app
 from services.notifier.letters import build_letter_pdf
-from shared.events import Party
+from shared import streams
+from shared.events import NotificationSent, Party
 from services.notifier.wiring import NotifierService
-from tests.notifier.support import SmtpSink, eventually, publish, registered_event
+from tests.notifier.support import SmtpSink, eventually, publish, read_stream, registered_event
 
 POSTAL = Party(name="Marie Lambert", postal_address="Rue des Tanneurs 12\n4000 Liège", language="fr")
 
@@ -71,5 +72,10 @@ async def test_postal_complainant_gets_a_letter_in_the_print_queue(
     done = await cli("print-queue", "done", str(letter.id), "--by", "agent")
     assert done.exit_code == 0, done.output
     assert "print queue empty" in (await cli("print-queue", "list")).output
+    # The running notifier reports the posted letter, so the registry records the acknowledgment as sent.
+    [raw] = await read_stream(nats_server.url, streams.SUBJECT_NOTIFICATION_SENT, 1)
+    sent = NotificationSent.model_validate_json(raw)
+    assert (sent.complaint_number, sent.notice_kind) == ("MED-2026-00003", "acknowledgment")
+    assert sent.recipient == "post: Marie Lambert, Rue des Tanneurs 12, 4000 Liège"
     assert (await cli("print-queue", "done", str(letter.id))).exit_code == 1  # already printed
     assert "MED-2026-00003" in (await cli("print-queue", "list", "--all")).output

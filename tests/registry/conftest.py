@@ -123,11 +123,10 @@ class CapturingPublisher:
         self.store = None
         self.events: list[Event] = []
 
-    async def publish(self, outbox_ids) -> None:
+    async def publish(self, rows) -> None:
         from services.registry.publisher import decode
 
-        if outbox_ids:
-            rows = await self.store.events_by_ids(outbox_ids)
+        if rows:
             self.events.extend(decode(row) for row in rows)
             await self.store.mark_published([row.id for row in rows])
 

@@ -30,6 +30,8 @@ async def test_list_filter_show_transition_and_errors(registry_on_db):
         assert [c["number"] for c in searched] == [second.number]
         by_number = (await client.get("/complaints", params={"q": first.number.lower()})).json()
         assert [c["number"] for c in by_number] == [first.number]
+        wildcard = (await client.get("/complaints", params={"q": "%"})).json()
+        assert wildcard == []  # what staff type is matched literally, never as a LIKE wildcard
 
         shown = await client.get(f"/complaints/{first.number}")
         assert shown.status_code == 200

@@ -3,7 +3,7 @@ extension, screening decisions, closed-case policy, notices requested, change lo
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 
 import pytest
 

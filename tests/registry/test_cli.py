@@ -18,7 +18,7 @@ from tests.registry.conftest import received
 
 
 class _NoPublish:
-    async def publish(self, outbox_ids):
+    async def publish(self, rows):
         return None
 
 

@@ -20,8 +20,8 @@ class RecordingPublisher:
     def __init__(self) -> None:
         self.published: list[int] = []
 
-    async def publish(self, outbox_ids):
-        self.published.extend(outbox_ids)
+    async def publish(self, rows):
+        self.published.extend(row.id for row in rows)
 
 
 async def test_concurrent_writers_get_gap_free_unique_numbers_and_replays_register_once(database_url):

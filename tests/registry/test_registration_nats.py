@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import date, datetime, timezone
 
+import pytest
+
 from services.registry.repository import ComplaintFilter
 from shared import streams
 from shared.events import ComplaintChanged, ComplaintRegistered, MessageAppended, NotificationSent
@@ -84,3 +86,51 @@ async def test_stranger_quoting_a_number_is_held_not_attached(running_registry, 
     _complaint, thread, _changes, _parties = await running_registry.store.complaint_file(number)
     assert len(thread) == 1
     assert await stream_count(js, streams.SUBJECT_MESSAGE_APPENDED) == 0
+
+
+async def test_event_left_unpublished_by_a_crash_is_published_by_the_outbox(nats_server, database_url, js):
+    from services.registry.handlers import Registry
+    from services.registry.publisher import OutboxPublisher
+    from services.registry.repository import RegistryStore, migrate
+    from services.registry.settings import RegistrySettings
+    from services.registry.wiring import policy_from_settings
+    from shared.database import create_engine
+    from shared.messaging import make_broker
+
+    class DiesAfterCommit:
+        async def publish(self, rows):
+            raise ConnectionError("process killed between commit and publish")
+
+    engine = create_engine(database_url)
+    await migrate(engine)
+    store = RegistryStore(engine)
+    registry = Registry(store, policy_from_settings(RegistrySettings()), DiesAfterCommit())
+    broker = make_broker(RegistrySettings(nats_url=nats_server.url))
+    try:
+        with pytest.raises(ConnectionError):
+            await registry.on_message_received(received())
+        assert len(await store.unpublished_events()) == 2  # registered + change log, committed
+        await broker.connect()
+        assert await OutboxPublisher(store, broker).drain() == 2  # what the restarted service's loop does
+        [payload] = await next_events(js, streams.SUBJECT_COMPLAINT_REGISTERED, 1, "t-late")
+        assert ComplaintRegistered.model_validate_json(payload).complaint_number == "MED-2026-00001"
+        assert await store.unpublished_events() == []
+    finally:
+        await broker.stop()
+        await engine.dispose()
+
+
+async def test_malformed_or_impossible_events_are_dead_lettered_and_work_goes_on(running_registry, js):
+    from shared.events import DeadLettered
+
+    await js.publish(streams.SUBJECT_MESSAGE_RECEIVED, b'{"not": "a message"}', headers={"Nats-Msg-Id": "bad-1"})
+    await publish(js, NotificationSent(notification_key="n-x", complaint_number="MED-2026-09999",
+                                       notice_kind="acknowledgment", recipient="a@b.c", message_id="<x@y>"))
+    await publish(js, received())
+    [payload] = await next_events(js, streams.SUBJECT_COMPLAINT_REGISTERED, 1, "t-after-bad")
+    assert ComplaintRegistered.model_validate_json(payload).complaint_number == "MED-2026-00001"
+    dead = await next_events(js, f"{streams.SUBJECT_DEAD_LETTER}.>", 2, "t-dead")
+    by_consumer = {DeadLettered.model_validate_json(d).consumer: DeadLettered.model_validate_json(d) for d in dead}
+    assert set(by_consumer) == {streams.CONSUMER_REGISTRY_INTAKE, streams.CONSUMER_REGISTRY_DELIVERY}
+    assert by_consumer[streams.CONSUMER_REGISTRY_INTAKE].payload == '{"not": "a message"}'
+    assert "MED-2026-09999" in by_consumer[streams.CONSUMER_REGISTRY_DELIVERY].error
