@@ -60,6 +60,11 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def aware(moment: datetime) -> datetime:
+    """A timestamp without a zone (an older or foreign producer) is taken as UTC, the events' convention."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 class EventPublisher(Protocol):
     async def publish(self, rows: Sequence[OutboxEvent]) -> None: ...
 
@@ -213,8 +218,7 @@ class Registry:
         """For letters the date received (not the scan date); for email the receipt day in the service's zone."""
         if event.letter_received_on is not None:
             return event.letter_received_on
-        received = event.received_at if event.received_at.tzinfo else event.received_at.replace(tzinfo=timezone.utc)
-        return self.local_date(received)
+        return self.local_date(aware(event.received_at))
 
     async def _register(self, tx: Transaction, event: MessageReceived, proposal: ScreeningProposal | None, *,
                         linked_number: str | None = None, actor: str = SYSTEM_ACTOR) -> Complaint:
@@ -231,7 +235,7 @@ class Registry:
             message_key=event.message_key,
             kind=proposal.kind if proposal else Kind.COMPLAINT.value,
             channel=event.channel.value,
-            received_at=event.received_at,
+            received_at=aware(event.received_at),
             legal_start=legal_start,
             complainant_name=sender.name,
             complainant_email=(sender.email or "").strip().lower() or None,
@@ -319,7 +323,7 @@ class Registry:
             attachments=[a.model_dump() for a in event.attachments],
             raw_object=event.raw_object,
             automated=event.automated,
-            occurred_at=event.received_at,
+            occurred_at=aware(event.received_at),
         )
 
     async def _append(self, tx: Transaction, number: str, event: MessageReceived, *, new_status: str | None,
@@ -355,7 +359,7 @@ class Registry:
             event=event.model_dump_json(),
             sender_email=(event.sender.email or "").strip().lower() or None,
             subject_line=event.subject_line,
-            received_at=event.received_at,
+            received_at=aware(event.received_at),
             status="pending",
             created_at=self.clock(),
         )
@@ -406,10 +410,10 @@ class Registry:
             notice_kind=event.notice_kind,
             attachments=[],
             automated=False,
-            occurred_at=event.occurred_at,
+            occurred_at=aware(event.occurred_at),
         ))
         if event.notice_kind in ACKNOWLEDGMENT_NOTICES and complaint.acknowledged_at is None:
-            complaint.acknowledged_at = event.occurred_at
+            complaint.acknowledged_at = aware(event.occurred_at)
             complaint.updated_at = self.clock()
             if complaint.status == Status.RECEIVED:
                 await self._set_status(tx, complaint, Status.ACKNOWLEDGED.value, SYSTEM_ACTOR, "acknowledgment sent",
