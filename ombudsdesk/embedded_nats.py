@@ -31,6 +31,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def is_listening(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def wait_for_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -61,10 +78,13 @@ class EmbeddedNats:
         command = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
         self._log = open(self.log_file, "ab") if self.log_file else None  # noqa: SIM115 - closed in stop()
         output = self._log if self._log is not None else subprocess.DEVNULL
-        self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        # Its own session: a terminal's Ctrl-C goes to the launcher, which stops NATS last, after the services.
+        self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             wait_for_port(self.port)
-        except TimeoutError:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nats-server exited at start (code {self.process.returncode}); see {self.log_file}")
+        except (TimeoutError, RuntimeError):
             self.stop()
             raise
         return self

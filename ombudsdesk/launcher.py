@@ -17,7 +17,7 @@ from pathlib import Path
 
 import structlog
 
-from ombudsdesk.embedded_nats import EmbeddedNats, wait_for_port
+from ombudsdesk.embedded_nats import EmbeddedNats, is_listening, port_is_free
 from ombudsdesk.mailcatcher import MailCatcher
 from shared.logging import configure_logging
 from shared.settings import EMBEDDED_NATS_PORT, CommonSettings, load_settings
@@ -50,11 +50,35 @@ def child_environment(settings: LocalStackSettings, var_dir: Path, nats_url: str
     return environment
 
 
-async def run_local_stack(settings: LocalStackSettings) -> None:
+class PortTaken(SystemExit):
+    """A port the local stack needs is used by another program: say which, and which variable moves it."""
+
+
+def check_ports_free(ports: dict[str, int]) -> None:
+    taken = [f"  port {port} ({variable}) is already in use" for variable, port in ports.items()
+             if port and not port_is_free(port)]
+    if taken:
+        raise PortTaken("ombudsdesk: cannot start, another program (perhaps another `make run`) holds:\n"
+                        + "\n".join(taken)
+                        + "\nStop it, or choose other ports with these environment variables (docs/settings.md).")
+
+
+async def run_local_stack(settings: LocalStackSettings) -> int:
+    """Run until Ctrl-C (returns 0) or until a service dies (returns 1)."""
     from services.intake.settings import IntakeSettings
+    from services.registry.settings import RegistrySettings
 
     var_dir = settings.var_dir.resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
+    intake = load_settings(IntakeSettings, var_dir=var_dir)
+    registry = load_settings(RegistrySettings, var_dir=var_dir)
+    check_ports_free({
+        "OMBUDSDESK_EMBEDDED_NATS_PORT": settings.embedded_nats_port if settings.embedded_nats else 0,
+        "OMBUDSDESK_MAILCATCHER_PORT": settings.mailcatcher_port,
+        "OMBUDSDESK_SMTP_PORT": intake.smtp_port,
+        "OMBUDSDESK_INTAKE_HEALTH_PORT": intake.intake_health_port,
+        "OMBUDSDESK_REGISTRY_API_PORT": registry.registry_api_port,
+    })
     nats: EmbeddedNats | None = None
     nats_url = settings.nats_url
     if settings.embedded_nats:
@@ -63,25 +87,27 @@ async def run_local_stack(settings: LocalStackSettings) -> None:
         nats_url = nats.url
         log.info("nats.started", url=nats_url, store=str(var_dir / "nats"))
     catcher = MailCatcher(var_dir / "outbox", port=settings.mailcatcher_port)
-    await catcher.start()
     environment = child_environment(settings, var_dir, nats_url)
     children: dict[str, subprocess.Popen[bytes]] = {}
     stop_requested = asyncio.Event()
+    failed = False
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop_requested.set)
     try:
+        await catcher.start()
         for name in SERVICES:
             children[name] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{name}"], env=environment, start_new_session=True
             )
-        intake = load_settings(IntakeSettings, var_dir=var_dir, nats_url=nats_url)
-        await asyncio.to_thread(wait_for_port, intake.smtp_port, 60.0, intake.smtp_host)
-        print_banner(intake, settings, var_dir, nats_url)
+        failed = not await wait_until_listening(intake.smtp_port, intake.smtp_host, children, stop_requested)
+        if not stop_requested.is_set():
+            print_banner(intake, settings, var_dir, nats_url)
         while not stop_requested.is_set():
             for name, child in children.items():
                 if child.poll() is not None:
                     log.error("service.exited", service=name, returncode=child.returncode)
+                    failed = True
                     stop_requested.set()
             try:
                 await asyncio.wait_for(stop_requested.wait(), 1.0)
@@ -102,6 +128,37 @@ async def run_local_stack(settings: LocalStackSettings) -> None:
         if nats is not None:
             nats.stop()
         log.info("stopped")
+    return 1 if failed else 0
+
+
+async def wait_until_listening(port: int, host: str, children: dict[str, subprocess.Popen[bytes]],
+                               stop_requested: asyncio.Event, timeout: float = 120.0) -> bool:
+    """Wait for intake's SMTP port (checked free before the start, so a listener there is ours).
+
+    False when a service died or the port never opened; True when listening or when Ctrl-C came first.
+    """
+    deadline = loop_time() + timeout
+    while not stop_requested.is_set():
+        if await asyncio.to_thread(is_listening, port, "127.0.0.1" if host in ("0.0.0.0", "") else host):
+            return True
+        for name, child in children.items():
+            if child.poll() is not None:
+                log.error("service.exited", service=name, returncode=child.returncode)
+                stop_requested.set()
+                return False
+        if loop_time() > deadline:
+            log.error("intake.not_listening", port=port, waited_seconds=timeout)
+            stop_requested.set()
+            return False
+        try:
+            await asyncio.wait_for(stop_requested.wait(), 0.2)
+        except TimeoutError:
+            pass
+    return True
+
+
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def print_banner(intake: object, settings: LocalStackSettings, var_dir: Path, nats_url: str) -> None:
@@ -115,7 +172,8 @@ def print_banner(intake: object, settings: LocalStackSettings, var_dir: Path, na
         f"  e.g.  python3 -c \"import smtplib; smtplib.SMTP('{host}', {port}).sendmail('jeanne@example.org',"
         f" ['{first}'], b'Subject: Ma plainte\\r\\n\\r\\nBonjour, ...')\"",
         f"  Every mail the system sends lands in {var_dir / 'outbox'}/ (mail catcher on 127.0.0.1:{settings.mailcatcher_port})",
-        "  The register:  .venv/bin/ombudsdesk register list   |   .venv/bin/ombudsdesk register show NUMBER",
+        "  The register:  .venv/bin/ombudsdesk register list   |   .venv/bin/ombudsdesk register show NUMBER"
+        + ("" if var_dir == Path("var").resolve() else f"   (with OMBUDSDESK_VAR_DIR={var_dir})"),
         f"  NATS JetStream: {nats_url}   data: {var_dir}",
         "  Stop with Ctrl-C.",
         "",
@@ -126,7 +184,7 @@ def print_banner(intake: object, settings: LocalStackSettings, var_dir: Path, na
 def main() -> None:
     settings = load_settings(LocalStackSettings)
     configure_logging(settings.log_level, settings.log_format, service="launcher")
-    asyncio.run(run_local_stack(settings))
+    sys.exit(asyncio.run(run_local_stack(settings)))
 
 
 if __name__ == "__main__":

@@ -30,21 +30,25 @@ FIELD_LINE = re.compile(r"^\s+(\w+)\s*:")
 
 
 def field_comments(settings_class: type) -> dict[str, str]:
-    """The comment block written above each field in the class body: the settings' own documentation."""
+    """The comment written above each field, or above its group (fields up to the next blank line share it)."""
     comments: dict[str, str] = {}
     for klass in reversed(settings_class.__mro__):
         if not (isinstance(klass, type) and issubclass(klass, CommonSettings)):
             continue
         block: list[str] = []
+        current = ""
         for line in inspect.getsource(klass).splitlines():
             stripped = line.strip()
             if stripped.startswith("#"):
                 block.append(stripped.lstrip("#").strip())
                 continue
+            if block:
+                current, block = " ".join(block), []
             match = FIELD_LINE.match(line)
-            if match and block:
-                comments[match.group(1)] = " ".join(block)
-            block = []
+            if not stripped:
+                current = ""
+            elif match and current:
+                comments[match.group(1)] = current
     return comments
 
 

@@ -10,12 +10,15 @@ previous deliveries never finished (the process crashed on it) is dead-lettered 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
 from faststream.nats import NatsBroker, NatsMessage
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as ServerAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy, ObjectStoreConfig, StorageType, StreamConfig
@@ -77,16 +80,37 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
 
 
 async def publish_event(broker: NatsBroker, event: Event, subject: str | None = None) -> bool:
-    """Publish and wait for JetStream's acknowledgement. Returns False when JetStream saw it as a duplicate."""
+    """Publish and wait for JetStream's acknowledgement. Returns False when JetStream saw it as a duplicate.
+
+    Straight through nats-py's asynchronous JetStream publish (one shared reply subscription per connection)
+    rather than a request per event: the ack is awaited all the same, and several callers publishing at once
+    (`asyncio.gather`) go out in one write instead of one round trip each (docs/benchmarks-intake.md).
+    """
     target = subject or event.subject
-    ack = await broker.publish(
-        event.model_dump_json(),
+    ack = await _jetstream(broker).publish_async(
         target,
-        headers={"Nats-Msg-Id": event.dedup_id(), "Ombudsdesk-Event": getattr(event, "event_type", "")},
+        event.model_dump_json().encode(),
         stream=stream_for_subject(target),
-        timeout=PUBLISH_TIMEOUT_SECONDS,
+        headers={"Nats-Msg-Id": event.dedup_id(), "Ombudsdesk-Event": getattr(event, "event_type", "")},
     )
-    return not getattr(ack, "duplicate", False)
+    try:
+        async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+            result = await ack
+    finally:
+        ack.cancel()
+    return not result.duplicate
+
+
+_JETSTREAM_CONTEXTS: weakref.WeakKeyDictionary[Client, JetStreamContext] = weakref.WeakKeyDictionary()
+
+
+def _jetstream(broker: NatsBroker) -> JetStreamContext:
+    """The connection's JetStream context for publishing, made once (each one subscribes its own reply inbox)."""
+    connection = broker.connection
+    context = _JETSTREAM_CONTEXTS.get(connection)
+    if context is None:
+        context = _JETSTREAM_CONTEXTS[connection] = connection.jetstream(timeout=PUBLISH_TIMEOUT_SECONDS)
+    return context
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ from shared.events import MessageReceived, Party  # noqa: E402
 from shared.messaging import ensure_streams  # noqa: E402
 
 ADMIN_URL = os.environ.get("OMBUDSDESK_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ENDED = {"closed", "inadmissible", "redirected", "withdrawn"}
+OLD_CASES_END = date(2026, 3, 1)
 TEXT = ("Madame, Monsieur, je conteste la facture d'eau reçue le mois dernier; le service n'a pas répondu à mes "
         "deux courriers. Je vous prie de bien vouloir examiner ma plainte.")
 
@@ -185,6 +187,8 @@ async def generate_register(url: str, rows: int) -> None:
         for sequence in range(1, per_year + 1):
             legal_start = date(year, 1, 1) + timedelta(days=rng.randrange(365))
             status = rng.choice(statuses)
+            if legal_start < OLD_CASES_END and status not in ENDED and rng.random() > 0.002:
+                status = "closed"  # a real register: old complaints are ended, but for a rare forgotten one
             received_at = datetime(legal_start.year, legal_start.month, legal_start.day, 9, tzinfo=timezone.utc)
             answered = received_at + timedelta(days=rng.randrange(5, 80)) if status in {"closed", "answered"} else None
             ended = answered + timedelta(days=rng.randrange(1, 20)) if status == "closed" and answered else (

@@ -29,7 +29,15 @@ from shared.messaging import publish_event
 from services.intake.message_key import identify
 from services.intake.mime import MimeLimits
 from services.intake.settings import IntakeSettings
-from services.intake.stores import ObjectStorage, Quarantine, QuarantineRecord, SeenMessages, raw_object_name
+from services.intake.stores import (
+    ObjectStorage,
+    Quarantine,
+    QuarantineRecord,
+    SeenMessages,
+    attachment_ref,
+    raw_object_name,
+    settle,
+)
 from services.intake.understanding import ParseContext, Understanding, understand
 
 log = structlog.get_logger(__name__)
@@ -127,7 +135,8 @@ class IntakePipeline:
         self._seen: SeenMessages | None = None
         self._quarantine: Quarantine | None = None
         self.counters = {status.value: 0 for status in AcceptStatus}
-        self._pending_marks: set[asyncio.Future[None]] = set()
+        self._marks_waiting: list[tuple[str, str]] = []
+        self._marking: asyncio.Future[None] | None = None
 
     @property
     def js(self) -> JetStreamContext:
@@ -194,18 +203,20 @@ class IntakePipeline:
         source: str,
         durable_check: bool,
     ) -> AcceptOutcome:
-        # The durable duplicate check and the parse run side by side: a duplicate merely wastes a parse.
-        parsing = asyncio.ensure_future(self._understand(raw, envelope_sender))
+        # The durable duplicate check and the parse run side by side: a duplicate merely wastes a parse. A fresh
+        # message needs no check (see `needs_durable_check`) and is parsed straight away, without a task.
+        parsing = asyncio.ensure_future(self._understand(raw, envelope_sender)) if durable_check else None
+        if parsing is not None:
+            try:
+                already_seen = await self.seen.contains(key)
+            except BaseException:
+                parsing.cancel()
+                raise
+            if already_seen:
+                parsing.cancel()
+                return AcceptOutcome(AcceptStatus.DUPLICATE, key)
         try:
-            already_seen = durable_check and await self.seen.contains(key)
-        except BaseException:
-            parsing.cancel()
-            raise
-        if already_seen:
-            parsing.cancel()
-            return AcceptOutcome(AcceptStatus.DUPLICATE, key)
-        try:
-            understanding = await parsing
+            understanding = await (parsing if parsing is not None else self._understand(raw, envelope_sender))
             event = self._event(understanding, key, channel, received_at, raw_object_name(key), envelope_recipients,
                                 source)
         except Exception as error:  # noqa: BLE001 - any parser failure quarantines; infrastructure errors are below
@@ -215,12 +226,28 @@ class IntakePipeline:
                                            envelope_recipients, source)
             return AcceptOutcome(AcceptStatus.QUARANTINED, key, reason=reason)
         attachments = understanding.attachments if isinstance(event, MessageReceived) else ()
-        _, *refs = await asyncio.gather(
-            self.objects.put_raw(key, raw), *(self.objects.put_attachment(attachment) for attachment in attachments)
-        )
         if isinstance(event, MessageReceived):
-            event = fit_to_payload(event.model_copy(update={"attachments": tuple(refs)}), self._max_payload())
-        fresh = await publish_event(self.broker, event)
+            refs = tuple(attachment_ref(attachment) for attachment in attachments)
+            event = fit_to_payload(event.model_copy(update={"attachments": refs}), self._max_payload())
+        # Raw original, attachments and event go out together and the answer waits for every acknowledgement:
+        # one write and one round trip instead of one after the other. Should any fail, the sender retries the
+        # whole message: the raw and attachments are stored again (idempotent) and JetStream drops the event's
+        # repeat (`Nats-Msg-Id`). The raw's publishes are queued first and the event's right after, in the same
+        # turn of the event loop, so that the connection writes them at once.
+        raw_acks = await self.objects.start_put(streams.BUCKET_RAW_MESSAGES, raw_object_name(key), raw)
+        try:
+            if attachments:
+                fresh, *_ = await asyncio.gather(
+                    publish_event(self.broker, event),
+                    *(self.objects.put_attachment(attachment) for attachment in attachments),
+                )
+            else:
+                fresh = await publish_event(self.broker, event)
+        except BaseException:
+            for ack in raw_acks:
+                ack.cancel()
+            raise
+        await settle(raw_acks)
         self._mark_seen_soon(key, event.dedup_id())
         return AcceptOutcome(AcceptStatus.PROCESSED if fresh else AcceptStatus.DUPLICATE, key, event=event)
 
@@ -229,21 +256,25 @@ class IntakePipeline:
 
         The event is already durable; the seen-set only matters beyond the `Nats-Msg-Id` window (a day), and the
         registry refuses a second complaint for one message key anyway. Losing this write in a crash at this very
-        instant can therefore not lose or double a complaint, and it saves a round trip per message.
+        instant can therefore not lose or double a complaint, and it saves a round trip per message. The keys
+        that arrive while a batch is being written go out together in the next one.
         """
-        task = asyncio.ensure_future(self.seen.mark(key, dedup_id))
-        self._pending_marks.add(task)
-        task.add_done_callback(self._mark_done)
+        self._marks_waiting.append((key, dedup_id))
+        if self._marking is None or self._marking.done():
+            self._marking = asyncio.ensure_future(self._write_marks())
 
-    def _mark_done(self, task: asyncio.Future[None]) -> None:
-        self._pending_marks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("intake.seen_mark_failed", error=repr(task.exception()))
+    async def _write_marks(self) -> None:
+        while self._marks_waiting:
+            batch, self._marks_waiting = self._marks_waiting, []
+            try:
+                await self.seen.mark_many(batch)
+            except Exception as error:  # noqa: BLE001 - see _mark_seen_soon: logged, never fatal
+                log.warning("intake.seen_mark_failed", error=repr(error), keys=len(batch))
 
     async def drain(self) -> None:
         """Wait for the background seen-set writes (called before the broker disconnects)."""
-        if self._pending_marks:
-            await asyncio.gather(*self._pending_marks, return_exceptions=True)
+        if self._marking is not None:
+            await asyncio.gather(self._marking, return_exceptions=True)
 
     async def _understand(self, raw: bytes, envelope_sender: str | None) -> Understanding:
         context = parse_context(self.settings, envelope_sender)

@@ -38,6 +38,18 @@ PUT_WINDOW = 8
 ACK_TIMEOUT_SECONDS = 5.0
 
 BUCKET_SEEN = "ombudsdesk-intake-seen"
+
+
+async def settle(acks: list[asyncio.Future[Any]], timeout: float = ACK_TIMEOUT_SECONDS) -> None:
+    """Wait for JetStream's acknowledgements of pipelined publishes (one timer for all); raise the first failure.
+    On any failure or timeout the others are cancelled, so nothing is left waiting."""
+    try:
+        async with asyncio.timeout(timeout):
+            for ack in acks:
+                await ack
+    finally:
+        for ack in acks:
+            ack.cancel()
 BUCKET_QUARANTINE = "ombudsdesk-intake-quarantine"
 
 
@@ -52,6 +64,17 @@ async def _key_value(js: JetStreamContext, bucket: str, description: str, replic
 
 def raw_object_name(message_key: str) -> str:
     return f"{message_key}.eml"
+
+
+def attachment_ref(attachment: Attachment) -> AttachmentRef:
+    """Where `ObjectStorage.put_attachment` stores an attachment: content-addressed, known before it is stored."""
+    return AttachmentRef(
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+        size=attachment.size,
+        sha256=attachment.sha256,
+        object_name=f"sha256-{attachment.sha256}",
+    )
 
 
 class ObjectStorage:
@@ -74,10 +97,17 @@ class ObjectStorage:
         return name
 
     async def _put(self, bucket: str, name: str, data: bytes) -> None:
-        """Store an object in the standard JetStream object-store layout (readable by any client's `get`), with the
-        chunk and metadata publishes pipelined instead of one round trip each (nats-py's `put` also reads the old
-        metadata first). Returns once JetStream acknowledged every part. A repeated put of the same name (a retry)
-        replaces the metadata; the earlier attempt's chunks, if any were written, stay as unreferenced bytes.
+        """Store an object and return once JetStream acknowledged every part (see `start_put`)."""
+        await settle(await self.start_put(bucket, name, data))
+
+    async def start_put(self, bucket: str, name: str, data: bytes) -> list[asyncio.Future[Any]]:
+        """Publish an object in the standard JetStream object-store layout (readable by any client's `get`) and
+        return the acknowledgements still to await (`settle`), so that a caller can publish more before waiting.
+
+        The chunk and metadata publishes are pipelined instead of one round trip each (nats-py's `put` also reads
+        the old metadata first); at most `PUT_WINDOW` chunks are unacknowledged at once, so a small object returns
+        at once and a 25 MB one holds little memory. A repeated put of the same name (a retry) replaces the
+        metadata; the earlier attempt's chunks, if any were written, stay as unreferenced bytes.
         """
         js = self.js
         nuid = js._nc._nuid.next().decode()  # noqa: SLF001 - the same unique ids nats-py's own put uses
@@ -86,35 +116,39 @@ class ObjectStorage:
         pending: list[asyncio.Future[Any]] = []
         chunks = 0
         view = memoryview(data)
-        for offset in range(0, len(data), OBJ_DEFAULT_CHUNK_SIZE):
-            if len(pending) >= PUT_WINDOW:
-                await asyncio.wait_for(pending.pop(0), ACK_TIMEOUT_SECONDS)
-            pending.append(await js.publish_async(chunk_subject, bytes(view[offset : offset + OBJ_DEFAULT_CHUNK_SIZE]),
-                                                  stream=stream))
-            chunks += 1
-        info = api.ObjectInfo(
-            name=name,
-            bucket=bucket,
-            nuid=nuid,
-            size=len(data),
-            chunks=chunks,
-            digest=OBJ_DIGEST_TEMPLATE.format(digest=base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode()),
-            mtime=datetime.now(timezone.utc).isoformat(),
-            options=api.ObjectMetaOptions(max_chunk_size=OBJ_DEFAULT_CHUNK_SIZE),
-        )
-        meta_subject = OBJ_META_PRE_TEMPLATE.format(
-            bucket=bucket, obj=base64.urlsafe_b64encode(name.encode()).decode()
-        )
-        pending.append(await js.publish_async(
-            meta_subject, json.dumps(info.as_dict()).encode(), stream=stream,
-            headers={api.Header.ROLLUP: MSG_ROLLUP_SUBJECT},
-        ))
         try:
-            for future in pending:
-                await asyncio.wait_for(future, ACK_TIMEOUT_SECONDS)
-        finally:
+            for offset in range(0, len(data), OBJ_DEFAULT_CHUNK_SIZE):
+                if len(pending) >= PUT_WINDOW:
+                    await settle(pending[:1])
+                    del pending[0]
+                pending.append(await js.publish_async(
+                    chunk_subject, bytes(view[offset : offset + OBJ_DEFAULT_CHUNK_SIZE]), stream=stream
+                ))
+                chunks += 1
+            info = api.ObjectInfo(
+                name=name,
+                bucket=bucket,
+                nuid=nuid,
+                size=len(data),
+                chunks=chunks,
+                digest=OBJ_DIGEST_TEMPLATE.format(
+                    digest=base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode()
+                ),
+                mtime=datetime.now(timezone.utc).isoformat(),
+                options=api.ObjectMetaOptions(max_chunk_size=OBJ_DEFAULT_CHUNK_SIZE),
+            )
+            meta_subject = OBJ_META_PRE_TEMPLATE.format(
+                bucket=bucket, obj=base64.urlsafe_b64encode(name.encode()).decode()
+            )
+            pending.append(await js.publish_async(
+                meta_subject, json.dumps(info.as_dict()).encode(), stream=stream,
+                headers={api.Header.ROLLUP: MSG_ROLLUP_SUBJECT},
+            ))
+        except BaseException:
             for future in pending:
                 future.cancel()
+            raise
+        return pending
 
     async def get_raw(self, name: str) -> bytes:
         raw_bucket, _ = await self._buckets()
@@ -123,22 +157,15 @@ class ObjectStorage:
 
     async def put_attachment(self, attachment: Attachment) -> AttachmentRef:
         _, bucket = await self._buckets()
-        digest = attachment.sha256
-        name = f"sha256-{digest}"
+        ref = attachment_ref(attachment)
         try:
-            info = await bucket.get_info(name)
+            info = await bucket.get_info(ref.object_name)
             exists = info.size == attachment.size
         except ObjectNotFoundError:
             exists = False
         if not exists:
-            await self._put(streams.BUCKET_ATTACHMENTS, name, attachment.data)
-        return AttachmentRef(
-            filename=attachment.filename,
-            content_type=attachment.content_type,
-            size=attachment.size,
-            sha256=digest,
-            object_name=name,
-        )
+            await self._put(streams.BUCKET_ATTACHMENTS, ref.object_name, attachment.data)
+        return ref
 
     async def get_attachment(self, object_name: str) -> bytes:
         _, bucket = await self._buckets()
@@ -168,8 +195,22 @@ class SeenMessages:
         return entry is not None and entry.value is not None
 
     async def mark(self, message_key: str, dedup_id: str) -> None:
-        kv = await self._store()
-        await kv.put(message_key, dedup_id.encode())
+        await self.mark_many([(message_key, dedup_id)])
+
+    async def mark_many(self, entries: list[tuple[str, str]]) -> None:
+        """Write several keys at once: the same writes as the bucket's `put` (subject `$KV.<bucket>.<key>`),
+        published back to back and acknowledged together instead of one request each."""
+        await self._store()
+        acks = []
+        try:
+            for message_key, dedup_id in entries:
+                acks.append(await self.js.publish_async(f"$KV.{BUCKET_SEEN}.{message_key}", dedup_id.encode(),
+                                                        stream=f"KV_{BUCKET_SEEN}"))
+        except BaseException:
+            for ack in acks:
+                ack.cancel()
+            raise
+        await settle(acks)
 
 
 class QuarantineRecord(BaseModel):

@@ -46,8 +46,8 @@ class NotifierSettings(CommonSettings):
     sender_address: str = "plaintes@ombudsdesk.localhost"
     # Name of the organisation, in every notice and as the From display name.
     organisation_name: str = "Service de médiation"
-    # Signature under citizen notices.
-    organisation_signature: str = "Le service de médiation"
+    # Signature above the organisation's name under citizen notices (e.g. a mediator's name); empty: the name alone.
+    organisation_signature: str = ""
     # Postal address in the signature and the letterhead of PDF letters (lines separated by newlines).
     organisation_postal_address: str = "Rue de la Loi 1\n1000 Bruxelles"
     # Telephone number in the signature (omitted when empty).

@@ -327,7 +327,7 @@ class Registry:
         )
 
     async def _append(self, tx: Transaction, number: str, event: MessageReceived, *, new_status: str | None,
-                      explanation: str, actor: str) -> Complaint:
+                      explanation: str, actor: str, notify_sender: bool = True) -> Complaint:
         complaint = await tx.complaint_by_number(number, for_update=True)
         if complaint is None:
             raise NotFound(number)
@@ -345,7 +345,7 @@ class Registry:
             reply_to_message_id=event.message_id,
             automated=event.automated,
         ))
-        if not event.automated and event.sender.email:
+        if notify_sender and not event.automated and event.sender.email:
             await self._request_notice(tx, complaint, "follow_up_received", f"follow_up_received:{event.message_key}",
                                        {"subject": event.subject_line}, recipient=event.sender,
                                        reply_to=event.message_id)
@@ -426,7 +426,9 @@ class Registry:
         async with self.store.transaction() as tx:
             held = await self._pending_held(tx, held_id)
             event = MessageReceived.model_validate_json(held.event)
-            complaint = await self._append(tx, number, event, new_status=None, explanation="", actor=actor)
+            # The sender hears back only once staff admitted them as a party: a receipt names the case.
+            complaint = await self._append(tx, number, event, new_status=None, explanation="", actor=actor,
+                                           notify_sender=add_correspondent)
             if add_correspondent and held.sender_email:
                 await tx.add_party(complaint.id, held.sender_email, "correspondent", actor)
             self.log_change(tx, complaint, "follow_up_attached", actor, f"from holding pen ({held.reason})",

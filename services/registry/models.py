@@ -80,6 +80,7 @@ class Complaint(Base):
         UniqueConstraint("year", "sequence", name="uq_complaints_year_sequence"),
         Index("ix_complaints_status_answer_due", "status", "answer_due"),
         Index("ix_complaints_status_year_sequence", "status", "year", "sequence"),
+        Index("ix_complaints_service_year_sequence", "service_concerned", "year", "sequence"),
         # PostgreSQL also has trigram indexes for the text search (migration 0002; not expressible portably here).
     )
 

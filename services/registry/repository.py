@@ -18,10 +18,11 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, func, literal, or_, select, text, union_all, update
+from sqlalchemy import Select, func, literal, or_, select, text, union, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from services.registry.models import (
     CaseParty,
@@ -51,6 +52,19 @@ def normalise_message_id(value: str | None) -> str | None:
         return None
     stripped = value.strip().removeprefix("<").removesuffix(">").strip()
     return stripped or None
+
+
+# How many of the newest complaints a text search looks at first (see `list_complaints`).
+SEARCH_WINDOW = 5000
+
+
+def _text_matches(entity: Any, pattern: str) -> Any:
+    """`lower(column) LIKE '%text%'`: the form PostgreSQL's trigram indexes (migration 0002) answer."""
+    return or_(
+        func.lower(entity.subject_line).like(pattern, escape="\\"),
+        func.lower(entity.complainant_name).like(pattern, escape="\\"),
+        func.lower(entity.complainant_email).like(pattern, escape="\\"),
+    )
 
 
 def escape_like(text: str) -> str:
@@ -266,19 +280,25 @@ class RegistryStore:
         if criteria.overdue_on:
             query = query.where(Complaint.answer_due < criteria.overdue_on,
                                 Complaint.status.not_in(sorted(FINAL_STATUSES)))
-        if criteria.text and criteria.number_format.parse(criteria.text):
-            query = query.where(Complaint.number == criteria.number_format.normalise(criteria.text))
-        elif criteria.text:
-            # `lower(column) LIKE '%text%'`: the form PostgreSQL's trigram indexes (migration 0002) answer.
-            pattern = f"%{escape_like(criteria.text.lower())}%"
-            query = query.where(or_(
-                func.lower(Complaint.subject_line).like(pattern, escape="\\"),
-                func.lower(Complaint.complainant_name).like(pattern, escape="\\"),
-                func.lower(Complaint.complainant_email).like(pattern, escape="\\"),
-            ))
-        query = query.order_by(Complaint.year.desc(), Complaint.sequence.desc())
-        query = query.limit(criteria.limit).offset(criteria.offset)
+        newest_first = (Complaint.year.desc(), Complaint.sequence.desc())
+        wanted = criteria.offset + criteria.limit
         async with self._sessions() as session:
+            if criteria.text and criteria.number_format.parse(criteria.text):
+                query = query.where(Complaint.number == criteria.number_format.normalise(criteria.text))
+            elif criteria.text:
+                pattern = f"%{escape_like(criteria.text.lower())}%"
+                # A common word matches a large share of the register: among the newest complaints the wanted
+                # matches are found at once, where the planner would fetch every match through the trigram
+                # index and sort them. Exact: when the newest window holds enough matches, no older complaint
+                # can be among the newest ones.
+                window = aliased(Complaint, query.order_by(*newest_first).limit(SEARCH_WINDOW).subquery())
+                recent = (select(window).where(_text_matches(window, pattern))
+                          .order_by(window.year.desc(), window.sequence.desc()).limit(wanted))
+                found = list((await session.execute(recent)).scalars())
+                if len(found) >= wanted:
+                    return found[criteria.offset:]
+                query = query.where(_text_matches(Complaint, pattern))
+            query = query.order_by(*newest_first).limit(criteria.limit).offset(criteria.offset)
             return list((await session.execute(query)).scalars())
 
     async def held_messages(self, status: str | None = "pending") -> list[HeldMessage]:
@@ -305,17 +325,21 @@ class RegistryStore:
         start, end = date(year, 1, 1), date(year, 12, 31)
         # A day of margin: the adapter compares local dates, these timestamps are UTC.
         since = datetime(year, 1, 1, tzinfo=timezone.utc) - timedelta(days=1)
+        earlier = Complaint.legal_start < start
         query = select(
             Complaint.number, Complaint.legal_start, Complaint.channel, Complaint.kind, Complaint.status,
             Complaint.admissibility, Complaint.admissibility_reasons, Complaint.redirected_to,
             Complaint.service_concerned, Complaint.theme, Complaint.outcome, Complaint.outcome_category,
             Complaint.acknowledgment_due, Complaint.acknowledged_at, Complaint.answer_due, Complaint.answered_at,
             Complaint.closed_at, Complaint.recommendations,
-        ).where(
-            Complaint.legal_start <= end,
-            or_(Complaint.legal_start >= start, Complaint.closed_at.is_(None), Complaint.closed_at >= since,
-                Complaint.answered_at >= since, Complaint.answer_due >= start),
-        )
+        ).where(Complaint.id.in_(union(
+            # One index-friendly branch per reason to count (a single OR would scan every earlier year).
+            select(Complaint.id).where(Complaint.legal_start.between(start, end)),
+            select(Complaint.id).where(Complaint.closed_at.is_(None), earlier),
+            select(Complaint.id).where(Complaint.closed_at >= since, earlier),
+            select(Complaint.id).where(Complaint.answered_at >= since, earlier),
+            select(Complaint.id).where(Complaint.answer_due >= start, earlier),
+        )))
         async with self._sessions() as session:
             return list((await session.execute(query)).all())
 

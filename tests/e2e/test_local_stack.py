@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -45,6 +46,22 @@ def wait_for_files(folder: Path, pattern: str, timeout: float) -> list[Path]:
 
 
 @pytest.mark.slow
+def test_run_refuses_to_start_on_a_taken_port_and_names_the_variable(tmp_path):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        environment = {**os.environ, "OMBUDSDESK_VAR_DIR": str(tmp_path / "var"),
+                       "OMBUDSDESK_EMBEDDED_NATS_PORT": str(free_port()), "OMBUDSDESK_MAILCATCHER_PORT": str(free_port()),
+                       "OMBUDSDESK_SMTP_PORT": str(taken), "OMBUDSDESK_INTAKE_HEALTH_PORT": str(free_port()),
+                       "OMBUDSDESK_REGISTRY_API_PORT": str(free_port())}
+        result = subprocess.run([sys.executable, "-m", "ombudsdesk", "run"], env=environment, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert f"port {taken} (OMBUDSDESK_SMTP_PORT) is already in use" in result.stderr + result.stdout
+
+
+@pytest.mark.slow
 def test_run_prints_where_to_send_mail_and_the_acknowledgment_lands_in_the_outbox(tmp_path):
     smtp_port = free_port()
     environment = {
@@ -58,8 +75,9 @@ def test_run_prints_where_to_send_mail_and_the_acknowledgment_lands_in_the_outbo
         "PYTHONUNBUFFERED": "1",
     }
     environment.pop("OMBUDSDESK_NATS_URL", None)
+    # Its own process group, signalled as a whole below: exactly what a terminal's Ctrl-C does.
     launcher = subprocess.Popen([sys.executable, "-m", "ombudsdesk", "run"], env=environment, cwd=tmp_path,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         banner = "".join(wait_for_line(launcher, "Stop with Ctrl-C", timeout=90))
         assert f":{smtp_port}" in banner
@@ -73,6 +91,8 @@ def test_run_prints_where_to_send_mail_and_the_acknowledgment_lands_in_the_outbo
         assert mail["To"].addresses[0].addr_spec == "jeanne@example.org"
         assert "MED-" in mail["Subject"]
     finally:
-        launcher.send_signal(signal.SIGINT)
+        os.killpg(launcher.pid, signal.SIGINT)
         output, _ = launcher.communicate(timeout=60)
     assert launcher.returncode == 0, output
+    assert "Traceback" not in output, output
+    assert output.count("service.stopped") == 3, output
