@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
-from faststream.nats import NatsBroker, NatsMessage
+from faststream.middlewares import AckPolicy
+from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as ServerAckPolicy
@@ -191,3 +192,36 @@ async def _dead_letter(
     await publish_event(broker, record, streams.dead_letter_subject(policy.durable))
     await message.ack()
     log.error("event.dead_lettered", consumer=policy.durable, sequence=record.stream_sequence, error=error)
+
+
+def subscribe_durable(
+    broker: NatsBroker,
+    settings: CommonSettings,
+    *,
+    subject: str,
+    durable: str,
+    handle: Callable[[bytes, str], Awaitable[None]],
+    workers: int = 1,
+) -> None:
+    """Declare one durable pull consumer on `broker` whose deliveries are settled by `settle_delivery`.
+
+    `handle(data, subject)` decodes and applies one event; it must be idempotent. With `workers` > 1, that many
+    events are in flight at once in this process (FastStream runs a fetched batch concurrently). No I/O here: the
+    consumer starts with the broker.
+    """
+    policy = DeliveryPolicy(durable=durable, max_deliveries=settings.max_deliveries,
+                            ack_wait_seconds=settings.ack_wait_seconds)
+    concurrency = {"max_workers": workers} if workers > 1 else {}
+
+    @broker.subscriber(
+        subject,
+        stream=JStream(stream_for_subject(subject), declare=False),
+        durable=durable,
+        config=policy.consumer_config(),
+        pull_sub=PullSub(batch_size=workers, timeout=1.0),
+        ack_policy=AckPolicy.MANUAL,
+        **concurrency,
+    )
+    async def on_message(msg: NatsMessage) -> None:
+        with structlog.contextvars.bound_contextvars(consumer=durable):
+            await settle_delivery(broker, msg, policy, lambda: handle(msg.raw_message.data, msg.raw_message.subject))

@@ -34,6 +34,9 @@ from services.intake.settings import IntakeSettings
 
 log = structlog.get_logger(__name__)
 
+# Mails up to this size are read in a few large pieces (`IntakeSMTP._read_small_data`), larger ones line by line.
+SMALL_DATA_BYTES = 64 * 1024
+
 
 class IntakeSMTP(SMTP):
     """aiosmtpd's server, with the DATA phase read into one buffer.
@@ -68,6 +71,36 @@ class IntakeSMTP(SMTP):
             return None, None
         return addr, rest
 
+    async def _read_small_data(self, data: bytearray) -> bool:
+        """Read the data in pieces that end with ".<CRLF>" rather than line by line; True once the end was read.
+
+        Most lines do not end with a dot, so a small mail takes a few reads instead of one per line (a tenth of
+        its CPU time, docs/benchmarks-intake.md). Every piece ends at a line end, so the next one starts a line:
+        the end of data is a piece that is ".<CRLF>" or ends with "<CRLF>.<CRLF>" (never "<LF>.<LF>"), and a dot
+        at a line start is unstuffed exactly as line by line. The reader's limit is lowered to `SMALL_DATA_BYTES`
+        meanwhile: a piece longer than that (a large attachment) stops this at a line start without consuming
+        anything, and the caller goes on line by line with the memory-bounded loop.
+        """
+        reader = self._reader
+        line_limit = reader._limit  # noqa: SLF001 - StreamReader has no public setter for its limit
+        reader._limit = SMALL_DATA_BYTES  # noqa: SLF001
+        try:
+            while len(data) <= SMALL_DATA_BYTES:
+                try:
+                    piece = await reader.readuntil(b".\r\n")
+                except asyncio.LimitOverrunError:
+                    return False
+                ended = piece == b".\r\n" or piece.endswith(b"\r\n.\r\n")
+                body = piece[:-3] if ended else piece
+                if body.startswith(b"."):  # RFC 5321 4.5.2: a dot at a line start was doubled by the client
+                    body = body[1:]
+                data += body.replace(b"\r\n.", b"\r\n")
+                if ended:
+                    return True
+            return False
+        finally:
+            reader._limit = line_limit  # noqa: SLF001
+
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:  # noqa: N802 - aiosmtpd command method
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
@@ -82,8 +115,11 @@ class IntakeSMTP(SMTP):
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         data = bytearray()
         limit = self.data_size_limit or 0
-        too_much = False
-        while self.transport is not None:
+        ended = await self._read_small_data(data)
+        too_much = bool(limit) and len(data) > limit
+        if too_much:
+            data = bytearray()
+        while not ended and self.transport is not None:
             try:
                 line = await self._reader.readuntil(b"\r\n")
             except asyncio.LimitOverrunError as overrun:

@@ -47,7 +47,7 @@ class NotifierService:
     async def start(self) -> None:
         await upgrade_to_head(self.engine, MIGRATIONS)
         await self.broker.connect()
-        await ensure_streams(self.broker.connection.jetstream())
+        await ensure_streams(self.broker.connection.jetstream(), self.settings.stream_replicas)
         await self.broker.start()
         self.dispatcher.start()
         if self.digest:

@@ -327,12 +327,20 @@ class Registry:
         )
 
     async def _append(self, tx: Transaction, number: str, event: MessageReceived, *, new_status: str | None,
-                      explanation: str, actor: str, notify_sender: bool = True) -> Complaint:
+                      explanation: str, actor: str, notify_sender: bool = True,
+                      change: str | None = "follow_up_appended") -> Complaint:
+        """File a message in a case; `change` names its change-log entry (None: the caller logs its own)."""
         complaint = await tx.complaint_by_number(number, for_update=True)
         if complaint is None:
             raise NotFound(number)
         tx.stage(self._incoming_thread_message(complaint.id, event))
         complaint.updated_at = self.clock()
+        if change:
+            # Every message that joins a file is part of its history, not only the status it may change (issue 4:
+            # "every change is recorded with who, when and why").
+            self.log_change(tx, complaint, change, actor, explanation or None, {
+                "message_key": event.message_key, "message_id": event.message_id,
+                "sender": (event.sender.email or "").strip().lower() or None, "subject": event.subject_line})
         if new_status and new_status != complaint.status:
             await self._set_status(tx, complaint, new_status, actor, explanation,
                                    details={"message_key": event.message_key})
@@ -428,7 +436,7 @@ class Registry:
             event = MessageReceived.model_validate_json(held.event)
             # The sender hears back only once staff admitted them as a party: a receipt names the case.
             complaint = await self._append(tx, number, event, new_status=None, explanation="", actor=actor,
-                                           notify_sender=add_correspondent)
+                                           notify_sender=add_correspondent, change=None)
             if add_correspondent and held.sender_email:
                 await tx.add_party(complaint.id, held.sender_email, "correspondent", actor)
             self.log_change(tx, complaint, "follow_up_attached", actor, f"from holding pen ({held.reason})",

@@ -154,10 +154,96 @@ LABELS: Mapping[str, Mapping[str, str]] = {
 }
 
 
-def label(value: str, language: str | None = None) -> str:
-    """The label of a vocabulary value in `language` ("fr", "nl", "de", "en"; "fr-BE" works), French by default."""
-    labels = LABELS.get(value)
+# Vocabularies whose values collide with the table above or with one another ("inadmissible" is a status, an
+# admissibility decision and a notice; "extension" a notice and a change), so they are looked up by name.
+# Channels are `shared.events.Channel`; notices are the notifier's templates; changes are `Registry.log_change`'s.
+_ACKNOWLEDGMENT = {"fr": "Accusé de réception", "nl": "Ontvangstbevestiging", "de": "Eingangsbestätigung",
+                   "en": "Acknowledgment"}
+VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
+    "channel": {
+        "email": {"fr": "Courriel", "nl": "E-mail", "de": "E-Mail", "en": "Email"},
+        "letter": {"fr": "Courrier postal", "nl": "Brief", "de": "Brief", "en": "Letter"},
+        "web_form": {"fr": "Formulaire en ligne", "nl": "Webformulier", "de": "Webformular", "en": "Web form"},
+        "in_person": {"fr": "En personne", "nl": "Persoonlijk", "de": "Persönlich", "en": "In person"},
+        "phone": {"fr": "Téléphone", "nl": "Telefoon", "de": "Telefon", "en": "Phone"},
+    },
+    "admissibility": {
+        "pending": {"fr": "À examiner", "nl": "Nog te onderzoeken", "de": "Zu prüfen", "en": "Pending"},
+        "admissible": {"fr": "Recevable", "nl": "Ontvankelijk", "de": "Zulässig", "en": "Admissible"},
+        "inadmissible": {"fr": "Irrecevable", "nl": "Onontvankelijk", "de": "Unzulässig", "en": "Inadmissible"},
+    },
+    "direction": {
+        "in": {"fr": "reçu", "nl": "ontvangen", "de": "erhalten", "en": "in"},
+        "out": {"fr": "envoyé", "nl": "verzonden", "de": "gesendet", "en": "out"},
+    },
+    "notice": {
+        "acknowledgment": _ACKNOWLEDGMENT,
+        "acknowledgement": _ACKNOWLEDGMENT,  # the notifier accepts the British spelling too
+        "follow_up_received": {"fr": "Accusé de réception d'un complément", "nl": "Bevestiging van een aanvulling",
+                               "de": "Bestätigung einer Ergänzung", "en": "Follow-up receipt"},
+        "inadmissible": {"fr": "Avis d'irrecevabilité", "nl": "Bericht van onontvankelijkheid",
+                         "de": "Mitteilung der Unzulässigkeit", "en": "Inadmissibility notice"},
+        "redirected": {"fr": "Avis de réorientation", "nl": "Bericht van doorverwijzing",
+                       "de": "Mitteilung der Weiterleitung", "en": "Redirection notice"},
+        "extension": {"fr": "Avis de prolongation du délai", "nl": "Bericht van termijnverlenging",
+                      "de": "Mitteilung der Fristverlängerung", "en": "Extension notice"},
+        "final_answer": {"fr": "Réponse définitive", "nl": "Definitief antwoord", "de": "Endgültige Antwort",
+                         "en": "Final answer"},
+        "deadline_approaching": {"fr": "Alerte : échéance proche", "nl": "Waarschuwing: termijn nadert",
+                                 "de": "Warnung: Frist läuft ab", "en": "Warning: deadline approaching"},
+        "deadline_missed": {"fr": "Alerte : échéance dépassée", "nl": "Waarschuwing: termijn overschreden",
+                            "de": "Warnung: Frist überschritten", "en": "Warning: deadline missed"},
+        "deadline_digest": {"fr": "Récapitulatif des échéances", "nl": "Overzicht van de termijnen",
+                            "de": "Fristenübersicht", "en": "Deadline digest"},
+    },
+    "change": {
+        "registered": {"fr": "Enregistrement", "nl": "Registratie", "de": "Registrierung", "en": "Registered"},
+        "status": {"fr": "Changement de statut", "nl": "Statuswijziging", "de": "Statusänderung",
+                   "en": "Status change"},
+        "assignment": {"fr": "Attribution", "nl": "Toewijzing", "de": "Zuweisung", "en": "Assignment"},
+        "classification": {"fr": "Classification", "nl": "Classificatie", "de": "Einordnung",
+                           "en": "Classification"},
+        "screening": {"fr": "Décision de recevabilité", "nl": "Beslissing over de ontvankelijkheid",
+                      "de": "Zulässigkeitsentscheidung", "en": "Screening decision"},
+        "extension": {"fr": "Prolongation du délai", "nl": "Termijnverlenging", "de": "Fristverlängerung",
+                      "en": "Deadline extended"},
+        "recommendation": {"fr": "Recommandation", "nl": "Aanbeveling", "de": "Empfehlung",
+                           "en": "Recommendation"},
+        "follow_up_appended": {"fr": "Message ajouté au dossier", "nl": "Bericht aan het dossier toegevoegd",
+                               "de": "Nachricht zur Akte genommen", "en": "Message added to the file"},
+        "follow_up_attached": {"fr": "Message rattaché depuis la file d'attente",
+                               "nl": "Bericht gekoppeld vanuit de wachtrij",
+                               "de": "Nachricht aus der Warteschlange zugeordnet",
+                               "en": "Held message attached"},
+        "correspondent_added": {"fr": "Correspondant admis", "nl": "Correspondent toegelaten",
+                                "de": "Korrespondent zugelassen", "en": "Correspondent admitted"},
+    },
+    "hold_reason": {
+        "sender_not_party": {"fr": "Expéditeur étranger au dossier", "nl": "Afzender is geen partij",
+                             "de": "Absender ist nicht beteiligt", "en": "Sender is not a party"},
+        "unknown_case_number": {"fr": "Numéro de dossier inconnu", "nl": "Onbekend dossiernummer",
+                                "de": "Unbekanntes Aktenzeichen", "en": "Unknown case number"},
+        "ambiguous_reference": {"fr": "Référence ambiguë", "nl": "Dubbelzinnige verwijzing",
+                                "de": "Mehrdeutiger Verweis", "en": "Ambiguous reference"},
+        "automated_unmatched": {"fr": "Message automatique sans dossier", "nl": "Automatisch bericht zonder dossier",
+                                "de": "Automatische Nachricht ohne Akte", "en": "Automated message without a case"},
+    },
+}
+
+
+def primary_language(language: str | None) -> str:
+    """"fr-BE", "nl_BE", "DE" -> "fr", "nl", "de"; None -> French."""
+    return (language or DEFAULT_LANGUAGE).split("-")[0].split("_")[0].lower()
+
+
+def label(value: str, language: str | None = None, vocabulary: str | None = None) -> str:
+    """The label of a vocabulary value in `language` ("fr", "nl", "de", "en"; "fr-BE" works), French by default.
+
+    `vocabulary` names one of `VOCABULARIES` (channel, admissibility, direction, notice, change, hold_reason); without
+    it the value is looked up among kinds, statuses, outcomes, founded categories and inadmissibility reasons.
+    """
+    table = VOCABULARIES.get(vocabulary, {}) if vocabulary else LABELS
+    labels = table.get(value)
     if labels is None:
         return str(value)
-    primary = (language or DEFAULT_LANGUAGE).split("-")[0].split("_")[0].lower()
-    return labels.get(primary) or labels[DEFAULT_LANGUAGE]
+    return labels.get(primary_language(language)) or labels[DEFAULT_LANGUAGE]

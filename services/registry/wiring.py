@@ -77,7 +77,7 @@ class RegistryService:
     async def start(self) -> None:
         await migrate(self.engine)
         await self.broker.connect()
-        await ensure_streams(self.broker.connection.jetstream())
+        await ensure_streams(self.broker.connection.jetstream(), self.settings.stream_replicas)
         await self.broker.start()
         self._stopping.clear()
         self._tasks.append(asyncio.create_task(self.publisher.run(OUTBOX_DRAIN_SECONDS, self._stopping),
