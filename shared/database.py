@@ -7,11 +7,12 @@ used in production through an `postgresql+asyncpg://` URL. The schema is always 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, event, make_url
+from sqlalchemy import MetaData, event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -55,8 +56,19 @@ def alembic_config(script_location: Path, url: str) -> Config:
     return config
 
 
+def migration_lock_key(script_location: Path) -> int:
+    """A stable PostgreSQL advisory-lock key per migration history (a signed 64-bit integer)."""
+    digest = hashlib.sha256(script_location.resolve().as_posix().encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 async def upgrade_to_head(engine: AsyncEngine, script_location: Path) -> None:
-    """Apply every migration of one service's history on the given engine."""
+    """Apply every migration of one service's history on the given engine.
+
+    Several processes of a service may start together against one PostgreSQL: they take turns on an advisory lock
+    held in the migrating transaction, so only the first creates the schema and the others find it at head.
+    SQLite's `BEGIN IMMEDIATE` (see `create_engine`) already makes them take turns.
+    """
     config = alembic_config(script_location, engine.url.render_as_string(hide_password=False))
 
     def _upgrade(connection: Connection) -> None:
@@ -64,6 +76,9 @@ async def upgrade_to_head(engine: AsyncEngine, script_location: Path) -> None:
         command.upgrade(config, "head")
 
     async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                     {"key": migration_lock_key(script_location)})
         await connection.run_sync(_upgrade)
 
 

@@ -2,7 +2,11 @@
 
 It works on the registry's database directly (the same settings as the service), through the same use cases as the
 service, so a change made here is logged and its events go out through the outbox (published by the running
-service's outbox loop, or at once when NATS is reachable). Labels are translatable: French first (`--lang`).
+service's outbox loop, or at once when NATS is reachable).
+
+What it prints for people is translated (`--lang fr|nl|de|en`, French by default): statuses, kinds, channels,
+outcomes and every other enumerated value through `vocabulary.label`, themes, services and ombudsmen through the
+screening configuration (`views.TextContext`). `--json` keeps the stable English identifiers, for scripts.
 """
 
 from __future__ import annotations
@@ -11,50 +15,115 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import date
+from enum import Enum, StrEnum
 from typing import Any, TypeVar
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from services.registry import views
 from services.registry.handlers import Conflict, NotFound, Registry
 from services.registry.reports import annual_report, annual_report_csv
 from services.registry.repository import ComplaintFilter, RegistryStore, migrate
+from services.registry.screening import ScreeningConfig
+from services.registry.screening_files import load_screening_config
 from services.registry.settings import RegistrySettings
+from services.registry.vocabulary import (
+    DEFAULT_LANGUAGE,
+    FoundedCategory,
+    InadmissibilityReason,
+    Kind,
+    Outcome,
+    Status,
+)
 from services.registry.wiring import policy_from_settings
 from shared.database import create_engine
 from shared.settings import load_settings
 
-app = typer.Typer(help="Le registre des plaintes / the register of complaints.", no_args_is_help=True)
 
+# --- help as staff read it ---------------------------------------------------------------------------------------
+# Typer 0.29 decorates every parameter with its Python type (`<str>`, `<bool>`, even beside `--help`) and wraps
+# required arguments in braces (`{number}`). Staff read click's conventions instead: NUMBER, [OPTIONAL], a metavar
+# per option, the allowed values spelled out.
+class _Argument(TyperArgument):
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None  # its metavar (NUMBER, EMAIL...) and its help say what it is
+
+    def get_usage_pieces(self, ctx: Any) -> list[str]:
+        return [self.display_name_raw if self.required else f"[{self.display_name_raw}]"]
+
+
+def _choices(values: type[Enum]) -> str:
+    return "[" + "|".join(str(v.value) for v in values) + "]"
+
+
+# Options whose allowed values come from the screening configuration, listed when help is shown (not at import).
+_TAXONOMIES = {"theme": ("themes", "theme id"), "service": ("services", "service id")}
+
+
+def _configured_screening() -> ScreeningConfig | None:
+    try:
+        return load_screening_config(load_settings(RegistrySettings).screening_config_path)
+    except Exception:  # noqa: BLE001 - help must show even with a broken configuration (the command reports it)
+        return None
+
+
+class _Command(TyperCommand):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if type(param) is TyperArgument:
+                param.__class__ = _Argument
+                param.metavar = param.metavar or param.name.upper()
+            elif isinstance(param, TyperOption) and param.metavar is None:
+                param.metavar = "" if param.is_flag else param.name.upper()
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _plain_help_option(super().get_help_option(ctx))
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        taxonomies = [p for p in self.params if p.name in _TAXONOMIES]
+        config = _configured_screening() if taxonomies else None
+        for param in taxonomies:
+            attribute, what = _TAXONOMIES[str(param.name)]
+            ids = [entry.id for entry in getattr(config, attribute, ())]
+            param.help = f"{what} of the screening configuration: {', '.join(ids)}" if ids else f"{what} " \
+                "(see the screening configuration, OMBUDSDESK_SCREENING_CONFIG_PATH)"
+        super().format_help(ctx, formatter)
+
+
+class _Group(TyperGroup):
+    def get_help_option(self, ctx: Any) -> Any:
+        return _plain_help_option(super().get_help_option(ctx))
+
+
+def _plain_help_option(option: Any) -> Any:
+    if option is not None:
+        option.metavar = ""
+    return option
+
+
+app = typer.Typer(help="Le registre des plaintes / the register of complaints.", no_args_is_help=True, cls=_Group)
 T = TypeVar("T")
 
-LABELS: dict[str, dict[str, str]] = {
-    "fr": {
-        "number": "Numéro", "status": "Statut", "received": "Reçue le", "legal_start": "Date de départ légale",
-        "complainant": "Plaignant·e", "kind": "Nature", "channel": "Canal", "subject": "Objet",
-        "service": "Service concerné", "theme": "Thème", "handler": "Gestionnaire",
-        "admissibility": "Recevabilité", "ack_due": "Accusé de réception dû le", "answer_due": "Réponse due le",
-        "acknowledged": "Accusé envoyé le", "linked": "Liée à", "parties": "Correspondants admis",
-        "thread": "Fil des messages", "changes": "Historique", "none": "(aucune)", "in": "reçu", "out": "envoyé",
-        "empty": "Aucune plainte.", "not_found": "Aucune plainte portant ce numéro",
-        "held_empty": "Aucun message en attente.",
-        "outcome": "Issue",
-    },
-    "en": {
-        "number": "Number", "status": "Status", "received": "Received", "legal_start": "Legal start date",
-        "complainant": "Complainant", "kind": "Kind", "channel": "Channel", "subject": "Subject",
-        "service": "Service concerned", "theme": "Theme", "handler": "Handler",
-        "admissibility": "Admissibility", "ack_due": "Acknowledgment due", "answer_due": "Answer due",
-        "acknowledged": "Acknowledged", "linked": "Linked to", "parties": "Admitted correspondents",
-        "thread": "Thread", "changes": "History", "none": "(none)", "in": "in", "out": "out",
-        "empty": "No complaints.", "not_found": "No complaint with that number", "held_empty": "No held messages.",
-        "outcome": "Outcome",
-    },
-}
+
+def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return app.command(name, cls=_Command)
 
 
-def _labels(lang: str) -> dict[str, str]:
-    return LABELS.get(lang, LABELS["fr"])
+class Language(StrEnum):
+    FR = "fr"
+    NL = "nl"
+    DE = "de"
+    EN = "en"
+
+
+LangOption = typer.Option(Language(DEFAULT_LANGUAGE), "--lang", metavar=_choices(Language),
+                          help="language of the output (French by default)")
+NumberArgument = typer.Argument(..., metavar="NUMBER", help="complaint number, e.g. MED-2026-00042")
+ActorOption = typer.Option(..., "--by", metavar="EMAIL", help="who decides (recorded in the change log)")
+ReasonOption = typer.Option(None, metavar="TEXT", help="why (recorded in the change log)")
+JsonOption = typer.Option(False, "--json", help="JSON with the stable identifiers, for scripts")
 
 
 def _run(action: Callable[[RegistryStore, Registry], Awaitable[T]]) -> T:
@@ -87,106 +156,105 @@ class _DeferredPublisher:
         return None
 
 
-LangOption = typer.Option("fr", "--lang", help="fr, en")
+def _context(registry: Registry, lang: str) -> views.TextContext:
+    return views.TextContext(language=lang, zone=registry.policy.timezone, screening=registry.policy.screening)
 
 
-@app.command("list")
+def _echo(lines: list[str]) -> None:
+    typer.echo("\n".join(lines))
+
+
+@command("list")
 def list_complaints(
-    status: str | None = typer.Option(None, help="received, acknowledged, in_review, ..."),
-    kind: str | None = typer.Option(None),
-    service: str | None = typer.Option(None),
-    year: int | None = typer.Option(None),
-    due_before: str | None = typer.Option(None, help="YYYY-MM-DD"),
-    overdue: bool = typer.Option(False, help="only complaints past their answer deadline today"),
-    search: str | None = typer.Option(None, "--search", "-s", help="text in subject, name, email or number"),
-    limit: int = typer.Option(50),
-    as_json: bool = typer.Option(False, "--json"),
-    lang: str = LangOption,
+    status: Status | None = typer.Option(None, metavar=_choices(Status)),
+    kind: Kind | None = typer.Option(None, metavar=_choices(Kind)),
+    service: str | None = typer.Option(None, metavar="SERVICE"),
+    year: int | None = typer.Option(None, metavar="YEAR"),
+    due_before: str | None = typer.Option(None, metavar="YYYY-MM-DD", help="answer due before this day"),
+    overdue: bool = typer.Option(False, "--overdue", help="only complaints past their answer deadline today"),
+    search: str | None = typer.Option(None, "--search", "-s", metavar="TEXT",
+                                      help="text in subject, name, email or number"),
+    limit: int = typer.Option(50, metavar="N", help="at most N complaints"),
+    as_json: bool = JsonOption,
+    lang: Language = LangOption,
 ) -> None:
     """List complaints, newest first."""
-    def criteria(registry: Registry) -> ComplaintFilter:
-        return ComplaintFilter(status=status, kind=kind, service=service, year=year,
-                               due_before=date.fromisoformat(due_before) if due_before else None,
-                               overdue_on=registry.today() if overdue else None, text=search, limit=limit,
-                               number_format=registry.policy.number_format)
 
-    rows = _run(lambda store, registry: store.list_complaints(criteria(registry)))
+    async def listed(store: RegistryStore, registry: Registry) -> list[str] | list[Any]:
+        rows = await store.list_complaints(ComplaintFilter(
+            status=status.value if status else None, kind=kind.value if kind else None, service=service, year=year,
+            due_before=date.fromisoformat(due_before) if due_before else None,
+            overdue_on=registry.today() if overdue else None, text=search, limit=limit,
+            number_format=registry.policy.number_format))
+        if as_json:
+            return [views.complaint_summary(c) for c in rows]
+        return views.complaint_table_lines(rows, _context(registry, lang))
+
+    output = _run(listed)
     if as_json:
-        typer.echo(json.dumps([views.complaint_summary(c) for c in rows], ensure_ascii=False, indent=2))
-        return
-    labels = _labels(lang)
-    if not rows:
-        typer.echo(labels["empty"])
-        return
-    for c in rows:
-        who = c.complainant_name or c.complainant_email or "-"
-        typer.echo(f"{c.number}  {c.legal_start.isoformat()}  {c.status:<14} {c.answer_due.isoformat()}  "
-                   f"{who[:30]:<30}  {c.subject_line[:60]}")
+        typer.echo(json.dumps(output, ensure_ascii=False, indent=2))
+    else:
+        _echo(output)
 
 
-@app.command("show")
-def show(number: str, lang: str = LangOption) -> None:
-    """Print the whole file of a complaint: complainant, routing, status, deadlines, every message in and out."""
-    found = _run(lambda store, _registry: store.complaint_file(number.strip().upper()))
-    labels = _labels(lang)
-    if found is None:
-        typer.echo(f"{labels['not_found']}: {number}", err=True)
+@command("show")
+def show(number: str = NumberArgument, lang: Language = LangOption,
+         as_json: bool = JsonOption) -> None:
+    """Print the whole file of a complaint: complainant, routing, status, deadlines, every message in and out,
+    and its history."""
+
+    async def shown(store: RegistryStore, registry: Registry) -> list[str] | dict[str, Any] | None:
+        found = await store.complaint_file(number.strip().upper())
+        if found is None:
+            return None
+        if as_json:
+            return views.complaint_file(*found)
+        return views.complaint_file_lines(*found, _context(registry, lang))
+
+    output = _run(shown)
+    if output is None:
+        ctx = views.TextContext(language=lang)
+        typer.echo(f"{ctx.colon(ctx.text('not_found'))} {number}", err=True)
         raise typer.Exit(1)
-    c, thread, changes, parties = found
-    complainant = ", ".join(p for p in (c.complainant_name, c.complainant_email, c.complainant_postal_address,
-                                        c.complainant_language) if p)
-    rows = [
-        ("number", c.number), ("status", c.status), ("kind", c.kind), ("channel", c.channel),
-        ("received", c.received_at.isoformat()), ("legal_start", c.legal_start.isoformat()),
-        ("complainant", complainant or labels["none"]), ("subject", c.subject_line),
-        ("service", c.service_concerned or labels["none"]), ("theme", c.theme or labels["none"]),
-        ("handler", c.handler or labels["none"]),
-        ("admissibility", " ".join([c.admissibility, *map(str, c.admissibility_reasons)])),
-        ("ack_due", c.acknowledgment_due.isoformat()),
-        ("acknowledged", c.acknowledged_at.isoformat() if c.acknowledged_at else labels["none"]),
-        ("answer_due", c.answer_due.isoformat() + (" (+)" if c.answer_extended else "")),
-        ("outcome", " / ".join(p for p in (c.outcome, c.outcome_category) if p) or labels["none"]),
-        ("linked", c.linked_number or labels["none"]),
-        ("parties", ", ".join(parties) or labels["none"]),
-    ]
-    width = max(len(labels[key]) for key, _ in rows)
-    for key, value in rows:
-        typer.echo(f"{labels[key]:<{width}}  {value}")
-    typer.echo(f"\n{labels['thread']}:")
-    for m in thread:
-        who = (m.sender_email or m.sender_name) if m.direction == "in" else m.recipient
-        detail = m.notice_kind or m.subject_line
-        typer.echo(f"  {m.occurred_at.isoformat()}  {labels[m.direction]:<7} {who or '-'}  {detail}"
-                   + (f"  <{m.message_id}>" if m.message_id else ""))
-        if m.body:
-            for line in m.body.splitlines()[:20]:
-                typer.echo(f"      {line}")
-    typer.echo(f"\n{labels['changes']}:")
-    for entry in changes:
-        typer.echo(f"  {entry.at.isoformat()}  {entry.actor}  {entry.change}  {entry.reason or ''}")
+    if isinstance(output, dict):
+        typer.echo(json.dumps(output, ensure_ascii=False, indent=2))
+    else:
+        _echo(output)
 
 
-@app.command("held")
-def held(as_json: bool = typer.Option(False, "--json"), lang: str = LangOption) -> None:
+@command("held")
+def held(as_json: bool = JsonOption, lang: Language = LangOption) -> None:
     """Messages in the holding pen, with the reason and the suggested cases."""
-    rows = _run(lambda store, _registry: store.held_messages())
+
+    async def pen(store: RegistryStore, registry: Registry) -> list[str] | list[Any]:
+        rows = await store.held_messages()
+        if as_json:
+            return [views.held_message(h) for h in rows]
+        return views.held_table_lines(rows, _context(registry, lang))
+
+    output = _run(pen)
     if as_json:
-        typer.echo(json.dumps([views.held_message(h) for h in rows], ensure_ascii=False, indent=2))
-        return
-    if not rows:
-        typer.echo(_labels(lang)["held_empty"])
-    for h in rows:
-        suggestions = ", ".join(f"{s['number']} ({s['why']})" for s in h.suggestions) or "-"
-        typer.echo(f"#{h.id}  {h.received_at.isoformat()}  {h.reason:<20} {h.sender_email or '-'}  "
-                   f"{h.subject_line[:50]}  -> {suggestions}")
+        typer.echo(json.dumps(output, ensure_ascii=False, indent=2))
+    else:
+        _echo(output)
 
 
-@app.command("attach")
+HeldIdArgument = typer.Argument(..., metavar="HELD_ID", help="number of the held message (see `register held`)")
+
+
+def _confirm(complaint: Any, lang: str, *extra: str) -> None:
+    """One line after a staff action: the number, its status in words, what changed."""
+    ctx = views.TextContext(language=lang)
+    typer.echo("  ".join([complaint.number, ctx.term(complaint.status), *extra]))
+
+
+@command("attach")
 def attach(
-    held_id: int,
-    number: str,
-    actor: str = typer.Option(..., "--by", help="who decides (recorded in the change log)"),
-    correspondent: bool = typer.Option(False, help="also admit the sender as a correspondent of the case"),
+    held_id: int = HeldIdArgument,
+    number: str = NumberArgument,
+    actor: str = ActorOption,
+    correspondent: bool = typer.Option(False, "--correspondent",
+                                       help="also admit the sender as a correspondent of the case"),
 ) -> None:
     """Attach a held message to a complaint."""
     outcome = _run(lambda _store, registry: registry.attach_held(held_id, number.strip().upper(), actor,
@@ -194,103 +262,139 @@ def attach(
     typer.echo(f"{outcome.action} {outcome.number}")
 
 
-@app.command("register-held")
-def register_held(held_id: int, actor: str = typer.Option(..., "--by")) -> None:
+@command("register-held")
+def register_held(held_id: int = HeldIdArgument, actor: str = ActorOption) -> None:
     """Register a held message as a new complaint."""
     outcome = _run(lambda _store, registry: registry.register_held(held_id, actor))
     typer.echo(f"{outcome.action} {outcome.number}")
 
 
-@app.command("add-correspondent")
-def add_correspondent(number: str, email: str, actor: str = typer.Option(..., "--by"),
-                      reason: str | None = typer.Option(None)) -> None:
+@command("add-correspondent")
+def add_correspondent(number: str = NumberArgument,
+                      email: str = typer.Argument(..., metavar="EMAIL", help="address to admit"),
+                      actor: str = ActorOption, reason: str | None = ReasonOption) -> None:
     """Admit an email address as a correspondent of a complaint (its mail is then attached to the case)."""
     added = _run(lambda _store, registry: registry.add_correspondent(number.strip().upper(), email, actor, reason))
     typer.echo("added" if added else "already a party")
 
 
-ActorOption = typer.Option(..., "--by", help="who decides (recorded in the change log)")
-
-
-@app.command("transition")
+@command("transition")
 def transition(
-    number: str,
-    target: str,
+    number: str = NumberArgument,
+    target: Status = typer.Argument(..., metavar="STATUS", help=f"the new status: {_choices(Status)}"),
     actor: str = ActorOption,
-    reason: str | None = typer.Option(None),
-    outcome: str | None = typer.Option(None, help="on closing: founded, partially_founded, unfounded, no_assessment"),
-    category: str | None = typer.Option(None, help="founded category"),
-    inadmissible_reason: list[str] = typer.Option([], "--inadmissible-reason"),
-    redirect_to: str | None = typer.Option(None, help="directory id of the competent ombudsman"),
-    answer_file: typer.FileText | None = typer.Option(None, help="text of the final answer"),
+    reason: str | None = ReasonOption,
+    outcome: Outcome | None = typer.Option(None, metavar=_choices(Outcome), help="on closing: the assessment"),
+    category: FoundedCategory | None = typer.Option(None, metavar=_choices(FoundedCategory),
+                                                    help="on closing a (partially) founded complaint"),
+    inadmissible_reason: list[InadmissibilityReason] = typer.Option(
+        [], "--inadmissible-reason", metavar=_choices(InadmissibilityReason), help="repeat for several reasons"),
+    redirect_to: str | None = typer.Option(None, metavar="OMBUDSMAN_ID",
+                                           help="directory id of the competent ombudsman"),
+    answer_file: typer.FileText | None = typer.Option(None, metavar="FILE", help="text of the final answer"),
+    lang: Language = LangOption,
 ) -> None:
     """Change the status of a complaint (the workflow refuses illegal changes)."""
     answer_text = answer_file.read() if answer_file else None
     complaint = _run(lambda _store, registry: registry.transition(
-        number, target, actor, reason, outcome=outcome, category=category, reasons=inadmissible_reason,
+        number, target.value, actor, reason, outcome=outcome.value if outcome else None,
+        category=category.value if category else None, reasons=[r.value for r in inadmissible_reason],
         redirect_to=redirect_to, answer_text=answer_text))
-    typer.echo(f"{complaint.number} {complaint.status}")
+    _confirm(complaint, lang)
 
 
-@app.command("assign")
-def assign(number: str, handler: str, actor: str = ActorOption, reason: str | None = typer.Option(None)) -> None:
+@command("assign")
+def assign(number: str = NumberArgument,
+           handler: str = typer.Argument(..., metavar="HANDLER", help="email of the handler"),
+           actor: str = ActorOption, reason: str | None = ReasonOption, lang: Language = LangOption) -> None:
     """Assign a complaint to a handler."""
     complaint = _run(lambda _store, registry: registry.assign(number, handler, actor, reason))
-    typer.echo(f"{complaint.number} {complaint.handler}")
+    _confirm(complaint, lang, complaint.handler or views.NONE)
 
 
-@app.command("classify")
-def classify(number: str, actor: str = ActorOption, kind: str | None = typer.Option(None),
-             theme: str | None = typer.Option(None), service: str | None = typer.Option(None),
-             reason: str | None = typer.Option(None)) -> None:
+def _check_taxonomy(config: ScreeningConfig | None, attribute: str, value: str | None) -> None:
+    """A theme or service must be one the screening configuration knows (its labels and indicators use them)."""
+    known = [entry.id for entry in getattr(config, attribute, ())]
+    if value is not None and known and value not in known:
+        raise Conflict(f"unknown {attribute[:-1]} {value!r}; expected one of: {', '.join(known)}")
+
+
+@command("classify")
+def classify(number: str = NumberArgument, actor: str = ActorOption,
+             kind: Kind | None = typer.Option(None, metavar=_choices(Kind)),
+             theme: str | None = typer.Option(None, metavar="THEME"),
+             service: str | None = typer.Option(None, metavar="SERVICE"),
+             reason: str | None = ReasonOption, lang: Language = LangOption) -> None:
     """Confirm or override the suggested kind, theme and service."""
-    complaint = _run(lambda _store, registry: registry.classify(number, actor, reason, kind=kind, theme=theme,
-                                                                service=service))
-    typer.echo(f"{complaint.number} {complaint.kind} {complaint.theme or '-'} {complaint.service_concerned or '-'}")
+
+    async def apply(_store: RegistryStore, registry: Registry) -> tuple[Any, views.TextContext]:
+        _check_taxonomy(registry.policy.screening, "themes", theme)
+        _check_taxonomy(registry.policy.screening, "services", service)
+        complaint = await registry.classify(number, actor, reason, kind=kind.value if kind else None, theme=theme,
+                                            service=service)
+        return complaint, _context(registry, lang)
+
+    complaint, ctx = _run(apply)
+    _confirm(complaint, lang, ctx.term(complaint.kind), ctx.theme(complaint.theme),
+             ctx.service(complaint.service_concerned))
 
 
-@app.command("screening")
+@command("screening")
 def screening(
-    number: str,
+    number: str = NumberArgument,
     actor: str = ActorOption,
     admissible: bool | None = typer.Option(None, "--admissible/--inadmissible", help="omit to confirm the proposal"),
-    inadmissible_reason: list[str] = typer.Option([], "--inadmissible-reason"),
-    redirect_to: str | None = typer.Option(None),
-    reason: str | None = typer.Option(None),
+    inadmissible_reason: list[InadmissibilityReason] = typer.Option(
+        [], "--inadmissible-reason", metavar=_choices(InadmissibilityReason), help="repeat for several reasons"),
+    redirect_to: str | None = typer.Option(None, metavar="OMBUDSMAN_ID",
+                                           help="directory id of the competent ombudsman"),
+    reason: str | None = ReasonOption,
+    lang: Language = LangOption,
 ) -> None:
     """Confirm the screening proposal, or override it."""
     complaint = _run(lambda _store, registry: registry.confirm_screening(
-        number, actor, reason, admissible=admissible, reasons=inadmissible_reason or None, redirect_to=redirect_to))
-    typer.echo(f"{complaint.number} {complaint.status} {complaint.admissibility}")
+        number, actor, reason, admissible=admissible, reasons=[r.value for r in inadmissible_reason] or None,
+        redirect_to=redirect_to))
+    _confirm(complaint, lang, views.TextContext(language=lang).term(complaint.admissibility, "admissibility"))
 
 
-@app.command("extend")
-def extend(number: str, actor: str = ActorOption, reason: str | None = typer.Option(None)) -> None:
+@command("extend")
+def extend(number: str = NumberArgument, actor: str = ActorOption, reason: str | None = ReasonOption,
+           lang: Language = LangOption) -> None:
     """Extend the answer deadline once (the citizen is told before the original deadline)."""
     complaint = _run(lambda _store, registry: registry.extend(number, actor, reason))
-    typer.echo(f"{complaint.number} {complaint.answer_due.isoformat()}")
+    _confirm(complaint, lang, views.TextContext(language=lang).date(complaint.answer_due))
 
 
-@app.command("recommend")
-def recommend(number: str, text: str, actor: str = ActorOption) -> None:
+@command("recommend")
+def recommend(number: str = NumberArgument,
+              text: str = typer.Argument(..., metavar="TEXT", help="the recommendation or improvement action"),
+              actor: str = ActorOption, lang: Language = LangOption) -> None:
     """Record a recommendation or improvement action drawn from a complaint."""
     complaint = _run(lambda _store, registry: registry.add_recommendation(number, text, actor))
-    typer.echo(f"{complaint.number} {len(complaint.recommendations)}")
+    _confirm(complaint, lang, str(len(complaint.recommendations)))
 
 
-@app.command("indicators")
-def indicators(year: int, output_format: str = typer.Option("json", "--format", help="json or csv"),
-               as_of: str | None = typer.Option(None, help="YYYY-MM-DD; default today for the current year")) -> None:
+class ReportFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+@command("indicators")
+def indicators(year: int = typer.Argument(..., metavar="YEAR", help="e.g. 2026"),
+               output_format: ReportFormat = typer.Option(ReportFormat.JSON, "--format",
+                                                          metavar=_choices(ReportFormat)),
+               as_of: str | None = typer.Option(None, metavar="YYYY-MM-DD",
+                                                help="count open cases on this day; default today for the current "
+                                                     "year")) -> None:
     """Annual indicators of a year, as JSON or CSV."""
-    if output_format not in {"json", "csv"}:
-        raise typer.BadParameter("json or csv", param_hint="--format")
 
     async def report(store: RegistryStore, registry: Registry) -> str:
         today = registry.today()
         cutoff = date.fromisoformat(as_of) if as_of else (today if year == today.year else None)
         zone = registry.policy.timezone
-        if output_format == "csv":
+        if output_format is ReportFormat.CSV:
             return await annual_report_csv(store, year, zone, as_of=cutoff)
         return json.dumps(await annual_report(store, year, zone, as_of=cutoff), ensure_ascii=False, indent=2)
 
-    typer.echo(_run(report), nl=False if output_format == "csv" else True)
+    typer.echo(_run(report), nl=output_format is not ReportFormat.CSV)

@@ -18,7 +18,26 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, func, literal, or_, select, text, union, union_all, update
+from sqlalchemy import (
+    Date,
+    Integer,
+    Interval,
+    Select,
+    Text,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    type_coerce,
+    union,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -39,7 +58,16 @@ from services.registry.workflow import TERMINAL_STATUSES, Status
 from shared.database import upgrade_to_head
 from shared.events import Event
 
-__all__ = ["ComplaintFilter", "IntegrityError", "RegistryStore", "Transaction", "migrate", "normalise_message_id"]
+__all__ = [
+    "ComplaintFilter",
+    "IndicatorGroups",
+    "IntegrityError",
+    "RegistryStore",
+    "Transaction",
+    "UtcOffsets",
+    "migrate",
+    "normalise_message_id",
+]
 
 
 def utc_now() -> datetime:
@@ -90,6 +118,58 @@ class ComplaintFilter:
 
 # Statuses after which no deadline runs any more: answered, or ended (closed, inadmissible, redirected, withdrawn).
 FINAL_STATUSES = frozenset({Status.ANSWERED.value, *(s.value for s in TERMINAL_STATUSES)})
+
+
+@dataclass(frozen=True)
+class UtcOffsets:
+    """A time zone's UTC offset, in seconds, as a step function: `first` before the first change, then the offset
+    of each `(instant, offset)` change from its instant on. Lets SQL take the local date of a UTC timestamp the way
+    `zoneinfo` does, on SQLite (no time zones) as on PostgreSQL. Exact for the instants of the window it was
+    computed for (`reports.utc_offsets`); outside it, within a day of the truth."""
+
+    first: int
+    changes: tuple[tuple[datetime, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class IndicatorGroups:
+    """The register counted and grouped by the database for the annual indicators of a year (`reports.py` turns
+    them into the figures of `indicators.annual_indicators`; "local" dates are in the service's time zone)."""
+
+    # Received in the year: (channel, kind, service, theme, admissibility, reasons JSON if inadmissible,
+    # status if redirected or withdrawn, redirected_to, count).
+    received: list[tuple[Any, ...]]
+    # Ended in the year (local date of `closed_at`) with an outcome: (outcome, outcome category, count).
+    outcomes: list[tuple[Any, ...]]
+    # The same complaints when they have improvement actions: (number, recommendations JSON), in register order.
+    actions: list[tuple[Any, ...]]
+    # Answered in the year (local date): (calendar days from the legal start, count).
+    handling_days: list[tuple[Any, ...]]
+    # Received by the period end and not ended by then: (received in the year, count).
+    open_at_end: list[tuple[Any, ...]]
+    # Deadlines falling due from 1 January to the period end: (due, met).
+    acknowledgment: tuple[int, int]
+    answer: tuple[int, int]
+
+
+def _local_date(column: Any, offsets: UtcOffsets, dialect: str) -> Any:
+    """The local date of a UTC timestamp column, in SQL (NULL stays NULL)."""
+    shift: Any = literal(f"{offsets.first:+d} seconds")
+    if offsets.changes:
+        steps, previous = [], offsets.first
+        for instant, offset in offsets.changes:
+            steps.append((column < instant, f"{previous:+d} seconds"))
+            previous = offset
+        shift = case(*steps, else_=literal(f"{previous:+d} seconds"))
+    if dialect == "postgresql":
+        return cast(func.timezone("UTC", column) + cast(shift, Interval), Date)
+    return type_coerce(func.date(column, shift), Date)
+
+
+def _days_between(later: Any, earlier: Any, dialect: str) -> Any:
+    if dialect == "postgresql":
+        return later - earlier  # date - date is an integer number of days
+    return cast(func.round(func.julianday(later) - func.julianday(earlier)), Integer)
 
 
 class Transaction:
@@ -319,29 +399,71 @@ class RegistryStore:
         async with self._sessions() as session:
             return list((await session.execute(query)).scalars())
 
-    async def report_rows(self, year: int) -> list[Any]:
-        """The columns the annual indicators need, for every complaint that may count in `year`: received in it,
-        or received earlier and still open, ended, answered or falling due in it (extra rows are harmless)."""
+    async def indicator_groups(self, year: int, period_end: date, offsets: UtcOffsets) -> IndicatorGroups:
+        """Count and group in the database what the annual indicators of `year` need, up to `period_end`.
+        `offsets` must be exact from two days before 1 January (or before `period_end`, if earlier) to three days
+        after 31 December: a timestamp outside that window is far enough from every date compared with it."""
         start, end = date(year, 1, 1), date(year, 12, 31)
-        # A day of margin: the adapter compares local dates, these timestamps are UTC.
-        since = datetime(year, 1, 1, tzinfo=timezone.utc) - timedelta(days=1)
-        earlier = Complaint.legal_start < start
-        query = select(
-            Complaint.number, Complaint.legal_start, Complaint.channel, Complaint.kind, Complaint.status,
-            Complaint.admissibility, Complaint.admissibility_reasons, Complaint.redirected_to,
-            Complaint.service_concerned, Complaint.theme, Complaint.outcome, Complaint.outcome_category,
-            Complaint.acknowledgment_due, Complaint.acknowledged_at, Complaint.answer_due, Complaint.answered_at,
-            Complaint.closed_at, Complaint.recommendations,
-        ).where(Complaint.id.in_(union(
-            # One index-friendly branch per reason to count (a single OR would scan every earlier year).
-            select(Complaint.id).where(Complaint.legal_start.between(start, end)),
-            select(Complaint.id).where(Complaint.closed_at.is_(None), earlier),
-            select(Complaint.id).where(Complaint.closed_at >= since, earlier),
-            select(Complaint.id).where(Complaint.answered_at >= since, earlier),
-            select(Complaint.id).where(Complaint.answer_due >= start, earlier),
-        )))
+        dialect = self.engine.dialect.name
+        window_start = datetime.combine(min(start, period_end), datetime.min.time(), timezone.utc) - timedelta(days=2)
+        window_end = datetime.combine(end, datetime.min.time(), timezone.utc) + timedelta(days=3)
+
+        def local(column: Any) -> Any:
+            return _local_date(column, offsets, dialect)
+
+        def in_year(column: Any) -> Any:
+            # The range on the raw column lets the database use its index; the local date decides.
+            return and_(column >= window_start, column < window_end, local(column).between(start, end))
+
+        # Grouped by output names: PostgreSQL does not see two renderings of an expression with parameters as equal.
+        reasons = case((Complaint.admissibility == "inadmissible", cast(Complaint.admissibility_reasons, Text)))
+        final_status = case((Complaint.status.in_([Status.REDIRECTED.value, Status.WITHDRAWN.value]),
+                             Complaint.status))
+        received_columns = (Complaint.channel, Complaint.kind, Complaint.service_concerned, Complaint.theme,
+                            Complaint.admissibility, reasons.label("reasons"), final_status.label("final_status"),
+                            Complaint.redirected_to)
+        received = (select(*received_columns, func.count())
+                    .where(Complaint.legal_start.between(start, end))
+                    .group_by(*received_columns[:5], "reasons", "final_status", Complaint.redirected_to))
+        ended = and_(in_year(Complaint.closed_at), Complaint.outcome.is_not(None))
+        outcomes = (select(Complaint.outcome, Complaint.outcome_category, func.count())
+                    .where(ended).group_by(Complaint.outcome, Complaint.outcome_category))
+        recommendations = cast(Complaint.recommendations, Text)
+        actions = (select(Complaint.number, recommendations)
+                   .where(ended, recommendations != "[]").order_by(Complaint.year, Complaint.sequence))
+        days = _days_between(local(Complaint.answered_at), Complaint.legal_start, dialect)
+        handling = (select(days.label("days"), func.count()).where(in_year(Complaint.answered_at))
+                    .group_by("days"))
+        # Open at the period end: never ended, or ended after it. Two branches, each answered by an index; a
+        # timestamp whose local date is after the period end is no earlier than the UTC day before it.
+        received_by_end = Complaint.legal_start <= period_end
+        ended_after = datetime.combine(period_end, datetime.min.time(), timezone.utc) - timedelta(days=1)
+        still_open = union_all(
+            select(Complaint.legal_start).where(Complaint.closed_at.is_(None), received_by_end),
+            select(Complaint.legal_start).where(Complaint.closed_at >= ended_after, received_by_end,
+                                                local(Complaint.closed_at) > period_end),
+        ).subquery()
+        this_year = (still_open.c.legal_start >= start).label("this_year")
+        open_at_end = select(this_year, func.count()).group_by("this_year")
+
+        def deadline(due: Any, met: Any) -> Select[Any]:
+            return select(func.count(), func.coalesce(func.sum(case((met, 1), else_=0)), 0)).where(
+                due.between(start, period_end))
+
+        acknowledgment = deadline(Complaint.acknowledgment_due,
+                                  local(Complaint.acknowledged_at) <= Complaint.acknowledgment_due)
+        # Answered, or else ended (inadmissible, redirected, withdrawn), on or before the deadline.
+        responded = func.coalesce(local(Complaint.answered_at), local(Complaint.closed_at))
+        answer = deadline(Complaint.answer_due, responded <= Complaint.answer_due)
         async with self._sessions() as session:
-            return list((await session.execute(query)).all())
+            async def rows(query: Any) -> list[tuple[Any, ...]]:
+                return [tuple(row) for row in await session.execute(query)]
+
+            return IndicatorGroups(
+                received=await rows(received), outcomes=await rows(outcomes), actions=await rows(actions),
+                handling_days=await rows(handling), open_at_end=await rows(open_at_end),
+                acknowledgment=tuple((await rows(acknowledgment))[0]), answer=tuple((await rows(answer))[0]),
+            )
 
     async def unpublished_events(self, limit: int = 500) -> list[OutboxEvent]:
         query = select(OutboxEvent).where(OutboxEvent.published_at.is_(None)).order_by(OutboxEvent.id).limit(limit)
@@ -358,20 +480,8 @@ class RegistryStore:
 
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# Any constant shared by every registry process: serialises concurrent start-ups on one PostgreSQL database.
-_MIGRATION_LOCK_KEY = 0x0B0D_5DE5
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to head. Two registry processes starting together on PostgreSQL would both try to create
-    the tables, so they take turns on an advisory lock; SQLite's `BEGIN IMMEDIATE` already makes them take turns."""
-    if engine.dialect.name != "postgresql":
-        await upgrade_to_head(engine, MIGRATIONS)
-        return
-    async with engine.connect() as lock:
-        await lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
-        try:
-            await upgrade_to_head(engine, MIGRATIONS)
-        finally:
-            await lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY})
-            await lock.commit()
+    """Bring the schema to head (concurrent starts take turns inside `upgrade_to_head`)."""
+    await upgrade_to_head(engine, MIGRATIONS)

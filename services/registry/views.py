@@ -1,11 +1,21 @@
-"""JSON views of the register's records, shared by the HTTP API and the CLI's `--json` output (pure)."""
+"""Views of the register's records (pure): JSON for the HTTP API and the CLI's `--json`, and the translated text
+the CLI prints for staff (`TextContext` + `*_lines`).
+
+JSON keeps the stable English identifiers (machines read it); text shows every enumerated value through
+`vocabulary.label` and the screening configuration's theme, service and ombudsman names, in the reader's language,
+French first. French typography puts a non-breaking space before ":" (`colon`).
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone, tzinfo
 from typing import Any
 
 from services.registry.models import ChangeLogEntry, Complaint, HeldMessage, ThreadMessage
+from services.registry.screening import ScreeningConfig
+from services.registry.vocabulary import DEFAULT_LANGUAGE, LANGUAGES, label, primary_language
 
 
 def _iso(value: date | datetime | None) -> str | None:
@@ -95,3 +105,312 @@ def held_message(h: HeldMessage) -> dict[str, Any]:
         "resolved_by": h.resolved_by,
         "resolved_number": h.resolved_number,
     }
+
+
+
+# --- text for staff -------------------------------------------------------------------------------------------------
+NBSP = "\u00a0"
+NONE = "\u2014"  # an em dash: neither "aucun" nor "aucune", whatever the gender of the field
+
+TEXTS: Mapping[str, Mapping[str, str]] = {
+    "fr": {
+        "number": "Numéro", "status": "Statut", "kind": "Nature", "channel": "Canal", "received": "Reçue le",
+        "legal_start": "Date de départ légale", "complainant": "Plaignant·e", "postal_address": "Adresse postale",
+        "language": "Langue", "subject": "Objet", "service": "Service concerné", "theme": "Thème",
+        "handler": "Gestionnaire", "admissibility": "Recevabilité", "proposal": "Proposition du tri",
+        "redirect_to": "réorienter vers", "dpo": "à transmettre au DPD", "ack_due": "Accusé de réception dû le",
+        "acknowledged": "Accusé de réception envoyé le", "answer_due": "Réponse due le", "extended": "prolongé",
+        "paused": "Délai suspendu depuis le", "paused_days": "Jours de suspension", "answered": "Réponse envoyée le",
+        "ended": "Terminée le", "outcome": "Issue", "redirected_to": "Réorientée vers", "linked": "Liée à",
+        "parties": "Correspondants admis", "recommendations": "Recommandations", "attachments": "Pièces jointes",
+        "thread": "Fil des messages", "changes": "Historique", "system": "registre (automatique)",
+        "empty": "Aucune plainte.", "not_found": "Aucune plainte ne porte ce numéro",
+        "held_empty": "Aucun message en attente.", "held_id": "N°", "held_received": "Reçu le",
+        "reason": "Motif", "sender": "Expéditeur", "suggestions": "Dossiers suggérés",
+        "list_start": "Départ légal", "from_to": "{old} → {new}",
+    },
+    "nl": {
+        "number": "Nummer", "status": "Status", "kind": "Aard", "channel": "Kanaal", "received": "Ontvangen op",
+        "legal_start": "Wettelijke begindatum", "complainant": "Klager", "postal_address": "Postadres",
+        "language": "Taal", "subject": "Onderwerp", "service": "Betrokken dienst", "theme": "Thema",
+        "handler": "Behandelaar", "admissibility": "Ontvankelijkheid", "proposal": "Voorstel van de screening",
+        "redirect_to": "doorverwijzen naar", "dpo": "naar de DPO", "ack_due": "Ontvangstbevestiging uiterlijk op",
+        "acknowledged": "Ontvangstbevestiging verstuurd op", "answer_due": "Antwoord uiterlijk op",
+        "extended": "verlengd", "paused": "Termijn opgeschort sinds", "paused_days": "Dagen opgeschort",
+        "answered": "Beantwoord op", "ended": "Beëindigd op", "outcome": "Uitkomst",
+        "redirected_to": "Doorverwezen naar", "linked": "Gekoppeld aan", "parties": "Toegelaten correspondenten",
+        "recommendations": "Aanbevelingen", "attachments": "Bijlagen", "thread": "Berichten",
+        "changes": "Geschiedenis", "system": "register (automatisch)", "empty": "Geen klachten.",
+        "not_found": "Geen klacht met dat nummer", "held_empty": "Geen berichten in de wachtrij.",
+        "held_id": "Nr.", "held_received": "Ontvangen op", "reason": "Reden", "sender": "Afzender",
+        "suggestions": "Voorgestelde dossiers", "list_start": "Begindatum", "from_to": "{old} → {new}",
+    },
+    "de": {
+        "number": "Nummer", "status": "Status", "kind": "Art", "channel": "Kanal", "received": "Eingegangen am",
+        "legal_start": "Gesetzlicher Fristbeginn", "complainant": "Beschwerdeführer·in",
+        "postal_address": "Postanschrift", "language": "Sprache", "subject": "Betreff",
+        "service": "Betroffene Dienststelle", "theme": "Thema", "handler": "Bearbeiter·in",
+        "admissibility": "Zulässigkeit", "proposal": "Vorschlag der Vorprüfung", "redirect_to": "weiterleiten an",
+        "dpo": "an den DSB", "ack_due": "Eingangsbestätigung fällig am",
+        "acknowledged": "Eingangsbestätigung versandt am", "answer_due": "Antwort fällig am",
+        "extended": "verlängert", "paused": "Frist gehemmt seit", "paused_days": "Tage gehemmt",
+        "answered": "Beantwortet am", "ended": "Beendet am", "outcome": "Ergebnis",
+        "redirected_to": "Weitergeleitet an", "linked": "Verknüpft mit", "parties": "Zugelassene Korrespondenten",
+        "recommendations": "Empfehlungen", "attachments": "Anlagen", "thread": "Nachrichten",
+        "changes": "Verlauf", "system": "Register (automatisch)", "empty": "Keine Beschwerden.",
+        "not_found": "Keine Beschwerde mit dieser Nummer", "held_empty": "Keine Nachrichten in der Warteschlange.",
+        "held_id": "Nr.", "held_received": "Eingegangen am", "reason": "Grund", "sender": "Absender",
+        "suggestions": "Vorgeschlagene Akten", "list_start": "Fristbeginn", "from_to": "{old} → {new}",
+    },
+    "en": {
+        "number": "Number", "status": "Status", "kind": "Kind", "channel": "Channel", "received": "Received",
+        "legal_start": "Legal start date", "complainant": "Complainant", "postal_address": "Postal address",
+        "language": "Language", "subject": "Subject", "service": "Service concerned", "theme": "Theme",
+        "handler": "Handler", "admissibility": "Admissibility", "proposal": "Screening proposal",
+        "redirect_to": "redirect to", "dpo": "route to the DPO", "ack_due": "Acknowledgment due",
+        "acknowledged": "Acknowledged", "answer_due": "Answer due", "extended": "extended",
+        "paused": "Clock paused since", "paused_days": "Days paused", "answered": "Answered", "ended": "Ended",
+        "outcome": "Outcome", "redirected_to": "Redirected to", "linked": "Linked to",
+        "parties": "Admitted correspondents", "recommendations": "Recommendations", "attachments": "Attachments",
+        "thread": "Thread", "changes": "History", "system": "registry (automatic)", "empty": "No complaints.",
+        "not_found": "No complaint with that number", "held_empty": "No held messages.", "held_id": "No.",
+        "held_received": "Received", "reason": "Reason", "sender": "Sender", "suggestions": "Suggested cases",
+        "list_start": "Legal start", "from_to": "{old} → {new}",
+    },
+}
+_DATE_FORMATS = {"fr": "%d/%m/%Y", "nl": "%d-%m-%Y", "de": "%d.%m.%Y", "en": "%Y-%m-%d"}
+
+
+@dataclass(frozen=True)
+class TextContext:
+    """Who reads (language), in which time zone (the organisation's), and the configured names of themes, services
+    and ombudsmen (their ids are shown when there is no configuration)."""
+
+    language: str = DEFAULT_LANGUAGE
+    zone: tzinfo = timezone.utc
+    screening: ScreeningConfig | None = None
+    system_actor: str = "registry"
+
+    @property
+    def lang(self) -> str:
+        primary = primary_language(self.language)
+        return primary if primary in LANGUAGES else DEFAULT_LANGUAGE
+
+    def text(self, key: str) -> str:
+        return TEXTS[self.lang][key]
+
+    def colon(self, words: str) -> str:
+        """`words:` -- with the non-breaking space French typography puts before a colon."""
+        return f"{words}{NBSP}:" if self.lang == "fr" else f"{words}:"
+
+    @property
+    def semicolon(self) -> str:
+        """The separator of a list of reasons (French: a non-breaking space before ";" as well)."""
+        return f"{NBSP}; " if self.lang == "fr" else "; "
+
+    def term(self, value: str | None, vocabulary: str | None = None) -> str:
+        return label(value, self.lang, vocabulary) if value else NONE
+
+    def theme(self, theme_id: str | None) -> str:
+        if not theme_id:
+            return NONE
+        return self.screening.theme_label(theme_id, self.lang) if self.screening else theme_id
+
+    def service(self, service_id: str | None) -> str:
+        if not service_id:
+            return NONE
+        return self.screening.service_label(service_id, self.lang) if self.screening else service_id
+
+    def ombudsman(self, ombudsman_id: str | None) -> str:
+        if not ombudsman_id:
+            return NONE
+        try:
+            return self.screening.ombudsman(ombudsman_id).name(self.lang) if self.screening else ombudsman_id
+        except KeyError:
+            return ombudsman_id
+
+    def date(self, value: date | None) -> str:
+        return value.strftime(_DATE_FORMATS[self.lang]) if value else NONE
+
+    def moment(self, value: datetime | None) -> str:
+        """A timestamp in the organisation's zone, to the minute (what staff compare with their own clock)."""
+        if value is None:
+            return NONE
+        local = value.astimezone(self.zone)
+        return f"{self.date(local.date())} {local:%H:%M}"
+
+    def actor(self, actor: str) -> str:
+        return self.text("system") if actor == self.system_actor else actor
+
+    def from_to(self, old: str, new: str) -> str:
+        return self.text("from_to").format(old=old, new=new)
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """Left-aligned columns two spaces apart; the last column is not padded."""
+    body = [list(row) for row in rows]
+    widths = [max(len(line[i]) for line in [list(header), *body]) for i in range(len(header) - 1)]
+    return ["  ".join([*(cell.ljust(width) for cell, width in zip(line, widths)), line[-1]]).rstrip()
+            for line in [list(header), *body]]
+
+
+def _clip(value: str, width: int) -> str:
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def complaint_table_lines(rows: Sequence[Complaint], ctx: TextContext) -> list[str]:
+    """`register list`: a header row, then one aligned row per complaint."""
+    if not rows:
+        return [ctx.text("empty")]
+    header = [ctx.text(k) for k in ("number", "list_start", "status", "answer_due", "complainant", "subject")]
+    return _table(header, (
+        [c.number, ctx.date(c.legal_start), ctx.term(c.status), ctx.date(c.answer_due),
+         _clip(c.complainant_name or c.complainant_email or NONE, 30), _clip(c.subject_line, 60)]
+        for c in rows))
+
+
+def held_table_lines(rows: Sequence[HeldMessage], ctx: TextContext) -> list[str]:
+    """`register held`: the holding pen, with the reason and the suggested cases."""
+    if not rows:
+        return [ctx.text("held_empty")]
+    header = [ctx.text(k) for k in ("held_id", "held_received", "reason", "sender", "subject", "suggestions")]
+    return _table(header, (
+        [f"#{h.id}", ctx.moment(h.received_at), ctx.term(h.reason, "hold_reason"), h.sender_email or NONE,
+         _clip(h.subject_line, 50), ", ".join(s["number"] for s in h.suggestions) or NONE]
+        for h in rows))
+
+
+def _admissibility(c: Complaint, ctx: TextContext) -> str:
+    decision = ctx.term(c.admissibility, "admissibility")
+    reasons = ctx.semicolon.join(ctx.term(str(r)) for r in c.admissibility_reasons)
+    return f"{decision} {NONE} {reasons}" if reasons else decision
+
+
+def _proposal(proposal: Mapping[str, Any] | None, ctx: TextContext) -> str | None:
+    """What screening proposed, while staff have not decided yet."""
+    if not proposal:
+        return None
+    reasons = [ctx.term(r["code"]) for r in proposal.get("reasons", ())]
+    parts = [ctx.term("admissible" if proposal.get("admissible") else "inadmissible", "admissibility")]
+    if reasons:
+        parts[0] += f" {NONE} " + ctx.semicolon.join(reasons)
+    if proposal.get("redirect"):
+        parts.append(f"{ctx.text('redirect_to')} " + ", ".join(ctx.ombudsman(r["id"]) for r in proposal["redirect"]))
+    if proposal.get("route_to_dpo"):
+        parts.append(ctx.text("dpo"))
+    return ctx.semicolon.join(parts)
+
+
+def _attachments(attachments: Sequence[Mapping[str, Any]]) -> str:
+    return ", ".join(str(a.get("filename") or a.get("object_name") or "?") for a in attachments)
+
+
+def _change_summary(entry: ChangeLogEntry, ctx: TextContext) -> str:
+    """One line per change: what changed, in words, with the values translated."""
+    details = entry.details or {}
+    what = ctx.term(entry.change, "change")
+    summary = ""
+    if entry.change == "status":
+        summary = ctx.from_to(ctx.term(details.get("from")), ctx.term(details.get("to")))
+        if details.get("outcome"):
+            summary += ctx.semicolon + " / ".join(ctx.term(v) for v in (details.get("outcome"), details.get("category")) if v)
+        if details.get("reasons"):
+            summary += f" {NONE} " + ctx.semicolon.join(ctx.term(r) for r in details["reasons"])
+        if details.get("redirect_to"):
+            summary += f" {NONE} {ctx.ombudsman(details['redirect_to'])}"
+    elif entry.change == "assignment":
+        summary = ctx.from_to(details.get("from") or NONE, details.get("to") or NONE)
+    elif entry.change == "classification":
+        show = {"kind": ctx.term, "theme": ctx.theme, "service_concerned": ctx.service}
+        names = {"kind": "kind", "theme": "theme", "service_concerned": "service"}
+        summary = ", ".join(
+            f"{ctx.text(names[field])} {ctx.from_to(show[field](change['from']), show[field](change['to']))}"
+            for field, change in details.items() if field in show)
+    elif entry.change == "screening":
+        summary = ctx.term("admissible" if details.get("admissible") else "inadmissible", "admissibility")
+    elif entry.change == "extension":
+        summary = ctx.from_to(_date_text(details.get("from"), ctx), _date_text(details.get("to"), ctx))
+    elif entry.change == "recommendation":
+        summary = str(details.get("text", ""))
+    elif entry.change in {"follow_up_appended", "follow_up_attached"}:
+        summary = " ".join(str(v) for v in (details.get("sender"), details.get("subject")) if v)
+    elif entry.change == "correspondent_added":
+        summary = str(details.get("email", ""))
+    elif entry.change == "registered" and details.get("linked_number"):
+        summary = f"{ctx.text('linked')} {details['linked_number']}"
+    line = f"{ctx.colon(what)} {summary}" if summary else what
+    return f"{line} ({entry.reason})" if entry.reason else line
+
+
+def _date_text(value: Any, ctx: TextContext) -> str:
+    try:
+        return ctx.date(date.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
+
+
+def _thread_lines(m: ThreadMessage, ctx: TextContext) -> list[str]:
+    """A message in or out: when, which way, with whom, its subject (for a notice: its kind and the subject sent)."""
+    who = (m.sender_email or m.sender_name) if m.direction == "in" else m.recipient
+    if m.notice_kind:
+        notice = ctx.term(m.notice_kind, "notice")
+        subject = f"{notice} {NONE} {m.subject_line}" if m.subject_line else notice
+    else:
+        subject = m.subject_line or NONE
+    lines = [f"  {ctx.moment(m.occurred_at)}  {ctx.term(m.direction, 'direction').ljust(9)} {who or NONE}",
+             f"      {ctx.colon(ctx.text('subject'))} {subject}"]
+    if m.message_id:
+        lines.append(f"      {ctx.colon('Message-ID')} <{m.message_id}>")
+    if m.attachments:
+        lines.append(f"      {ctx.colon(ctx.text('attachments'))} {_attachments(m.attachments)}")
+    lines.extend(f"      | {line}" for line in m.body.splitlines()[:20])
+    return lines
+
+
+def complaint_file_lines(c: Complaint, thread: Sequence[ThreadMessage], changes: Sequence[ChangeLogEntry],
+                         parties: Sequence[str], ctx: TextContext) -> list[str]:
+    """`register show`: the whole file of a complaint, every value translated, then its thread and history."""
+    complainant = " ".join(p for p in (c.complainant_name, f"<{c.complainant_email}>" if c.complainant_email
+                                       else "") if p)
+    answer_due = ctx.date(c.answer_due) + (f" ({ctx.text('extended')})" if c.answer_extended else "")
+    outcome = " / ".join(ctx.term(v) for v in (c.outcome, c.outcome_category) if v)
+    rows: list[tuple[str, str | None]] = [
+        ("number", c.number),
+        ("status", ctx.term(c.status)),
+        ("kind", ctx.term(c.kind)),
+        ("channel", ctx.term(c.channel, "channel")),
+        ("received", ctx.moment(c.received_at)),
+        ("legal_start", ctx.date(c.legal_start)),
+        ("complainant", complainant or NONE),
+        ("postal_address", c.complainant_postal_address),
+        ("language", ctx.term(c.complainant_language, "language") if c.complainant_language else None),
+        ("subject", c.subject_line or NONE),
+        ("service", ctx.service(c.service_concerned)),
+        ("theme", ctx.theme(c.theme)),
+        ("handler", c.handler or NONE),
+        ("admissibility", _admissibility(c, ctx)),
+        ("proposal", _proposal(c.screening_proposal, ctx) if c.admissibility == "pending" else None),
+        ("ack_due", ctx.date(c.acknowledgment_due)),
+        ("acknowledged", ctx.moment(c.acknowledged_at)),
+        ("answer_due", answer_due),
+        ("paused", ctx.date(c.paused_since) if c.paused_since else None),
+        ("paused_days", str(c.paused_days) if c.paused_days else None),
+        ("answered", ctx.moment(c.answered_at) if c.answered_at else None),
+        ("ended", ctx.moment(c.closed_at) if c.closed_at else None),
+        ("outcome", outcome or NONE),
+        ("redirected_to", ctx.ombudsman(c.redirected_to) if c.redirected_to else None),
+        ("linked", c.linked_number or NONE),
+        ("parties", ", ".join(parties) or NONE),
+        ("attachments", _attachments(c.attachments) if c.attachments else None),
+    ]
+    shown = [(ctx.text(key), value) for key, value in rows if value is not None]
+    width = max(len(name) for name, _ in shown)
+    lines = [f"{name.ljust(width)}  {value}" for name, value in shown]
+    if c.recommendations:
+        lines += ["", ctx.colon(ctx.text("recommendations")), *(f"  - {r}" for r in c.recommendations)]
+    lines += ["", ctx.colon(ctx.text("thread"))]
+    for m in thread:
+        lines += _thread_lines(m, ctx)
+    lines += ["", ctx.colon(ctx.text("changes"))]
+    lines += [f"  {ctx.moment(e.at)}  {ctx.actor(e.actor)}  {_change_summary(e, ctx)}" for e in changes]
+    return lines

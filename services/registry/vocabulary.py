@@ -218,6 +218,12 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
         "correspondent_added": {"fr": "Correspondant admis", "nl": "Correspondent toegelaten",
                                 "de": "Korrespondent zugelassen", "en": "Correspondent admitted"},
     },
+    "language": {
+        "fr": {"fr": "français", "nl": "Frans", "de": "Französisch", "en": "French"},
+        "nl": {"fr": "néerlandais", "nl": "Nederlands", "de": "Niederländisch", "en": "Dutch"},
+        "de": {"fr": "allemand", "nl": "Duits", "de": "Deutsch", "en": "German"},
+        "en": {"fr": "anglais", "nl": "Engels", "de": "Englisch", "en": "English"},
+    },
     "hold_reason": {
         "sender_not_party": {"fr": "Expéditeur étranger au dossier", "nl": "Afzender is geen partij",
                              "de": "Absender ist nicht beteiligt", "en": "Sender is not a party"},
@@ -239,8 +245,9 @@ def primary_language(language: str | None) -> str:
 def label(value: str, language: str | None = None, vocabulary: str | None = None) -> str:
     """The label of a vocabulary value in `language` ("fr", "nl", "de", "en"; "fr-BE" works), French by default.
 
-    `vocabulary` names one of `VOCABULARIES` (channel, admissibility, direction, notice, change, hold_reason); without
-    it the value is looked up among kinds, statuses, outcomes, founded categories and inadmissibility reasons.
+    `vocabulary` names one of `VOCABULARIES` (channel, admissibility, direction, notice, change, language,
+    hold_reason); without it the value is looked up among kinds, statuses, outcomes, founded categories and
+    inadmissibility reasons.
     """
     table = VOCABULARIES.get(vocabulary, {}) if vocabulary else LABELS
     labels = table.get(value)

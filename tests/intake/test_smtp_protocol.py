@@ -13,7 +13,7 @@ import pytest
 
 from shared import streams
 from shared.events import MessageReceived
-from tests.intake.support import COMPLAINTS, asend, citizen_mail, running_intake, stream_events
+from tests.intake.support import COMPLAINTS, asend, citizen_mail, read_object, running_intake, stream_events
 
 MEGABYTE = 1024 * 1024
 
@@ -140,3 +140,59 @@ def test_asking_for_starttls_or_auth_without_what_they_need_is_refused_at_start(
         load_settings(IntakeSettings, smtp_require_starttls=True)
     with pytest.raises(SettingsError, match="smtp_auth_users"):
         load_settings(IntakeSettings, smtp_auth_required=True)
+
+
+async def smtp_conversation(port: int, wire_data: bytes) -> list[bytes]:
+    """A raw SMTP conversation sending `wire_data` exactly as given after DATA (dots and line ends untouched)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    replies = [await reader.readline()]
+
+    async def command(line: bytes) -> bytes:
+        writer.write(line)
+        await writer.drain()
+        reply = await reader.readline()
+        while reply[3:4] == b"-":  # multi-line EHLO answer
+            reply = await reader.readline()
+        replies.append(reply)
+        return reply
+
+    await command(b"EHLO client.example.org\r\n")
+    await command(b"MAIL FROM:<jeanne.dupont@example.org>\r\n")
+    await command(b"RCPT TO:<" + COMPLAINTS.encode() + b">\r\n")
+    await command(b"DATA\r\n")
+    await command(wire_data)
+    await command(b"QUIT\r\n")
+    writer.close()
+    return replies
+
+
+@pytest.mark.parametrize("filler_lines", [0, 2500], ids=["small mail", "mail above 64 KB"])
+async def test_dots_are_unstuffed_and_only_crlf_dot_crlf_ends_the_data(nats_server, tmp_path, filler_lines):
+    head = (b"From: jeanne.dupont@example.org\r\nTo: " + COMPLAINTS.encode() + b"\r\nSubject: dots\r\n"
+            b"Message-ID: <dots." + str(filler_lines).encode() + b"@example.org>\r\n\r\n")
+    body_lines = [b"Bonjour.", b"..dot stuffed", b"...", b"x" * 76 + b".", b"bare lf\n.\nnot the end.", b"."]
+    expected_lines = [b"Bonjour.", b".dot stuffed", b"..", b"x" * 76 + b".", b"bare lf\n.\nnot the end.", b""]
+    filler = [b"ligne de remplissage numero %d." % index for index in range(filler_lines)]
+    wire = head + b"\r\n".join([*filler, *body_lines[:-1]]) + b"\r\n..\r\nfin\r\n.\r\n"
+    expected = head + b"\r\n".join([*filler, *expected_lines[:-1]]) + b"\r\n.\r\nfin\r\n"
+    async with running_intake(nats_server.url, tmp_path) as intake:
+        replies = await smtp_conversation(intake.smtp_port, wire)
+        [event] = await received(nats_server.url)
+        raw = await read_object(nats_server.url, streams.BUCKET_RAW_MESSAGES, event.raw_object)
+    assert replies[4].startswith(b"354") and replies[5].startswith(b"250"), replies
+    assert raw == expected
+
+
+@pytest.mark.parametrize("fake_end", [b"\n.\n", b"\n.\r\n", b"\r\n.\n"], ids=["LF.LF", "LF.CRLF", "CRLF.LF"])
+async def test_a_smuggled_end_of_data_does_not_end_it(nats_server, tmp_path, fake_end):
+    """CVE-2023-51764: only <CRLF>.<CRLF> ends the data, or a forged second mail rides along in the first."""
+    head = (b"From: jeanne.dupont@example.org\r\nTo: " + COMPLAINTS.encode() + b"\r\nSubject: one\r\n"
+            b"Message-ID: <smuggle.1@example.org>\r\n\r\nfirst")
+    smuggled = fake_end + b"MAIL FROM:<forged@example.org>\r\nRCPT TO:<" + COMPLAINTS.encode() + b">\r\nDATA\r\nforged\r\n"
+    async with running_intake(nats_server.url, tmp_path) as intake:
+        replies = await smtp_conversation(intake.smtp_port, head + smuggled + b".\r\n")
+        events = await received(nats_server.url)
+        raw = await read_object(nats_server.url, streams.BUCKET_RAW_MESSAGES, events[0].raw_object)
+    assert replies[5].startswith(b"250") and replies[6].startswith(b"221"), replies
+    assert len(events) == 1
+    assert raw == head + smuggled.replace(b"\r\n.", b"\r\n")  # a dot after CRLF is a stuffed one (RFC 5321 4.5.2)
