@@ -10,6 +10,7 @@ from typing import Literal, TypeVar
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 ENV_PREFIX = "OMBUDSDESK_"
 
@@ -57,5 +58,9 @@ def load_settings(settings_class: type[SettingsT], **overrides: object) -> Setti
         lines = [f"ombudsdesk: invalid configuration for {settings_class.__name__}:"]
         for problem in error.errors():
             field = ".".join(str(part) for part in problem["loc"])
-            lines.append(f"  {ENV_PREFIX}{field.upper()}: {problem['msg']}")
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            lines.append(f"  {ENV_PREFIX}{field.upper()}: {message}" if field else f"  {message}")
         raise SettingsError("\n".join(lines)) from None
+    except PydanticSettingsError as error:
+        # Raised while decoding an environment variable (e.g. a list that is not JSON), before validation.
+        raise SettingsError(f"ombudsdesk: invalid configuration for {settings_class.__name__}: {error}") from None

@@ -196,6 +196,12 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "de": "keine Metadaten: Zeilen 'Schlüssel: Wert' in den Text schreiben oder eine JSON-Datei anhängen",
         "en": "no metadata: write `key: value` lines in the body or attach a JSON file",
     },
+    "scan_sender_not_authorised": {
+        "fr": "l'expéditeur {sender} n'est pas un copieur autorisé (OMBUDSDESK_LETTERS_SCAN_SENDERS)",
+        "nl": "de afzender {sender} is geen toegelaten kopieerapparaat (OMBUDSDESK_LETTERS_SCAN_SENDERS)",
+        "de": "der Absender {sender} ist kein zugelassenes Kopiergerät (OMBUDSDESK_LETTERS_SCAN_SENDERS)",
+        "en": "the sender {sender} is not an authorised copier (OMBUDSDESK_LETTERS_SCAN_SENDERS)",
+    },
     # Where, and the headers of the reason files
     "line": {"fr": "ligne {number}", "nl": "regel {number}", "de": "Zeile {number}", "en": "line {number}"},
     "folder_reason_header": {

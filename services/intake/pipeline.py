@@ -4,9 +4,10 @@ understand it under a time limit, store its attachments, publish its event — o
 `IntakePipeline.accept` returns only once everything is durable in JetStream, and raises on any infrastructure
 failure, so that SMTP answers 451 (the sender retries) and IMAP leaves the message unflagged. A message the parser
 cannot handle never raises: it is kept raw in the quarantine with the reason and `accept` returns `QUARANTINED`
-(SMTP answers 250: we have it, safely). Order of writes, each idempotent, so a crash anywhere is repaired by the
-sender's retry: raw original and attachments → event (`Nats-Msg-Id` = message key) → seen-set (written after the
-answer, see `_mark_seen_soon`). Small messages are parsed inline, larger ones in a worker thread under the time limit.
+(SMTP answers 250: we have it, safely). Writes, each idempotent, so a crash anywhere is repaired by the sender's
+retry: the raw original, the attachments and the event (`Nats-Msg-Id` = message key) are published together and all
+acknowledged before `accept` returns; then the seen-set (written after the answer, see `_mark_seen_soon`). Small
+messages are parsed inline, larger ones in a worker thread under the time limit.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from email import policy
 from email.message import EmailMessage
-from email.parser import BytesParser
+from email.parser import BytesHeaderParser, BytesParser
+from email.policy import compat32
+from email.utils import parseaddr
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import structlog
@@ -133,6 +135,11 @@ def parse_scan_email(raw: bytes) -> ScanEmail:
     return ScanEmail(pdf=pdf, filename=filename, fields=fields, source=source)
 
 
+def header_sender(raw: bytes) -> str | None:
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    return parseaddr(str(headers.get("From", "")))[1] or None
+
+
 class ScanToEmail:
     """In front of the pipeline: letters from the copier's address, everything else passed through."""
 
@@ -143,9 +150,11 @@ class ScanToEmail:
         rejected_dir: Path,
         today: Callable[[], date],
         language: str = DEFAULT_LANGUAGE,
+        scan_senders: Sequence[str] = (),
     ) -> None:
         self.pipeline = pipeline
         self.scan_addresses = {address.strip().lower() for address in scan_addresses}
+        self.scan_senders = {sender.strip().lower() for sender in scan_senders}
         self.rejected_dir = Path(rejected_dir)
         self.today = today
         # The language of the reason files staff read.
@@ -153,6 +162,11 @@ class ScanToEmail:
 
     def is_scan(self, envelope_recipients: Sequence[str]) -> bool:
         return any(recipient.strip().lower() in self.scan_addresses for recipient in envelope_recipients)
+
+    def is_authorised_copier(self, envelope_sender: str | None) -> bool:
+        """A scan's metadata sets the legal start date: only the configured copiers may send one."""
+        sender = (envelope_sender or "").strip().lower()
+        return bool(sender) and (sender in self.scan_senders or "@" + sender.rpartition("@")[2] in self.scan_senders)
 
     async def accept(
         self,
@@ -169,6 +183,12 @@ class ScanToEmail:
             return await self.pipeline.accept(raw, channel=channel, received_at=received_at,
                                               envelope_sender=envelope_sender,
                                               envelope_recipients=envelope_recipients, source=source, **options)
+        # IMAP gives no envelope: the copier's mailbox, configured by staff, is then the trust boundary and the
+        # From header names the copier.
+        sender = envelope_sender or header_sender(raw)
+        if not self.is_authorised_copier(sender):
+            return self._reject(raw, LetterInvalid([LetterProblem(
+                source, "sender", "scan_sender_not_authorised", {"sender": sender or "<>"})]))
         return await self.accept_scan(raw, source=source)
 
     async def accept_scan(self, raw: bytes, *, source: str) -> AcceptOutcome:

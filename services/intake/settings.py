@@ -83,9 +83,11 @@ class IntakeSettings(CommonSettings):
     # A PDF left without metadata, or a manifest naming a PDF that never came, is rejected after this long.
     letters_incomplete_seconds: float = 600.0
     # Scan-to-email: mail to these addresses is a copier's scanned letter (PDF + metadata), see docs/intake-letters.md.
-    letters_scan_addresses: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["scans@ombudsdesk.localhost"]
-    )
+    # Empty (the default): no scan-to-email. A letter's metadata sets its legal start date, so only the copiers
+    # named in letters_scan_senders may use it.
+    letters_scan_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Envelope senders allowed to mail scans: addresses, or `@domain` for a whole domain of copiers.
+    letters_scan_senders: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Where staff stamp the receipt date: "today" for checking that a receipt date is not in the future.
     letters_timezone: str = "Europe/Brussels"
     # The language of the reason files written next to rejected letters (staff read them).
@@ -93,6 +95,18 @@ class IntakeSettings(CommonSettings):
 
     def letters_path(self) -> Path:
         return self.letters_dir or self.var_dir / "letters"
+
+    @field_validator("letters_scan_senders", mode="before")
+    @classmethod
+    def _scan_senders(cls, value: Any) -> Any:
+        return [sender.lower() for sender in _split_list(value)]
+
+    @model_validator(mode="after")
+    def _scan_to_email_needs_its_senders(self) -> "IntakeSettings":
+        if self.letters_scan_addresses and not self.letters_scan_senders:
+            raise ValueError("letters_scan_addresses is set but letters_scan_senders is empty: name the copiers "
+                             "allowed to mail scanned letters (OMBUDSDESK_LETTERS_SCAN_SENDERS)")
+        return self
 
     @field_validator("letters_scan_addresses", mode="before")
     @classmethod

@@ -2,8 +2,9 @@
 store, the set of message keys already taken in, and the quarantine.
 
 The seen-set is the durable duplicate check beyond the stream's `Nats-Msg-Id` window (one day): a key is written
-only after the message's event was acknowledged by JetStream, so a crash in between leads to a second publish that
-the window drops. Attachments are content-addressed (`sha256-<hex>`): the same file sent twice is stored once.
+only after the message's event, raw original and attachments were acknowledged by JetStream, so a crash in between
+leads to a second publish that the window drops. Attachments are content-addressed (`sha256-<hex>`): the same file
+sent twice is stored once.
 """
 
 from __future__ import annotations

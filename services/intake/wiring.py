@@ -31,7 +31,8 @@ class IntakeService:
         # Scan-to-email: mail for a copier's address (SMTP or IMAP) takes the letter path; all other mail passes on.
         self.scan_to_email = ScanToEmail(self.pipeline, settings.letters_scan_addresses,
                                          settings.letters_path() / REJECTED, today=letters_today(settings),
-                                         language=settings.letters_staff_language)
+                                         language=settings.letters_staff_language,
+                                         scan_senders=settings.letters_scan_senders)
         self.smtp = SmtpListener(self.scan_to_email, settings)  # type: ignore[arg-type] - same accept() as pipeline
         self.health: HealthServer | None = None
         if settings.intake_health_port:

@@ -33,6 +33,7 @@ from services.registry.vocabulary import (
     FoundedCategory,
     InadmissibilityReason,
     Kind,
+    Language,
     Outcome,
     Status,
 )
@@ -53,12 +54,14 @@ class _Argument(TyperArgument):
         return [self.display_name_raw if self.required else f"[{self.display_name_raw}]"]
 
 
-def _choices(values: type[Enum]) -> str:
-    return "[" + "|".join(str(v.value) for v in values) + "]"
+def _one_of(values: type[Enum]) -> str:
+    """The allowed values, in the help column (rich reads "[...]" there as markup, so no brackets)."""
+    return "one of: " + ", ".join(str(v.value) for v in values)
 
 
 # Options whose allowed values come from the screening configuration, listed when help is shown (not at import).
-_TAXONOMIES = {"theme": ("themes", "theme id"), "service": ("services", "service id")}
+_TAXONOMIES = {"theme": ("themes", "theme id"), "service": ("services", "service id"),
+               "redirect_to": ("directory", "directory id of the competent ombudsman")}
 
 
 def _configured_screening() -> ScreeningConfig | None:
@@ -69,14 +72,18 @@ def _configured_screening() -> ScreeningConfig | None:
 
 
 class _Command(TyperCommand):
+    """A register command with click-style help (see above)."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for param in self.params:
+            name = str(param.name).upper()
             if type(param) is TyperArgument:
+                # Typer builds its own argument objects; only the way they print changes (`_Argument`).
                 param.__class__ = _Argument
-                param.metavar = param.metavar or param.name.upper()
+                param.metavar = param.metavar or name
             elif isinstance(param, TyperOption) and param.metavar is None:
-                param.metavar = "" if param.is_flag else param.name.upper()
+                param.metavar = "" if param.is_flag else name
 
     def get_help_option(self, ctx: Any) -> Any:
         return _plain_help_option(super().get_help_option(ctx))
@@ -87,8 +94,8 @@ class _Command(TyperCommand):
         for param in taxonomies:
             attribute, what = _TAXONOMIES[str(param.name)]
             ids = [entry.id for entry in getattr(config, attribute, ())]
-            param.help = f"{what} of the screening configuration: {', '.join(ids)}" if ids else f"{what} " \
-                "(see the screening configuration, OMBUDSDESK_SCREENING_CONFIG_PATH)"
+            param.help = (f"{what}, one of: {', '.join(ids)}" if ids
+                          else f"{what} from the screening configuration (OMBUDSDESK_SCREENING_CONFIG_PATH)")
         super().format_help(ctx, formatter)
 
 
@@ -103,7 +110,9 @@ def _plain_help_option(option: Any) -> Any:
     return option
 
 
-app = typer.Typer(help="Le registre des plaintes / the register of complaints.", no_args_is_help=True, cls=_Group)
+# Shell completion belongs to the top-level `ombudsdesk` command, not to this group.
+app = typer.Typer(help="Le registre des plaintes / the register of complaints.", no_args_is_help=True, cls=_Group,
+                  add_completion=False)
 T = TypeVar("T")
 
 
@@ -111,15 +120,8 @@ def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return app.command(name, cls=_Command)
 
 
-class Language(StrEnum):
-    FR = "fr"
-    NL = "nl"
-    DE = "de"
-    EN = "en"
-
-
-LangOption = typer.Option(Language(DEFAULT_LANGUAGE), "--lang", metavar=_choices(Language),
-                          help="language of the output (French by default)")
+LangOption = typer.Option(Language(DEFAULT_LANGUAGE), "--lang", metavar="LANG",
+                          help=f"language of the output, {_one_of(Language)}")
 NumberArgument = typer.Argument(..., metavar="NUMBER", help="complaint number, e.g. MED-2026-00042")
 ActorOption = typer.Option(..., "--by", metavar="EMAIL", help="who decides (recorded in the change log)")
 ReasonOption = typer.Option(None, metavar="TEXT", help="why (recorded in the change log)")
@@ -166,8 +168,8 @@ def _echo(lines: list[str]) -> None:
 
 @command("list")
 def list_complaints(
-    status: Status | None = typer.Option(None, metavar=_choices(Status)),
-    kind: Kind | None = typer.Option(None, metavar=_choices(Kind)),
+    status: Status | None = typer.Option(None, metavar="STATUS", help=_one_of(Status)),
+    kind: Kind | None = typer.Option(None, metavar="KIND", help=_one_of(Kind)),
     service: str | None = typer.Option(None, metavar="SERVICE"),
     year: int | None = typer.Option(None, metavar="YEAR"),
     due_before: str | None = typer.Option(None, metavar="YYYY-MM-DD", help="answer due before this day"),
@@ -281,14 +283,16 @@ def add_correspondent(number: str = NumberArgument,
 @command("transition")
 def transition(
     number: str = NumberArgument,
-    target: Status = typer.Argument(..., metavar="STATUS", help=f"the new status: {_choices(Status)}"),
+    target: Status = typer.Argument(..., metavar="STATUS", help=f"the new status, {_one_of(Status)}"),
     actor: str = ActorOption,
     reason: str | None = ReasonOption,
-    outcome: Outcome | None = typer.Option(None, metavar=_choices(Outcome), help="on closing: the assessment"),
-    category: FoundedCategory | None = typer.Option(None, metavar=_choices(FoundedCategory),
-                                                    help="on closing a (partially) founded complaint"),
+    outcome: Outcome | None = typer.Option(None, metavar="OUTCOME",
+                                           help=f"on closing, the assessment, {_one_of(Outcome)}"),
+    category: FoundedCategory | None = typer.Option(
+        None, metavar="CATEGORY", help=f"on closing a (partially) founded complaint, {_one_of(FoundedCategory)}"),
     inadmissible_reason: list[InadmissibilityReason] = typer.Option(
-        [], "--inadmissible-reason", metavar=_choices(InadmissibilityReason), help="repeat for several reasons"),
+        [], "--inadmissible-reason", metavar="REASON",
+        help=f"repeat for several reasons, {_one_of(InadmissibilityReason)}"),
     redirect_to: str | None = typer.Option(None, metavar="OMBUDSMAN_ID",
                                            help="directory id of the competent ombudsman"),
     answer_file: typer.FileText | None = typer.Option(None, metavar="FILE", help="text of the final answer"),
@@ -321,7 +325,7 @@ def _check_taxonomy(config: ScreeningConfig | None, attribute: str, value: str |
 
 @command("classify")
 def classify(number: str = NumberArgument, actor: str = ActorOption,
-             kind: Kind | None = typer.Option(None, metavar=_choices(Kind)),
+             kind: Kind | None = typer.Option(None, metavar="KIND", help=_one_of(Kind)),
              theme: str | None = typer.Option(None, metavar="THEME"),
              service: str | None = typer.Option(None, metavar="SERVICE"),
              reason: str | None = ReasonOption, lang: Language = LangOption) -> None:
@@ -345,7 +349,8 @@ def screening(
     actor: str = ActorOption,
     admissible: bool | None = typer.Option(None, "--admissible/--inadmissible", help="omit to confirm the proposal"),
     inadmissible_reason: list[InadmissibilityReason] = typer.Option(
-        [], "--inadmissible-reason", metavar=_choices(InadmissibilityReason), help="repeat for several reasons"),
+        [], "--inadmissible-reason", metavar="REASON",
+        help=f"repeat for several reasons, {_one_of(InadmissibilityReason)}"),
     redirect_to: str | None = typer.Option(None, metavar="OMBUDSMAN_ID",
                                            help="directory id of the competent ombudsman"),
     reason: str | None = ReasonOption,
@@ -382,8 +387,8 @@ class ReportFormat(StrEnum):
 
 @command("indicators")
 def indicators(year: int = typer.Argument(..., metavar="YEAR", help="e.g. 2026"),
-               output_format: ReportFormat = typer.Option(ReportFormat.JSON, "--format",
-                                                          metavar=_choices(ReportFormat)),
+               output_format: ReportFormat = typer.Option(ReportFormat.JSON, "--format", metavar="FORMAT",
+                                                          help=_one_of(ReportFormat)),
                as_of: str | None = typer.Option(None, metavar="YYYY-MM-DD",
                                                 help="count open cases on this day; default today for the current "
                                                      "year")) -> None:

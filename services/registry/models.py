@@ -81,7 +81,8 @@ class Complaint(Base):
         Index("ix_complaints_status_answer_due", "status", "answer_due"),
         Index("ix_complaints_status_year_sequence", "status", "year", "sequence"),
         Index("ix_complaints_service_year_sequence", "service_concerned", "year", "sequence"),
-        # PostgreSQL also has trigram indexes for the text search (migration 0002; not expressible portably here).
+        # PostgreSQL also has trigram indexes for the text search (migration 0002), SQLite an FTS5 trigram table
+        # kept by triggers (migration 0004): neither is expressible portably here.
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -93,22 +94,22 @@ class Complaint(Base):
     channel: Mapped[str] = mapped_column(String(16))
     received_at: Mapped[datetime]
     legal_start: Mapped[date] = mapped_column(Date, index=True)
-    complainant_name: Mapped[str] = mapped_column(String(300), default="")
+    complainant_name: Mapped[str] = mapped_column(Text, default="")
     complainant_email: Mapped[str | None] = mapped_column(String(320), index=True)
     complainant_postal_address: Mapped[str | None] = mapped_column(Text)
-    complainant_language: Mapped[str | None] = mapped_column(String(16))
+    complainant_language: Mapped[str | None] = mapped_column(Text)
     subject_line: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text, default="")
     attachments: Mapped[list[Any]] = mapped_column(default=list)
-    raw_object: Mapped[str | None] = mapped_column(String(512))
+    raw_object: Mapped[str | None] = mapped_column(Text)
     service_concerned: Mapped[str | None] = mapped_column(String(200), index=True)
-    theme: Mapped[str | None] = mapped_column(String(200))
+    theme: Mapped[str | None] = mapped_column(Text)
     admissibility: Mapped[str] = mapped_column(String(32), default="pending")
     admissibility_reasons: Mapped[list[Any]] = mapped_column(default=list)
     screening_proposal: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(32), default="received")
-    handler: Mapped[str | None] = mapped_column(String(320))
-    acknowledgment_due: Mapped[date] = mapped_column(Date)
+    handler: Mapped[str | None] = mapped_column(Text)
+    acknowledgment_due: Mapped[date] = mapped_column(Date, index=True)
     answer_due: Mapped[date] = mapped_column(Date, index=True)
     answer_extended: Mapped[bool] = mapped_column(Boolean, default=False)
     paused_days: Mapped[int] = mapped_column(Integer, default=0)
@@ -120,7 +121,7 @@ class Complaint(Base):
     outcome_category: Mapped[str | None] = mapped_column(String(64))
     recommendations: Mapped[list[Any]] = mapped_column(default=list)
     linked_number: Mapped[str | None] = mapped_column(String(40))
-    redirected_to: Mapped[str | None] = mapped_column(String(200))  # directory id of the competent ombudsman
+    redirected_to: Mapped[str | None] = mapped_column(Text)  # directory id of the competent ombudsman
     automated: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -134,14 +135,14 @@ class ThreadMessage(Base):
     direction: Mapped[str] = mapped_column(String(3))  # "in" or "out"
     message_key: Mapped[str] = mapped_column(String(512), unique=True)
     message_id: Mapped[str | None] = mapped_column(String(998), index=True)
-    sender_name: Mapped[str] = mapped_column(String(300), default="")
-    sender_email: Mapped[str | None] = mapped_column(String(320))
-    recipient: Mapped[str | None] = mapped_column(String(320))
+    sender_name: Mapped[str] = mapped_column(Text, default="")
+    sender_email: Mapped[str | None] = mapped_column(Text)
+    recipient: Mapped[str | None] = mapped_column(Text)
     subject_line: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text, default="")
-    notice_kind: Mapped[str | None] = mapped_column(String(64))
+    notice_kind: Mapped[str | None] = mapped_column(Text)
     attachments: Mapped[list[Any]] = mapped_column(default=list)
-    raw_object: Mapped[str | None] = mapped_column(String(512))
+    raw_object: Mapped[str | None] = mapped_column(Text)
     automated: Mapped[bool] = mapped_column(Boolean, default=False)
     occurred_at: Mapped[datetime]
 
@@ -154,7 +155,7 @@ class CaseParty(Base):
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
     email: Mapped[str] = mapped_column(String(320), index=True)
     role: Mapped[str] = mapped_column(String(32))  # complainant, correspondent
-    added_by: Mapped[str] = mapped_column(String(320))
+    added_by: Mapped[str] = mapped_column(Text)
     added_at: Mapped[datetime]
 
 
@@ -165,7 +166,7 @@ class ChangeLogEntry(Base):
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
     change_id: Mapped[str] = mapped_column(String(64), unique=True)
     change: Mapped[str] = mapped_column(String(64))
-    actor: Mapped[str] = mapped_column(String(320))
+    actor: Mapped[str] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     at: Mapped[datetime]
@@ -179,11 +180,11 @@ class HeldMessage(Base):
     reason: Mapped[str] = mapped_column(String(64))
     suggestions: Mapped[list[Any]] = mapped_column(default=list)
     event: Mapped[str] = mapped_column(Text)  # the MessageReceived JSON, whole, to attach or register it later
-    sender_email: Mapped[str | None] = mapped_column(String(320))
+    sender_email: Mapped[str | None] = mapped_column(Text)
     subject_line: Mapped[str] = mapped_column(Text, default="")
     received_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
-    resolved_by: Mapped[str | None] = mapped_column(String(320))
+    resolved_by: Mapped[str | None] = mapped_column(Text)
     resolved_at: Mapped[datetime | None]
     resolved_number: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime]

@@ -82,7 +82,7 @@ def utc_offsets(zone: ZoneInfo, since: datetime, until: datetime) -> UtcOffsets:
 
 
 def _json_tuple(text: str | None) -> tuple[Any, ...]:
-    """A JSON list column as `_record` reads it (SQL NULL and JSON null are no items)."""
+    """A JSON list column as `complaint_record` reads it (SQL NULL and JSON null are no items)."""
     return tuple(json.loads(text) or ()) if text is not None else ()
 
 

@@ -27,11 +27,13 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    column,
     func,
     literal,
     literal_column,
     or_,
     select,
+    table,
     text,
     type_coerce,
     union,
@@ -93,6 +95,19 @@ def _text_matches(entity: Any, pattern: str) -> Any:
         func.lower(entity.complainant_name).like(pattern, escape="\\"),
         func.lower(entity.complainant_email).like(pattern, escape="\\"),
     )
+
+
+# SQLite's FTS5 trigram index of the searched columns (migration 0004), when the SQLite library could build it,
+# and the most candidates a search reads from it (see `list_complaints`).
+FTS_TABLE = table("complaints_fts", column("rowid"))
+FTS_CANDIDATES_MAX = 2000
+
+
+def _fts_candidates(fragment: str) -> Any:
+    """The ids of the complaints whose subject, name or email contain `fragment` in any case: a superset of the `LIKE`
+    of `_text_matches` (the tokenizer folds case in Unicode, SQLite's `lower` only in ASCII) found by the index."""
+    phrase = '"' + fragment.lower().replace('"', '""') + '"'  # an FTS5 string: every character literal
+    return select(FTS_TABLE.c.rowid).where(literal_column(FTS_TABLE.name).op("MATCH")(phrase))
 
 
 def escape_like(text: str) -> str:
@@ -324,6 +339,14 @@ class RegistryStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._has_fts: bool | None = None
+
+    async def _fts_available(self, session: AsyncSession) -> bool:
+        if self._has_fts is None:
+            self._has_fts = self.engine.dialect.name == "sqlite" and (await session.execute(
+                text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": FTS_TABLE.name}
+            )).first() is not None
+        return self._has_fts
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
@@ -346,22 +369,29 @@ class RegistryStore:
             return complaint, thread, changes, parties
 
     async def list_complaints(self, criteria: ComplaintFilter) -> list[Complaint]:
-        query: Select[tuple[Complaint]] = select(Complaint)
-        if criteria.status:
-            query = query.where(Complaint.status == criteria.status)
-        if criteria.kind:
-            query = query.where(Complaint.kind == criteria.kind)
-        if criteria.service:
-            query = query.where(Complaint.service_concerned == criteria.service)
-        if criteria.year:
-            query = query.where(Complaint.year == criteria.year)
-        if criteria.due_before:
-            query = query.where(Complaint.answer_due <= criteria.due_before)
-        if criteria.overdue_on:
-            query = query.where(Complaint.answer_due < criteria.overdue_on,
-                                Complaint.status.not_in(sorted(FINAL_STATUSES)))
-        newest_first = (Complaint.year.desc(), Complaint.sequence.desc())
-        wanted = criteria.offset + criteria.limit
+        def filtered(entity: Any) -> Select[Any]:
+            """The criteria but the text, on the complaints table or on a subset of its rows."""
+            query = select(entity)
+            if criteria.status:
+                query = query.where(entity.status == criteria.status)
+            if criteria.kind:
+                query = query.where(entity.kind == criteria.kind)
+            if criteria.service:
+                query = query.where(entity.service_concerned == criteria.service)
+            if criteria.year:
+                query = query.where(entity.year == criteria.year)
+            if criteria.due_before:
+                query = query.where(entity.answer_due <= criteria.due_before)
+            if criteria.overdue_on:
+                query = query.where(entity.answer_due < criteria.overdue_on,
+                                    entity.status.not_in(sorted(FINAL_STATUSES)))
+            return query
+
+        def page(entity: Any, query: Select[Any], limit: int, offset: int = 0) -> Select[Any]:
+            return query.order_by(entity.year.desc(), entity.sequence.desc()).limit(limit).offset(offset)
+
+        rows: Any = Complaint
+        query = filtered(Complaint)
         async with self._sessions() as session:
             if criteria.text and criteria.number_format.parse(criteria.text):
                 query = query.where(Complaint.number == criteria.number_format.normalise(criteria.text))
@@ -371,15 +401,26 @@ class RegistryStore:
                 # matches are found at once, where the planner would fetch every match through the trigram
                 # index and sort them. Exact: when the newest window holds enough matches, no older complaint
                 # can be among the newest ones.
-                window = aliased(Complaint, query.order_by(*newest_first).limit(SEARCH_WINDOW).subquery())
-                recent = (select(window).where(_text_matches(window, pattern))
-                          .order_by(window.year.desc(), window.sequence.desc()).limit(wanted))
+                wanted = criteria.offset + criteria.limit
+                window = aliased(Complaint, page(Complaint, query, SEARCH_WINDOW).subquery())
+                recent = page(window, select(window).where(_text_matches(window, pattern)), wanted)
                 found = list((await session.execute(recent)).scalars())
                 if len(found) >= wanted:
                     return found[criteria.offset:]
-                query = query.where(_text_matches(Complaint, pattern))
-            query = query.order_by(*newest_first).limit(criteria.limit).offset(criteria.offset)
-            return list((await session.execute(query)).scalars())
+                # SQLite has no trigram index of its own: its FTS5 table lists the rows to check for a fragment of
+                # three characters or more (trigrams), and the same LIKE decides, so the results do not change. A
+                # fragment found in very many rows is left to the scan in list order, which meets its matches
+                # early, where reading and sorting every candidate would take longer. The candidates are
+                # materialised first: else SQLite may prefer walking a filter's index in list order.
+                if len(criteria.text) >= 3 and await self._fts_available(session):
+                    candidates = list((await session.execute(
+                        _fts_candidates(criteria.text).limit(FTS_CANDIDATES_MAX + 1))).scalars())
+                    if len(candidates) <= FTS_CANDIDATES_MAX:
+                        rows = aliased(Complaint, select(Complaint).where(Complaint.id.in_(candidates[1:]))
+                                       .cte("fts_candidates").prefix_with("MATERIALIZED"))
+                        query = filtered(rows)
+                query = query.where(_text_matches(rows, pattern))
+            return list((await session.execute(page(rows, query, criteria.limit, criteria.offset))).scalars())
 
     async def held_messages(self, status: str | None = "pending") -> list[HeldMessage]:
         query = select(HeldMessage).order_by(HeldMessage.id)
@@ -411,9 +452,16 @@ class RegistryStore:
         def local(column: Any) -> Any:
             return _local_date(column, offsets, dialect)
 
+        def by_index(*conditions: Any) -> Any:
+            # SQLite: the complaints an index finds, read in id order; on a large register, reading them in the
+            # index's order (random pages) took three times as long. PostgreSQL's bitmap scans do that already.
+            if dialect == "postgresql":
+                return and_(*conditions)
+            return Complaint.id.in_(select(Complaint.id).where(*conditions))
+
         def in_year(column: Any) -> Any:
             # The range on the raw column lets the database use its index; the local date decides.
-            return and_(column >= window_start, column < window_end, local(column).between(start, end))
+            return and_(by_index(column >= window_start, column < window_end), local(column).between(start, end))
 
         # Grouped by output names: PostgreSQL does not see two renderings of an expression with parameters as equal.
         reasons = case((Complaint.admissibility == "inadmissible", cast(Complaint.admissibility_reasons, Text)))
@@ -423,14 +471,17 @@ class RegistryStore:
                             Complaint.admissibility, reasons.label("reasons"), final_status.label("final_status"),
                             Complaint.redirected_to)
         received = (select(*received_columns, func.count())
-                    .where(Complaint.legal_start.between(start, end))
+                    .where(by_index(Complaint.legal_start.between(start, end)))
                     .group_by(*received_columns[:5], "reasons", "final_status", Complaint.redirected_to))
-        ended = and_(in_year(Complaint.closed_at), Complaint.outcome.is_not(None))
-        outcomes = (select(Complaint.outcome, Complaint.outcome_category, func.count())
-                    .where(ended).group_by(Complaint.outcome, Complaint.outcome_category))
+        # Ended in the year with an outcome; a complaint with improvement actions is a group of its own.
         recommendations = cast(Complaint.recommendations, Text)
-        actions = (select(Complaint.number, recommendations)
-                   .where(ended, recommendations != "[]").order_by(Complaint.year, Complaint.sequence))
+        acted = recommendations != "[]"
+        outcome_columns = (Complaint.outcome, Complaint.outcome_category, case((acted, Complaint.year)).label("y"),
+                           case((acted, Complaint.sequence)).label("s"), case((acted, Complaint.number)).label("n"),
+                           case((acted, recommendations)).label("r"))
+        outcomes = (select(*outcome_columns, func.count())
+                    .where(in_year(Complaint.closed_at), Complaint.outcome.is_not(None))
+                    .group_by(Complaint.outcome, Complaint.outcome_category, "y", "s", "n", "r"))
         days = _days_between(local(Complaint.answered_at), Complaint.legal_start, dialect)
         handling = (select(days.label("days"), func.count()).where(in_year(Complaint.answered_at))
                     .group_by("days"))
@@ -439,30 +490,43 @@ class RegistryStore:
         received_by_end = Complaint.legal_start <= period_end
         ended_after = datetime.combine(period_end, datetime.min.time(), timezone.utc) - timedelta(days=1)
         still_open = union_all(
-            select(Complaint.legal_start).where(Complaint.closed_at.is_(None), received_by_end),
-            select(Complaint.legal_start).where(Complaint.closed_at >= ended_after, received_by_end,
+            select(Complaint.legal_start).where(by_index(Complaint.closed_at.is_(None)), received_by_end),
+            select(Complaint.legal_start).where(by_index(Complaint.closed_at >= ended_after), received_by_end,
                                                 local(Complaint.closed_at) > period_end),
         ).subquery()
         this_year = (still_open.c.legal_start >= start).label("this_year")
         open_at_end = select(this_year, func.count()).group_by("this_year")
 
-        def deadline(due: Any, met: Any) -> Select[Any]:
-            return select(func.count(), func.coalesce(func.sum(case((met, 1), else_=0)), 0)).where(
-                due.between(start, period_end))
-
-        acknowledgment = deadline(Complaint.acknowledgment_due,
-                                  local(Complaint.acknowledged_at) <= Complaint.acknowledgment_due)
+        # Deadlines falling due in the period, both in one pass: (due, met) for each.
+        ack_due = Complaint.acknowledgment_due.between(start, period_end)
+        ack_met = local(Complaint.acknowledged_at) <= Complaint.acknowledgment_due
+        answer_due = Complaint.answer_due.between(start, period_end)
         # Answered, or else ended (inadmissible, redirected, withdrawn), on or before the deadline.
-        responded = func.coalesce(local(Complaint.answered_at), local(Complaint.closed_at))
-        answer = deadline(Complaint.answer_due, responded <= Complaint.answer_due)
+        answer_met = func.coalesce(local(Complaint.answered_at), local(Complaint.closed_at)) <= Complaint.answer_due
+
+        def tally(condition: Any) -> Any:
+            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+        deadlines = select(tally(ack_due), tally(and_(ack_due, ack_met)), tally(answer_due),
+                           tally(and_(answer_due, answer_met)))
+        if dialect == "postgresql":
+            deadlines = deadlines.where(or_(ack_due, answer_due))  # a BitmapOr of the two indexes
+        else:
+            deadlines = deadlines.where(Complaint.id.in_(union(select(Complaint.id).where(ack_due),
+                                                               select(Complaint.id).where(answer_due))))
         async with self._sessions() as session:
             async def rows(query: Any) -> list[tuple[Any, ...]]:
                 return [tuple(row) for row in await session.execute(query)]
 
+            grouped_outcomes = await rows(outcomes)
+            ack_count, ack_within, answer_count, answer_within = (int(value) for value in (await rows(deadlines))[0])
             return IndicatorGroups(
-                received=await rows(received), outcomes=await rows(outcomes), actions=await rows(actions),
+                received=await rows(received),
+                outcomes=[(outcome, category, count) for outcome, category, *_acted, count in grouped_outcomes],
+                actions=[(number, listed) for _o, _c, _y, _s, number, listed, _n in sorted(
+                    (group for group in grouped_outcomes if group[4] is not None), key=lambda group: group[2:4])],
                 handling_days=await rows(handling), open_at_end=await rows(open_at_end),
-                acknowledgment=tuple((await rows(acknowledgment))[0]), answer=tuple((await rows(answer))[0]),
+                acknowledgment=(ack_count, ack_within), answer=(answer_count, answer_within),
             )
 
     async def unpublished_events(self, limit: int = 500) -> list[OutboxEvent]:

@@ -313,7 +313,8 @@ def _change_summary(entry: ChangeLogEntry, ctx: TextContext) -> str:
     if entry.change == "status":
         summary = ctx.from_to(ctx.term(details.get("from")), ctx.term(details.get("to")))
         if details.get("outcome"):
-            summary += ctx.semicolon + " / ".join(ctx.term(v) for v in (details.get("outcome"), details.get("category")) if v)
+            assessed = (details.get("outcome"), details.get("category"))
+            summary += ctx.semicolon + " / ".join(ctx.term(v) for v in assessed if v)
         if details.get("reasons"):
             summary += f" {NONE} " + ctx.semicolon.join(ctx.term(r) for r in details["reasons"])
         if details.get("redirect_to"):
@@ -333,7 +334,7 @@ def _change_summary(entry: ChangeLogEntry, ctx: TextContext) -> str:
     elif entry.change == "recommendation":
         summary = str(details.get("text", ""))
     elif entry.change in {"follow_up_appended", "follow_up_attached"}:
-        summary = " ".join(str(v) for v in (details.get("sender"), details.get("subject")) if v)
+        summary = f" {NONE} ".join(str(v) for v in (details.get("sender"), details.get("subject")) if v)
     elif entry.change == "correspondent_added":
         summary = str(details.get("email", ""))
     elif entry.change == "registered" and details.get("linked_number"):

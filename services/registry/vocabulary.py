@@ -11,8 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 
-LANGUAGES = ("fr", "nl", "de", "en")
-DEFAULT_LANGUAGE = "fr"
+class Language(StrEnum):
+    """The languages of what people read, French first."""
+
+    FR = "fr"
+    NL = "nl"
+    DE = "de"
+    EN = "en"
+
+
+LANGUAGES = tuple(language.value for language in Language)
+DEFAULT_LANGUAGE = Language.FR.value
 
 
 class Kind(StrEnum):

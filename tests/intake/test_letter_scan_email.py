@@ -17,6 +17,7 @@ from services.intake.settings import IntakeSettings
 from shared import streams
 from shared.events import Channel, MessageReceived
 from shared.messaging import ensure_streams, make_broker
+from shared.settings import SettingsError, load_settings
 from tests.intake.letter_support import make_pdf
 from tests.intake.support import stream_events
 
@@ -89,16 +90,17 @@ async def scan_to_email(nats_server, tmp_path: Path) -> AsyncIterator[ScanToEmai
     await broker.connect()
     await ensure_streams(broker.connection.jetstream())
     pipeline = IntakePipeline(broker, settings)
-    yield ScanToEmail(pipeline, [SCANS], tmp_path / "letters" / "rejected", today=lambda: TODAY, language="en")
+    yield ScanToEmail(pipeline, [SCANS], tmp_path / "letters" / "rejected", today=lambda: TODAY, language="en",
+                      scan_senders=["copieur@ombudsdesk.localhost"])
     await pipeline.drain()
     pipeline.close()
     await broker.stop()
 
 
-async def accept(router: ScanToEmail, raw: bytes, recipient: str = SCANS):
+async def accept(router: ScanToEmail, raw: bytes, recipient: str = SCANS,
+                 sender: str = "copieur@ombudsdesk.localhost"):
     return await router.accept(raw, channel=Channel.EMAIL, received_at=datetime(2026, 11, 24, 10, tzinfo=timezone.utc),
-                               envelope_sender="copieur@ombudsdesk.localhost", envelope_recipients=[recipient],
-                               source="smtp")
+                               envelope_sender=sender, envelope_recipients=[recipient], source="smtp")
 
 
 async def letters(nats_url: str) -> list[MessageReceived]:
@@ -146,3 +148,17 @@ async def test_mail_to_a_complaint_address_goes_through_the_normal_pipeline(nats
     assert outcome.status is AcceptStatus.PROCESSED
     [event] = await letters(nats_server.url)
     assert event.channel is Channel.EMAIL and event.sender.email == "jeanne@example.org"
+
+
+async def test_a_scan_from_a_sender_who_is_not_a_configured_copier_is_refused(nats_server, scan_to_email, tmp_path):
+    """A scan's metadata sets the legal start date: a stranger must not be able to backdate a complaint."""
+    outcome = await accept(scan_to_email, scan_mail(), sender="forger@example.org")
+    assert outcome.status is AcceptStatus.QUARANTINED
+    assert await letters(nats_server.url) == []
+    [reason] = (tmp_path / "letters" / "rejected").glob("*.reason.txt")
+    assert "forger@example.org is not an authorised copier" in reason.read_text(encoding="utf-8")
+
+
+def test_scan_addresses_without_authorised_copiers_stop_the_start_with_a_clear_message():
+    with pytest.raises(SettingsError, match="OMBUDSDESK_LETTERS_SCAN_SENDERS"):
+        load_settings(IntakeSettings, letters_scan_addresses=[SCANS])

@@ -68,7 +68,8 @@ async def test_scan_to_email_over_smtp_becomes_a_letter(nats_server, tmp_path):
                         f"received_on: {RECEIVED.isoformat()}\npages: 1\narchive_reference: B-7\n"
                         "staff_member: a.dubois\n")
     message.add_attachment(make_pdf(1), maintype="application", subtype="pdf", filename="scan.pdf")
-    async with running_intake(nats_server.url, tmp_path, letters_scan_addresses=[SCANS]) as intake:
+    async with running_intake(nats_server.url, tmp_path, letters_scan_addresses=[SCANS],
+                              letters_scan_senders=["@ombudsdesk.localhost"]) as intake:
         assert await asend(intake.smtp_port, message, recipients=[SCANS], sender="copieur@ombudsdesk.localhost") == {}
         [event] = await wait_for_received(nats_server.url, 1, timeout=1)  # durable before the 250
     assert event.channel is Channel.LETTER
@@ -103,7 +104,8 @@ async def test_a_copier_mailbox_read_over_imap_gives_letters(nats_server, doveco
     append_mails(dovecot, [bytes(message)])
     mailbox = {"name": "copieur", "host": dovecot.host, "port": dovecot.port, "ssl": False,
                "username": dovecot.user, "password": dovecot.password, "recipient": SCANS}
-    async with running_intake(nats_server.url, tmp_path, imap_mailboxes=[mailbox], letters_scan_addresses=[SCANS]):
+    async with running_intake(nats_server.url, tmp_path, imap_mailboxes=[mailbox], letters_scan_addresses=[SCANS],
+                              letters_scan_senders=["@ombudsdesk.localhost"]):
         [event] = await wait_for_received(nats_server.url, 1)
         assert len(await wait_for_marks(dovecot, 1)) == 1
     assert event.channel is Channel.LETTER and event.source == "imap:copieur:scan-to-email"

@@ -196,3 +196,27 @@ async def test_a_smuggled_end_of_data_does_not_end_it(nats_server, tmp_path, fak
     assert replies[5].startswith(b"250") and replies[6].startswith(b"221"), replies
     assert len(events) == 1
     assert raw == head + smuggled.replace(b"\r\n.", b"\r\n")  # a dot after CRLF is a stuffed one (RFC 5321 4.5.2)
+
+
+@pytest.mark.parametrize("local_part_limit", [0, 64])
+def test_fast_address_parsing_agrees_with_aiosmtpd(local_part_limit):
+    """`IntakeSMTP._getaddr` takes a shortcut for plain paths; whatever the input, it must answer as aiosmtpd."""
+    from aiosmtpd.smtp import SMTP
+
+    from services.intake.smtp_server import IntakeSMTP
+
+    loop = asyncio.new_event_loop()
+    try:
+        reference, ours = SMTP(object(), loop=loop), IntakeSMTP(object(), max_message_bytes=1000, loop=loop)
+        reference.local_part_limit = ours.local_part_limit = local_part_limit
+        arguments = [
+            "<a@b.c>", "<a@b.c> SIZE=100", "<jeanne.dupont@example.org> SIZE=2006 BODY=8BITMIME", "<>", "< a@b.c>",
+            "<a..b@c.d>", '<"q x"@b.c>', "<a@[1.2.3.4]>", "a@b.c", "<a@b.c>x", "<.a@b.c>", "<a@b..c>", "<a@-b.c>",
+            "<@x,@y:a@b.c>", "<a@b.c>é X", "<é@b.c>", "<a@b.c", "<a b@c.d>", "<c@example.org>  SMTPUTF8",
+            "<a@b.c>\r\n", "<a@b.c> (comment) SIZE=1", "<a@b.c>\t\tX=1", "<a@b.c> \r\n", "<" + "x" * 70 + "@b.c>",
+            "<a@b.c>  ", "<A+tag@Sub.Example.ORG> BODY=8BITMIME SMTPUTF8", " <a@b.c>",
+        ]
+        for argument in arguments:
+            assert ours._getaddr(argument) == reference._getaddr(argument), argument
+    finally:
+        loop.close()

@@ -48,8 +48,12 @@ def test_list_show_and_holding_pen_commands(database_url, monkeypatch, tmp_path)
 
     listed = runner.invoke(app, ["list"])
     assert listed.exit_code == 0, listed.output
-    lines = listed.output.strip().splitlines()
+    header, *lines = listed.output.strip().splitlines()
+    assert header.split()[:2] == ["Numéro", "Départ"] and "Statut" in header
     assert [line.split()[0] for line in lines] == ["MED-2026-00002", "MED-2026-00001"]
+    # Aligned columns: each status starts under its header, in words.
+    column = header.index("Statut")
+    assert [line[column:].split("  ")[0] for line in lines] == ["Reçue", "Accusé de réception envoyé"]
 
     as_json = json.loads(runner.invoke(app, ["list", "--json", "--search", "train"]).output or "[]")
     assert as_json == []
@@ -59,9 +63,13 @@ def test_list_show_and_holding_pen_commands(database_url, monkeypatch, tmp_path)
     shown = runner.invoke(app, ["show", "med-2026-00001"])
     assert shown.exit_code == 0, shown.output
     assert "Jeanne Dupont" in shown.output and "jeanne.dupont@example.org" in shown.output
-    assert "acknowledged" in shown.output and "Réponse due le" in shown.output and "2027-01-08" in shown.output
+    assert "Accusé de réception envoyé" in shown.output and "Courriel" in shown.output
+    assert "Réponse due le" in shown.output and "08/01/2027" in shown.output
+    assert "Fil des messages\u00a0:" in shown.output and "Historique\u00a0:" in shown.output
     assert "ack-1@ombudsdesk.localhost" in shown.output and "envoyé" in shown.output
     assert "je conteste la facture" in shown.output
+    for raw in ("acknowledged", "complaint", "pending", "(aucune)", "Fil des messages:"):
+        assert raw not in shown.output
 
     missing = runner.invoke(app, ["show", "MED-2026-09999"])
     assert missing.exit_code == 1
@@ -74,7 +82,9 @@ def test_list_show_and_holding_pen_commands(database_url, monkeypatch, tmp_path)
     again = runner.invoke(app, ["attach", str(held[0]["id"]), "MED-2026-00001", "--by", "agent@service.be"])
     assert again.exit_code == 3
     shown = runner.invoke(app, ["show", "MED-2026-00001", "--lang", "en"])
-    assert "intrus@example.com" in shown.output and "follow_up_attached" in shown.output
+    assert "intrus@example.com" in shown.output and "Held message attached" in shown.output
+    as_json = json.loads(runner.invoke(app, ["show", "MED-2026-00001", "--json"]).output)
+    assert as_json["status"] == "acknowledged" and as_json["changes"][-1]["change"] == "follow_up_attached"
 
 
 def test_staff_actions_and_indicators_from_the_command_line(database_url, monkeypatch, tmp_path):
@@ -105,7 +115,8 @@ def test_staff_actions_and_indicators_from_the_command_line(database_url, monkey
        "first_line_not_contacted")
 
     shown = ok("show", number, "--lang", "en")
-    assert "handler@med.be" in shown and "closed" in shown and "founded / file_processing" in shown
+    assert "handler@med.be" in shown and "Closed" in shown and "Founded / Processing of the file" in shown
+    assert "Question / information request" in shown and "Simplifier le formulaire de contestation" in shown
 
     report = json.loads(ok("indicators", "2026", "--as-of", "2026-12-31"))
     assert report["received"]["total"] == 2
