@@ -19,7 +19,7 @@ import structlog
 
 from ombudsdesk.embedded_nats import EmbeddedNats, is_listening, port_is_free
 from ombudsdesk.mailcatcher import MailCatcher
-from shared.logging import configure_logging
+from shared.logging import configure_logging, redact_url
 from shared.settings import EMBEDDED_NATS_PORT, CommonSettings, load_settings
 
 log = structlog.get_logger("launcher")
@@ -39,6 +39,7 @@ class LocalStackSettings(CommonSettings):
 
 
 def child_environment(settings: LocalStackSettings, var_dir: Path, nats_url: str) -> dict[str, str]:
+    # The children read their own settings from this environment: it is passed through, not interpreted here.
     environment = dict(os.environ)
     environment.update(
         OMBUDSDESK_NATS_URL=nats_url,
@@ -85,7 +86,7 @@ async def run_local_stack(settings: LocalStackSettings) -> int:
         nats = EmbeddedNats(var_dir / "nats", port=settings.embedded_nats_port, log_file=var_dir / "nats.log")
         nats.start()
         nats_url = nats.url
-        log.info("nats.started", url=nats_url, store=str(var_dir / "nats"))
+        log.info("nats.started", url=redact_url(nats_url), store=str(var_dir / "nats"))
     catcher = MailCatcher(var_dir / "outbox", port=settings.mailcatcher_port)
     environment = child_environment(settings, var_dir, nats_url)
     children: dict[str, subprocess.Popen[bytes]] = {}
@@ -174,7 +175,7 @@ def print_banner(intake: object, settings: LocalStackSettings, var_dir: Path, na
         f"  Every mail the system sends lands in {var_dir / 'outbox'}/ (mail catcher on 127.0.0.1:{settings.mailcatcher_port})",
         "  The register:  .venv/bin/ombudsdesk register list   |   .venv/bin/ombudsdesk register show NUMBER"
         + ("" if var_dir == Path("var").resolve() else f"   (with OMBUDSDESK_VAR_DIR={var_dir})"),
-        f"  NATS JetStream: {nats_url}   data: {var_dir}",
+        f"  NATS JetStream: {redact_url(nats_url)}   data: {var_dir}",
         "  Stop with Ctrl-C.",
         "",
     ]

@@ -66,6 +66,10 @@ class Event(Contract):
         """The `Nats-Msg-Id` header: JetStream drops a second publish with the same id within the window."""
         return str(self.event_id)
 
+    def publish_subject(self) -> str:
+        """The subject this event is published on."""
+        return self.subject
+
 
 class MessageReceived(Event):
     """Intake took a message in and stored its raw original durably."""
@@ -274,3 +278,6 @@ class DeadLettered(Event):
 
     def dedup_id(self) -> str:
         return f"dead:{self.consumer}:{self.stream_sequence}"
+
+    def publish_subject(self) -> str:
+        return streams.dead_letter_subject(self.consumer)

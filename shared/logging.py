@@ -7,6 +7,7 @@ line written while a message is being processed carries them.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -22,6 +23,11 @@ def redact_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> di
         if any(marker in key.lower() for marker in _SECRET_MARKERS):
             event_dict[key] = REDACTED
     return event_dict
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for a log line: any `user:password@` part replaced (several URLs may be comma-separated)."""
+    return ",".join(re.sub(r"//[^/@]*@", "//[redacted]@", part) for part in url.split(","))
 
 
 def configure_logging(level: str = "INFO", log_format: str = "console", service: str | None = None) -> None:

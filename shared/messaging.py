@@ -87,7 +87,7 @@ async def publish_event(broker: NatsBroker, event: Event, subject: str | None = 
     rather than a request per event: the ack is awaited all the same, and several callers publishing at once
     (`asyncio.gather`) go out in one write instead of one round trip each (docs/benchmarks-intake.md).
     """
-    target = subject or event.subject
+    target = subject or event.publish_subject()
     ack = await _jetstream(broker).publish_async(
         target,
         event.model_dump_json().encode(),
@@ -189,7 +189,7 @@ async def _dead_letter(
         payload=message.raw_message.data.decode("utf-8", errors="replace"),
     )
     # Published before the ack: if this fails the original stays unacknowledged and comes back.
-    await publish_event(broker, record, streams.dead_letter_subject(policy.durable))
+    await publish_event(broker, record)
     await message.ack()
     log.error("event.dead_lettered", consumer=policy.durable, sequence=record.stream_sequence, error=error)
 

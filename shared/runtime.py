@@ -24,7 +24,15 @@ async def serve_until_signalled(service: Service, name: str) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop_requested.set)
-    await service.start()
+    try:
+        await service.start()
+    except BaseException:
+        # Half started (broker connected, database open...): release what was acquired, then report the cause.
+        try:
+            await service.stop()
+        except Exception as cleanup_error:  # noqa: BLE001 - the start-up failure is what must surface
+            log.warning("service.cleanup_failed", error=repr(cleanup_error))
+        raise
     log.info("service.started")
     try:
         await stop_requested.wait()

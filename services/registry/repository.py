@@ -416,7 +416,7 @@ class RegistryStore:
                     candidates = list((await session.execute(
                         _fts_candidates(criteria.text).limit(FTS_CANDIDATES_MAX + 1))).scalars())
                     if len(candidates) <= FTS_CANDIDATES_MAX:
-                        rows = aliased(Complaint, select(Complaint).where(Complaint.id.in_(candidates[1:]))
+                        rows = aliased(Complaint, select(Complaint).where(Complaint.id.in_(candidates))
                                        .cte("fts_candidates").prefix_with("MATERIALIZED"))
                         query = filtered(rows)
                 query = query.where(_text_matches(rows, pattern))
