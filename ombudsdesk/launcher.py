@@ -19,6 +19,8 @@ import structlog
 
 from ombudsdesk.embedded_nats import EmbeddedNats, is_listening, port_is_free
 from ombudsdesk.mailcatcher import MailCatcher
+from services.intake.settings import IntakeSettings
+from services.registry.settings import RegistrySettings
 from shared.logging import configure_logging, redact_url
 from shared.settings import EMBEDDED_NATS_PORT, CommonSettings, load_settings
 
@@ -66,9 +68,6 @@ def check_ports_free(ports: dict[str, int]) -> None:
 
 async def run_local_stack(settings: LocalStackSettings) -> int:
     """Run until Ctrl-C (returns 0) or until a service dies (returns 1)."""
-    from services.intake.settings import IntakeSettings
-    from services.registry.settings import RegistrySettings
-
     var_dir = settings.var_dir.resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
     intake = load_settings(IntakeSettings, var_dir=var_dir)
@@ -103,7 +102,7 @@ async def run_local_stack(settings: LocalStackSettings) -> int:
             )
         failed = not await wait_until_listening(intake.smtp_port, intake.smtp_host, children, stop_requested)
         if not stop_requested.is_set():
-            print_banner(intake, settings, var_dir, nats_url)
+            print_banner(intake, registry, settings, var_dir, nats_url)
         while not stop_requested.is_set():
             for name, child in children.items():
                 if child.poll() is not None:
@@ -162,19 +161,20 @@ def loop_time() -> float:
     return asyncio.get_running_loop().time()
 
 
-def print_banner(intake: object, settings: LocalStackSettings, var_dir: Path, nats_url: str) -> None:
-    addresses = ", ".join(getattr(intake, "complaint_addresses"))
-    host, port = getattr(intake, "smtp_host"), getattr(intake, "smtp_port")
-    first = getattr(intake, "complaint_addresses")[0]
+def print_banner(intake: IntakeSettings, registry: RegistrySettings, settings: LocalStackSettings, var_dir: Path,
+                 nats_url: str) -> None:
+    host, port, first = intake.smtp_host, intake.smtp_port, intake.complaint_addresses[0]
     lines = [
         "",
         "ombudsdesk is running.",
-        f"  Send complaints by SMTP to {host}:{port}, addressed to: {addresses}",
+        f"  Send complaints by SMTP to {host}:{port}, addressed to: {', '.join(intake.complaint_addresses)}",
         f"  e.g.  python3 -c \"import smtplib; smtplib.SMTP('{host}', {port}).sendmail('jeanne@example.org',"
         f" ['{first}'], b'Subject: Ma plainte\\r\\n\\r\\nBonjour, ...')\"",
         f"  Every mail the system sends lands in {var_dir / 'outbox'}/ (mail catcher on 127.0.0.1:{settings.mailcatcher_port})",
         "  The register:  .venv/bin/ombudsdesk register list   |   .venv/bin/ombudsdesk register show NUMBER"
         + ("" if var_dir == Path("var").resolve() else f"   (with OMBUDSDESK_VAR_DIR={var_dir})"),
+        f"  Staff HTTP API (OpenAPI): http://{registry.registry_api_host}:{registry.registry_api_port}/docs"
+        f"   |   intake health: http://{intake.intake_health_host}:{intake.intake_health_port}/health",
         f"  NATS JetStream: {redact_url(nats_url)}   data: {var_dir}",
         "  Stop with Ctrl-C.",
         "",

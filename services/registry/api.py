@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
@@ -62,7 +62,8 @@ class RecommendationRequest(BaseModel):
 
 
 class CorrespondentRequest(Change):
-    email: str = Field(min_length=3)
+    # RFC 5321 4.5.3.1: a path is at most 256 octets; the register's party index holds 320.
+    email: str = Field(min_length=3, max_length=320)
 
 
 class AttachRequest(BaseModel):
@@ -73,6 +74,11 @@ class AttachRequest(BaseModel):
 
 class ActorRequest(BaseModel):
     actor: str = Field(min_length=1)
+
+
+# Years the annual report can be asked for: the range the deadline rules and the holiday data cover (a year 0 or
+# 10000 would overflow the date arithmetic of the report into a 500).
+FIRST_REPORT_YEAR, LAST_REPORT_YEAR = 1900, 2200
 
 
 def create_api(registry: Registry) -> FastAPI:
@@ -180,8 +186,13 @@ def create_api(registry: Registry) -> FastAPI:
         return {"action": outcome.action, "number": outcome.number}
 
     @api.get("/indicators/{year}", response_model=None)
-    async def indicators(year: int, format: str = Query(default="json", pattern="^(json|csv)$"),
-                         as_of: date | None = None) -> dict[str, Any] | PlainTextResponse:
+    async def indicators(year: int = Path(ge=FIRST_REPORT_YEAR, le=LAST_REPORT_YEAR),
+                         format: str = Query(default="json", pattern="^(json|csv)$"),
+                         as_of: date | None = None) -> dict[str, Any] | JSONResponse | PlainTextResponse:
+        if as_of is not None and not FIRST_REPORT_YEAR <= as_of.year <= LAST_REPORT_YEAR:
+            return JSONResponse({"error": "invalid_date",
+                                 "message": f"as_of must fall in {FIRST_REPORT_YEAR}..{LAST_REPORT_YEAR}"},
+                                status_code=422)
         as_of = as_of or (registry.today() if year == registry.today().year else None)
         if format == "csv":
             text = await annual_report_csv(store, year, zone, as_of=as_of)

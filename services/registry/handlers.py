@@ -44,6 +44,7 @@ from shared.events import (
     MessageAppended,
     MessageReceived,
     NoticeRequested,
+    NotificationFailed,
     NotificationSent,
     Party,
 )
@@ -58,6 +59,22 @@ _RACE_RETRIES = 5
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def fit(column: Any, value: str | None) -> str | None:
+    """Cut a value from outside to the bound of an indexed column (PostgreSQL refuses a longer one, which would
+    turn a valid message into a dead letter). Unindexed free-text columns are unbounded `Text` (migration 0005)."""
+    length = getattr(column.type, "length", None)
+    return value[:length] if value is not None and length else value
+
+
+def sender_address(email: str | None) -> str | None:
+    """The sender's address as the register keys it: lower case, within the indexed column's bound."""
+    return fit(Complaint.complainant_email, (email or "").strip().lower() or None)
+
+
+def stored_message_id(value: str | None) -> str | None:
+    return fit(ThreadMessage.message_id, normalise_message_id(value))
 
 
 def aware(moment: datetime) -> datetime:
@@ -170,7 +187,7 @@ class Registry:
         return Outcome(action, complaint.number, replay=True), [row] if row else []
 
     async def _route(self, tx: Transaction, event: MessageReceived) -> RegisterNew | Attach | Hold:
-        message_ids = [normalise_message_id(event.in_reply_to), *(normalise_message_id(r) for r in event.references)]
+        message_ids = [stored_message_id(event.in_reply_to), *(stored_message_id(r) for r in event.references)]
         header_cases = await tx.complaints_by_message_ids([m for m in message_ids if m])
         fmt = self.policy.number_format
         mentioned = [n for n in (fmt.normalise(c) for c in event.candidate_case_numbers) if n]
@@ -182,7 +199,7 @@ class Registry:
         referenced: dict[str, tuple[Complaint, MatchedBy]] = {c.number: (c, MatchedBy.HEADER) for c in header_cases}
         for complaint in number_cases:
             referenced.setdefault(complaint.number, (complaint, MatchedBy.NUMBER))
-        sender = (event.sender.email or "").strip().lower() or None
+        sender = sender_address(event.sender.email)
         if not referenced and not unknown and not event.automated:
             return RegisterNew()  # the common case: a new complaint, no further query
         own = await tx.complaints_of_party(sender) if sender else []
@@ -238,7 +255,7 @@ class Registry:
             received_at=aware(event.received_at),
             legal_start=legal_start,
             complainant_name=sender.name,
-            complainant_email=(sender.email or "").strip().lower() or None,
+            complainant_email=sender_address(sender.email),
             complainant_postal_address=sender.postal_address,
             complainant_language=event.language or sender.language,
             subject_line=event.subject_line,
@@ -314,7 +331,7 @@ class Registry:
             complaint_id=complaint_id,
             direction="in",
             message_key=event.message_key,
-            message_id=normalise_message_id(event.message_id),
+            message_id=stored_message_id(event.message_id),
             sender_name=event.sender.name,
             sender_email=(event.sender.email or "").strip().lower() or None,
             recipient=", ".join(event.recipients) or None,
@@ -365,7 +382,7 @@ class Registry:
             reason=decision.reason.value,
             suggestions=[s.as_dict() for s in decision.suggestions],
             event=event.model_dump_json(),
-            sender_email=(event.sender.email or "").strip().lower() or None,
+            sender_email=sender_address(event.sender.email),
             subject_line=event.subject_line,
             received_at=aware(event.received_at),
             status="pending",
@@ -409,7 +426,7 @@ class Registry:
             complaint_id=complaint.id,
             direction="out",
             message_key=key,
-            message_id=normalise_message_id(event.message_id),
+            message_id=stored_message_id(event.message_id),
             sender_name="",
             sender_email=None,
             recipient=event.recipient,
@@ -420,12 +437,61 @@ class Registry:
             automated=False,
             occurred_at=aware(event.occurred_at),
         ))
-        if event.notice_kind in ACKNOWLEDGMENT_NOTICES and complaint.acknowledged_at is None:
+        failed = await tx.thread_message_by_key(f"failed:{event.notification_key}") is not None
+        if event.notice_kind in ACKNOWLEDGMENT_NOTICES and complaint.acknowledged_at is None and not failed:
             complaint.acknowledged_at = aware(event.occurred_at)
             complaint.updated_at = self.clock()
             if complaint.status == Status.RECEIVED:
                 await self._set_status(tx, complaint, Status.ACKNOWLEDGED.value, SYSTEM_ACTOR, "acknowledgment sent",
                                        details={"message_id": event.message_id})
+        return True
+
+    async def on_notification_failed(self, event: NotificationFailed) -> bool:
+        """Record a notice the notifier gave up on, in the thread and the change log, so staff see the citizen was
+        not told. A failed acknowledgment does not count as one: the acknowledgment deadline stays open."""
+        for _attempt in range(_RACE_RETRIES):
+            try:
+                async with self.store.transaction() as tx:
+                    recorded = await self._record_failed(tx, event)
+                    to_publish = list(tx.pending_events)
+            except IntegrityError:
+                continue
+            await self.publisher.publish(to_publish)
+            return recorded
+        raise RuntimeError(f"notification {event.notification_key} kept conflicting with concurrent writers")
+
+    async def _record_failed(self, tx: Transaction, event: NotificationFailed) -> bool:
+        complaint = await tx.complaint_by_number(event.complaint_number, for_update=True)
+        if complaint is None:
+            raise PermanentError(f"failed notification for unknown complaint {event.complaint_number}")
+        key = f"failed:{event.notification_key}"
+        if await tx.thread_message_by_key(key) is not None:
+            return False
+        tx.stage(ThreadMessage(
+            complaint_id=complaint.id,
+            direction="out",
+            message_key=key,
+            message_id=None,
+            sender_name="",
+            sender_email=None,
+            recipient=event.recipient,
+            subject_line="",
+            body=event.reason,
+            notice_kind=event.notice_kind,
+            attachments=[],
+            automated=False,
+            occurred_at=aware(event.occurred_at),
+        ))
+        details: dict[str, Any] = {"notification_key": event.notification_key, "notice_kind": event.notice_kind,
+                                   "recipient": event.recipient}
+        sent = await tx.thread_message_by_key(f"out:{event.notification_key}")
+        if (event.notice_kind in ACKNOWLEDGMENT_NOTICES and sent is not None
+                and complaint.acknowledged_at == sent.occurred_at):
+            # The same notice was first reported sent (e.g. accepted by the relay, then refused): undo what it did.
+            details["acknowledged_at_cleared"] = complaint.acknowledged_at
+            complaint.acknowledged_at = None
+        complaint.updated_at = self.clock()
+        self.log_change(tx, complaint, "notification_failed", SYSTEM_ACTOR, event.reason, details)
         return True
 
     # --- holding pen -----------------------------------------------------------------------------------------------
@@ -480,15 +546,19 @@ class Registry:
 
     # --- parties ---------------------------------------------------------------------------------------------------
     async def add_correspondent(self, number: str, email: str, actor: str, reason: str | None = None) -> bool:
-        async with self.store.transaction() as tx:
-            complaint = await tx.complaint_by_number(number, for_update=True)
-            if complaint is None:
-                raise NotFound(number)
-            added = await tx.add_party(complaint.id, email, "correspondent", actor)
+        """Accept `email` as a party of the case (its follow-ups then attach); False if it already was one."""
+        address = sender_address(email)
+        if address is None:
+            raise Conflict("a correspondent needs an email address")
+        added = False
+
+        async def apply(tx: Transaction, complaint: Complaint) -> None:
+            nonlocal added
+            added = await tx.add_party(complaint.id, address, "correspondent", actor)
             if added:
-                self.log_change(tx, complaint, "correspondent_added", actor, reason, {"email": email.lower()})
-            to_publish = list(tx.pending_events)
-        await self.publisher.publish(to_publish)
+                self.log_change(tx, complaint, "correspondent_added", actor, reason, {"email": address})
+
+        await self._staff_action(number, apply)
         return added
 
     # --- status, notices and staff actions -------------------------------------------------------------------------
@@ -573,14 +643,22 @@ class Registry:
         ))
 
     async def _staff_action(self, number: str, action: Callable[[Transaction, Complaint], Any]) -> Complaint:
-        async with self.store.transaction() as tx:
-            complaint = await tx.complaint_by_number(number.strip().upper(), for_update=True)
-            if complaint is None:
-                raise NotFound(f"no complaint {number}")
-            await action(tx, complaint)
-            to_publish = list(tx.pending_events)
-        await self.publisher.publish(to_publish)
-        return complaint
+        """Run `action` on the locked complaint in one transaction; a unique-key race (two staff adding the same
+        correspondent) rolls it back and runs it again on fresh state, like the event use cases."""
+        for _attempt in range(_RACE_RETRIES):
+            try:
+                async with self.store.transaction() as tx:
+                    complaint = await tx.complaint_by_number(number.strip().upper(), for_update=True)
+                    if complaint is None:
+                        raise NotFound(f"no complaint {number}")
+                    await action(tx, complaint)
+                    to_publish = list(tx.pending_events)
+            except IntegrityError:
+                log.info("registry.race_retry", complaint_number=number)
+                continue
+            await self.publisher.publish(to_publish)
+            return complaint
+        raise RuntimeError(f"complaint {number} kept conflicting with concurrent writers")
 
     async def transition(
         self,
@@ -596,6 +674,12 @@ class Registry:
         answer_text: str | None = None,
     ) -> Complaint:
         """A staff status change; inadmissible, redirected and answered also ask the notifier for their notice."""
+        # Refused here rather than dead-lettered by the notifier later: the citizen must get a notice that says
+        # something (the answer itself, the ombudsman to turn to).
+        if target == Status.ANSWERED and not (answer_text or "").strip():
+            raise Conflict("an answer needs its text (the final answer sent to the citizen)")
+        if target == Status.REDIRECTED and not (redirect_to or "").strip():
+            raise Conflict("a redirection needs the competent ombudsman (redirect_to, an id of the directory)")
 
         async def apply(tx: Transaction, complaint: Complaint) -> None:
             entry = await self._set_status(tx, complaint, target, actor, reason, outcome=outcome,
@@ -637,6 +721,8 @@ class Registry:
         """Confirm or override the kind, theme and service suggested by screening."""
         if kind is not None and kind not in {k.value for k in Kind}:
             raise Conflict(f"unknown kind {kind!r}; expected one of: {', '.join(k.value for k in Kind)}")
+        if service is not None and fit(Complaint.service_concerned, service) != service:
+            raise Conflict(f"a service is named in at most {Complaint.service_concerned.type.length} characters")
 
         async def apply(tx: Transaction, complaint: Complaint) -> None:
             changes: dict[str, Any] = {}

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, NonNegativeInt, ValidationInfo, field_validator
+from pydantic_settings import NoDecode
 
+from services.registry.deadlines import DeadlineError, DeadlineRules
 from shared.settings import CommonSettings
 
 
@@ -23,7 +28,8 @@ class RegistrySettings(CommonSettings):
     # A message on a closed case is attached and reopens it within this many days; later it starts a linked case.
     reopen_window_days: int = Field(default=30, ge=0)
     # Deadline watcher: warn this many days before each deadline; check this often.
-    deadline_lead_days: tuple[int, ...] = (5, 1)
+    # From the environment as JSON (`[5, 1]`) or comma-separated (`5,1`).
+    deadline_lead_days: Annotated[tuple[NonNegativeInt, ...], NoDecode] = (5, 1)
     deadline_check_interval_seconds: float = Field(default=300.0, gt=0)
     # Received messages handled at once by one process (several processes may share the work).
     registry_consumer_workers: int = Field(default=4, ge=1, le=64)
@@ -32,6 +38,60 @@ class RegistrySettings(CommonSettings):
     registry_api_port: int = Field(default=8470, ge=0, le=65535)
     # Optional screening configuration files (directory of ombudsmen, keyword rules); empty: the shipped examples.
     screening_config_path: Path | None = None
+
+    # Every check below runs at start-up (`shared.settings.load_settings` names the variable), not on the first
+    # complaint or inside the wiring with a traceback.
+    @field_validator("deadline_lead_days", mode="before")
+    @classmethod
+    def _split_lead_days(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"not a JSON list of days: {error}") from error
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+    @field_validator("registry_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Brussels)") from error
+        return value
+
+    @field_validator("extended_answer_calendar_days")
+    @classmethod
+    def _extension_not_shorter(cls, value: int, info: ValidationInfo) -> int:
+        answer = info.data.get("answer_calendar_days")
+        if answer is not None and value < answer:
+            raise ValueError(f"must be at least OMBUDSDESK_ANSWER_CALENDAR_DAYS ({answer})")
+        return value
+
+    @field_validator("holiday_country")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        return cls._holiday_rules_check(value.strip().upper(), None)
+
+    @field_validator("holiday_subdivision")
+    @classmethod
+    def _known_subdivision(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = (value or "").strip() or None
+        country = info.data.get("holiday_country")
+        if value is not None and country is not None:  # an invalid country is reported on its own variable
+            cls._holiday_rules_check(country, value)
+        return value
+
+    @staticmethod
+    def _holiday_rules_check(country: str, subdivision: str | None) -> str:
+        try:
+            DeadlineRules(country=country, subdivision=subdivision)
+        except DeadlineError as error:
+            raise ValueError(str(error)) from error
+        return country if subdivision is None else subdivision
 
     @property
     def database_url(self) -> str:

@@ -335,6 +335,9 @@ def _change_summary(entry: ChangeLogEntry, ctx: TextContext) -> str:
         summary = str(details.get("text", ""))
     elif entry.change in {"follow_up_appended", "follow_up_attached"}:
         summary = f" {NONE} ".join(str(v) for v in (details.get("sender"), details.get("subject")) if v)
+    elif entry.change == "notification_failed":
+        summary = f" {NONE} ".join(v for v in (ctx.term(details.get("notice_kind"), "notice"),
+                                               details.get("recipient")) if v)
     elif entry.change == "correspondent_added":
         summary = str(details.get("email", ""))
     elif entry.change == "registered" and details.get("linked_number"):
@@ -358,7 +361,9 @@ def _thread_lines(m: ThreadMessage, ctx: TextContext) -> list[str]:
         subject = f"{notice} {NONE} {m.subject_line}" if m.subject_line else notice
     else:
         subject = m.subject_line or NONE
-    lines = [f"  {ctx.moment(m.occurred_at)}  {ctx.term(m.direction, 'direction').ljust(9)} {who or NONE}",
+    # A notice the notifier gave up on is filed as "out" under a "failed:" key (`Registry._record_failed`).
+    direction = "failed" if m.direction == "out" and m.message_key.startswith("failed:") else m.direction
+    lines = [f"  {ctx.moment(m.occurred_at)}  {ctx.term(direction, 'direction').ljust(12)} {who or NONE}",
              f"      {ctx.colon(ctx.text('subject'))} {subject}"]
     if m.message_id:
         lines.append(f"      {ctx.colon('Message-ID')} <{m.message_id}>")

@@ -184,6 +184,7 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
     "direction": {
         "in": {"fr": "reçu", "nl": "ontvangen", "de": "erhalten", "en": "in"},
         "out": {"fr": "envoyé", "nl": "verzonden", "de": "gesendet", "en": "out"},
+        "failed": {"fr": "non remis", "nl": "niet bezorgd", "de": "nicht zugestellt", "en": "not delivered"},
     },
     "notice": {
         "acknowledgment": _ACKNOWLEDGMENT,
@@ -224,6 +225,8 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
                                "nl": "Bericht gekoppeld vanuit de wachtrij",
                                "de": "Nachricht aus der Warteschlange zugeordnet",
                                "en": "Held message attached"},
+        "notification_failed": {"fr": "Échec de l'envoi d'un avis", "nl": "Bericht niet verstuurd",
+                                "de": "Mitteilung nicht zugestellt", "en": "Notice not delivered"},
         "correspondent_added": {"fr": "Correspondant admis", "nl": "Correspondent toegelaten",
                                 "de": "Korrespondent zugelassen", "en": "Correspondent admitted"},
     },

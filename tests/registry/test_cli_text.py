@@ -72,6 +72,9 @@ def test_outgoing_notice_shows_its_kind_and_the_subject_sent():
     assert "      Objet\u00a0: Accusé de réception \u2014 Votre plainte MED-2026-00007 est bien reçue" in with_subject
     # A notice recorded before its subject was known still says what it was.
     assert "      Objet\u00a0: Accusé de réception" in views.complaint_file_lines(_complaint(), [_out()], [], [], ctx)
+    failed = _out()
+    failed.message_key = "failed:ack"
+    assert any("non remis" in line for line in views.complaint_file_lines(_complaint(), [failed], [], [], ctx))
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
