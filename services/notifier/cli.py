@@ -12,6 +12,8 @@ import typer
 
 from services.notifier.handlers import utc_now
 from services.notifier.outbox import Outbox
+from services.notifier.reasons import describe_reason
+from services.notifier.rendering import pick_language
 from services.notifier.settings import NotifierSettings
 from services.notifier.wiring import MIGRATIONS
 from shared.database import create_engine, upgrade_to_head
@@ -24,8 +26,11 @@ app.add_typer(print_queue, name="print-queue")
 T = TypeVar("T")
 
 
-def _with_outbox(action: Callable[[Outbox], Awaitable[T]]) -> T:
-    settings = load_settings(NotifierSettings)
+LANGUAGE_HELP = "Language of the reasons shown (fr, nl, de, en); default: the staff_language setting"
+
+
+def _with_outbox(action: Callable[[Outbox], Awaitable[T]], settings: NotifierSettings | None = None) -> T:
+    settings = settings or load_settings(NotifierSettings)
 
     async def run() -> T:
         engine = create_engine(settings.database_url)
@@ -39,24 +44,32 @@ def _with_outbox(action: Callable[[Outbox], Awaitable[T]]) -> T:
 
 
 @app.command("outbox")
-def outbox_list(complaint: str = typer.Option(None, "--complaint", "-c", help="Only this case number")) -> None:
+def outbox_list(
+    complaint: str = typer.Option(None, "--complaint", "-c", help="Only this case number"),
+    language: str = typer.Option(None, "--language", "-l", help=LANGUAGE_HELP),
+) -> None:
     """Every notice recorded, with its status."""
-    notices = _with_outbox(lambda outbox: outbox.notices(complaint))
+    settings = load_settings(NotifierSettings)
+    shown_in = pick_language(language, settings.staff_language)
+    notices = _with_outbox(lambda outbox: outbox.notices(complaint), settings)
     for notice in notices:
         typer.echo(
             f"{notice.id:>6}  {notice.complaint_number:<16} {notice.notice_kind:<22} {notice.channel:<6} "
-            f"{notice.status:<10} {notice.recipient or '-':<32} {notice.status_reason or ''}"
+            f"{notice.status:<10} {notice.recipient or '-':<32} {describe_reason(notice.status_reason, shown_in)}"
         )
     if not notices:
         typer.echo("no notice")
 
 
 @app.command("flags")
-def flags_list() -> None:
+def flags_list(language: str = typer.Option(None, "--language", "-l", help=LANGUAGE_HELP)) -> None:
     """Addresses our mail does not reach (write to these citizens by post)."""
-    flags = _with_outbox(lambda outbox: outbox.flagged_addresses())
+    settings = load_settings(NotifierSettings)
+    shown_in = pick_language(language, settings.staff_language)
+    flags = _with_outbox(lambda outbox: outbox.flagged_addresses(), settings)
     for flag in flags:
-        typer.echo(f"{flag.address:<40} {flag.flagged_at:%Y-%m-%d %H:%M}  {flag.reason}")
+        flagged_at = flag.flagged_at.astimezone(settings.timezone)
+        typer.echo(f"{flag.address:<40} {flagged_at:%Y-%m-%d %H:%M}  {describe_reason(flag.reason, shown_in)}")
     if not flags:
         typer.echo("no flagged address")
 

@@ -1,7 +1,8 @@
 """The loop that empties the outbox through the SMTP relay and reports each outcome on JetStream.
 
-Transient failures (4xx, connection errors) are retried with exponential backoff until the notice's give-up time;
-a permanent refusal (5xx) fails the notice at once and flags the address so staff can write by post. The
+Transient failures (4xx, connection errors, a relay refusing *us* with a 5xx outside RCPT TO, any unexpected error)
+are retried with exponential backoff until the notice's give-up time; a 5xx refusal of the recipient at RCPT TO fails
+the notice at once and flags the address so staff can write by post. The
 `NotificationSent` / `NotificationFailed` event is published after the outcome is committed and republished until
 JetStream has it (its `Nats-Msg-Id` makes repeats harmless).
 """
@@ -12,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -20,7 +22,8 @@ from services.notifier.mail import Sender, build_email
 from services.notifier.models import Notice, NoticeStatus
 from services.notifier.notices import STAFF_KINDS
 from services.notifier.outbox import Outbox
-from services.notifier.relay import PermanentDeliveryError, SmtpRelay, TransientDeliveryError
+from services.notifier.reasons import ReasonCode, reason
+from services.notifier.relay import PermanentDeliveryError, RelayFault, SmtpRelay, TransientDeliveryError
 from services.notifier.settings import NotifierSettings
 from shared.events import Event, NotificationFailed, NotificationSent
 
@@ -55,7 +58,6 @@ class Dispatcher:
         self.relay = relay
         self.publish = publish
         self.clock = clock
-        self.sender = Sender(settings.sender_address, settings.organisation_name)
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -127,7 +129,8 @@ class Dispatcher:
         now = self.clock()
         try:
             message = build_email(
-                sender=self.sender,
+                sender=Sender(self.settings.sender_address,
+                              self.settings.localized("organisation_name", notice.language)),
                 recipient=notice.recipient,
                 recipient_name=notice.recipient_name,
                 subject=notice.subject,
@@ -142,28 +145,45 @@ class Dispatcher:
             )
             await self.relay.send(message, self.settings.sender_address, notice.recipient)
         except UnsafeAddress as error:
-            await self.outbox.mark_failed(notice.id, str(error))
+            await self.outbox.mark_failed(notice.id, reason(ReasonCode.UNSAFE_ADDRESS, str(error)))
             log_.error("notice.failed", reason=str(error))
             return
         except PermanentDeliveryError as error:
-            await self.outbox.mark_failed(notice.id, error.reason)
-            await self.outbox.flag_address(notice.recipient, error.reason, notice.notification_key, now)
+            # Only a 5xx at RCPT TO gets here: the recipient's address itself is refused.
+            stored = reason(ReasonCode.RECIPIENT_REFUSED, error.reason)
+            await self.outbox.mark_failed(notice.id, stored)
+            await self.outbox.flag_address(notice.recipient, stored, notice.notification_key, now)
             log_.error("notice.refused", reason=error.reason)
             return
+        except RelayFault as error:
+            # Our relay refuses us (credentials, sender, policy): staff must fix the set-up; the citizen's address
+            # is not at fault, so retry until the deadline and never flag it.
+            log_.error("relay.refuses_us", code=error.code, reason=error.reason)
+            await self._retry_or_give_up(notice, now, ReasonCode.RELAY_REFUSED, error.reason, log_)
+            return
         except TransientDeliveryError as error:
-            attempt = notice.attempts + 1
-            if now >= notice.give_up_at:
-                await self.outbox.mark_failed(notice.id, f"gave up after {attempt} attempts: {error.reason}")
-                log_.error("notice.gave_up", attempts=attempt, reason=error.reason)
-                return
-            delay = retry_delay(attempt, self.settings.relay_retry_first_seconds,
-                                self.settings.relay_retry_longest_seconds)
-            next_at = min(now + timedelta(seconds=delay), notice.give_up_at)
-            await self.outbox.mark_retry(notice.id, next_at, error.reason)
-            log_.warning("notice.will_retry", attempt=attempt, retry_in_seconds=delay, reason=error.reason)
+            await self._retry_or_give_up(notice, now, ReasonCode.RELAY_DEFERRED, error.reason, log_)
+            return
+        except Exception as error:  # noqa: BLE001 - any other fault (a bad stored value, a database error) must
+            # neither end the drain nor leave the notice SENDING uncounted: it is retried, then given up.
+            log_.exception("notice.unexpected_error")
+            await self._retry_or_give_up(notice, now, ReasonCode.INTERNAL_ERROR, type(error).__name__, log_)
             return
         await self.outbox.mark_sent(notice.id, now)
         log_.info("notice.sent", notice_kind=notice.notice_kind)
+
+    async def _retry_or_give_up(self, notice: Notice, now: datetime, code: ReasonCode, detail: str,
+                                log_: Any) -> None:
+        attempt = notice.attempts + 1
+        if now >= notice.give_up_at:
+            await self.outbox.mark_failed(notice.id, reason(ReasonCode.GAVE_UP, f"{attempt} × {code.value}: {detail}"))
+            log_.error("notice.gave_up", attempts=attempt, reason_code=code.value, reason=detail)
+            return
+        delay = retry_delay(attempt, self.settings.relay_retry_first_seconds, self.settings.relay_retry_longest_seconds)
+        next_at = min(now + timedelta(seconds=delay), notice.give_up_at)
+        await self.outbox.mark_retry(notice.id, next_at, reason(code, detail))
+        log_.warning("notice.will_retry", attempt=attempt, retry_in_seconds=delay, reason_code=code.value,
+                     reason=detail)
 
     async def publish_outcomes(self) -> None:
         published: list[int] = []

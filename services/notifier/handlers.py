@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from jinja2 import TemplateError
 
-from services.notifier.headers import UnsafeAddress, clean_address, clean_header_text, clean_message_id, our_message_id
+from services.notifier.headers import UnsafeAddress, clean_address, clean_header_text, clean_message_id, new_message_id
 from services.notifier.letters import build_letter_pdf
 from services.notifier.models import NoticeChannel, NoticeStatus
 from services.notifier.notices import (
@@ -24,6 +24,7 @@ from services.notifier.notices import (
     draft_requested_notice,
 )
 from services.notifier.outbox import Outbox, RecipientFacts
+from services.notifier.reasons import ReasonCode, reason
 from services.notifier.rendering import TemplateRenderer, pick_language
 from services.notifier.routing import route_notice
 from services.notifier.settings import NotifierSettings
@@ -40,16 +41,17 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def organisation_variables(settings: NotifierSettings) -> dict[str, str]:
+def organisation_variables(settings: NotifierSettings, language: str) -> dict[str, str]:
+    """The organisation as a notice in `language` names it (per-language names fall back to the French ones)."""
     return {
-        "name": settings.organisation_name,
+        "name": settings.localized("organisation_name", language),
         "signature": settings.organisation_signature,
         "postal_address": settings.organisation_postal_address,
         "phone": settings.organisation_phone,
         "website": settings.organisation_website,
         "logo_url": settings.organisation_logo_url,
-        "second_line_name": settings.second_line_name,
-        "second_line_contact": settings.second_line_contact,
+        "second_line_name": settings.localized("second_line_name", language),
+        "second_line_contact": settings.localized("second_line_contact", language),
     }
 
 
@@ -75,7 +77,6 @@ class NotifierHandlers:
         self.outbox = outbox
         self.renderer = renderer
         self.rules = suppression_rules(settings)
-        self.organisation = organisation_variables(settings)
         self.on_new_notice = on_new_notice
         self.clock = clock
 
@@ -122,16 +123,21 @@ class NotifierHandlers:
         if notice is None:
             log.info("delivery_failed.not_ours", original_message_id=event.original_message_id)
             return
-        address = notice.recipient
-        if event.failed_recipient:
-            try:
-                address = clean_address(event.failed_recipient).lower()
-            except UnsafeAddress:
-                pass
-        reason = clean_header_text(f"bounce {event.status or ''} {event.diagnostic or ''}", 500)
-        await self.outbox.flag_address(address, reason, notice.notification_key, self.clock())
+        try:
+            failed = clean_address(event.failed_recipient).lower() if event.failed_recipient else None
+        except UnsafeAddress:
+            failed = None
+        if not notice.recipient or failed != notice.recipient.lower():
+            # Only a report about the very address the notice went to may flag it: a report naming another
+            # address (or none) flags nothing, whoever sent it (issue 5).
+            log.warning("delivery_failed.recipient_mismatch", complaint_number=notice.complaint_number,
+                        notification_key=notice.notification_key)
+            return
+        address = notice.recipient.lower()
+        why = reason(ReasonCode.BOUNCE, clean_header_text(f"{event.status or ''} {event.diagnostic or ''}", 500))
+        await self.outbox.flag_address(address, why, notice.notification_key, self.clock())
         if notice.status != NoticeStatus.FAILED:
-            await self.outbox.mark_failed(notice.id, reason)
+            await self.outbox.mark_failed(notice.id, why)
             self.on_new_notice()
         log.warning("address.flagged_undeliverable", complaint_number=notice.complaint_number,
                     notification_key=notice.notification_key)
@@ -145,7 +151,9 @@ class NotifierHandlers:
             except UnsafeAddress:
                 log.warning("notice.unusable_address", complaint_number=draft.complaint_number)
         now = self.clock()
-        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        # The follow-up limit counts per calendar day of the service (Brussels), not per UTC day.
+        local_now = now.astimezone(self.settings.timezone)
+        day_start = local_now.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
 
         def compose(facts: RecipientFacts) -> dict[str, Any]:
             return self._compose(draft, address, facts, now)
@@ -171,7 +179,7 @@ class NotifierHandlers:
         route = route_notice(draft, address, facts, self.rules, self.settings.follow_up_notices_per_day)
         variables = {
             **draft.variables,
-            "org": self.organisation,
+            "org": organisation_variables(self.settings, draft.language),
             "case_number": draft.complaint_number,
             "recipient_name": clean_header_text(draft.recipient_name, 120),
             "channel": route.channel.value,
@@ -180,12 +188,12 @@ class NotifierHandlers:
         pdf = None
         if route.channel is NoticeChannel.LETTER:
             pdf = build_letter_pdf(
-                organisation_name=self.settings.organisation_name,
+                organisation_name=self.settings.localized("organisation_name", draft.language),
                 organisation_address=self.settings.organisation_postal_address,
                 recipient_name=draft.recipient_name,
                 postal_address=draft.postal_address or "",
                 reference=draft.complaint_number,
-                letter_date=now.date(),
+                letter_date=now.astimezone(self.settings.timezone).date(),
                 language=draft.language,
                 subject=rendered.subject,
                 body=rendered.text,
@@ -202,7 +210,7 @@ class NotifierHandlers:
             "body_text": rendered.text,
             "body_html": rendered.html,
             "letter_pdf": pdf,
-            "message_id": our_message_id(draft.notification_key, self.settings.message_id_domain),
+            "message_id": new_message_id(self.settings.message_id_domain),
             "in_reply_to": clean_message_id(draft.in_reply_to),
             "references": " ".join(ref for ref in (clean_message_id(value) for value in draft.references) if ref),
             "status": route.status.value,

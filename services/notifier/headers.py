@@ -7,8 +7,8 @@ past a naive check, so encoded words are decoded first and the decoded text is c
 
 from __future__ import annotations
 
-import hashlib
 import re
+import secrets
 import unicodedata
 from email.header import decode_header, make_header
 from email.headerregistry import Address
@@ -61,10 +61,12 @@ def mailbox(display_name: str | None, address: str) -> Address:
     return Address(display_name=clean_header_text(display_name, 120), username=local, domain=domain)
 
 
-def our_message_id(notification_key: str, domain: str) -> str:
-    """Stable per notice, so a notice sent again after a crash keeps its identity (RFC 5322 3.6.4)."""
-    digest = hashlib.sha256(notification_key.encode("utf-8")).hexdigest()[:32]
-    return f"<{digest}.notice@{domain}>"
+def new_message_id(domain: str) -> str:
+    """A fresh Message-ID for a notice, drawn once when the notice is recorded and stored with it, so a notice sent
+    again after a crash keeps its identity (RFC 5322 3.6.4). Random (128 bits), not derived from the case number:
+    a bounce quoting it proves it answers our mail, and nobody can forge a bounce for a notice they never saw
+    (issue 5)."""
+    return f"<{secrets.token_hex(16)}.notice@{domain}>"
 
 
 def clean_message_id(value: str | None) -> str | None:

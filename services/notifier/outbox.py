@@ -1,6 +1,6 @@
 """The notifier's outbox in its own database (adapter): record notices once, claim them for sending, record outcomes.
 
-`record` renders and stores a notice in the same transaction that records it as due; the unique notification key
+`record` renders a notice, then stores it fully rendered in the transaction that records it as due; the unique notification key
 makes a second delivery of the same event a no-op (INSERT ... ON CONFLICT DO NOTHING on both SQLite and PostgreSQL).
 Relays claim notices with a lease, so a relay killed mid-send leaves its notice to be sent again once the lease
 runs out: a notice may, in that narrow window, be sent twice, but is never lost.
@@ -20,6 +20,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.notifier.models import AddressFlag, FileAtRisk, Notice, NoticeChannel, NoticeStatus
+
+
+COMPOSE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -56,16 +59,37 @@ class Outbox:
         compose: Callable[[RecipientFacts], dict[str, Any]],
         count_follow_ups_since: datetime | None = None,
     ) -> bool:
-        """Store the notice `compose` builds, unless one with this key exists. True when this call stored it."""
-        async with self._writing() as session:
-            existing = await session.scalar(select(Notice.id).where(Notice.notification_key == notification_key))
-            if existing is not None:
-                return False
-            facts = await self._facts(session, address, count_follow_ups_since)
+        """Store the notice `compose` builds, unless one with this key exists. True when this call stored it.
+
+        `compose` (templates, a PDF letter: slow) runs before the write transaction, on facts read without holding
+        SQLite's single writer; the transaction then re-reads the facts and only stores the composed notice if they
+        still hold (a concurrent flag or follow-up changes the route), composing again otherwise (issue 5)."""
+        for _ in range(COMPOSE_ATTEMPTS):
+            async with self.sessions() as session:
+                if await self._exists(session, notification_key):
+                    return False
+                facts = await self._facts(session, address, count_follow_ups_since)
             values = compose(facts)
+            async with self._writing() as session:
+                if await self._exists(session, notification_key):
+                    return False
+                if await self._facts(session, address, count_follow_ups_since) != facts:
+                    continue
+                statement = self._insert(Notice.__table__).values(notification_key=notification_key, **values)
+                result = await session.execute(statement.on_conflict_do_nothing(index_elements=["notification_key"]))
+                return bool(result.rowcount)
+        # The facts kept changing under us: compose within the transaction, slow but correct.
+        async with self._writing() as session:
+            if await self._exists(session, notification_key):
+                return False
+            values = compose(await self._facts(session, address, count_follow_ups_since))
             statement = self._insert(Notice.__table__).values(notification_key=notification_key, **values)
             result = await session.execute(statement.on_conflict_do_nothing(index_elements=["notification_key"]))
             return bool(result.rowcount)
+
+    @staticmethod
+    async def _exists(session: AsyncSession, notification_key: str) -> bool:
+        return await session.scalar(select(Notice.id).where(Notice.notification_key == notification_key)) is not None
 
     async def _facts(self, session: AsyncSession, address: str | None, since: datetime | None) -> RecipientFacts:
         if not address:

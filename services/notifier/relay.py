@@ -1,5 +1,10 @@
 """The SMTP client that hands notices to the relay (adapter, aiosmtplib), with SMTP replies sorted into
-transient (4xx, connection trouble: try again later) and permanent (5xx: give up) failures (RFC 5321 4.2.1)."""
+transient (4xx, connection trouble: try again later) and permanent (5xx: give up) failures (RFC 5321 4.2.1).
+
+Only a 5xx answer to RCPT TO speaks about the citizen's address. A 5xx to AUTH (530, 535), to MAIL FROM (550, 554)
+or to DATA is the relay refusing *us* (bad credentials, sender not allowed, content policy): a `RelayFault`, retried
+like a 4xx until the notice's deadline and reported to staff, never a reason to flag the citizen's address (issue 5).
+"""
 
 from __future__ import annotations
 
@@ -23,15 +28,28 @@ class TransientDeliveryError(DeliveryError):
     """4xx or no answer: the same mail may succeed later."""
 
 
+class RelayFault(TransientDeliveryError):
+    """5xx to anything but RCPT TO: our relay set-up is wrong (credentials, sender, policy); staff must act."""
+
+
 class PermanentDeliveryError(DeliveryError):
-    """5xx: the relay will never take this mail for this recipient."""
+    """5xx at RCPT TO: the relay will never take this mail for this recipient."""
 
 
-def _classify(code: int | None, message: str) -> DeliveryError:
-    reason = f"{code} {message}".strip() if code else message
+def _reason(code: int | None, message: str) -> str:
+    return f"{code} {message}".strip() if code else message
+
+
+def _classify_recipient(code: int | None, message: str) -> DeliveryError:
     if code is not None and 500 <= code < 600:
-        return PermanentDeliveryError(reason, code)
-    return TransientDeliveryError(reason, code)
+        return PermanentDeliveryError(_reason(code, message), code)
+    return TransientDeliveryError(_reason(code, message), code)
+
+
+def _classify_relay(code: int | None, message: str) -> DeliveryError:
+    if code is not None and 500 <= code < 600:
+        return RelayFault(_reason(code, message), code)
+    return TransientDeliveryError(_reason(code, message), code)
 
 
 class SmtpRelay:
@@ -44,6 +62,7 @@ class SmtpRelay:
         *,
         timeout: float = 30.0,
         starttls: bool = False,
+        implicit_tls: bool = False,
         username: str | None = None,
         password: str | None = None,
     ) -> None:
@@ -51,6 +70,7 @@ class SmtpRelay:
         self.port = port
         self.timeout = timeout
         self.starttls = starttls
+        self.implicit_tls = implicit_tls
         self.username = username
         self.password = password
         self._client: aiosmtplib.SMTP | None = None
@@ -58,11 +78,15 @@ class SmtpRelay:
     async def _connected(self) -> tuple[aiosmtplib.SMTP, bool]:
         if self._client is not None and self._client.is_connected:
             return self._client, True
-        client = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout, start_tls=self.starttls,
-                                 use_tls=False)
+        client = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout,
+                                 start_tls=self.starttls and not self.implicit_tls, use_tls=self.implicit_tls)
         await client.connect()
         if self.username and self.password:
-            await client.login(self.username, self.password)
+            try:
+                await client.login(self.username, self.password)
+            except BaseException:
+                client.close()  # a refused login must not leave the fresh connection open
+                raise
         self._client = client
         return client, False
 
@@ -82,10 +106,15 @@ class SmtpRelay:
         except aiosmtplib.SMTPRecipientsRefused as error:
             await self.close()
             refused = error.recipients[0] if error.recipients else None
-            raise _classify(refused.code if refused else None, refused.message if refused else str(error)) from error
-        except aiosmtplib.SMTPResponseException as error:
+            raise _classify_recipient(refused.code if refused else None,
+                                      refused.message if refused else str(error)) from error
+        except aiosmtplib.SMTPRecipientRefused as error:
             await self.close()
-            raise _classify(error.code, error.message) from error
+            raise _classify_recipient(error.code, error.message) from error
+        except aiosmtplib.SMTPResponseException as error:
+            # AUTH, MAIL FROM, DATA, or a greeting/HELO refusal: about the relay and us, not the recipient.
+            await self.close()
+            raise _classify_relay(error.code, error.message) from error
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
             await self.close()
             raise TransientDeliveryError(f"{type(error).__name__}: {error}") from error
@@ -94,7 +123,7 @@ class SmtpRelay:
         errors, response = await client.send_message(message, sender=sender, recipients=[recipient])
         if errors:
             code, text = next(iter(errors.values()))
-            raise _classify(code, text)
+            raise _classify_recipient(code, text)
         return response
 
     async def close(self) -> None:

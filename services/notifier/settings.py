@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from shared.settings import CommonSettings
@@ -24,7 +25,10 @@ class NotifierSettings(CommonSettings):
     relay_port: int = 1025
     # Require STARTTLS (RFC 3207) with the relay.
     relay_starttls: bool = False
-    # User name for SMTP AUTH with the relay (RFC 4954); no AUTH when empty.
+    # Speak TLS from the first byte (implicit TLS, RFC 8314, usually port 465) instead of STARTTLS.
+    relay_implicit_tls: bool = False
+    # User name for SMTP AUTH with the relay (RFC 4954); no AUTH when empty. Needs `relay_starttls` or
+    # `relay_implicit_tls`: the password never crosses the network in clear (refused at start-up).
     relay_username: str | None = None
     # Password for SMTP AUTH with the relay (never logged).
     relay_password: SecretStr | None = None
@@ -44,8 +48,11 @@ class NotifierSettings(CommonSettings):
 
     # From address and envelope sender of every notice (bounces come back to intake through it).
     sender_address: str = "plaintes@ombudsdesk.localhost"
-    # Name of the organisation, in every notice and as the From display name.
+    # Name of the organisation, in every notice and as the From display name (French, and any language without its
+    # own name in `organisation_name_translations`).
     organisation_name: str = "Service de médiation"
+    # The organisation's name in other languages, JSON object by language, e.g. {"nl": "Ombudsdienst", "de": "..."}.
+    organisation_name_translations: dict[str, str] = Field(default_factory=dict)
     # Signature above the organisation's name under citizen notices (e.g. a mediator's name); empty: the name alone.
     organisation_signature: str = ""
     # Postal address in the signature and the letterhead of PDF letters (lines separated by newlines).
@@ -58,8 +65,12 @@ class NotifierSettings(CommonSettings):
     organisation_logo_url: str = ""
     # Name of the second-line (federal / national) ombudsman a citizen may turn to when not satisfied with our answer.
     second_line_name: str = "Médiateur fédéral"
+    # The second-line ombudsman's name in other languages, JSON object by language, e.g. {"nl": "Federale Ombudsman"}.
+    second_line_name_translations: dict[str, str] = Field(default_factory=dict)
     # How to reach the second-line ombudsman, as printed in notices.
     second_line_contact: str = "Rue Ducale 43, 1000 Bruxelles – contact@mediateurfederal.be – www.mediateurfederal.be"
+    # The second-line contact in other languages, JSON object by language (a web address per language, a street name).
+    second_line_contact_translations: dict[str, str] = Field(default_factory=dict)
     # A deployment's folder of templates overriding the shipped ones (same relative paths, e.g. `fr/acknowledgment.j2`).
     templates_dir: Path | None = None
     # Language of citizen notices when the citizen's is unknown or not one of fr, nl, de, en.
@@ -83,8 +94,10 @@ class NotifierSettings(CommonSettings):
     staff_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Domains of such staff. Same setting as intake's.
     staff_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # "Your message was added to case N": at most this many per address and calendar day.
+    # "Your message was added to case N": at most this many per address and calendar day (in `notifier_timezone`).
     follow_up_notices_per_day: int = 1
+    # Time zone of the service's calendar: the day of the follow-up limit, the date printed on letters.
+    notifier_timezone: str = "Europe/Brussels"
 
     @field_validator("complaint_addresses", "staff_addresses", "staff_domains", mode="before")
     @classmethod
@@ -100,6 +113,45 @@ class NotifierSettings(CommonSettings):
     @classmethod
     def _lowercase(cls, value: list[str]) -> list[str]:
         return [item.strip().lower() for item in value]
+
+    @field_validator("organisation_name_translations", "second_line_name_translations",
+                     "second_line_contact_translations")
+    @classmethod
+    def _known_languages(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(SUPPORTED_LANGUAGES))
+        if unknown:
+            raise ValueError(f"languages must be among {', '.join(SUPPORTED_LANGUAGES)}; got {', '.join(unknown)}")
+        return {language: text for language, text in value.items() if text.strip()}
+
+    @field_validator("notifier_timezone", "deadline_digest_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Brussels)") from error
+        return value
+
+    @model_validator(mode="after")
+    def _no_password_in_clear(self) -> "NotifierSettings":
+        if self.relay_starttls and self.relay_implicit_tls:
+            raise ValueError("relay_starttls and relay_implicit_tls exclude each other: choose one")
+        if self.relay_username and not (self.relay_starttls or self.relay_implicit_tls):
+            raise ValueError(
+                "relay_username is set but neither relay_starttls nor relay_implicit_tls: the relay password would "
+                "cross the network in clear; set OMBUDSDESK_RELAY_STARTTLS=true or OMBUDSDESK_RELAY_IMPLICIT_TLS=true"
+            )
+        return self
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.notifier_timezone)
+
+    def localized(self, name: str, language: str) -> str:
+        """A citizen-facing name (`organisation_name`, `second_line_name`, `second_line_contact`) in `language`,
+        the French value when that language has none."""
+        translations: dict[str, str] = getattr(self, f"{name}_translations")
+        return translations.get(language) or getattr(self, name)
 
     @property
     def database_url(self) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from services.notifier.reasons import ReasonCode, reason
+
 # Local parts that belong to machines (RFC 2142 role accounts, list managers, bounce handlers).
 _MACHINE_LOCAL_PARTS = frozenset(
     {
@@ -45,7 +47,7 @@ class SuppressionRules:
 def machine_address_reason(address: str) -> str | None:
     local = address.rpartition("@")[0].lower()
     if local in _MACHINE_LOCAL_PARTS or local.endswith(_MACHINE_SUFFIXES) or local.startswith(_MACHINE_PREFIXES):
-        return "machine address"
+        return ReasonCode.MACHINE_ADDRESS
     return None
 
 
@@ -57,16 +59,16 @@ def suppression_reason(
     automated_reason: str | None = None,
     citizen_notice: bool = True,
 ) -> str | None:
-    """Why we must not email `address`, or None when we may."""
+    """Why we must not email `address` (a stored reason, see `reasons`), or None when we may."""
     if automated:
-        return f"automated message: {automated_reason or 'auto-reply, bounce or list'}"
+        return reason(ReasonCode.AUTOMATED_MESSAGE, automated_reason)
     lowered = address.lower()
     domain = lowered.rpartition("@")[2]
     if lowered in rules.own_addresses:
-        return "our own address"
+        return ReasonCode.OWN_ADDRESS
     # Staff notices (deadline warnings) do go to colleagues, possibly in our own domain.
     if citizen_notice and domain in rules.own_domains:
-        return "our own address"
+        return ReasonCode.OWN_ADDRESS
     if citizen_notice and (lowered in rules.staff_addresses or domain in rules.staff_domains):
-        return "staff address (forwarded on behalf of a citizen)"
+        return ReasonCode.STAFF_ADDRESS
     return machine_address_reason(lowered)

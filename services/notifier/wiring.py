@@ -71,6 +71,7 @@ def build_notifier(settings: NotifierSettings, clock: Clock = utc_now) -> Notifi
         settings.relay_port,
         timeout=settings.relay_timeout_seconds,
         starttls=settings.relay_starttls,
+        implicit_tls=settings.relay_implicit_tls,
         username=settings.relay_username,
         password=settings.relay_password.get_secret_value() if settings.relay_password else None,
     )

@@ -75,7 +75,7 @@ async def test_never_answers_automated_messages_or_missing_addresses(
     statuses = {notice.complaint_number: (notice.status, notice.status_reason) for notice in await outbox.notices()}
     assert statuses["MED-2026-00002"][0] == "suppressed" and "automated" in statuses["MED-2026-00002"][1]
     assert statuses["MED-2026-00003"][0] == "suppressed"
-    assert statuses["MED-2026-00004"] == ("suppressed", "machine address")
+    assert statuses["MED-2026-00004"] == ("suppressed", "machine_address")
     assert statuses["MED-2026-00005"][0] == "sent"
     assert [mail["Subject"] for mail in smtp_sink.messages] == [
         "[MED-2026-00005] Accusé de réception de votre réclamation"

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from services.notifier.headers import UnsafeAddress, clean_address, clean_header_text, clean_message_id, our_message_id
+from services.notifier.headers import UnsafeAddress, clean_address, clean_header_text, clean_message_id, new_message_id
 from services.notifier.mail import Sender, build_email
 from services.notifier.suppression import SuppressionRules, suppression_reason
 
@@ -59,10 +59,10 @@ def test_address_domain_is_lowercased():
     assert clean_address("<Jeanne.Dupont@Example.ORG>") == "Jeanne.Dupont@example.org"
 
 
-def test_message_ids_are_ours_and_stable():
-    first = our_message_id("acknowledgment:MED-2026-00001", "ombudsdesk.localhost")
-    assert first == our_message_id("acknowledgment:MED-2026-00001", "ombudsdesk.localhost")
-    assert first != our_message_id("acknowledgment:MED-2026-00002", "ombudsdesk.localhost")
+def test_message_ids_are_ours_and_unguessable():
+    first = new_message_id("ombudsdesk.localhost")
+    assert first != new_message_id("ombudsdesk.localhost")
+    assert len(first.split(".notice@")[0]) > 30  # 128 random bits, nothing derived from the case number
     assert first.endswith("@ombudsdesk.localhost>") and first.startswith("<")
     assert clean_message_id("citizen-1@example.org") == "<citizen-1@example.org>"
     assert clean_message_id("<a@b>\r\nBcc: x@y") is None
@@ -101,15 +101,15 @@ RULES = SuppressionRules.build(
     ("address", "expected"),
     [
         ("jeanne@example.org", None),
-        ("MAILER-DAEMON@example.org", "machine address"),
-        ("postmaster@example.org", "machine address"),
-        ("newsletter-request@lists.example.org", "machine address"),
-        ("owner-consumers@lists.example.org", "machine address"),
-        ("noreply-pensions@example.org", "machine address"),
-        ("plaintes@ombudsdesk.localhost", "our own address"),
-        ("someone@ombudsdesk.localhost", "our own address"),
-        ("accueil@commune.example.be", "staff address (forwarded on behalf of a citizen)"),
-        ("agent@guichet.example.be", "staff address (forwarded on behalf of a citizen)"),
+        ("MAILER-DAEMON@example.org", "machine_address"),
+        ("postmaster@example.org", "machine_address"),
+        ("newsletter-request@lists.example.org", "machine_address"),
+        ("owner-consumers@lists.example.org", "machine_address"),
+        ("noreply-pensions@example.org", "machine_address"),
+        ("plaintes@ombudsdesk.localhost", "own_address"),
+        ("someone@ombudsdesk.localhost", "own_address"),
+        ("accueil@commune.example.be", "staff_address"),
+        ("agent@guichet.example.be", "staff_address"),
     ],
 )
 def test_whom_we_never_answer(address: str, expected: str | None):
@@ -118,10 +118,10 @@ def test_whom_we_never_answer(address: str, expected: str | None):
 
 def test_automated_messages_are_never_answered_and_staff_do_get_staff_notices():
     assert suppression_reason("jeanne@example.org", RULES, automated=True, automated_reason="bounce") == (
-        "automated message: bounce"
+        "automated_message: bounce"
     )
     assert suppression_reason("agent@guichet.example.be", RULES, citizen_notice=False) is None
-    assert suppression_reason("plaintes@ombudsdesk.localhost", RULES, citizen_notice=False) == "our own address"
+    assert suppression_reason("plaintes@ombudsdesk.localhost", RULES, citizen_notice=False) == "own_address"
 
 
 def test_own_and_staff_addresses_come_from_the_same_settings_as_intake(monkeypatch):
@@ -131,7 +131,7 @@ def test_own_and_staff_addresses_come_from_the_same_settings_as_intake(monkeypat
     monkeypatch.setenv("OMBUDSDESK_COMPLAINT_ADDRESSES", "Plaintes@Mediation.example.be, klachten@mediation.example.be")
     monkeypatch.setenv("OMBUDSDESK_STAFF_DOMAINS", '["guichet.example.be"]')
     rules = suppression_rules(NotifierSettings())
-    assert suppression_reason("klachten@mediation.example.be", rules, citizen_notice=False) == "our own address"
-    assert suppression_reason("plaintes@mediation.example.be", rules) == "our own address"
-    assert suppression_reason("agent@guichet.example.be", rules) == "staff address (forwarded on behalf of a citizen)"
+    assert suppression_reason("klachten@mediation.example.be", rules, citizen_notice=False) == "own_address"
+    assert suppression_reason("plaintes@mediation.example.be", rules) == "own_address"
+    assert suppression_reason("agent@guichet.example.be", rules) == "staff_address"
     assert suppression_reason("agent@guichet.example.be", rules, citizen_notice=False) is None

@@ -43,7 +43,7 @@ SAMPLE = {
     "due": date(2027, 1, 8),
     "lead_days": 3,
     "channel": "email",
-    "org": organisation_variables(SETTINGS),
+    "org": organisation_variables(SETTINGS, "fr"),
     "day": date(2026, 11, 24),
     "files": [
         {"case_number": "MED-2026-00042", "deadline_kind": "answer", "due": date(2026, 11, 27), "missed": False,
@@ -134,3 +134,27 @@ def test_language_falls_back_to_french():
     assert pick_language("it") == "fr"
     assert pick_language("nl-BE") == "nl"
     assert pick_language("DE_de") == "de"
+
+
+def test_names_are_given_per_language_with_french_as_fallback():
+    settings = NotifierSettings(
+        organisation_name="Service de médiation Pensions",
+        organisation_name_translations={"nl": "Ombudsdienst Pensioenen"},
+        second_line_name="Médiateur fédéral",
+        second_line_name_translations={"nl": "Federale Ombudsman"},
+        second_line_contact_translations={"nl": "Leuvenseweg 48, 1000 Brussel – www.federaalombudsman.be"},
+    )
+    renderer = TemplateRenderer()
+    dutch = renderer.render("acknowledgment", "nl", {**SAMPLE, "org": organisation_variables(settings, "nl")}).text
+    assert "Ombudsdienst Pensioenen" in dutch and "Federale Ombudsman" in dutch
+    assert "Leuvenseweg 48" in dutch
+    assert "Service de médiation Pensions" not in dutch and "Médiateur fédéral" not in dutch
+    german = renderer.render("acknowledgment", "de", {**SAMPLE, "org": organisation_variables(settings, "de")}).text
+    assert "Service de médiation Pensions" in german and "Médiateur fédéral" in german  # no German name: French
+
+
+def test_per_language_names_accept_only_known_languages():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="languages must be among"):
+        NotifierSettings(organisation_name_translations={"it": "Servizio"})

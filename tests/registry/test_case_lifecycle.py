@@ -65,8 +65,9 @@ async def test_full_path_with_pause_answer_close_and_reopen(registry_on_db):
 async def test_message_long_after_closing_starts_a_linked_complaint(registry_on_db):
     registry, published, clock = registry_on_db
     number, _ = await _register(registry, clock)
-    for status in ("acknowledged", "in_review", "answered"):
+    for status in ("acknowledged", "in_review"):
         await registry.transition(number, status, "agent@med.be")
+    await registry.transition(number, "answered", "agent@med.be", answer_text="Votre plainte n'est pas fondée.")
     await registry.transition(number, "closed", "agent@med.be", outcome="unfounded")
     clock.advance(days=45)
     outcome = await registry.on_message_received(received(at=clock.now, candidate_case_numbers=(number,)))

@@ -29,18 +29,15 @@ depends_on = None
 
 FTS_TABLE = "complaints_fts"
 COLUMNS = "subject_line, complainant_name, complainant_email"
-NEW = "new.subject_line, new.complainant_name, new.complainant_email"
-OLD = "old.subject_line, old.complainant_name, old.complainant_email"
+INSERT_NEW = f"INSERT INTO {FTS_TABLE}(rowid, {COLUMNS}) " \
+             f"VALUES (new.id, new.subject_line, new.complainant_name, new.complainant_email);"
+DELETE_OLD = f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, {COLUMNS}) " \
+             f"VALUES ('delete', old.id, old.subject_line, old.complainant_name, old.complainant_email);"
 TRIGGERS = {
-    "complaints_fts_insert": f"AFTER INSERT ON complaints BEGIN "
-                             f"INSERT INTO {FTS_TABLE}(rowid, {COLUMNS}) VALUES (new.id, {NEW}); END",
-    "complaints_fts_delete": f"AFTER DELETE ON complaints BEGIN "
-                             f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, {COLUMNS}) VALUES ('delete', old.id, {OLD}); "
-                             f"END",
+    "complaints_fts_insert": f"AFTER INSERT ON complaints BEGIN {INSERT_NEW} END",
+    "complaints_fts_delete": f"AFTER DELETE ON complaints BEGIN {DELETE_OLD} END",
     # Only when a searched column changes: status changes and the like leave the index alone.
-    "complaints_fts_update": f"AFTER UPDATE OF {COLUMNS} ON complaints BEGIN "
-                             f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, {COLUMNS}) VALUES ('delete', old.id, {OLD}); "
-                             f"INSERT INTO {FTS_TABLE}(rowid, {COLUMNS}) VALUES (new.id, {NEW}); END",
+    "complaints_fts_update": f"AFTER UPDATE OF {COLUMNS} ON complaints BEGIN {DELETE_OLD} {INSERT_NEW} END",
 }
 
 
