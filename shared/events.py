@@ -242,6 +242,7 @@ class NotificationSent(Event):
     notice_kind: str
     recipient: str
     message_id: str
+    subject_line: str = Field(default="", description="Subject of the mail sent, for the case's thread")
 
     def dedup_id(self) -> str:
         return f"sent:{self.notification_key}"

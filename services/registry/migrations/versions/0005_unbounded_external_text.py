@@ -6,10 +6,14 @@ dead-lettered: a complaint never registered. SQLite never enforced those lengths
 a bound (a PostgreSQL B-tree entry must stay under ~2.7 kB) and the handlers fit their values into it
 (`handlers.fit`): complainant and party email, Message-ID.
 
-SQLite cannot change a column's type in place: batch mode copies each table. Copying `complaints` drops its
-triggers (the FTS5 search of migration 0004): they are read from the schema first and created again afterwards.
-Foreign keys are deferred to the commit meanwhile (the children point at `complaints` by name, which exists again,
-with the same ids, before the commit).
+SQLite cannot change a column's type in place: batch mode copies each table. Two things need care there:
+- `PRAGMA foreign_keys` cannot be switched off inside the migrating transaction, and dropping the old `complaints`
+  would orphan every thread message, party and log entry. So the rows are set aside in a temporary table and
+  deleted first, with the foreign keys deferred to the commit; batch mode then copies an empty table; the rows
+  go back in afterwards, which settles the deferred checks (SQLite counts a deferred violation down when the
+  missing parent row appears).
+- copying `complaints` drops its triggers (the FTS5 search of migration 0004): they are read from the schema first
+  and created again before the rows go back in, so the search index stays whole.
 
 Revision ID: 0005_unbounded_external_text
 Revises: 0004_sqlite_text_search
@@ -38,6 +42,10 @@ WIDENED: dict[str, tuple[tuple[str, int], ...]] = {
 }
 
 
+PARENT = "complaints"  # the one table others refer to
+SET_ASIDE = "temp.registry_0005_complaints"
+
+
 def _retype(to_text: bool) -> None:
     bind = op.get_bind()
     sqlite = bind.dialect.name == "sqlite"
@@ -45,7 +53,9 @@ def _retype(to_text: bool) -> None:
     if sqlite:
         bind.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
         triggers = [row[0] for row in bind.exec_driver_sql(
-            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'complaints'")]
+            f"SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = '{PARENT}'")]
+        bind.exec_driver_sql(f"CREATE TABLE {SET_ASIDE} AS SELECT * FROM {PARENT}")
+        bind.exec_driver_sql(f"DELETE FROM {PARENT}")
     for table, columns in WIDENED.items():
         with op.batch_alter_table(table) as batch:
             for column, length in columns:
@@ -54,8 +64,12 @@ def _retype(to_text: bool) -> None:
                 else:  # values that grew meanwhile are cut, not refused (PostgreSQL would refuse them)
                     batch.alter_column(column, existing_type=sa.Text(), type_=sa.String(length),
                                        postgresql_using=f"left({column}, {length})")
-    for sql in triggers:
-        bind.exec_driver_sql(sql)
+    if sqlite:
+        for sql in triggers:
+            bind.exec_driver_sql(sql)
+        names = ", ".join(f'"{row[1]}"' for row in bind.exec_driver_sql(f"PRAGMA table_info({PARENT})"))
+        bind.exec_driver_sql(f"INSERT INTO {PARENT} ({names}) SELECT {names} FROM {SET_ASIDE}")
+        bind.exec_driver_sql(f"DROP TABLE {SET_ASIDE}")
 
 
 def upgrade() -> None:
