@@ -36,6 +36,12 @@ CONSUMER_NOTIFIER_DEADLINES = "notifier-deadlines"
 BUCKET_RAW_MESSAGES = "ombudsdesk-raw"
 BUCKET_ATTACHMENTS = "ombudsdesk-attachments"
 
+# Intake's own key-value buckets: message keys already taken in (the duplicate check beyond the Nats-Msg-Id
+# window), quarantined messages, and the position in each IMAP mailbox.
+BUCKET_INTAKE_SEEN = "ombudsdesk-intake-seen"
+BUCKET_INTAKE_QUARANTINE = "ombudsdesk-intake-quarantine"
+BUCKET_INTAKE_IMAP = "ombudsdesk-intake-imap"
+
 DAY_SECONDS = 24 * 3600
 
 # JetStream drops a second publish with the same Nats-Msg-Id inside this window (an SMTP retry, an IMAP re-fetch).

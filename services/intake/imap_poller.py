@@ -34,15 +34,15 @@ from typing import Any, Protocol
 import structlog
 from imapclient import IMAPClient
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
+from nats.js.errors import KeyNotFoundError
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from shared import streams
 from shared.events import Channel
+from services.intake.stores import key_value_bucket
 
 log = structlog.get_logger(__name__)
 
-IMAP_STATE_BUCKET = "ombudsdesk-intake-imap"
 DEFAULT_PROCESSED_KEYWORD = "$Ombudsdesk-Imported"
 SEEN = b"\\Seen"
 # After this many failed attempts in a row a message is handled after the others (see `sync_once`).
@@ -108,7 +108,7 @@ class MessageAcceptor(Protocol):
 class PositionStore:
     """Each mailbox's position in a JetStream key-value bucket (file storage: it survives a NATS restart)."""
 
-    def __init__(self, jetstream: Callable[[], JetStreamContext], bucket: str = IMAP_STATE_BUCKET,
+    def __init__(self, jetstream: Callable[[], JetStreamContext], bucket: str = streams.BUCKET_INTAKE_IMAP,
                  replicas: int = 1) -> None:
         # A provider rather than a context: the service builds this before it connects to NATS.
         self.jetstream = jetstream
@@ -118,14 +118,8 @@ class PositionStore:
 
     async def _store(self) -> Any:
         if self._kv is None:
-            js = self.jetstream()
-            try:
-                self._kv = await js.key_value(self.bucket)
-            except (BucketNotFoundError, NotFoundError):
-                self._kv = await js.create_key_value(
-                    KeyValueConfig(bucket=self.bucket, history=5, storage=StorageType.FILE, replicas=self.replicas,
-                                   description="Position of intake in each IMAP mailbox")
-                )
+            self._kv = await key_value_bucket(self.jetstream(), self.bucket, "Position of intake in each IMAP mailbox",
+                                              self.replicas, history=5)
         return self._kv
 
     async def load(self, key: str) -> MailboxPosition | None:

@@ -75,6 +75,10 @@ def _is_candidate(path: Path) -> bool:
     return (path.is_file() and not name.startswith((".", "~$")) and not name.lower().endswith(TEMPORARY_SUFFIXES))
 
 
+async def _exists(path: Path) -> bool:
+    return await asyncio.to_thread(path.exists)
+
+
 def _is_plain_name(name: str) -> bool:
     """A manifest may only name files of the drop folder itself (no `../`, no absolute or nested paths)."""
     return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\x00" not in name
@@ -121,8 +125,14 @@ class LetterFolder:
 
     # -- one scan ---------------------------------------------------------------------------------------------------
 
-    def _age(self, path: Path) -> float:
-        return self.clock() - path.stat().st_mtime
+    # Every file-system call below runs in a worker thread (`asyncio.to_thread`): the drop folder is often an SMB
+    # share, where one stat can take as long as a whole SMTP conversation, and the event loop also serves SMTP.
+
+    async def _age(self, path: Path) -> float:
+        return self.clock() - (await asyncio.to_thread(path.stat)).st_mtime
+
+    def _list_candidates(self) -> dict[str, Path]:
+        return {path.name: path for path in sorted(self.root.iterdir()) if _is_candidate(path)}
 
     async def scan_once(self) -> ScanReport:
         """Handle every complete, settled letter or batch now in the folder.
@@ -131,29 +141,29 @@ class LetterFolder:
         the next scan and does not stop the others; it is listed in `report.failed`.
         """
         report = ScanReport()
-        files = {path.name: path for path in sorted(self.root.iterdir()) if _is_candidate(path)}
+        files = await asyncio.to_thread(self._list_candidates)
         claimed: set[str] = set()
         for name, path in files.items():
             if path.suffix.lower() == ".csv":
                 claimed.add(name)
                 claimed.update(await self._guarded(self._manifest, path, files, report))
         for name, path in files.items():
-            if path.suffix.lower() == ".json" and name not in claimed and path.exists():
+            if path.suffix.lower() == ".json" and name not in claimed and await _exists(path):
                 claimed.add(name)
                 claimed.update(await self._guarded(self._sidecar, path, files, report))
         if report.failed:
             return report  # a failed batch's PDFs are not claimed this time: they must not look like orphans
         for name, path in files.items():
-            if name in claimed or not path.exists():
+            if name in claimed or not await _exists(path):
                 continue
-            if self._age(path) < self.incomplete_seconds:
+            if await self._age(path) < self.incomplete_seconds:
                 report.waiting.append(name)
                 continue
             if path.suffix.lower() == ".pdf":
                 problem = LetterProblem(name, "(file)", "no_metadata", {"name": f"{path.stem}.json"})
             else:
                 problem = LetterProblem(name, "(file)", "not_a_letter")
-            self._reject([path], name, [problem], report)
+            await self._reject([path], name, [problem], report)
         return report
 
     async def _guarded(
@@ -170,18 +180,18 @@ class LetterFolder:
             log.warning("letters.failed", file=path.name, error=report.failed[path.name])
             return set()
 
-    def _pdf_named(self, name: str, files: dict[str, Path]) -> Path | None:
+    async def _pdf_named(self, name: str, files: dict[str, Path]) -> Path | None:
         """The file of that name (case-insensitively: `SCAN.PDF` from a scanner), unless already moved this scan."""
         found = files.get(name) or {key.lower(): value for key, value in files.items()}.get(name.lower())
-        return found if found is not None and found.exists() else None
+        return found if found is not None and await _exists(found) else None
 
     async def _sidecar(self, path: Path, files: dict[str, Path], report: ScanReport) -> set[str]:
-        pdf_path = self._pdf_named(f"{path.stem}.pdf", files)
+        pdf_path = await self._pdf_named(f"{path.stem}.pdf", files)
         group = [p for p in (pdf_path, path) if p is not None]
-        if any(self._age(member) < self.settle_seconds for member in group):
+        if any([await self._age(member) < self.settle_seconds for member in group]):
             report.waiting.append(path.name)
             return {member.name for member in group}
-        if pdf_path is None and self._age(path) < self.incomplete_seconds:
+        if pdf_path is None and await self._age(path) < self.incomplete_seconds:
             report.waiting.append(path.name)
             return set()
         try:
@@ -190,28 +200,28 @@ class LetterFolder:
             fields = parse_sidecar(await asyncio.to_thread(path.read_bytes), path.name)
             letter = await self._validate(pdf_path, fields, path.name)
         except LetterInvalid as invalid:
-            self._reject(group, path.stem, invalid.problems, report)
+            await self._reject(group, path.stem, invalid.problems, report)
             return {member.name for member in group}
         await self._import([letter], group, path.stem, report)
         return {member.name for member in group}
 
     async def _manifest(self, path: Path, files: dict[str, Path], report: ScanReport) -> set[str]:
-        if self._age(path) < self.settle_seconds:
+        if await self._age(path) < self.settle_seconds:
             report.waiting.append(path.name)
             return set()
         try:
             rows = parse_manifest(await asyncio.to_thread(path.read_bytes), path.name)
         except LetterInvalid as invalid:
-            self._reject([path], path.stem, invalid.problems, report)
+            await self._reject([path], path.stem, invalid.problems, report)
             return set()
-        listed = {self._pdf_named(row.file, files) for row in rows if _is_plain_name(row.file)}
+        listed = {await self._pdf_named(row.file, files) for row in rows if _is_plain_name(row.file)}
         present = [pdf for pdf in listed if pdf is not None]
         claimed = {pdf.name for pdf in present}
-        if any(self._age(pdf) < self.settle_seconds for pdf in present):
+        if any([await self._age(pdf) < self.settle_seconds for pdf in present]):
             report.waiting.append(path.name)
             return claimed
-        missing = [row for row in rows if _is_plain_name(row.file) and self._pdf_named(row.file, files) is None]
-        if missing and self._age(path) < self.incomplete_seconds:
+        missing = [row for row in rows if _is_plain_name(row.file) and await self._pdf_named(row.file, files) is None]
+        if missing and await self._age(path) < self.incomplete_seconds:
             report.waiting.append(path.name)  # the scanner may still be copying the PDFs in
             return claimed
         problems: list[LetterProblem] = []
@@ -226,7 +236,7 @@ class LetterFolder:
                 problems.append(LetterProblem(row.source, "file", "listed_twice", {"value": row.file}, row.line))
                 continue
             seen_files.add(row.file.lower())
-            pdf_path = self._pdf_named(row.file, files)
+            pdf_path = await self._pdf_named(row.file, files)
             if pdf_path is None:
                 problems.append(LetterProblem(row.source, "file", "not_in_folder", {"value": row.file}, row.line))
                 continue
@@ -243,7 +253,7 @@ class LetterFolder:
             letters.append(letter)
         group = [path, *sorted(present)]
         if problems:
-            self._reject(group, path.stem, problems, report)
+            await self._reject(group, path.stem, problems, report)
         else:
             await self._import(letters, group, path.stem, report)
         return claimed | {path.name}
@@ -264,24 +274,29 @@ class LetterFolder:
             await accept_letter(self.pipeline, letter.pdf, letter.pdf_path.name, letter.metadata,
                                 source=f"letters:{letter.pdf_path.name}", submitted_fields=letter.fields)
         # Only now, every event durable: move the files out of the drop folder.
-        destination = self._destination(self.processed_dir, [member.name for member in group])
-        for member in group:
-            os.replace(member, destination / member.name)
+        destination = await asyncio.to_thread(self._move, group, self.processed_dir)
         report.imported.append(name)
         log.info("letters.imported", batch=name, letters=len(letters), moved_to=str(destination))
 
-    def _reject(self, group: list[Path], name: str, problems: list[LetterProblem], report: ScanReport) -> None:
-        reason_name = f"{name}{REASON_SUFFIX}"
-        destination = self._destination(self.rejected_dir, [member.name for member in group] + [reason_name])
+    async def _reject(self, group: list[Path], name: str, problems: list[LetterProblem], report: ScanReport) -> None:
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         lines = [render("folder_reason_header", self.language, stamp=stamp, count=len(problems)), ""]
         lines += [problem.describe(self.language) for problem in problems]
-        (destination / reason_name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        reason = (f"{name}{REASON_SUFFIX}", "\n".join(lines) + "\n")
+        await asyncio.to_thread(self._move, group, self.rejected_dir, reason)
+        report.rejected.append(name)
+        log.warning("letters.rejected", batch=name, problems=[str(problem) for problem in problems])
+
+    def _move(self, group: list[Path], base: Path, reason: tuple[str, str] | None = None) -> Path:
+        """Move the files still there into `base` (see `_destination`), next to the reason file if one is given."""
+        names = [member.name for member in group] + ([reason[0]] if reason else [])
+        destination = self._destination(base, names)
+        if reason is not None:
+            (destination / reason[0]).write_text(reason[1], encoding="utf-8")
         for member in group:
             if member.exists():
                 os.replace(member, destination / member.name)
-        report.rejected.append(name)
-        log.warning("letters.rejected", batch=name, problems=[str(problem) for problem in problems])
+        return destination
 
     def _destination(self, base: Path, names: list[str]) -> Path:
         """`base` itself, or a dated sub-folder when a name is taken there (scanners reuse names like scan0001.pdf)."""

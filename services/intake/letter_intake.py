@@ -73,8 +73,8 @@ async def accept_letter(
                       "source": source}
             # The metadata as staff typed it is the letter's "raw original", next to the emails' (audit trail).
             raw_object = f"{key}.json"
-            raw_bucket = await pipeline.js.object_store(streams.BUCKET_RAW_MESSAGES)
-            await raw_bucket.put(raw_object, json.dumps(record, default=str, ensure_ascii=False, indent=2).encode())
+            await pipeline.objects.put(streams.BUCKET_RAW_MESSAGES, raw_object,
+                                       json.dumps(record, default=str, ensure_ascii=False, indent=2).encode())
             pdf_ref = await pipeline.objects.put_attachment(
                 Attachment(filename=filename, content_type="application/pdf", data=pdf)
             )

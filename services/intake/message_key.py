@@ -5,9 +5,10 @@ re-fetch — must get the same key, so that JetStream's `Nats-Msg-Id` window and
 second copy. The key derives from the normalised Message-ID (RFC 5322 3.6.4) when there is one, otherwise from the
 sha256 of the raw bytes with line endings normalised (an SMTP copy has CRLF, a copy saved by IMAP may not).
 
-The Message-ID is qualified by the From, Date and Subject headers: copies of one message carry them unchanged
-(relays and IMAP servers only prepend trace headers), but broken mailers and web forms do reuse one Message-ID for
-different mails, and merging two citizens' complaints into one would lose a complaint.
+The Message-ID is qualified by the From, Date and Subject headers and by a digest of the body: copies of one
+message carry them unchanged (relays and IMAP servers only prepend trace headers, and may change line endings), but
+broken mailers and web forms do reuse one Message-ID for different mails — even within the same second, with the
+same Subject — and merging two citizens' complaints into one would lose a complaint.
 """
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ def message_ids(value: str | None) -> tuple[str, ...]:
     """Every id of a References / In-Reply-To header, normalised, in order, without repeats."""
     if not value:
         return ()
-    found: list[str] = []
+    # A dict, not a list: a header of 60,000 ids must not cost 60,000² comparisons (review of issue 3).
+    found: dict[str, None] = {}
     for raw in _ID_PATTERN.findall(str(value)):
         normalised = normalise_message_id(raw)
-        if normalised and normalised not in found:
-            found.append(normalised)
+        if normalised:
+            found[normalised] = None
     return tuple(found)
 
 
@@ -106,8 +108,9 @@ def _read_headers(raw: bytes) -> Message | None:
         return None
 
 
-def _identity(headers: Message | None) -> str | None:
-    """The normalised Message-ID qualified by From, Date and Subject as they came (unfolded), or None."""
+def _identity(headers: Message | None, raw: bytes) -> str | None:
+    """The normalised Message-ID qualified by From, Date and Subject as they came (unfolded) and the body's digest,
+    or None."""
     if headers is None:
         return None
     try:
@@ -117,7 +120,28 @@ def _identity(headers: Message | None) -> str | None:
         qualifiers = [" ".join(str(headers.get(name) or "").split()) for name in ("From", "Date", "Subject")]
     except Exception:  # noqa: BLE001 - a header we cannot read simply gives no Message-ID
         return None
-    return "\n".join([message_id, *qualifiers])
+    return "\n".join([message_id, *qualifiers, body_digest(raw)])
+
+
+_END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
+_TRAILING_SPACE = b" \t\r\n"
+TRAILING_SPACE_SCAN = 4096
+
+
+def body_digest(raw: bytes) -> str:
+    """sha256 of the body (everything after the first empty line) as its copies all carry it: CRLF read as LF, and
+    without the white space at its very end (an SMTP copy ends with CRLF, a copy saved by a mail store may end with
+    an extra or no line end). Transport headers are not part of it, so a relay's or an IMAP server's trace headers
+    change nothing."""
+    end_of_headers = _END_OF_HEADERS.search(raw)
+    start = end_of_headers.end() if end_of_headers else len(raw)
+    end = len(raw)
+    # Copies differ by a line end or two at most; the bound keeps a hostile tail of blanks from costing a loop
+    # over megabytes here, on the event loop.
+    floor = max(start, end - TRAILING_SPACE_SCAN)
+    while end > floor and raw[end - 1] in _TRAILING_SPACE:
+        end -= 1
+    return content_digest(memoryview(raw)[start:end])
 
 
 def _date(headers: Message | None) -> datetime | None:
@@ -128,7 +152,7 @@ def _date(headers: Message | None) -> datetime | None:
     return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def content_digest(raw: bytes) -> str:
+def content_digest(raw: bytes | memoryview) -> str:
     """sha256 of the bytes with CRLF read as LF, computed piecewise (no copy of a 34 MB message)."""
     digest = hashlib.sha256()
     view = memoryview(raw)
@@ -150,10 +174,10 @@ class MessageIdentity:
 
 
 def identify(raw: bytes) -> MessageIdentity:
-    """The message key (`mid-<sha256 of the qualified Message-ID>` or `raw-<sha256 of the content>`, safe as a KV
-    key and object name) and the message's Date, from one read of the header block."""
+    """The message key (`mid-<sha256 of the qualified Message-ID and body digest>` or `raw-<sha256 of the
+    content>`, safe as a KV key and object name) and the message's Date, from one read of the header block."""
     headers = _read_headers(raw)
-    identity = _identity(headers)
+    identity = _identity(headers, raw)
     if identity:
         key = "mid-" + hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()
     else:

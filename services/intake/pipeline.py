@@ -13,8 +13,8 @@ messages are parsed inline, larger ones in a worker thread under the time limit.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
@@ -39,7 +39,7 @@ from services.intake.stores import (
     raw_object_name,
     settle,
 )
-from services.intake.understanding import ParseContext, Understanding, understand
+from services.intake.understanding import MAX_ID_CHARS, MAX_RECIPIENTS, ParseContext, Understanding, understand
 
 log = structlog.get_logger(__name__)
 
@@ -79,22 +79,37 @@ def parse_context(settings: IntakeSettings, envelope_sender: str | None = None) 
 DEFAULT_MAX_PAYLOAD = 1024 * 1024
 
 
-def fit_to_payload(event: MessageReceived, limit: int) -> MessageReceived:
-    """Shorten the text (never anything else) until the event fits in one NATS message."""
-    if len(event.text) < limit // 8 and len(event.attachments) < 1000:
-        # Even at 6 bytes per JSON-escaped character plus every other field, this cannot reach the limit.
-        return event
-    size = len(event.model_dump_json().encode())
+class EventTooLarge(ValueError):
+    """Even without its text the event does not fit one NATS message: the message is quarantined with this reason."""
+
+
+def event_size(event: Event) -> int:
+    return len(event.model_dump_json().encode())
+
+
+SHORTENED_DEFECT = "text shortened to fit the event; the full text is in the raw original"
+
+
+def fit_to_payload(event: Event, limit: int) -> Event:
+    """The event itself if it fits in one NATS message of `limit` bytes, else a `MessageReceived` with its text
+    shortened (never anything else: the other fields are bounded by `understand`); `EventTooLarge` if even the
+    empty text does not make it fit."""
+    size = event_size(event)
     if size <= limit:
         return event
+    if not isinstance(event, MessageReceived) or not event.text:
+        raise EventTooLarge(f"the event takes {size} bytes, more than the {limit} one NATS message may hold")
+    defects = event.defects if SHORTENED_DEFECT in event.defects else (*event.defects, SHORTENED_DEFECT)
     text = event.text
+    candidate = event
     while size > limit and text:
-        text = text[: max(len(text) * limit // size - 1024, 0)]
-        candidate = event.model_copy(update={
-            "text": text,
-            "defects": (*event.defects, "text shortened to fit the event; the full text is in the raw original"),
-        })
-        size = len(candidate.model_dump_json().encode())
+        # Proportional cut with a margin; at least a tenth less each round, so the loop ends quickly.
+        text = text[: min(len(text) * limit // size - 1024, len(text) * 9 // 10)] if len(text) > 16 else ""
+        candidate = event.model_copy(update={"text": text, "defects": defects})
+        size = event_size(candidate)
+    if size > limit:
+        raise EventTooLarge(f"the event takes {size} bytes without its text, more than the {limit} one NATS "
+                            "message may hold")
     return candidate
 
 
@@ -110,9 +125,48 @@ def needs_durable_check(sent: datetime | None, now: datetime) -> bool:
     return sent is None or not (now - RECENT_PAST <= sent <= now + RECENT_FUTURE)
 
 
+def _bounded(value: str | None) -> str | None:
+    """An id or address from a bounce, or None when it is longer than any real one (RFC 5322 2.1.1)."""
+    return value if value is None or len(value) <= MAX_ID_CHARS else None
+
+
 def describe_failure(error: BaseException) -> str:
     text = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+# Parses running at once in their threads; and parses stuck past their limit beyond which intake answers 451.
+PARSE_WORKERS = 4
+MAX_STUCK_PARSES = 64
+
+
+def _parse_in_thread(
+    parse: Callable[[bytes, ParseContext], Understanding], raw: bytes, context: ParseContext
+) -> asyncio.Future[Understanding]:
+    """Run `parse` in a daemon thread of its own; the future resolves on the event loop when it returns."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Understanding] = loop.create_future()
+
+    def settle_future(result: Understanding | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            result, error = parse(raw, context), None
+        except BaseException as failure:  # noqa: BLE001 - handed to the awaiting coroutine
+            result, error = None, failure
+        try:
+            loop.call_soon_threadsafe(settle_future, result, error)
+        except RuntimeError:
+            pass  # the loop is gone (the service stopped while this parse was stuck)
+
+    threading.Thread(target=work, name="intake-parse", daemon=True).start()
+    return future
 
 
 class IntakePipeline:
@@ -128,9 +182,12 @@ class IntakePipeline:
         self.settings = settings
         self.understand_message = understand_message
         self.clock = clock
-        # Parsing a large message is CPU work: a small pool keeps the event loop (SMTP sessions, NATS) responsive.
-        # A parse that overruns its time limit cannot be killed in a thread, so the pool has spare workers.
-        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="intake-parse")
+        # Parsing a large message is CPU work done in a thread, so the event loop (SMTP sessions, NATS) stays
+        # responsive; at most `PARSE_WORKERS` at once. A parse that overruns its time limit cannot be killed: its
+        # thread is left to finish on its own and gives its place up, so hostile mails never hold the places of
+        # the others (review of issue 3: four hung parses used to make every later large mail time out).
+        self._parse_slots = asyncio.Semaphore(PARSE_WORKERS)
+        self.stuck_parses = 0
         self._js: JetStreamContext | None = None
         self._objects: ObjectStorage | None = None
         self._seen: SeenMessages | None = None
@@ -168,7 +225,7 @@ class IntakePipeline:
         return int(server_limit * 0.9)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Nothing to shut down: parse threads are daemons, and one still stuck must not hold up the exit."""
 
     async def accept(
         self,
@@ -184,7 +241,7 @@ class IntakePipeline:
         key = identity.key
         with structlog.contextvars.bound_contextvars(message_key=key, source=source):
             outcome = await self._accept(
-                raw, key, channel, received_at, envelope_sender, tuple(envelope_recipients), source,
+                raw, key, channel, received_at, envelope_sender, tuple(dict.fromkeys(envelope_recipients)), source,
                 needs_durable_check(identity.date, self.clock()),
             )
             self.counters[outcome.status.value] += 1
@@ -206,6 +263,7 @@ class IntakePipeline:
     ) -> AcceptOutcome:
         # The durable duplicate check and the parse run side by side: a duplicate merely wastes a parse. A fresh
         # message needs no check (see `needs_durable_check`) and is parsed straight away, without a task.
+        max_payload = self._max_payload()
         parsing = asyncio.ensure_future(self._understand(raw, envelope_sender)) if durable_check else None
         if parsing is not None:
             try:
@@ -220,16 +278,17 @@ class IntakePipeline:
             understanding = await (parsing if parsing is not None else self._understand(raw, envelope_sender))
             event = self._event(understanding, key, channel, received_at, raw_object_name(key), envelope_recipients,
                                 source)
+            attachments = understanding.attachments if isinstance(event, MessageReceived) else ()
+            if isinstance(event, MessageReceived):
+                event = event.model_copy(update={"attachments": tuple(attachment_ref(item) for item in attachments)})
+            # Inside the quarantining `try`: an event NATS would refuse must not make the sender retry for ever.
+            event = fit_to_payload(event, max_payload)
         except Exception as error:  # noqa: BLE001 - any parser failure quarantines; infrastructure errors are below
             reason = describe_failure(error)
             raw_object = await self.objects.put_raw(key, raw)
             await self._quarantine_message(key, reason, raw, raw_object, channel, received_at, envelope_sender,
                                            envelope_recipients, source)
             return AcceptOutcome(AcceptStatus.QUARANTINED, key, reason=reason)
-        attachments = understanding.attachments if isinstance(event, MessageReceived) else ()
-        if isinstance(event, MessageReceived):
-            refs = tuple(attachment_ref(attachment) for attachment in attachments)
-            event = fit_to_payload(event.model_copy(update={"attachments": refs}), self._max_payload())
         # Raw original, attachments and event go out together and the answer waits for every acknowledgement:
         # one write and one round trip instead of one after the other. Should any fail, the sender retries the
         # whole message: the raw and attachments are stored again (idempotent) and JetStream drops the event's
@@ -283,14 +342,27 @@ class IntakePipeline:
             # A small message parses in well under a millisecond and its work is bounded by its size and the MIME
             # limits: a thread hand-off would cost more than it protects (measured in docs/benchmarks-intake.md).
             return self.understand_message(raw, context)
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, self.understand_message, raw, context)
-        try:
-            return await asyncio.wait_for(future, self.settings.parse_timeout_seconds)
-        except TimeoutError:
-            raise ParseTimeout(f"parsing took longer than {self.settings.parse_timeout_seconds:g} s") from None
-        except RecursionError:
-            raise RecursionError("message structure nested too deeply for the parser") from None
+        if self.stuck_parses >= MAX_STUCK_PARSES:
+            # An infrastructure failure, not the message's: the sender retries later (451), nothing is lost.
+            raise RuntimeError(f"{self.stuck_parses} parses are still stuck past their time limit")
+        async with self._parse_slots:
+            future = _parse_in_thread(self.understand_message, raw, context)
+            try:
+                # The limit runs from the start of the parse: waiting for a place is not the message's fault.
+                return await asyncio.wait_for(asyncio.shield(future), self.settings.parse_timeout_seconds)
+            except TimeoutError:
+                self.stuck_parses += 1
+                future.add_done_callback(self._parse_ended)
+                log.warning("intake.parse_stuck", stuck_parses=self.stuck_parses)
+                raise ParseTimeout(f"parsing took longer than {self.settings.parse_timeout_seconds:g} s") from None
+            except RecursionError:
+                raise RecursionError("message structure nested too deeply for the parser") from None
+
+    def _parse_ended(self, future: asyncio.Future[Understanding]) -> None:
+        """A parse that overran its time limit has finished after all (called on the event loop)."""
+        self.stuck_parses -= 1
+        if not future.cancelled():
+            future.exception()  # retrieved: nobody awaits it any more
 
     def _event(
         self,
@@ -306,10 +378,10 @@ class IntakePipeline:
             bounce = understanding.bounce
             return DeliveryFailed(
                 message_key=key,
-                original_message_id=bounce.original_message_id,
-                failed_recipient=bounce.failed_recipient,
-                status=bounce.status,
-                diagnostic=bounce.diagnostic,
+                original_message_id=_bounded(bounce.original_message_id),
+                failed_recipient=_bounded(bounce.failed_recipient),
+                status=_bounded(bounce.status),
+                diagnostic=bounce.diagnostic[:MAX_ID_CHARS] if bounce.diagnostic else bounce.diagnostic,
             )
         sender = understanding.sender
         forwarded_by = understanding.forwarded_by
@@ -321,7 +393,8 @@ class IntakePipeline:
                 raw_object=raw_object,
                 sender=Party(name=sender.name, email=sender.email, language=understanding.language),
                 forwarded_by=Party(name=forwarded_by.name, email=forwarded_by.email) if forwarded_by else None,
-                recipients=envelope_recipients or understanding.recipients,
+                # aiosmtpd takes the same allowed address again at each RCPT: each once, and a bounded number.
+                recipients=tuple(dict.fromkeys(envelope_recipients))[:MAX_RECIPIENTS] or understanding.recipients,
                 subject_line=understanding.subject,
                 text=understanding.text,
                 language=understanding.language,

@@ -9,6 +9,7 @@ An invalid scan is never half-imported: the raw mail is kept in the letters' `re
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -103,12 +104,19 @@ def parse_scan_email(raw: bytes) -> ScanEmail:
     message_id = raw_message_id(raw)
     source = f"scan e-mail <{message_id}>" if message_id else "scan e-mail"
     try:
-        message = BytesParser(policy=policy.default).parsebytes(raw)
-        assert isinstance(message, EmailMessage)
-        attachments = list(message.iter_attachments())
-        body = _body_text(message)
-    except Exception as error:  # noqa: BLE001 - any unreadable structure is a rejection, never a crash
+        return _read_scan_email(raw, source)
+    except LetterInvalid:
+        raise
+    except Exception as error:  # noqa: BLE001 - any unreadable structure is a rejection, never a crash (or a 451
+        # for ever): a malformed part can make the email package raise anywhere, in get_filename as in decoding.
         raise LetterInvalid([LetterProblem(source, "(message)", "unreadable_mail", {"error": str(error)})]) from None
+
+
+def _read_scan_email(raw: bytes, source: str) -> ScanEmail:
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(message, EmailMessage)
+    attachments = list(message.iter_attachments())
+    body = _body_text(message)
     problems: list[LetterProblem] = []
     pdfs = _pdf_parts(attachments)
     if not pdfs:
@@ -187,7 +195,7 @@ class ScanToEmail:
         # From header names the copier.
         sender = envelope_sender or header_sender(raw)
         if not self.is_authorised_copier(sender):
-            return self._reject(raw, LetterInvalid([LetterProblem(
+            return await self._reject(raw, LetterInvalid([LetterProblem(
                 source, "sender", "scan_sender_not_authorised", {"sender": sender or "<>"})]))
         return await self.accept_scan(raw, source=source)
 
@@ -199,22 +207,25 @@ class ScanToEmail:
             metadata = validate_letter(scan.fields, scan.source, today=self.today(),
                                        pdf_pages=count_pdf_pages(scan.pdf))
         except LetterInvalid as invalid:
-            return self._reject(raw, invalid)
+            return await self._reject(raw, invalid)
         return await accept_letter(self.pipeline, scan.pdf, scan.filename, metadata,
                                    source=f"{source}:scan-to-email", submitted_fields=scan.fields)
 
-    def _reject(self, raw: bytes, invalid: LetterInvalid) -> AcceptOutcome:
+    async def _reject(self, raw: bytes, invalid: LetterInvalid) -> AcceptOutcome:
         # Named after the message key: a retry of the same mail rewrites the same two files.
         key = message_key(raw)
         name = f"scan-email-{key[:24]}"
-        self.rejected_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         header = render("scan_reason_header", self.language, stamp=stamp, count=len(invalid.problems))
-        (self.rejected_dir / f"{name}.reason.txt").write_text(f"{header}\n\n{invalid.report(self.language)}",
-                                                              encoding="utf-8")
-        (self.rejected_dir / f"{name}.eml").write_bytes(raw)
+        # In a worker thread: the letters folder is often a network share, and the event loop serves SMTP.
+        await asyncio.to_thread(self._write_rejected, name, f"{header}\n\n{invalid.report(self.language)}", raw)
         log.warning("letters.scan_email_rejected", file=f"{name}.eml",
                     problems=[str(problem) for problem in invalid.problems])
         # "Quarantined" to the SMTP and IMAP channels: kept aside safely with a reason, not to be retried by them.
         return AcceptOutcome(AcceptStatus.QUARANTINED, key, reason=f"letter rejected: {invalid}")
+
+    def _write_rejected(self, name: str, reason: str, raw: bytes) -> None:
+        self.rejected_dir.mkdir(parents=True, exist_ok=True)
+        (self.rejected_dir / f"{name}.reason.txt").write_text(reason, encoding="utf-8")
+        (self.rejected_dir / f"{name}.eml").write_bytes(raw)
 

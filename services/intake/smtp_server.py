@@ -217,12 +217,24 @@ class UserPasswordAuthenticator:
         return AuthResult(success=success, handled=False, auth_data=username if success else None)
 
 
+class TlsConfigurationError(RuntimeError):
+    """The configured certificate or key cannot be used: the service does not start."""
+
+
 def tls_context(settings: IntakeSettings) -> ssl.SSLContext | None:
     if not settings.smtp_tls_cert_file:
         return None
+    cert = settings.smtp_tls_cert_file
+    key = settings.smtp_tls_key_file or cert
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(str(settings.smtp_tls_cert_file), str(settings.smtp_tls_key_file or settings.smtp_tls_cert_file))
+    try:
+        context.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as error:
+        raise TlsConfigurationError(
+            f"cannot use the SMTP TLS certificate {cert} with the key {key} (OMBUDSDESK_SMTP_TLS_CERT_FILE, "
+            f"OMBUDSDESK_SMTP_TLS_KEY_FILE): {error}"
+        ) from None
     return context
 
 
@@ -234,10 +246,11 @@ class SmtpListener:
         self.settings = settings
         self.handler = IntakeHandler(pipeline, settings)
         self.server: asyncio.base_events.Server | None = None
+        self._tls_context: ssl.SSLContext | None = None
 
     def _protocol(self) -> SMTP:
         settings = self.settings
-        context = tls_context(settings)
+        context = self._tls_context
         users = {name: secret.get_secret_value() for name, secret in settings.smtp_auth_users.items()}
         return IntakeSMTP(
             self.handler,
@@ -254,6 +267,9 @@ class SmtpListener:
         )
 
     async def start(self) -> None:
+        # Built once, here: reading the certificate and key for every connection cost CPU per session and let a
+        # bad certificate surface only as failed STARTTLS handshakes instead of a clear start-up error.
+        self._tls_context = tls_context(self.settings)
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(self._protocol, self.settings.smtp_host, self.settings.smtp_port)
         log.info("smtp.listening", host=self.settings.smtp_host, port=self.port)

@@ -16,6 +16,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+import structlog
 from nats.js import JetStreamContext
 from nats.js import api
 from nats.js.api import KeyValueConfig, StorageType
@@ -27,19 +28,29 @@ from nats.js.object_store import (
     OBJ_META_PRE_TEMPLATE,
     OBJ_STREAM_TEMPLATE,
 )
-from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError, NoKeysError, NotFoundError, ObjectNotFoundError
+from nats.js.errors import (
+    APIError,
+    BucketNotFoundError,
+    KeyDeletedError,
+    KeyNotFoundError,
+    NoKeysError,
+    NotFoundError,
+    ObjectNotFoundError,
+)
+from nats.nuid import NUID
 from pydantic import BaseModel, ConfigDict
 
 from shared import streams
 from shared.events import AttachmentRef, Channel
 from services.intake.mime import Attachment
 
+log = structlog.get_logger(__name__)
+
 # Chunks in flight at once while storing an object: enough to hide the round trips, little memory for 25 MB.
 PUT_WINDOW = 8
 ACK_TIMEOUT_SECONDS = 5.0
-
-BUCKET_SEEN = "ombudsdesk-intake-seen"
-
+# JetStream's answers to a publish whose Nats-Expected-Last-Subject-Sequence does not hold (as nats-py's KV create).
+WRONG_LAST_SEQUENCE = (10071, 10164)
 
 async def settle(acks: list[asyncio.Future[Any]], timeout: float = ACK_TIMEOUT_SECONDS) -> None:
     """Wait for JetStream's acknowledgements of pipelined publishes (one timer for all); raise the first failure.
@@ -51,16 +62,18 @@ async def settle(acks: list[asyncio.Future[Any]], timeout: float = ACK_TIMEOUT_S
     finally:
         for ack in acks:
             ack.cancel()
-BUCKET_QUARANTINE = "ombudsdesk-intake-quarantine"
 
 
-async def _key_value(js: JetStreamContext, bucket: str, description: str, replicas: int) -> Any:
+async def key_value_bucket(
+    js: JetStreamContext, bucket: str, description: str, replicas: int = 1, history: int = 1
+) -> Any:
+    """The key-value bucket, created (file storage: it survives a NATS restart) when it does not exist yet."""
     try:
         return await js.key_value(bucket)
     except (BucketNotFoundError, NotFoundError):
-        return await js.create_key_value(
-            KeyValueConfig(bucket=bucket, description=description, storage=StorageType.FILE, replicas=replicas)
-        )
+        return await js.create_key_value(KeyValueConfig(
+            bucket=bucket, description=description, history=history, storage=StorageType.FILE, replicas=replicas,
+        ))
 
 
 def raw_object_name(message_key: str) -> str:
@@ -85,6 +98,8 @@ class ObjectStorage:
         self.js = js
         self._raw: Any = None
         self._attachments: Any = None
+        # Unique chunk subjects per put, as nats-py's own put makes them (its generator is private to a connection).
+        self._nuid = NUID()
 
     async def _buckets(self) -> tuple[Any, Any]:
         if self._raw is None:
@@ -94,10 +109,10 @@ class ObjectStorage:
 
     async def put_raw(self, message_key: str, raw: bytes) -> str:
         name = raw_object_name(message_key)
-        await self._put(streams.BUCKET_RAW_MESSAGES, name, raw)
+        await self.put(streams.BUCKET_RAW_MESSAGES, name, raw)
         return name
 
-    async def _put(self, bucket: str, name: str, data: bytes) -> None:
+    async def put(self, bucket: str, name: str, data: bytes) -> None:
         """Store an object and return once JetStream acknowledged every part (see `start_put`)."""
         await settle(await self.start_put(bucket, name, data))
 
@@ -105,13 +120,15 @@ class ObjectStorage:
         """Publish an object in the standard JetStream object-store layout (readable by any client's `get`) and
         return the acknowledgements still to await (`settle`), so that a caller can publish more before waiting.
 
-        The chunk and metadata publishes are pipelined instead of one round trip each (nats-py's `put` also reads
-        the old metadata first); at most `PUT_WINDOW` chunks are unacknowledged at once, so a small object returns
-        at once and a 25 MB one holds little memory. A repeated put of the same name (a retry) replaces the
-        metadata; the earlier attempt's chunks, if any were written, stay as unreferenced bytes.
+        The chunk and metadata publishes are pipelined instead of one round trip each; at most `PUT_WINDOW` chunks
+        are unacknowledged at once, so a small object returns at once and a 25 MB one holds little memory. A repeated
+        put of the same name (an SMTP retry, the same mail by IMAP, a quarantine replay) must not leave a second
+        copy behind (review of issue 3): the metadata is first published on the condition that the name has none
+        yet (`Nats-Expected-Last-Subject-Sequence: 0`, as a key-value `create`), which costs nothing; when JetStream
+        refuses it, the name existed: see `_replace_meta`.
         """
         js = self.js
-        nuid = js._nc._nuid.next().decode()  # noqa: SLF001 - the same unique ids nats-py's own put uses
+        nuid = self._nuid.next().decode()
         stream = OBJ_STREAM_TEMPLATE.format(bucket=bucket)
         chunk_subject = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=bucket, obj=nuid)
         pending: list[asyncio.Future[Any]] = []
@@ -141,15 +158,36 @@ class ObjectStorage:
             meta_subject = OBJ_META_PRE_TEMPLATE.format(
                 bucket=bucket, obj=base64.urlsafe_b64encode(name.encode()).decode()
             )
-            pending.append(await js.publish_async(
-                meta_subject, json.dumps(info.as_dict()).encode(), stream=stream,
-                headers={api.Header.ROLLUP: MSG_ROLLUP_SUBJECT},
-            ))
+            meta = json.dumps(info.as_dict()).encode()
+            pending.append(asyncio.ensure_future(self._publish_meta(stream, meta_subject, meta, bucket, nuid)))
         except BaseException:
             for future in pending:
                 future.cancel()
             raise
         return pending
+
+    async def _publish_meta(self, stream: str, meta_subject: str, meta: bytes, bucket: str, nuid: str) -> Any:
+        """Publish the metadata (acknowledged); when the name already existed, replace its metadata and purge the
+        chunks it pointed to, once ours is acknowledged. Only metadata stored before ours is acted on (stream
+        sequences), so a concurrent put of the same name is never undone: at worst an old copy stays, never is one
+        lost. (A request rather than `publish_async`: nats-py 2.x leaves an asynchronous publish that JetStream
+        refuses waiting until its time-out.)"""
+        rollup = {api.Header.ROLLUP: MSG_ROLLUP_SUBJECT}
+        try:
+            return await self.js.publish(meta_subject, meta, timeout=ACK_TIMEOUT_SECONDS, stream=stream,
+                                         headers={**rollup, api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: "0"})
+        except APIError as error:
+            if error.err_code not in WRONG_LAST_SEQUENCE:
+                raise
+        previous = await self.js.get_last_msg(stream, meta_subject)
+        ack = await self.js.publish(meta_subject, meta, timeout=ACK_TIMEOUT_SECONDS, stream=stream, headers=rollup)
+        old_nuid = json.loads(previous.data or b"{}").get("nuid")
+        if old_nuid and old_nuid != nuid and (previous.seq or 0) < ack.seq:
+            try:
+                await self.js.purge_stream(stream, subject=OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=bucket, obj=old_nuid))
+            except Exception as failure:  # noqa: BLE001 - the object is stored; an old copy left only costs space
+                log.warning("intake.object_purge_failed", stream=stream, error=repr(failure))
+        return ack
 
     async def get_raw(self, name: str) -> bytes:
         raw_bucket, _ = await self._buckets()
@@ -164,8 +202,8 @@ class ObjectStorage:
             exists = info.size == attachment.size
         except ObjectNotFoundError:
             exists = False
-        if not exists:
-            await self._put(streams.BUCKET_ATTACHMENTS, ref.object_name, attachment.data)
+        if not exists:  # content-addressed: the same name and size is the same file, already stored
+            await self.put(streams.BUCKET_ATTACHMENTS, ref.object_name, attachment.data)
         return ref
 
     async def get_attachment(self, object_name: str) -> bytes:
@@ -184,7 +222,8 @@ class SeenMessages:
 
     async def _store(self) -> Any:
         if self._kv is None:
-            self._kv = await _key_value(self.js, BUCKET_SEEN, "Message keys intake has published", self.replicas)
+            self._kv = await key_value_bucket(self.js, streams.BUCKET_INTAKE_SEEN, "Message keys intake has published",
+                                              self.replicas)
         return self._kv
 
     async def contains(self, message_key: str) -> bool:
@@ -205,8 +244,8 @@ class SeenMessages:
         acks = []
         try:
             for message_key, dedup_id in entries:
-                acks.append(await self.js.publish_async(f"$KV.{BUCKET_SEEN}.{message_key}", dedup_id.encode(),
-                                                        stream=f"KV_{BUCKET_SEEN}"))
+                acks.append(await self.js.publish_async(f"$KV.{streams.BUCKET_INTAKE_SEEN}.{message_key}",
+                                                        dedup_id.encode(), stream=f"KV_{streams.BUCKET_INTAKE_SEEN}"))
         except BaseException:
             for ack in acks:
                 ack.cancel()
@@ -240,7 +279,8 @@ class Quarantine:
 
     async def _store(self) -> Any:
         if self._kv is None:
-            self._kv = await _key_value(self.js, BUCKET_QUARANTINE, "Messages intake could not parse", self.replicas)
+            self._kv = await key_value_bucket(self.js, streams.BUCKET_INTAKE_QUARANTINE,
+                                              "Messages intake could not parse", self.replicas)
         return self._kv
 
     async def put(self, record: QuarantineRecord) -> None:

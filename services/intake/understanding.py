@@ -155,6 +155,61 @@ def parse_date(value: str) -> datetime | None:
         return None
 
 
+# Bounds on what a message's headers put into its event, which must fit one NATS message (1 MB by default): a 2 MB
+# Subject or 60,000 References would otherwise make an event NATS refuses, and the sender would retry for ever. The
+# raw original keeps everything; each cut is recorded in `defects`.
+MAX_SUBJECT_CHARS = 2_000
+MAX_NAME_CHARS = 200
+# RFC 5322 2.1.1: a line (so an id) is at most 998 characters.
+MAX_ID_CHARS = 998
+MAX_REFERENCES = 100
+MAX_RECIPIENTS = 100
+MAX_CASE_NUMBERS = 50
+MAX_DEFECTS = 100
+
+
+def _cap_text(value: str, limit: int, what: str, defects: list[str]) -> str:
+    if len(value) <= limit:
+        return value
+    defects.append(f"{what} cut to {limit} characters (the raw original keeps it whole)")
+    return value[:limit]
+
+
+def _cap_id(value: str | None, what: str, defects: list[str]) -> str | None:
+    if value is None or len(value) <= MAX_ID_CHARS:
+        return value
+    defects.append(f"{what} longer than {MAX_ID_CHARS} characters ignored")
+    return None
+
+
+def cap_references(references: tuple[str, ...], defects: list[str]) -> tuple[str, ...]:
+    """At most `MAX_REFERENCES` ids, none absurdly long: the first (the thread's root, RFC 5322 3.6.4) and the most
+    recent ones, which are those a reply to our mail names."""
+    usable = tuple(reference for reference in references if len(reference) <= MAX_ID_CHARS)
+    if len(usable) < len(references):
+        defects.append(f"references longer than {MAX_ID_CHARS} characters ignored")
+    if len(usable) <= MAX_REFERENCES:
+        return usable
+    defects.append(f"references cut to {MAX_REFERENCES} of {len(usable)} (the root and the most recent)")
+    return (usable[0], *usable[-(MAX_REFERENCES - 1):])
+
+
+def cap_items(items: tuple[str, ...], limit: int, what: str, defects: list[str]) -> tuple[str, ...]:
+    if len(items) <= limit:
+        return items
+    defects.append(f"{what} cut to {limit} of {len(items)}")
+    return items[:limit]
+
+
+def _cap_person(person: Person, what: str, defects: list[str]) -> Person:
+    name = _cap_text(person.name, MAX_NAME_CHARS, f"{what} name", defects)
+    email = person.email
+    if email is not None and len(email) > MAX_ID_CHARS:
+        defects.append(f"{what} address longer than {MAX_ID_CHARS} characters ignored")
+        email = None
+    return person if (name, email) == (person.name, person.email) else Person(name=name, email=email)
+
+
 def _is_staff(person: Person, context: ParseContext) -> bool:
     if not person.email:
         return False
@@ -213,22 +268,41 @@ def understand(raw: bytes, context: ParseContext) -> Understanding:
         automated_reason = "delivery status notification"
 
     language, confidence = detect_language(f"{subject}\n{text}")
+    # Bounded only now, once forwarding and automation saw the headers as they came (see MAX_SUBJECT_CHARS).
+    subject = _cap_text(subject, MAX_SUBJECT_CHARS, "subject", defects)
+    sender = _cap_person(sender, "sender", defects)
+    if forwarded_by is not None:
+        forwarded_by = _cap_person(forwarded_by, "forwarder", defects)
+    message_id = _cap_id(message_id, "Message-ID", defects)
+    our_references = cap_references(ours(references, context.own_domain), defects)
+    references = cap_references(references, defects)
+    in_reply_to = _cap_id(in_reply_to_ids[0] if in_reply_to_ids else None, "In-Reply-To", defects)
+    recipients = cap_items(all_addresses(message.get_all("To", []) + message.get_all("Cc", [])), MAX_RECIPIENTS,
+                           "recipients", defects)
+    recipients = tuple(recipient for recipient in recipients if len(recipient) <= MAX_ID_CHARS)
+    found_case_numbers = cap_items(
+        case_numbers([subject, text], context.case_number_prefix, context.case_number_width), MAX_CASE_NUMBERS,
+        "case numbers", defects)
+    unique_defects = tuple(dict.fromkeys(defects))
+    if len(unique_defects) > MAX_DEFECTS:
+        unique_defects = (*unique_defects[: MAX_DEFECTS - 1],
+                          f"{len(unique_defects) - MAX_DEFECTS + 1} more defects not listed")
     return Understanding(
         sender=sender,
-        recipients=all_addresses(message.get_all("To", []) + message.get_all("Cc", [])),
+        recipients=recipients,
         subject=subject,
         text=text,
         sent_at=sent_at,
         message_id=message_id,
-        in_reply_to=in_reply_to_ids[0] if in_reply_to_ids else None,
+        in_reply_to=in_reply_to,
         references=references,
-        our_references=ours(references, context.own_domain),
-        case_numbers=case_numbers([subject, text], context.case_number_prefix, context.case_number_width),
+        our_references=our_references,
+        case_numbers=found_case_numbers,
         language=language,
         language_confidence=confidence,
         attachments=tuple(content.attachments),
         automated_reason=automated_reason,
-        defects=tuple(dict.fromkeys(defects)),
+        defects=tuple(defect[:MAX_SUBJECT_CHARS] for defect in unique_defects),
         forwarded_by=forwarded_by,
         bounce=bounce,
         headers=headers,

@@ -166,7 +166,7 @@ class Dispatcher:
             return
         except Exception as error:  # noqa: BLE001 - any other fault (a bad stored value, a database error) must
             # neither end the drain nor leave the notice SENDING uncounted: it is retried, then given up.
-            log_.exception("notice.unexpected_error")
+            log_.error("notice.unexpected_error", error=repr(error))
             await self._retry_or_give_up(notice, now, ReasonCode.INTERNAL_ERROR, type(error).__name__, log_)
             return
         await self.outbox.mark_sent(notice.id, now)
@@ -205,6 +205,7 @@ class Dispatcher:
                 notice_kind=notice.notice_kind,
                 recipient=notice.recipient or postal_recipient(notice),
                 message_id=notice.message_id,
+                subject_line=notice.subject,
             )
         else:
             event = NotificationFailed(

@@ -78,7 +78,7 @@ class Notice(Base):
     notice_kind: Mapped[str] = mapped_column(String(40))
     channel: Mapped[str] = mapped_column(String(10))
     recipient: Mapped[str] = mapped_column(String(320), default="", index=True)
-    recipient_name: Mapped[str] = mapped_column(String(300), default="")
+    recipient_name: Mapped[str] = mapped_column(Text, default="")
     postal_address: Mapped[str] = mapped_column(Text, default="")
     language: Mapped[str] = mapped_column(String(5))
     subject: Mapped[str] = mapped_column(Text)
@@ -86,7 +86,7 @@ class Notice(Base):
     body_html: Mapped[str] = mapped_column(Text, default="")
     letter_pdf: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     message_id: Mapped[str] = mapped_column(String(300))
-    in_reply_to: Mapped[str | None] = mapped_column(String(998), nullable=True)
+    in_reply_to: Mapped[str | None] = mapped_column(Text, nullable=True)
     references: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), index=True)
     status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -98,7 +98,7 @@ class Notice(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # The NotificationSent / NotificationFailed event reached JetStream (republished until it did).
     outcome_published: Mapped[bool] = mapped_column(Boolean, default=False)
-    printed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    printed_by: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class AddressFlag(Base):
@@ -122,7 +122,7 @@ class FileAtRisk(Base):
     due: Mapped[date] = mapped_column(Date)
     state: Mapped[str] = mapped_column(String(16))  # approaching | missed
     handler_email: Mapped[str] = mapped_column(String(320), index=True)
-    handler_name: Mapped[str] = mapped_column(String(300))
+    handler_name: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(5))
     subject_line: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,8 +1,8 @@
 """The SMTP client that hands notices to the relay (adapter, aiosmtplib), with SMTP replies sorted into
 transient (4xx, connection trouble: try again later) and permanent (5xx: give up) failures (RFC 5321 4.2.1).
 
-Only a 5xx answer to RCPT TO speaks about the citizen's address. A 5xx to AUTH (530, 535), to MAIL FROM (550, 554)
-or to DATA is the relay refusing *us* (bad credentials, sender not allowed, content policy): a `RelayFault`, retried
+Only a 5xx answer to RCPT TO speaks about the citizen's address (and not even there a 530 or a 5.7.x "relaying
+denied"). A 5xx to AUTH (530, 535), to MAIL FROM (550, 554) or to DATA is the relay refusing *us* (bad credentials, sender not allowed, content policy): a `RelayFault`, retried
 like a 4xx until the notice's deadline and reported to staff, never a reason to flag the citizen's address (issue 5).
 """
 
@@ -41,6 +41,10 @@ def _reason(code: int | None, message: str) -> str:
 
 
 def _classify_recipient(code: int | None, message: str) -> DeliveryError:
+    # At RCPT TO too, 530 (authentication required, RFC 4954 6) and the 5.7.x security/policy codes (RFC 3463 3.8:
+    # "relaying denied", "authentication required") refuse the sender, not the recipient's mailbox.
+    if code == 530 or message.lstrip().startswith("5.7."):
+        return _classify_relay(code, message)
     if code is not None and 500 <= code < 600:
         return PermanentDeliveryError(_reason(code, message), code)
     return TransientDeliveryError(_reason(code, message), code)
@@ -63,6 +67,7 @@ class SmtpRelay:
         timeout: float = 30.0,
         starttls: bool = False,
         implicit_tls: bool = False,
+        ca_file: str | None = None,
         username: str | None = None,
         password: str | None = None,
     ) -> None:
@@ -71,6 +76,7 @@ class SmtpRelay:
         self.timeout = timeout
         self.starttls = starttls
         self.implicit_tls = implicit_tls
+        self.ca_file = ca_file
         self.username = username
         self.password = password
         self._client: aiosmtplib.SMTP | None = None
@@ -79,7 +85,8 @@ class SmtpRelay:
         if self._client is not None and self._client.is_connected:
             return self._client, True
         client = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout,
-                                 start_tls=self.starttls and not self.implicit_tls, use_tls=self.implicit_tls)
+                                 start_tls=self.starttls and not self.implicit_tls, use_tls=self.implicit_tls,
+                                 cert_bundle=self.ca_file)
         await client.connect()
         if self.username and self.password:
             try:

@@ -27,6 +27,9 @@ class NotifierSettings(CommonSettings):
     relay_starttls: bool = False
     # Speak TLS from the first byte (implicit TLS, RFC 8314, usually port 465) instead of STARTTLS.
     relay_implicit_tls: bool = False
+    # PEM file of the certificates to trust for the relay's TLS certificate instead of the system's (an internal CA);
+    # the system's trusted certificates when empty.
+    relay_tls_ca_file: Path | None = None
     # User name for SMTP AUTH with the relay (RFC 4954); no AUTH when empty. Needs `relay_starttls` or
     # `relay_implicit_tls`: the password never crosses the network in clear (refused at start-up).
     relay_username: str | None = None

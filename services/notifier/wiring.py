@@ -72,6 +72,7 @@ def build_notifier(settings: NotifierSettings, clock: Clock = utc_now) -> Notifi
         timeout=settings.relay_timeout_seconds,
         starttls=settings.relay_starttls,
         implicit_tls=settings.relay_implicit_tls,
+        ca_file=str(settings.relay_tls_ca_file) if settings.relay_tls_ca_file else None,
         username=settings.relay_username,
         password=settings.relay_password.get_secret_value() if settings.relay_password else None,
     )

@@ -430,7 +430,7 @@ class Registry:
             sender_name="",
             sender_email=None,
             recipient=event.recipient,
-            subject_line="",
+            subject_line=event.subject_line,
             body="",
             notice_kind=event.notice_kind,
             attachments=[],

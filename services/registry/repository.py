@@ -515,6 +515,11 @@ class RegistryStore:
             deadlines = deadlines.where(Complaint.id.in_(union(select(Complaint.id).where(ack_due),
                                                                select(Complaint.id).where(answer_due))))
         async with self._sessions() as session:
+            if dialect == "postgresql":
+                # Seven statements, one snapshot (READ COMMITTED would take one per statement). SQLite's
+                # transaction already reads one snapshot.
+                await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
             async def rows(query: Any) -> list[tuple[Any, ...]]:
                 return [tuple(row) for row in await session.execute(query)]
 

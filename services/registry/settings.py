@@ -74,7 +74,9 @@ class RegistrySettings(CommonSettings):
     @field_validator("holiday_country")
     @classmethod
     def _known_country(cls, value: str) -> str:
-        return cls._holiday_rules_check(value.strip().upper(), None)
+        country = value.strip().upper()
+        _check_holidays(country, None)
+        return country
 
     @field_validator("holiday_subdivision")
     @classmethod
@@ -82,19 +84,19 @@ class RegistrySettings(CommonSettings):
         value = (value or "").strip() or None
         country = info.data.get("holiday_country")
         if value is not None and country is not None:  # an invalid country is reported on its own variable
-            cls._holiday_rules_check(country, value)
+            _check_holidays(country, value)
         return value
-
-    @staticmethod
-    def _holiday_rules_check(country: str, subdivision: str | None) -> str:
-        try:
-            DeadlineRules(country=country, subdivision=subdivision)
-        except DeadlineError as error:
-            raise ValueError(str(error)) from error
-        return country if subdivision is None else subdivision
 
     @property
     def database_url(self) -> str:
         if self.registry_database_url:
             return self.registry_database_url
         return f"sqlite+aiosqlite:///{(self.var_dir / 'registry.db').resolve()}"
+
+
+def _check_holidays(country: str, subdivision: str | None) -> None:
+    """The `holidays` package knows this country (and subdivision): the same check `DeadlineRules` makes."""
+    try:
+        DeadlineRules(country=country, subdivision=subdivision)
+    except DeadlineError as error:
+        raise ValueError(str(error)) from error

@@ -253,3 +253,35 @@ async def test_a_letter_that_fails_to_publish_stays_and_does_not_stop_the_others
     monkeypatch.setattr(storage, "put_attachment", original)
     assert (await folder.scan_once()).imported == ["a"]
     assert len(await letters_in_stream(nats_server.url)) == 2
+
+
+async def test_file_system_calls_stay_off_the_event_loop(nats_server, pipeline, tmp_path, monkeypatch):
+    """The drop folder is often an SMB share where one stat can take a second: every listing, stat, move and
+    reason file runs in a worker thread, never on the loop that also serves SMTP (review of issue 3)."""
+    import os
+    import threading
+
+    root = tmp_path / "letters"
+    folder = folder_for(root, pipeline)
+    drop(root, "good.pdf", make_pdf(1))
+    drop(root, "good.json", json.dumps(metadata(pages=1)))
+    drop(root, "bad.pdf", make_pdf(1))
+    drop(root, "bad.json", json.dumps(metadata(language="klingon")))
+    loop_thread = threading.current_thread()
+    on_loop: list[str] = []
+
+    def watched(name: str, real):  # noqa: ANN001, ANN202
+        def call(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            if threading.current_thread() is loop_thread and str(root) in str(args[0]):
+                on_loop.append(f"{name} {args[0]}")
+            return real(*args, **kwargs)
+        return call
+
+    for name in ("stat", "iterdir", "write_text", "mkdir", "read_bytes"):
+        monkeypatch.setattr(Path, name, watched(name, getattr(Path, name)))
+    monkeypatch.setattr(os, "replace", watched("replace", os.replace))
+
+    report = await folder.scan_once()
+
+    assert (report.imported, report.rejected) == (["good"], ["bad"])
+    assert on_loop == []

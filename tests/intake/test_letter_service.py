@@ -109,3 +109,22 @@ async def test_a_copier_mailbox_read_over_imap_gives_letters(nats_server, doveco
         [event] = await wait_for_received(nats_server.url, 1)
         assert len(await wait_for_marks(dovecot, 1)) == 1
     assert event.channel is Channel.LETTER and event.source == "imap:copieur:scan-to-email"
+
+
+async def test_a_scan_mail_with_a_malformed_part_is_rejected_not_451_for_ever(nats_server, tmp_path):
+    """The email package raises on this Content-Disposition (IndexError in get_filename): a rejection with the
+    reason, answered 250, instead of a 451 the copier would retry for ever (review of issue 3)."""
+    body = ("name: Anna Schmidt\r\naddress: Rue Haute 1, 4700 Eupen\r\nlanguage: de\r\n"
+            f"received_on: {RECEIVED.isoformat()}\r\npages: 1\r\narchive_reference: B-7\r\nstaff_member: a.dubois\r\n")
+    raw = (b"From: copieur@ombudsdesk.localhost\r\nTo: " + SCANS.encode() + b"\r\nSubject: Scan\r\n"
+           b"Message-ID: <scan-malformed@copier.local>\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n"
+           + body.encode() + b"--B\r\nContent-Type: application/pdf\r\n"
+           b"Content-Disposition: attachment; filename*=\"'\"'\r\n\r\n" + make_pdf(1) + b"\r\n--B--\r\n")
+    letters = tmp_path / "letters"
+    async with running_intake(nats_server.url, tmp_path, letters_dir=letters, letters_scan_addresses=[SCANS],
+                              letters_scan_senders=["@ombudsdesk.localhost"]) as intake:
+        assert await asend(intake.smtp_port, raw, recipients=[SCANS], sender="copieur@ombudsdesk.localhost") == {}
+    [reason] = (letters / "rejected").glob("*.reason.txt")
+    assert "scan e-mail <scan-malformed@copier.local>" in reason.read_text()
+    assert await stream_events(nats_server.url, streams.SUBJECT_MESSAGE_RECEIVED) == []

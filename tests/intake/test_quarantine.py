@@ -208,3 +208,41 @@ async def test_an_old_message_received_again_is_stopped_by_the_durable_seen_set(
     # ...the recent one by JetStream's Nats-Msg-Id window (the publish comes back as a duplicate).
     assert recent_again.status is AcceptStatus.DUPLICATE and recent_again.event is not None
     assert len(await received(nats_server.url)) == 2
+
+
+async def test_parses_stuck_past_their_limit_do_not_hold_up_later_messages(nats_server, tmp_path):
+    """Hung parses give up their place: the mails after them are parsed (review of issue 3: four hung parses
+    filled the pool and every later large mail timed out)."""
+    import threading
+
+    release = threading.Event()
+
+    def parser_that_hangs_on_hostile_mail(raw, context):  # noqa: ANN001, ANN202
+        if b"hostile" in raw:
+            release.wait(30)
+        return understand(raw, context)
+
+    broker, settings = await connected(nats_server.url, tmp_path, parse_timeout_seconds=0.3,
+                                       parse_in_thread_above_bytes=0)
+    try:
+        async with broker:
+            pipeline = IntakePipeline(broker, settings, understand_message=parser_that_hangs_on_hostile_mail)
+
+            async def accept(message):  # noqa: ANN001, ANN202
+                return await pipeline.accept(message.as_bytes(), received_at=settings_now(), envelope_sender=None,
+                                             envelope_recipients=(), source="smtp")
+
+            hostile = await asyncio.gather(*(accept(citizen_mail(subject=f"hostile {index}",
+                                                                 message_id=f"<hostile.{index}@example.org>"))
+                                             for index in range(6)))
+            assert pipeline.stuck_parses == 6
+            later = [await accept(citizen_mail(subject=f"plainte {index}", message_id=f"<later.{index}@example.org>"))
+                     for index in range(3)]
+            release.set()
+            await pipeline.drain()
+            pipeline.close()
+    finally:
+        release.set()
+    assert {outcome.status for outcome in hostile} == {AcceptStatus.QUARANTINED}
+    assert [outcome.status for outcome in later] == [AcceptStatus.PROCESSED] * 3
+    assert len(await received(nats_server.url)) == 3

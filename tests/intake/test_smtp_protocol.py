@@ -220,3 +220,18 @@ def test_fast_address_parsing_agrees_with_aiosmtpd(local_part_limit):
             assert ours._getaddr(argument) == reference._getaddr(argument), argument
     finally:
         loop.close()
+
+
+async def test_a_bad_certificate_stops_the_start_with_a_clear_message(nats_server, tmp_path):
+    from services.intake.smtp_server import TlsConfigurationError
+    from services.intake.wiring import build_intake
+    from tests.intake.support import intake_settings
+
+    cert = tmp_path / "broken.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
+    service = build_intake(intake_settings(nats_server.url, tmp_path, smtp_tls_cert_file=cert))
+    try:
+        with pytest.raises(TlsConfigurationError, match="broken.pem.*OMBUDSDESK_SMTP_TLS_CERT_FILE"):
+            await service.start()
+    finally:
+        await service.stop()

@@ -25,12 +25,14 @@ from services.notifier.wiring import MIGRATIONS, NotifierService
 from shared import streams
 from shared.database import create_engine, upgrade_to_head
 from shared.events import DeliveryFailed, NoticeRequested, NotificationFailed, NotificationSent, Party
-from tests.notifier.support import ScriptedHandler, SmtpSink, eventually, publish, read_stream, registered_event, wait_until
+from tests.notifier.support import ScriptedHandler, SmtpSink, publish, read_stream, registered_event, wait_until
 
 
 # --- 1. a 5xx outside RCPT TO is the relay refusing us, not the citizen's address ---------------------------------
 
 @pytest.mark.parametrize(("command", "reply"), [("MAIL", "550 5.7.1 Sender not allowed"),
+                                                ("MAIL", "530 5.7.0 Authentication required"),
+                                                ("RCPT", "554 5.7.1 Relay access denied"),
                                                 ("DATA", "554 5.7.1 Message refused by policy")])
 async def test_relay_refusing_us_is_retried_and_never_flags_the_citizen(
     running_notifier: NotifierService, nats_server, smtp_sink: SmtpSink, command: str, reply: str
@@ -56,16 +58,12 @@ async def test_relay_refusing_us_until_the_deadline_fails_without_flag(start_not
     assert await service.outbox.flagged_addresses() == []
 
 
-class _Refusing(ScriptedHandler):
-    pass
-
-
 def _refuse_login(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=False, handled=False)
 
 
 async def test_failed_login_is_a_relay_fault_and_closes_the_connection(monkeypatch):
-    controller = Controller(_Refusing(), hostname="127.0.0.1", port=free_port(), authenticator=_refuse_login,
+    controller = Controller(ScriptedHandler(), hostname="127.0.0.1", port=free_port(), authenticator=_refuse_login,
                             auth_require_tls=False)
     controller.start()
     clients: list[aiosmtplib.SMTP] = []
@@ -148,6 +146,7 @@ async def test_an_unexpected_error_is_retried_and_counted(
     monkeypatch.setattr(dispatcher_module, "build_email", flaky_build)
     await publish(nats_server.url, registered_event())
     await wait_until(lambda: len(smtp_sink.messages) == 1, what="delivery after two unexpected errors")
+    await read_stream(nats_server.url, streams.SUBJECT_NOTIFICATION_SENT, 1)  # reported once committed
     [notice] = await running_notifier.outbox.notices()
     assert notice.status == "sent" and notice.attempts == 3
 
@@ -255,15 +254,20 @@ async def test_templates_and_pdf_are_built_outside_the_write_transaction(local_h
     assert len(await handlers.outbox.notices()) == 2
 
 
-async def test_a_flag_arriving_while_composing_is_honoured(local_handlers):
-    handlers, clock = local_handlers
+async def test_a_flag_arriving_while_composing_is_honoured(local_handlers, sqlite_url):
+    import sqlite3
+
+    handlers, _ = local_handlers
     outbox = handlers.outbox
     real_compose = handlers._compose
+    database = sqlite_url.split(":///", 1)[1]
 
     def compose_then_flag(draft, address, facts, now):
         values = real_compose(draft, address, facts, now)
-        if facts.flagged_reason is None:  # someone flags the address between our read and our write
-            asyncio.get_running_loop().create_task(outbox.flag_address(address, "bounce: 5.1.1", None, now))
+        if facts.flagged_reason is None:  # another process flags the address between our read and our write
+            with sqlite3.connect(database) as connection:
+                connection.execute("INSERT INTO address_flags (address, reason, flagged_at) VALUES (?, ?, ?)",
+                                   (address, "bounce: 5.1.1", "2026-11-24 12:00:00.000000"))
         return values
 
     handlers._compose = compose_then_flag  # type: ignore[method-assign]
@@ -300,3 +304,41 @@ async def test_the_cli_shows_reasons_in_french(local_handlers, monkeypatch):
     assert "destinataire refusé par le relais (550 No such user)" in flags.output
     assert "2026-11-25 00:30" in flags.output  # Brussels time
     assert "recipient refused by the relay" in (await cli("flags", "--language", "en")).output
+
+
+# --- 5. implicit TLS with AUTH, over a real TLS connection -----------------------------------------------------------
+
+async def test_implicit_tls_relay_with_login(start_notifier, nats_server, tmp_path):
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "relay.pem", tmp_path / "relay.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    logins: list[tuple[str, str]] = []
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        logins.append((auth_data.login.decode(), auth_data.password.decode()))
+        return AuthResult(success=auth_data.password == b"secret")
+
+    handler = ScriptedHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), ssl_context=server_tls,
+                            authenticator=authenticate, auth_require_tls=False)
+    controller.start()
+    try:
+        await start_notifier(relay_port=controller.port, relay_implicit_tls=True, relay_tls_ca_file=cert,
+                             relay_username="desk", relay_password="secret")
+        await publish(nats_server.url, registered_event())
+        await read_stream(nats_server.url, streams.SUBJECT_NOTIFICATION_SENT, 1)
+        assert logins == [("desk", "secret")]
+        assert [mail["Subject"] for mail in handler.messages] == [
+            "[MED-2026-00001] Accusé de réception de votre réclamation"
+        ]
+    finally:
+        controller.stop()

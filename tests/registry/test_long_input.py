@@ -4,11 +4,13 @@ both databases; and migration 0005 keeps the data and SQLite's search triggers o
 
 from __future__ import annotations
 
+from datetime import date, datetime, timezone
+
 from alembic import command
 from sqlalchemy import text
 
 from services.registry.models import CaseParty, Complaint, ThreadMessage
-from services.registry.repository import MIGRATIONS, ComplaintFilter, migrate
+from services.registry.repository import MIGRATIONS, ComplaintFilter, RegistryStore, migrate
 from shared import streams
 from shared.database import alembic_config, create_engine
 from shared.events import ComplaintRegistered
@@ -79,8 +81,6 @@ async def test_migration_0005_keeps_an_existing_register(database_url):
                 assert sorted(triggers) == (sorted(["complaints_fts_delete", "complaints_fts_insert",
                                                     "complaints_fts_update"]) if fts else [])
         # After the copy, the search still finds old and new complaints (SQLite's FTS triggers were re-created).
-        from services.registry.repository import RegistryStore
-
         store = RegistryStore(engine)
         async with store.transaction() as tx:
             await tx.add(_complaint("MED-2026-00002", 2, "Pension de retraite", "k2"))
@@ -91,10 +91,14 @@ async def test_migration_0005_keeps_an_existing_register(database_url):
         await engine.dispose()
 
 
-def _complaint(number: str, sequence: int, subject: str, key: str) -> Complaint:
-    from datetime import date, datetime, timezone
+NOW = datetime(2026, 11, 24, 10, tzinfo=timezone.utc)
 
-    now = datetime(2026, 11, 24, 10, tzinfo=timezone.utc)
+
+NOW = datetime(2026, 11, 24, 10, tzinfo=timezone.utc)
+
+
+def _complaint(number: str, sequence: int, subject: str, key: str) -> Complaint:
+    now = NOW
     return Complaint(number=number, year=2026, sequence=sequence, message_key=key, kind="complaint", channel="email",
                      received_at=now, legal_start=date(2026, 11, 24), complainant_name="Jeanne Dupont",
                      complainant_email="jeanne@example.org", subject_line=subject, body="", attachments=[],
@@ -104,11 +108,7 @@ def _complaint(number: str, sequence: int, subject: str, key: str) -> Complaint:
 
 
 async def _insert_case(engine) -> None:  # type: ignore[no-untyped-def]
-    from datetime import datetime, timezone
-
-    from services.registry.repository import RegistryStore
-
-    now = datetime(2026, 11, 24, 10, tzinfo=timezone.utc)
+    now = NOW
     async with RegistryStore(engine).transaction() as tx:
         complaint = _complaint("MED-2026-00001", 1, "Facture contestée", "k1")
         await tx.add(complaint)

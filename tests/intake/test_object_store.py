@@ -1,0 +1,64 @@
+"""A repeated put (SMTP retry, IMAP copy, quarantine replay) leaves one copy of the bytes in the bucket's stream;
+replacing an object's content purges the old chunks (review of issue 3: every re-put leaked a full copy)."""
+
+from __future__ import annotations
+
+from nats.js.object_store import OBJ_STREAM_TEMPLATE
+
+from shared import streams
+from shared.messaging import ensure_streams, make_broker
+from services.intake.stores import ObjectStorage
+from tests.intake.support import asend, citizen_mail, intake_settings, read_object, running_intake
+
+RAW_STREAM = OBJ_STREAM_TEMPLATE.format(bucket=streams.BUCKET_RAW_MESSAGES)
+
+
+async def stream_state(js):  # noqa: ANN001, ANN201
+    state = (await js.stream_info(RAW_STREAM)).state
+    return state.messages, state.bytes
+
+
+def same_copy(before, after) -> bool:  # noqa: ANN001
+    """The same number of messages and the same bytes, give or take the metadata's time stamp."""
+    return before[0] == after[0] and abs(before[1] - after[1]) < 100
+
+
+async def test_putting_the_same_raw_twice_keeps_one_copy_and_new_content_replaces_the_old(nats_server, tmp_path):
+    big = bytes(range(256)) * 2_000  # 512 KB: several chunks
+    broker = make_broker(intake_settings(nats_server.url, tmp_path))
+    async with broker:
+        js = broker.connection.jetstream()
+        await ensure_streams(js)
+        storage = ObjectStorage(js)
+        await storage.put(streams.BUCKET_RAW_MESSAGES, "mid-a.eml", big)
+        once = await stream_state(js)
+        await storage.put(streams.BUCKET_RAW_MESSAGES, "mid-a.eml", big)
+        assert same_copy(once, await stream_state(js))
+        # Other content under the same name (a copy with other trace headers): the old chunks go.
+        await storage.put(streams.BUCKET_RAW_MESSAGES, "mid-a.eml", big[::-1])
+        assert same_copy(once, await stream_state(js))
+    assert await read_object(nats_server.url, streams.BUCKET_RAW_MESSAGES, "mid-a.eml") == big[::-1]
+
+
+async def test_an_smtp_retry_stores_the_raw_once(nats_server, tmp_path):
+    message = citizen_mail(body="Bonjour,\n" + "Ma réclamation détaillée.\n" * 20_000)
+    async with running_intake(nats_server.url, tmp_path) as intake:
+        await asend(intake.smtp_port, message)
+        js = intake.pipeline.js
+        once = await stream_state(js)
+        await asend(intake.smtp_port, message)  # the 250 was lost: the sending server tries again
+        assert same_copy(once, await stream_state(js))
+
+
+async def test_intake_buckets_are_named_in_shared_streams(nats_server, tmp_path):
+    from services.intake.imap_poller import PositionStore
+    from services.intake.stores import ensure_intake_buckets
+
+    broker = make_broker(intake_settings(nats_server.url, tmp_path))
+    async with broker:
+        js = broker.connection.jetstream()
+        await ensure_intake_buckets(js)
+        await PositionStore(lambda: js)._store()
+        for bucket in (streams.BUCKET_INTAKE_SEEN, streams.BUCKET_INTAKE_QUARANTINE, streams.BUCKET_INTAKE_IMAP):
+            assert (await js.stream_info(f"KV_{bucket}")).config.name == f"KV_{bucket}"
+        assert (await js.stream_info(f"KV_{streams.BUCKET_INTAKE_IMAP}")).config.max_msgs_per_subject == 5
