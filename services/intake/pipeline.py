@@ -62,6 +62,11 @@ class ParseTimeout(Exception):
     """The parser did not finish within `parse_timeout_seconds`."""
 
 
+class ParsersBusy(RuntimeError):
+    """Too many parses are stuck past their limit: not this message's fault, so it is not quarantined; `accept`
+    raises, the sender retries later (451) and nothing is lost."""
+
+
 def parse_context(settings: IntakeSettings, envelope_sender: str | None = None) -> ParseContext:
     return ParseContext(
         own_domain=settings.message_id_domain,
@@ -283,6 +288,8 @@ class IntakePipeline:
                 event = event.model_copy(update={"attachments": tuple(attachment_ref(item) for item in attachments)})
             # Inside the quarantining `try`: an event NATS would refuse must not make the sender retry for ever.
             event = fit_to_payload(event, max_payload)
+        except ParsersBusy:
+            raise
         except Exception as error:  # noqa: BLE001 - any parser failure quarantines; infrastructure errors are below
             reason = describe_failure(error)
             raw_object = await self.objects.put_raw(key, raw)
@@ -343,8 +350,7 @@ class IntakePipeline:
             # limits: a thread hand-off would cost more than it protects (measured in docs/benchmarks-intake.md).
             return self.understand_message(raw, context)
         if self.stuck_parses >= MAX_STUCK_PARSES:
-            # An infrastructure failure, not the message's: the sender retries later (451), nothing is lost.
-            raise RuntimeError(f"{self.stuck_parses} parses are still stuck past their time limit")
+            raise ParsersBusy(f"{self.stuck_parses} parses are still stuck past their time limit")
         async with self._parse_slots:
             future = _parse_in_thread(self.understand_message, raw, context)
             try:

@@ -246,3 +246,19 @@ async def test_parses_stuck_past_their_limit_do_not_hold_up_later_messages(nats_
     assert {outcome.status for outcome in hostile} == {AcceptStatus.QUARANTINED}
     assert [outcome.status for outcome in later] == [AcceptStatus.PROCESSED] * 3
     assert len(await received(nats_server.url)) == 3
+
+
+async def test_too_many_stuck_parses_is_a_temporary_failure_not_a_quarantine(nats_server, tmp_path):
+    import pytest
+
+    from services.intake.pipeline import MAX_STUCK_PARSES, ParsersBusy
+
+    broker, settings = await connected(nats_server.url, tmp_path, parse_in_thread_above_bytes=0)
+    async with broker:
+        pipeline = IntakePipeline(broker, settings)
+        pipeline.stuck_parses = MAX_STUCK_PARSES  # as if that many hostile mails were still being parsed
+        with pytest.raises(ParsersBusy):  # SMTP answers 451: the sender keeps the mail and retries
+            await pipeline.accept(citizen_mail().as_bytes(), received_at=settings_now(), envelope_sender=None,
+                                  envelope_recipients=(), source="smtp")
+        assert await pipeline.quarantine.count() == 0
+        pipeline.close()
