@@ -5,8 +5,9 @@ Each service extends `CommonSettings` with its own typed fields; nothing else in
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,23 @@ ENV_PREFIX = "OMBUDSDESK_"
 
 # The embedded NATS server of `make run` listens here, away from a system NATS on the standard 4222.
 EMBEDDED_NATS_PORT = 14222
+
+
+def split_list(value: Any) -> Any:
+    """A list setting as operators type it: a JSON list (`["a@x", "b@y"]`) or comma-separated (`a@x,b@y`).
+
+    Used as a `mode="before"` validator on fields marked `NoDecode`, so a plain comma list never reaches pydantic's
+    JSON decoding; a malformed JSON list becomes a clear error naming the variable.
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"not a JSON list: {error}") from error
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 class SettingsError(SystemExit):

@@ -6,7 +6,6 @@ on 127.0.0.1:2580. Lists accept JSON (`["a@x", "b@y"]`) or a comma-separated str
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -14,53 +13,54 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from services.intake.imap_poller import DEFAULT_PROCESSED_KEYWORD, ImapMailbox
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, split_list
 
 MEGABYTE = 1024 * 1024
 
 
-def _split_list(value: Any) -> Any:
-    """Accept a JSON list or a comma-separated string, the form operators usually type."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            return json.loads(text)
-        return [item.strip() for item in text.split(",") if item.strip()]
-    return value
-
-
 class IntakeSettings(CommonSettings):
-    # SMTP listener (RFC 5321). 2525 rather than 25: no root needed, no clash with a system MTA.
+    # Address the SMTP listener (RFC 5321) binds to; 0.0.0.0 to take mail from other machines.
     smtp_host: str = "127.0.0.1"
+    # SMTP port: 2525 rather than 25, so no root is needed and a system MTA is not in the way.
     smtp_port: int = 2525
+    # Name the SMTP server gives in its greeting and in the Received trace header it adds.
     smtp_hostname: str = "ombudsdesk.localhost"
+    # The complaint addresses: mail to any other recipient is refused with 550.
     complaint_addresses: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["plaintes@ombudsdesk.localhost"])
     # Enforced while the data is received (aiosmtpd counts bytes and answers 552 at the end of DATA, RFC 5321 4.5.3.1.7).
     max_message_bytes: int = 25 * MEGABYTE
-    # Optional STARTTLS (RFC 3207) and AUTH (RFC 4954) for a submission port used by staff tools; off by default.
+    # Optional STARTTLS (RFC 3207) for a submission port used by staff tools: certificate (PEM) ...
     smtp_tls_cert_file: Path | None = None
+    # ... and its private key (PEM). Both unset: no STARTTLS.
     smtp_tls_key_file: Path | None = None
+    # Refuse MAIL FROM before STARTTLS (needs the certificate and key).
     smtp_require_starttls: bool = False
+    # Require AUTH (RFC 4954) before MAIL FROM, for a submission port; off by default.
     smtp_auth_required: bool = False
+    # AUTH users as a JSON object {"login": "password"}; passwords are secrets, never logged.
     smtp_auth_users: dict[str, SecretStr] = Field(default_factory=dict)
 
-    # Staff members whose forwards name the original citizen as complainant.
+    # Staff members whose forwards name the original citizen as complainant: their addresses ...
     staff_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # ... or whole staff domains (example.be).
     staff_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    # Parser limits: beyond them a message is quarantined, never allowed to block intake.
+    # Parser limits: beyond them a message is quarantined, never allowed to block intake. Time limit of one parse.
     parse_timeout_seconds: float = 20.0
     # Messages above this size are parsed in a worker thread under `parse_timeout_seconds`; smaller ones inline.
     parse_in_thread_above_bytes: int = 64 * 1024
+    # Deepest nesting of MIME parts (message/rfc822 inside multipart...) before quarantine.
     max_mime_depth: int = 12
+    # Most MIME parts in one message before quarantine.
     max_mime_parts: int = 500
     # The event carries the text (it must fit one NATS message, 1 MB); the full original stays in the raw object.
     max_text_chars: int = 200_000
     # A declared expansion (TNEF, nested messages) bigger than this is treated as a zip-bomb-like message.
     max_decoded_bytes: int = 100 * MEGABYTE
 
-    # Health endpoint: GET /health answers JSON with counters (quarantined messages included). 0 disables it.
+    # Address of the health endpoint (GET /health: JSON counters, quarantined messages included).
     intake_health_host: str = "127.0.0.1"
+    # Port of the health endpoint; 0 disables it.
     intake_health_port: int = 2580
 
     # IMAP mailboxes (issue 3): a JSON list of objects {"name", "host", "port", "ssl", "username", "password" or
@@ -74,9 +74,11 @@ class IntakeSettings(CommonSettings):
     # Set with \Seen on a message once its event is durable; a message without it is (re)taken in.
     imap_processed_keyword: str = DEFAULT_PROCESSED_KEYWORD
 
-    # Scanned letters: the watched drop folder (default `<var_dir>/letters`), with processed/ and rejected/ inside.
+    # Watch the scanned-letters drop folder.
     letters_enabled: bool = True
+    # The drop folder (default `<var_dir>/letters`), with processed/ and rejected/ inside.
     letters_dir: Path | None = None
+    # How often the drop folder is looked at.
     letters_poll_seconds: float = 2.0
     # A dropped file is read only once it has not changed for this long (a copy may still be running).
     letters_settle_seconds: float = 2.0
@@ -99,7 +101,7 @@ class IntakeSettings(CommonSettings):
     @field_validator("letters_scan_senders", mode="before")
     @classmethod
     def _scan_senders(cls, value: Any) -> Any:
-        return [sender.lower() for sender in _split_list(value)]
+        return [sender.lower() for sender in split_list(value)]
 
     @model_validator(mode="after")
     def _scan_to_email_needs_its_senders(self) -> "IntakeSettings":
@@ -111,7 +113,7 @@ class IntakeSettings(CommonSettings):
     @field_validator("letters_scan_addresses", mode="before")
     @classmethod
     def _scan_addresses(cls, value: Any) -> Any:
-        value = _split_list(value)
+        value = split_list(value)
         return [str(item).strip().lower() for item in value] if isinstance(value, list) else value
 
     @model_validator(mode="after")
@@ -126,7 +128,7 @@ class IntakeSettings(CommonSettings):
     @field_validator("complaint_addresses", "staff_addresses", "staff_domains", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
-        return _split_list(value)
+        return split_list(value)
 
     @field_validator("complaint_addresses", "staff_addresses", "staff_domains")
     @classmethod

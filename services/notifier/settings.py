@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -10,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, split_list
 
 SUPPORTED_LANGUAGES = ("fr", "nl", "de", "en")
 
@@ -105,12 +104,7 @@ class NotifierSettings(CommonSettings):
     @field_validator("complaint_addresses", "staff_addresses", "staff_domains", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [item.strip() for item in text.split(",") if item.strip()]
-        return value
+        return split_list(value)
 
     @field_validator("complaint_addresses", "staff_addresses", "staff_domains")
     @classmethod

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,30 +10,36 @@ from pydantic import Field, NonNegativeInt, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
 from services.registry.deadlines import DeadlineError, DeadlineRules
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, split_list
 
 
 class RegistrySettings(CommonSettings):
     # Empty: a SQLite file `registry.db` under `var_dir` (see `database_url`); PostgreSQL in production.
     registry_database_url: str = ""
-    # Legal deadlines of the organisation (issue 4, "Legal deadlines").
+    # Legal deadlines of the organisation: the acknowledgment is due within this many working days ...
     acknowledgment_working_days: int = Field(default=5, ge=0)
+    # ... the final answer within this many calendar days (moved to the next working day when it falls off one) ...
     answer_calendar_days: int = Field(default=45, ge=1)
+    # ... or this many after the one extension (announced to the citizen before the original deadline).
     extended_answer_calendar_days: int = Field(default=90, ge=1)
+    # Public holidays of this country (the `holidays` package: BE, FR...) are not working days.
     holiday_country: str = "BE"
+    # Regional holidays too: a Belgian Community (Flemish, French, German) or a French département (e.g. 57, 67, 68).
     holiday_subdivision: str | None = None
     # The legal start date of an email is its receipt date in the organisation's time zone, not in UTC.
     registry_timezone: str = "Europe/Brussels"
     # A message on a closed case is attached and reopens it within this many days; later it starts a linked case.
     reopen_window_days: int = Field(default=30, ge=0)
-    # Deadline watcher: warn this many days before each deadline; check this often.
-    # From the environment as JSON (`[5, 1]`) or comma-separated (`5,1`).
+    # Deadline watcher: warn this many days before each deadline, as JSON (`[5, 1]`) or comma-separated (`5,1`).
     deadline_lead_days: Annotated[tuple[NonNegativeInt, ...], NoDecode] = (5, 1)
+    # How often the deadline watcher looks for deadlines approaching or missed.
     deadline_check_interval_seconds: float = Field(default=300.0, gt=0)
     # Received messages handled at once by one process (several processes may share the work).
     registry_consumer_workers: int = Field(default=4, ge=1, le=64)
-    # Staff HTTP API (FastAPI); 0 disables it.
+    # Address of the staff HTTP API (FastAPI, OpenAPI at /docs); it has no authentication of its own: keep it on
+    # 127.0.0.1 or behind the organisation's authenticating proxy.
     registry_api_host: str = "127.0.0.1"
+    # Port of the staff HTTP API; 0 disables it.
     registry_api_port: int = Field(default=8470, ge=0, le=65535)
     # Optional screening configuration files (directory of ombudsmen, keyword rules); empty: the shipped examples.
     screening_config_path: Path | None = None
@@ -44,15 +49,7 @@ class RegistrySettings(CommonSettings):
     @field_validator("deadline_lead_days", mode="before")
     @classmethod
     def _split_lead_days(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                return json.loads(text)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"not a JSON list of days: {error}") from error
-        return [part.strip() for part in text.split(",") if part.strip()]
+        return split_list(value)
 
     @field_validator("registry_timezone")
     @classmethod
