@@ -29,14 +29,14 @@ import math
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from services.registry.vocabulary import FoundedCategory, InadmissibilityReason, Kind, Outcome, Status
 from shared.events import Channel
 
-__all__ = ["ComplaintRecord", "annual_indicators", "indicators_csv", "nearest_rank_percentile"]
+__all__ = ["ComplaintRecord", "Tallies", "annual_indicators", "indicators_csv", "nearest_rank_percentile", "report"]
 
 UNSPECIFIED = "unspecified"
 
@@ -84,111 +84,126 @@ def _share(within: int, due: int) -> dict[str, Any]:
     return {"due": due, "within": within, "share": round(within / due, 4) if due else None}
 
 
+@dataclass
+class Tallies:
+    """What the annual report counts, filled either from plain records (`annual_indicators`, the definition) or from
+    the database's groups (`reports.annual_report`); `report` lays both out the same way."""
+
+    received: int = 0
+    by_channel: Counter[str] = field(default_factory=Counter)
+    by_kind: Counter[str] = field(default_factory=Counter)
+    by_service: Counter[str] = field(default_factory=Counter)
+    by_theme: Counter[str] = field(default_factory=Counter)
+    admissibility: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    redirected: Counter[str] = field(default_factory=Counter)
+    withdrawn: int = 0
+    closed: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    categories: Counter[str] = field(default_factory=Counter)
+    actions: list[dict[str, str]] = field(default_factory=list)
+    with_actions: int = 0
+    handling: list[int] = field(default_factory=list)
+    open_this_year: int = 0
+    open_earlier: int = 0
+    ack_due: int = 0
+    ack_within: int = 0
+    answer_due: int = 0
+    answer_within: int = 0
+
+
 def annual_indicators(records: Iterable[ComplaintRecord], year: int, *, as_of: date | None = None) -> dict[str, Any]:
     start, year_end = date(year, 1, 1), date(year, 12, 31)
     period_end = min(as_of, year_end) if as_of is not None else year_end
-
-    received = 0
-    by_channel: Counter[str] = Counter()
-    by_kind: Counter[str] = Counter()
-    by_service: Counter[str] = Counter()
-    by_theme: Counter[str] = Counter()
-    admissibility: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
-    redirected: Counter[str] = Counter()
-    withdrawn = 0
-    closed = 0
-    outcomes: Counter[str] = Counter()
-    categories: Counter[str] = Counter()
-    actions: list[dict[str, str]] = []
-    with_actions = 0
-    handling: list[int] = []
-    open_this_year = open_earlier = 0
-    ack_due = ack_within = answer_due = answer_within = 0
-
+    t = Tallies()
     for record in records:
         in_year = start <= record.received_on <= year_end
         if in_year:
-            received += 1
-            by_channel[record.channel] += 1
-            by_kind[record.kind] += 1
-            by_service[record.service or UNSPECIFIED] += 1
-            by_theme[record.theme or UNSPECIFIED] += 1
-            admissibility[record.admissibility] += 1
+            t.received += 1
+            t.by_channel[record.channel] += 1
+            t.by_kind[record.kind] += 1
+            t.by_service[record.service or UNSPECIFIED] += 1
+            t.by_theme[record.theme or UNSPECIFIED] += 1
+            t.admissibility[record.admissibility] += 1
             if record.admissibility == "inadmissible":
-                reasons.update(record.inadmissibility_reasons)
+                t.reasons.update(record.inadmissibility_reasons)
             if record.status == Status.REDIRECTED or record.redirected_to:
-                redirected[record.redirected_to or UNSPECIFIED] += 1
+                t.redirected[record.redirected_to or UNSPECIFIED] += 1
             if record.status == Status.WITHDRAWN:
-                withdrawn += 1
+                t.withdrawn += 1
 
         ended_in_year = record.ended_on is not None and start <= record.ended_on <= year_end
         if ended_in_year and record.outcome is not None:
-            closed += 1
-            outcomes[record.outcome] += 1
+            t.closed += 1
+            t.outcomes[record.outcome] += 1
             if record.outcome_category:
-                categories[record.outcome_category] += 1
+                t.categories[record.outcome_category] += 1
             if record.improvement_actions:
-                with_actions += 1
-                actions.extend({"number": record.number, "action": a} for a in record.improvement_actions)
+                t.with_actions += 1
+                t.actions.extend({"number": record.number, "action": a} for a in record.improvement_actions)
 
         if record.answered_on is not None and start <= record.answered_on <= year_end:
-            handling.append((record.answered_on - record.received_on).days)
+            t.handling.append((record.answered_on - record.received_on).days)
 
         if record.received_on <= period_end and (record.ended_on is None or record.ended_on > period_end):
             if in_year:
-                open_this_year += 1
+                t.open_this_year += 1
             else:
-                open_earlier += 1
+                t.open_earlier += 1
 
         if record.acknowledgment_due is not None and start <= record.acknowledgment_due <= period_end:
-            ack_due += 1
+            t.ack_due += 1
             if record.acknowledged_on is not None and record.acknowledged_on <= record.acknowledgment_due:
-                ack_within += 1
+                t.ack_within += 1
         if record.answer_due is not None and start <= record.answer_due <= period_end:
-            answer_due += 1
+            t.answer_due += 1
             responded = record.answered_on or record.ended_on
             if responded is not None and responded <= record.answer_due:
-                answer_within += 1
+                t.answer_within += 1
+    return report(t, year, period_end)
 
+
+def report(t: Tallies, year: int, period_end: date) -> dict[str, Any]:
+    """The annual indicators as a JSON-able dictionary: stable keys and order, known values always present."""
     return {
         "year": year,
         "as_of": period_end.isoformat(),
         "received": {
-            "total": received,
-            "by_channel": _counts(by_channel, (c.value for c in Channel)),
-            "by_kind": _counts(by_kind, (k.value for k in Kind)),
+            "total": t.received,
+            "by_channel": _counts(t.by_channel, (c.value for c in Channel)),
+            "by_kind": _counts(t.by_kind, (k.value for k in Kind)),
         },
         "admissibility": {
-            "admissible": admissibility.get("admissible", 0),
-            "inadmissible": admissibility.get("inadmissible", 0),
-            "pending": admissibility.get("pending", 0),
-            "inadmissible_by_reason": _counts(reasons, (r.value for r in InadmissibilityReason)),
+            "admissible": t.admissibility.get("admissible", 0),
+            "inadmissible": t.admissibility.get("inadmissible", 0),
+            "pending": t.admissibility.get("pending", 0),
+            "inadmissible_by_reason": _counts(t.reasons, (r.value for r in InadmissibilityReason)),
         },
-        "redirected": {"total": sum(redirected.values()), "by_ombudsman": _counts(redirected)},
-        "withdrawn": withdrawn,
-        "by_service": _counts(by_service),
-        "by_theme": _counts(by_theme),
+        "redirected": {"total": sum(t.redirected.values()), "by_ombudsman": _counts(t.redirected)},
+        "withdrawn": t.withdrawn,
+        "by_service": _counts(t.by_service),
+        "by_theme": _counts(t.by_theme),
         "outcomes": {
-            "closed": closed,
-            "by_outcome": _counts(outcomes, (o.value for o in Outcome)),
-            "founded_by_category": _counts(categories, (c.value for c in FoundedCategory)),
+            "closed": t.closed,
+            "by_outcome": _counts(t.outcomes, (o.value for o in Outcome)),
+            "founded_by_category": _counts(t.categories, (c.value for c in FoundedCategory)),
         },
         "open_at_year_end": {
-            "total": open_this_year + open_earlier,
-            "received_this_year": open_this_year,
-            "received_earlier": open_earlier,
+            "total": t.open_this_year + t.open_earlier,
+            "received_this_year": t.open_this_year,
+            "received_earlier": t.open_earlier,
         },
         "handling_time_days": {
-            "answered": len(handling),
-            "median": round(float(statistics.median(handling)), 1) if handling else None,
-            "p90": nearest_rank_percentile(handling, 90),
+            "answered": len(t.handling),
+            "median": round(float(statistics.median(t.handling)), 1) if t.handling else None,
+            "p90": nearest_rank_percentile(t.handling, 90),
         },
         "deadlines": {
-            "acknowledgment": _share(ack_within, ack_due),
-            "answer": _share(answer_within, answer_due),
+            "acknowledgment": _share(t.ack_within, t.ack_due),
+            "answer": _share(t.answer_within, t.answer_due),
         },
-        "improvement_actions": {"total": len(actions), "complaints_with_actions": with_actions, "list": actions},
+        "improvement_actions": {"total": len(t.actions), "complaints_with_actions": t.with_actions,
+                                "list": t.actions},
     }
 
 

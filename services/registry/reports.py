@@ -10,23 +10,13 @@ both databases, that the counts equal the pure definition over every row.
 from __future__ import annotations
 
 import json
-import statistics
-from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.registry.indicators import (
-    UNSPECIFIED,
-    ComplaintRecord,
-    _counts,
-    _share,
-    indicators_csv,
-    nearest_rank_percentile,
-)
+from services.registry.indicators import UNSPECIFIED, ComplaintRecord, Tallies, indicators_csv, report
 from services.registry.repository import IndicatorGroups, RegistryStore, UtcOffsets
-from services.registry.vocabulary import FoundedCategory, InadmissibilityReason, Kind, Outcome, Status
-from shared.events import Channel
+from services.registry.vocabulary import Status
 
 __all__ = ["annual_report", "annual_report_csv", "complaint_record", "utc_offsets"]
 
@@ -86,86 +76,37 @@ def _json_tuple(text: str | None) -> tuple[Any, ...]:
     return tuple(json.loads(text) or ()) if text is not None else ()
 
 
-def _figures(groups: IndicatorGroups, year: int, period_end: date) -> dict[str, Any]:
-    """The dictionary of `indicators.annual_indicators`, same keys, order and rules, from the database's groups."""
-    received = 0
-    by_channel: Counter[str] = Counter()
-    by_kind: Counter[str] = Counter()
-    by_service: Counter[str] = Counter()
-    by_theme: Counter[str] = Counter()
-    admissibility: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
-    redirected: Counter[str] = Counter()
-    withdrawn = 0
+def _tallies(groups: IndicatorGroups) -> Tallies:
+    """The tallies of `indicators.annual_indicators`, same rules, from the database's groups."""
+    t = Tallies()
     for channel, kind, service, theme, admitted, reasons_json, status, redirected_to, count in groups.received:
-        received += count
-        by_channel[channel] += count
-        by_kind[kind] += count
-        by_service[service or UNSPECIFIED] += count
-        by_theme[theme or UNSPECIFIED] += count
-        admissibility[admitted] += count
+        t.received += count
+        t.by_channel[channel] += count
+        t.by_kind[kind] += count
+        t.by_service[service or UNSPECIFIED] += count
+        t.by_theme[theme or UNSPECIFIED] += count
+        t.admissibility[admitted] += count
         if admitted == "inadmissible":
             for reason in _json_tuple(reasons_json):
-                reasons[reason] += count
+                t.reasons[reason] += count
         if status == Status.REDIRECTED or redirected_to:
-            redirected[redirected_to or UNSPECIFIED] += count
+            t.redirected[redirected_to or UNSPECIFIED] += count
         if status == Status.WITHDRAWN:
-            withdrawn += count
-
-    outcomes: Counter[str] = Counter()
-    categories: Counter[str] = Counter()
+            t.withdrawn += count
     for outcome, category, count in groups.outcomes:
-        outcomes[outcome] += count
+        t.closed += count
+        t.outcomes[outcome] += count
         if category:
-            categories[category] += count
+            t.categories[category] += count
     acted = [(number, _json_tuple(text)) for number, text in groups.actions]
-    actions = [{"number": number, "action": action} for number, listed in acted for action in listed]
-    with_actions = sum(1 for _number, listed in acted if listed)
-
-    handling = sorted(days for days, count in groups.handling_days for _ in range(count))
-    open_this_year = sum(count for this_year, count in groups.open_at_end if this_year)
-    open_earlier = sum(count for this_year, count in groups.open_at_end if not this_year)
-    ack_due, ack_within = (int(value) for value in groups.acknowledgment)
-    answer_due, answer_within = (int(value) for value in groups.answer)
-    return {
-        "year": year,
-        "as_of": period_end.isoformat(),
-        "received": {
-            "total": received,
-            "by_channel": _counts(by_channel, (c.value for c in Channel)),
-            "by_kind": _counts(by_kind, (k.value for k in Kind)),
-        },
-        "admissibility": {
-            "admissible": admissibility.get("admissible", 0),
-            "inadmissible": admissibility.get("inadmissible", 0),
-            "pending": admissibility.get("pending", 0),
-            "inadmissible_by_reason": _counts(reasons, (r.value for r in InadmissibilityReason)),
-        },
-        "redirected": {"total": sum(redirected.values()), "by_ombudsman": _counts(redirected)},
-        "withdrawn": withdrawn,
-        "by_service": _counts(by_service),
-        "by_theme": _counts(by_theme),
-        "outcomes": {
-            "closed": sum(outcomes.values()),
-            "by_outcome": _counts(outcomes, (o.value for o in Outcome)),
-            "founded_by_category": _counts(categories, (c.value for c in FoundedCategory)),
-        },
-        "open_at_year_end": {
-            "total": open_this_year + open_earlier,
-            "received_this_year": open_this_year,
-            "received_earlier": open_earlier,
-        },
-        "handling_time_days": {
-            "answered": len(handling),
-            "median": round(float(statistics.median(handling)), 1) if handling else None,
-            "p90": nearest_rank_percentile(handling, 90),
-        },
-        "deadlines": {
-            "acknowledgment": _share(ack_within, ack_due),
-            "answer": _share(answer_within, answer_due),
-        },
-        "improvement_actions": {"total": len(actions), "complaints_with_actions": with_actions, "list": actions},
-    }
+    t.actions = [{"number": number, "action": action} for number, listed in acted for action in listed]
+    t.with_actions = sum(1 for _number, listed in acted if listed)
+    t.handling = sorted(days for days, count in groups.handling_days for _ in range(count))
+    t.open_this_year = sum(count for this_year, count in groups.open_at_end if this_year)
+    t.open_earlier = sum(count for this_year, count in groups.open_at_end if not this_year)
+    t.ack_due, t.ack_within = (int(value) for value in groups.acknowledgment)
+    t.answer_due, t.answer_within = (int(value) for value in groups.answer)
+    return t
 
 
 async def annual_report(store: RegistryStore, year: int, zone: ZoneInfo, *, as_of: date | None = None
@@ -176,7 +117,7 @@ async def annual_report(store: RegistryStore, year: int, zone: ZoneInfo, *, as_o
     since = datetime.combine(min(date(year, 1, 1), period_end), datetime.min.time(), timezone.utc) - timedelta(days=3)
     until = datetime.combine(year_end, datetime.min.time(), timezone.utc) + timedelta(days=4)
     groups = await store.indicator_groups(year, period_end, utc_offsets(zone, since, until))
-    return _figures(groups, year, period_end)
+    return report(_tallies(groups), year, period_end)
 
 
 async def annual_report_csv(store: RegistryStore, year: int, zone: ZoneInfo, *, as_of: date | None = None) -> str:

@@ -9,6 +9,7 @@ Installed by `deploy/test-deps/install-dovecot.sh` (called by `make test`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -158,10 +159,8 @@ namespace inbox {{
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             # A throwaway server: no graceful shutdown (the master's SIGTERM path waits a full second per test).
-            try:
+            with contextlib.suppress(ProcessLookupError):  # already gone
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.process.wait(timeout=10)
         if self.process and self.process.stderr:
             self.process.stderr.close()
