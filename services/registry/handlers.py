@@ -13,10 +13,10 @@ again and finds it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -55,6 +55,7 @@ log = structlog.get_logger(__name__)
 SYSTEM_ACTOR = "registry"
 ACKNOWLEDGMENT_NOTICES = frozenset({"acknowledgment", "acknowledgement"})
 _RACE_RETRIES = 5
+ResultT = TypeVar("ResultT")
 
 
 def utc_now() -> datetime:
@@ -142,19 +143,35 @@ class Registry:
     async def on_message_received(self, event: MessageReceived) -> Outcome:
         # Screening is pure and slow-ish: done before the transaction, so no lock is held meanwhile.
         proposal = self._screen(event, self.legal_start(event))
+        outcome, _replayed = await self._in_transaction(
+            f"message {event.message_key}", lambda tx: self._receive(tx, event, proposal),
+            replayed=lambda result: result[1])
+        log.info("registry.message_received", message_key=event.message_key, action=outcome.action,
+                 complaint_number=outcome.number, replay=outcome.replay, reason=outcome.reason)
+        return outcome
+
+    async def _in_transaction(
+        self,
+        what: str,
+        work: Callable[[Transaction], Awaitable[ResultT]],
+        replayed: Callable[[ResultT], list[OutboxEvent]] = lambda _result: [],
+    ) -> ResultT:
+        """Run `work` in one transaction, then publish what it queued (after any `replayed` outbox rows it found).
+
+        A unique-key race with a concurrent writer (two processes, or a redelivery, taking the same message or
+        party) rolls the whole transaction back and runs `work` again on fresh state.
+        """
         for _attempt in range(_RACE_RETRIES):
             try:
                 async with self.store.transaction() as tx:
-                    outcome, replayed = await self._receive(tx, event, proposal)
-                    to_publish = [*replayed, *tx.pending_events]
+                    result = await work(tx)
+                    to_publish = [*replayed(result), *tx.pending_events]
             except IntegrityError:
-                log.info("registry.race_retry", message_key=event.message_key)
+                log.info("registry.race_retry", what=what)
                 continue
             await self.publisher.publish(to_publish)
-            log.info("registry.message_received", message_key=event.message_key, action=outcome.action,
-                     complaint_number=outcome.number, replay=outcome.replay, reason=outcome.reason)
-            return outcome
-        raise RuntimeError(f"message {event.message_key} kept conflicting with concurrent writers")
+            return result
+        raise RuntimeError(f"{what} kept conflicting with concurrent writers")
 
     async def _receive(self, tx: Transaction, event: MessageReceived, proposal: ScreeningProposal | None
                        ) -> tuple[Outcome, list[OutboxEvent]]:
@@ -404,16 +421,8 @@ class Registry:
     # --- outgoing mail ---------------------------------------------------------------------------------------------
     async def on_notification_sent(self, event: NotificationSent) -> bool:
         """Record a notice we sent in the case's thread (its Message-ID then matches the citizen's reply)."""
-        for _attempt in range(_RACE_RETRIES):
-            try:
-                async with self.store.transaction() as tx:
-                    recorded = await self._record_sent(tx, event)
-                    to_publish = list(tx.pending_events)
-            except IntegrityError:
-                continue
-            await self.publisher.publish(to_publish)
-            return recorded
-        raise RuntimeError(f"notification {event.notification_key} kept conflicting with concurrent writers")
+        return await self._in_transaction(f"notification {event.notification_key}",
+                                          lambda tx: self._record_sent(tx, event))
 
     async def _record_sent(self, tx: Transaction, event: NotificationSent) -> bool:
         complaint = await tx.complaint_by_number(event.complaint_number, for_update=True)
@@ -449,16 +458,8 @@ class Registry:
     async def on_notification_failed(self, event: NotificationFailed) -> bool:
         """Record a notice the notifier gave up on, in the thread and the change log, so staff see the citizen was
         not told. A failed acknowledgment does not count as one: the acknowledgment deadline stays open."""
-        for _attempt in range(_RACE_RETRIES):
-            try:
-                async with self.store.transaction() as tx:
-                    recorded = await self._record_failed(tx, event)
-                    to_publish = list(tx.pending_events)
-            except IntegrityError:
-                continue
-            await self.publisher.publish(to_publish)
-            return recorded
-        raise RuntimeError(f"notification {event.notification_key} kept conflicting with concurrent writers")
+        return await self._in_transaction(f"notification {event.notification_key}",
+                                          lambda tx: self._record_failed(tx, event))
 
     async def _record_failed(self, tx: Transaction, event: NotificationFailed) -> bool:
         complaint = await tx.complaint_by_number(event.complaint_number, for_update=True)
@@ -645,20 +646,15 @@ class Registry:
     async def _staff_action(self, number: str, action: Callable[[Transaction, Complaint], Any]) -> Complaint:
         """Run `action` on the locked complaint in one transaction; a unique-key race (two staff adding the same
         correspondent) rolls it back and runs it again on fresh state, like the event use cases."""
-        for _attempt in range(_RACE_RETRIES):
-            try:
-                async with self.store.transaction() as tx:
-                    complaint = await tx.complaint_by_number(number.strip().upper(), for_update=True)
-                    if complaint is None:
-                        raise NotFound(f"no complaint {number}")
-                    await action(tx, complaint)
-                    to_publish = list(tx.pending_events)
-            except IntegrityError:
-                log.info("registry.race_retry", complaint_number=number)
-                continue
-            await self.publisher.publish(to_publish)
+
+        async def on_locked_complaint(tx: Transaction) -> Complaint:
+            complaint = await tx.complaint_by_number(number.strip().upper(), for_update=True)
+            if complaint is None:
+                raise NotFound(f"no complaint {number}")
+            await action(tx, complaint)
             return complaint
-        raise RuntimeError(f"complaint {number} kept conflicting with concurrent writers")
+
+        return await self._in_transaction(f"complaint {number}", on_locked_complaint)
 
     async def transition(
         self,
