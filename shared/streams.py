@@ -42,6 +42,13 @@ BUCKET_INTAKE_SEEN = "ombudsdesk-intake-seen"
 BUCKET_INTAKE_QUARANTINE = "ombudsdesk-intake-quarantine"
 BUCKET_INTAKE_IMAP = "ombudsdesk-intake-imap"
 
+# Intake's spool (issue 3): mail accepted over SMTP waits here, raw and durable, until intake has understood it (the
+# incoming queue of an MTA or of GNU Mailman). A work queue: an entry goes once the message's event is published or
+# the message is quarantined. Outside `ombudsdesk.intake.>`, which the intake event stream captures.
+STREAM_INTAKE_SPOOL = "OMBUDSDESK_INTAKE_SPOOL"
+SUBJECT_INTAKE_SPOOL = "ombudsdesk.spool.intake"
+CONSUMER_INTAKE_SPOOL = "intake-spool"
+
 DAY_SECONDS = 24 * 3600
 
 # JetStream drops a second publish with the same Nats-Msg-Id inside this window (an SMTP retry, an IMAP re-fetch).

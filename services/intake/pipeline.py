@@ -225,7 +225,7 @@ class IntakePipeline:
             self._quarantine = Quarantine(self.js, self.settings.stream_replicas)
         return self._quarantine
 
-    def _max_payload(self) -> int:
+    def max_payload(self) -> int:
         server_limit = getattr(self.broker.connection, "max_payload", 0) or DEFAULT_MAX_PAYLOAD
         return int(server_limit * 0.9)
 
@@ -268,7 +268,7 @@ class IntakePipeline:
     ) -> AcceptOutcome:
         # The durable duplicate check and the parse run side by side: a duplicate merely wastes a parse. A fresh
         # message needs no check (see `needs_durable_check`) and is parsed straight away, without a task.
-        max_payload = self._max_payload()
+        max_payload = self.max_payload()
         parsing = asyncio.ensure_future(self._understand(raw, envelope_sender)) if durable_check else None
         if parsing is not None:
             try:
@@ -447,6 +447,24 @@ class IntakePipeline:
         )
         await self.quarantine.put(record)
         log.warning("intake.quarantined", reason=reason)
+
+    async def quarantine_unprocessable(
+        self,
+        raw: bytes,
+        *,
+        reason: str,
+        channel: Channel,
+        received_at: datetime,
+        envelope_sender: str | None,
+        envelope_recipients: Sequence[str],
+        source: str,
+    ) -> None:
+        """Keep a message the spool worker gave up on (see spool_worker.py), raw and with the reason, for a replay."""
+        key = identify(raw).key
+        raw_object = await self.objects.put_raw(key, raw)
+        await self._quarantine_message(key, reason, raw, raw_object, channel, received_at, envelope_sender,
+                                       tuple(envelope_recipients), source)
+        self.counters[AcceptStatus.QUARANTINED.value] += 1
 
     async def replay(self, key: str) -> AcceptOutcome:
         """Run a quarantined message through the pipeline again (after a fix); the normal event comes out once."""

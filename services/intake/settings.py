@@ -19,6 +19,10 @@ MEGABYTE = 1024 * 1024
 
 
 class IntakeSettings(CommonSettings):
+    # What this process does (docs/intake.md): "all" takes mail in and understands it; "front" takes mail in (SMTP
+    # into the spool, IMAP, the letters folder) and leaves the spool to "parser" processes, which only work through
+    # it. Parsers may run on several machines: they share the spool's work.
+    intake_role: Literal["all", "front", "parser"] = "all"
     # Address the SMTP listener (RFC 5321) binds to; 0.0.0.0 to take mail from other machines.
     smtp_host: str = "127.0.0.1"
     # SMTP port: 2525 rather than 25, so no root is needed and a system MTA is not in the way.
@@ -94,6 +98,10 @@ class IntakeSettings(CommonSettings):
     letters_timezone: str = "Europe/Brussels"
     # The language of the reason files written next to rejected letters (staff read them).
     letters_staff_language: Literal["fr", "nl", "de", "en"] = "fr"
+
+    def spool_ack_wait_seconds(self) -> float:
+        """A spool entry is redelivered only after its parse could have timed out twice over."""
+        return max(self.ack_wait_seconds, 2 * self.parse_timeout_seconds + 10)
 
     def letters_path(self) -> Path:
         return self.letters_dir or self.var_dir / "letters"

@@ -4,8 +4,10 @@
   bounces instead of us silently swallowing mail for nobody.
 - The size limit is announced (RFC 1870 SIZE) and enforced while the data is received: aiosmtpd counts the bytes,
   discards the excess at once and answers 552 at the end of DATA.
-- 250 only once `IntakePipeline.accept` returned, i.e. the raw original and its event are durable in JetStream;
-  451 on any internal failure, so the sending server keeps the message and retries (RFC 5321 4.5.4.1).
+- 250 only once the message is durable in JetStream: the raw original with its envelope in intake's spool
+  (`spool.py`; the spool worker publishes its event right after), or, for a message too big for one JetStream
+  message, the raw original and its event themselves (`IntakePipeline.accept`). 451 on any internal failure, so the
+  sending server keeps the message and retries (RFC 5321 4.5.4.1).
 - The data is read into a single buffer (see `IntakeSMTP`): memory stays near the message's own size.
 - Bare LF line endings inside the data are accepted (sloppy clients and scripts send them; the parser copes), but
   only <CRLF>.<CRLF> ends the data: accepting <LF>.<LF> is the "SMTP smuggling" hole (CVE-2023-51764,
@@ -32,6 +34,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Se
 from shared.events import Channel
 from services.intake.pipeline import AcceptStatus, IntakePipeline
 from services.intake.settings import IntakeSettings
+from services.intake.spool import Spool
 
 log = structlog.get_logger(__name__)
 
@@ -164,10 +167,12 @@ class IntakeHandler:
     def __init__(
         self,
         pipeline: IntakePipeline,
+        spool: Spool,
         settings: IntakeSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         self.pipeline = pipeline
+        self.spool = spool
         # The copiers' scan-to-email addresses too (docs/intake-letters.md); the pipeline's front routes those.
         self.allowed = {address.lower() for address in [*settings.complaint_addresses, *settings.letters_scan_addresses]}
         self.clock = clock
@@ -183,21 +188,23 @@ class IntakeHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         raw = envelope.original_content or b""
+        details: dict[str, Any] = {"channel": Channel.EMAIL, "received_at": self.clock(),
+                                   "envelope_sender": envelope.mail_from,
+                                   "envelope_recipients": tuple(envelope.rcpt_tos), "source": "smtp"}
         try:
-            outcome = await self.pipeline.accept(
-                raw,
-                channel=Channel.EMAIL,
-                received_at=self.clock(),
-                envelope_sender=envelope.mail_from,
-                envelope_recipients=tuple(envelope.rcpt_tos),
-                source="smtp",
-            )
+            if self.spool.fits(raw):
+                spooled = await self.spool.put(raw, **details)
+                key, duplicate = spooled.message_key, not spooled.fresh
+                log.info("smtp.spooled", message_key=key, size=len(raw), duplicate=duplicate)
+            else:
+                outcome = await self.pipeline.accept(raw, **details)
+                key, duplicate = outcome.message_key, outcome.status is AcceptStatus.DUPLICATE
         except Exception as error:  # noqa: BLE001 - whatever failed, the sender must keep the mail and retry
             log.error("smtp.temporary_failure", error=repr(error), peer=str(session.peer))
             return "451 4.3.0 Temporary failure, please try again later"
-        if outcome.status is AcceptStatus.DUPLICATE:
-            return f"250 2.0.0 OK, already received ({outcome.message_key[:16]})"
-        return f"250 2.0.0 OK, queued as {outcome.message_key[:16]}"
+        if duplicate:
+            return f"250 2.0.0 OK, already received ({key[:16]})"
+        return f"250 2.0.0 OK, queued as {key[:16]}"
 
 
 class UserPasswordAuthenticator:
@@ -241,10 +248,10 @@ def tls_context(settings: IntakeSettings) -> ssl.SSLContext | None:
 class SmtpListener:
     """Owns the listening socket; `start` binds (raises at once when the port is taken), `stop` closes it."""
 
-    def __init__(self, pipeline: IntakePipeline, settings: IntakeSettings) -> None:
+    def __init__(self, pipeline: IntakePipeline, spool: Spool, settings: IntakeSettings) -> None:
         self.pipeline = pipeline
         self.settings = settings
-        self.handler = IntakeHandler(pipeline, settings)
+        self.handler = IntakeHandler(pipeline, spool, settings)
         self.server: asyncio.base_events.Server | None = None
         self._tls_context: ssl.SSLContext | None = None
 

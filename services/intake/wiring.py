@@ -1,5 +1,6 @@
-"""Assembly of the intake service: broker, JetStream streams and buckets, pipeline, SMTP listener, health endpoint
-(and, when configured, the IMAP pollers and the letters folder watcher). Nothing here does I/O before `start()`.
+"""Assembly of the intake service: broker, JetStream streams and buckets, pipeline, spool, SMTP listener, spool
+worker, health endpoint (and, when configured, the IMAP pollers and the letters folder watcher), as `intake_role`
+asks. Nothing here does I/O before `start()`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from typing import Any
 import structlog
 from faststream.nats import NatsBroker
 
-from shared.messaging import ensure_streams, make_broker
+from shared import streams
+from shared.messaging import DeliveryPolicy, ensure_streams, make_broker
 from services.intake.health import HealthServer
 from services.intake.imap_poller import ImapIntake, PollerTiming, PositionStore
 from services.intake.letter_folder import REJECTED, LetterFolder, letters_today
@@ -18,6 +20,8 @@ from services.intake.pipeline import IntakePipeline
 from services.intake.scan_to_email import ScanToEmail
 from services.intake.settings import IntakeSettings
 from services.intake.smtp_server import SmtpListener
+from services.intake.spool import Spool, ensure_spool, spool_backlog
+from services.intake.spool_worker import SpoolWorker
 from services.intake.stores import ensure_intake_buckets
 
 log = structlog.get_logger(__name__)
@@ -33,18 +37,28 @@ class IntakeService:
                                          settings.letters_path() / REJECTED, today=letters_today(settings),
                                          language=settings.letters_staff_language,
                                          scan_senders=settings.letters_scan_senders)
-        self.smtp = SmtpListener(self.scan_to_email, settings)  # type: ignore[arg-type] - same accept() as pipeline
+        self.spool = Spool(lambda: self.pipeline.js, self.pipeline.max_payload)
+        takes_mail_in = settings.intake_role in ("all", "front")
+        self.smtp: SmtpListener | None = None
+        if takes_mail_in:
+            self.smtp = SmtpListener(self.scan_to_email, self.spool, settings)  # type: ignore[arg-type] - same accept()
+        self.spool_worker: SpoolWorker | None = None
+        if settings.intake_role in ("all", "parser"):
+            policy = DeliveryPolicy(durable=streams.CONSUMER_INTAKE_SPOOL, max_deliveries=settings.max_deliveries,
+                                    ack_wait_seconds=settings.spool_ack_wait_seconds())
+            self.spool_worker = SpoolWorker(lambda: self.pipeline.js, self.scan_to_email,
+                                            self.pipeline.quarantine_unprocessable, policy)
         self.health: HealthServer | None = None
         if settings.intake_health_port:
             self.health = HealthServer(settings.intake_health_host, settings.intake_health_port, self.health_report)
         # Further channels (IMAP pollers, letters folder) register here: objects with async start() and stop().
         self.channels: list[Any] = []
-        if settings.imap_mailboxes:
+        if takes_mail_in and settings.imap_mailboxes:
             positions = PositionStore(lambda: self.pipeline.js, replicas=settings.stream_replicas)
             timing = PollerTiming(poll_seconds=settings.imap_poll_seconds, idle_seconds=settings.imap_idle_seconds)
             self.channels.append(ImapIntake(settings.imap_mailboxes, self.scan_to_email, positions,
                                             keyword=settings.imap_processed_keyword, timing=timing))
-        if settings.letters_enabled:
+        if takes_mail_in and settings.letters_enabled:
             self.channels.append(LetterFolder(
                 settings.letters_path(), self.pipeline, today=letters_today(settings),
                 poll_seconds=settings.letters_poll_seconds, settle_seconds=settings.letters_settle_seconds,
@@ -52,26 +66,34 @@ class IntakeService:
             ))
 
     @property
-    def smtp_port(self) -> int:
-        return self.smtp.port
+    def smtp_port(self) -> int | None:
+        return self.smtp.port if self.smtp is not None else None
 
     async def start(self) -> None:
         await self.broker.connect()
         js = self.broker.connection.jetstream()
         await ensure_streams(js, self.settings.stream_replicas)
         await ensure_intake_buckets(js, self.settings.stream_replicas)
+        await ensure_spool(js, self.settings.stream_replicas, self.settings.spool_ack_wait_seconds())
+        # The worker first: what an earlier run left in the spool is taken up before new mail comes.
+        if self.spool_worker is not None:
+            await self.spool_worker.start()
         for channel in self.channels:
             await channel.start()
-        await self.smtp.start()
+        if self.smtp is not None:
+            await self.smtp.start()
         if self.health is not None:
             await self.health.start()
 
     async def stop(self) -> None:
-        await self.smtp.stop()
+        if self.smtp is not None:
+            await self.smtp.stop()
         if self.health is not None:
             await self.health.stop()
         for channel in reversed(self.channels):
             await channel.stop()
+        if self.spool_worker is not None:
+            await self.spool_worker.stop()
         await self.pipeline.drain()
         self.pipeline.close()
         try:
@@ -84,9 +106,13 @@ class IntakeService:
         report: dict[str, Any] = {
             "status": "ok" if connected else "nats unreachable",
             "nats_connected": connected,
+            "role": self.settings.intake_role,
             "smtp_port": self.smtp_port,
             "accepted_since_start": dict(self.pipeline.counters),
+            "spooled_since_start": dict(self.spool.counters),
         }
+        if self.spool_worker is not None:
+            report.update(self.spool_worker.status())
         for channel in self.channels:  # IMAP mailboxes and the letters folder report their own state
             report.update(channel.status())
         if connected:
@@ -95,7 +121,16 @@ class IntakeService:
             except Exception as error:  # noqa: BLE001 - the probe reports, it does not fail
                 report["quarantined"] = None
                 report["quarantine_error"] = type(error).__name__
+            try:
+                report["spool_backlog"] = await asyncio.wait_for(spool_backlog(self.pipeline.js), 3)
+            except Exception as error:  # noqa: BLE001 - the probe reports, it does not fail
+                report["spool_backlog"] = None
+                report["spool_error"] = type(error).__name__
         return connected, report
+
+    async def spool_backlog(self) -> int:
+        """Spool entries not yet understood (waiting or in progress), in every intake process."""
+        return await spool_backlog(self.pipeline.js)
 
 
 def build_intake(settings: IntakeSettings) -> IntakeService:

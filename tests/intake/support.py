@@ -43,6 +43,18 @@ async def running_intake(nats_url: str, tmp_path: Path, **overrides: Any) -> Asy
         await service.stop()
 
 
+async def settled(intake: IntakeService, timeout: float = 60.0) -> None:
+    """Wait until intake has worked through its spool: every message SMTP answered 250 for has its event published
+    (or is quarantined), and the seen-set writes that follow are done."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while await intake.spool_backlog() > 0:
+        if loop.time() > deadline:
+            raise AssertionError(f"intake's spool still holds {await intake.spool_backlog()} message(s)")
+        await asyncio.sleep(0.05)
+    await intake.pipeline.drain()
+
+
 async def stream_events(nats_url: str, subject: str, stream: str = streams.STREAM_INTAKE) -> list[bytes]:
     """Every payload published on `subject`, read straight from the stream by sequence."""
     connection = await nats.connect(nats_url)

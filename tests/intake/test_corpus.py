@@ -20,7 +20,7 @@ from shared.messaging import ensure_streams, make_broker
 from services.intake.pipeline import AcceptStatus, IntakePipeline
 from services.intake.stores import ensure_intake_buckets
 from tests.conftest import require_or_skip
-from tests.intake.support import asend, intake_settings, running_intake, stream_events
+from tests.intake.support import asend, intake_settings, running_intake, settled, stream_events
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
@@ -83,6 +83,7 @@ async def test_a_sample_of_the_corpus_through_real_smtp(nats_server, tmp_path):
         for path in sample:
             # smtplib's sendmail needs CRLF-safe bytes; it dot-stuffs and fixes line endings itself.
             assert await asend(intake.smtp_port, path.read_bytes()) == {}
+        await settled(intake)
         counters = dict(intake.pipeline.counters)
     assert sum(counters.values()) == len(sample)
     received = await stream_events(nats_server.url, streams.SUBJECT_MESSAGE_RECEIVED)
@@ -95,6 +96,7 @@ async def test_corpus_bounce_becomes_a_delivery_failed_event(nats_server, tmp_pa
     corpus_inputs()
     async with running_intake(nats_server.url, tmp_path) as intake:
         await asend(intake.smtp_port, (CORPUS / name).read_bytes(), sender="")
+        await settled(intake)
     [payload] = await stream_events(nats_server.url, streams.SUBJECT_DELIVERY_FAILED)
     event = DeliveryFailed.model_validate_json(payload)
     assert event.failed_recipient == "not_existing@znuny.com"

@@ -15,7 +15,7 @@ from shared import streams
 from shared.events import Channel, MessageReceived
 from tests.intake.letter_support import make_pdf, metadata
 from tests.intake.imap_support import append_mails, sample_mail, wait_for_marks
-from tests.intake.support import asend, running_intake, stream_events
+from tests.intake.support import asend, running_intake, settled, stream_events
 
 SCANS = "scans@ombudsdesk.localhost"
 # Yesterday: never "in the future" in Brussels, whatever the time zone the tests run in.
@@ -71,6 +71,7 @@ async def test_scan_to_email_over_smtp_becomes_a_letter(nats_server, tmp_path):
     async with running_intake(nats_server.url, tmp_path, letters_scan_addresses=[SCANS],
                               letters_scan_senders=["@ombudsdesk.localhost"]) as intake:
         assert await asend(intake.smtp_port, message, recipients=[SCANS], sender="copieur@ombudsdesk.localhost") == {}
+        await settled(intake)
         [event] = await wait_for_received(nats_server.url, 1, timeout=1)  # durable before the 250
     assert event.channel is Channel.LETTER
     assert (event.sender.name, event.sender.language, event.source) == ("Anna Schmidt", "de", "smtp:scan-to-email")
@@ -125,6 +126,7 @@ async def test_a_scan_mail_with_a_malformed_part_is_rejected_not_451_for_ever(na
     async with running_intake(nats_server.url, tmp_path, letters_dir=letters, letters_scan_addresses=[SCANS],
                               letters_scan_senders=["@ombudsdesk.localhost"]) as intake:
         assert await asend(intake.smtp_port, raw, recipients=[SCANS], sender="copieur@ombudsdesk.localhost") == {}
+        await settled(intake)
     [reason] = (letters / "rejected").glob("*.reason.txt")
     assert "scan e-mail <scan-malformed@copier.local>" in reason.read_text()
     assert await stream_events(nats_server.url, streams.SUBJECT_MESSAGE_RECEIVED) == []

@@ -7,7 +7,7 @@ from __future__ import annotations
 from shared import streams
 from shared.events import MessageReceived
 from services.intake.message_key import message_key
-from tests.intake.support import asend, citizen_mail, running_intake, stream_events
+from tests.intake.support import asend, citizen_mail, running_intake, settled, stream_events
 
 WEB_FORM_ID = "<contact-form@mairie.example.org>"
 
@@ -40,6 +40,7 @@ async def test_two_web_form_complaints_with_one_message_id_give_two_events(nats_
         for body in bodies:
             await asend(intake.smtp_port, web_form_mail(body), sender="formulaire@mairie.example.org")
         await asend(intake.smtp_port, web_form_mail(bodies[0]), sender="formulaire@mairie.example.org")  # a retry
+        await settled(intake)
     events = [MessageReceived.model_validate_json(data)
               for data in await stream_events(nats_server.url, streams.SUBJECT_MESSAGE_RECEIVED)]
     assert sorted(event.text.splitlines()[0] for event in events) == ["Nom : Jeanne Dupont", "Nom : Pierre Martin"]

@@ -8,7 +8,7 @@ from nats.js.object_store import OBJ_STREAM_TEMPLATE
 from shared import streams
 from shared.messaging import ensure_streams, make_broker
 from services.intake.stores import ObjectStorage
-from tests.intake.support import asend, citizen_mail, intake_settings, read_object, running_intake
+from tests.intake.support import asend, citizen_mail, intake_settings, read_object, running_intake, settled
 
 RAW_STREAM = OBJ_STREAM_TEMPLATE.format(bucket=streams.BUCKET_RAW_MESSAGES)
 
@@ -44,9 +44,11 @@ async def test_an_smtp_retry_stores_the_raw_once(nats_server, tmp_path):
     message = citizen_mail(body="Bonjour,\n" + "Ma réclamation détaillée.\n" * 20_000)
     async with running_intake(nats_server.url, tmp_path) as intake:
         await asend(intake.smtp_port, message)
+        await settled(intake)
         js = intake.pipeline.js
         once = await stream_state(js)
         await asend(intake.smtp_port, message)  # the 250 was lost: the sending server tries again
+        await settled(intake)
         assert same_copy(once, await stream_state(js))
 
 

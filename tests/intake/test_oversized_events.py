@@ -13,7 +13,7 @@ from shared import streams
 from shared.events import MessageReceived, Party
 from services.intake.pipeline import DEFAULT_MAX_PAYLOAD, AcceptStatus, EventTooLarge, IntakePipeline, fit_to_payload
 from services.intake.understanding import ParseContext, understand
-from tests.intake.support import COMPLAINTS, asend, citizen_mail, read_object, running_intake, stream_events
+from tests.intake.support import COMPLAINTS, asend, citizen_mail, read_object, running_intake, settled, stream_events
 from tests.intake.test_quarantine import connected
 
 LIMIT = int(DEFAULT_MAX_PAYLOAD * 0.9)
@@ -44,6 +44,7 @@ async def test_oversized_headers_give_an_event_within_the_limit_never_451(nats_s
     raw = make()
     async with running_intake(nats_server.url, tmp_path) as intake:
         answer = await asend(intake.smtp_port, raw, sender="jeanne@example.org")  # raises on 451
+        await settled(intake)
         assert await intake.pipeline.quarantine.count() == 0
     assert answer == {}
     [data] = await stream_events(nats_server.url, streams.SUBJECT_MESSAGE_RECEIVED)

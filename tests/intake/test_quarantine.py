@@ -18,7 +18,7 @@ from services.intake.cli import app
 from services.intake.pipeline import AcceptStatus, IntakePipeline
 from services.intake.stores import ensure_intake_buckets
 from services.intake.understanding import understand
-from tests.intake.support import asend, citizen_mail, intake_settings, running_intake, stream_events
+from tests.intake.support import asend, citizen_mail, intake_settings, running_intake, settled, stream_events
 
 
 def nested_bomb(depth: int) -> bytes:
@@ -59,6 +59,7 @@ async def test_absurd_nesting_is_quarantined_and_the_next_mail_still_flows(nats_
     async with running_intake(nats_server.url, tmp_path, max_mime_depth=8) as intake:
         await asend(intake.smtp_port, nested_bomb(30))  # 250: kept safely, in quarantine
         await asend(intake.smtp_port, citizen_mail())
+        await settled(intake)
         [record] = await intake.pipeline.quarantine.records()
         report = (await intake.health_report())[1]
     assert "nesting deeper than 8" in record.reason
@@ -149,6 +150,7 @@ async def test_health_endpoint_reports_counters_and_quarantine(nats_server, tmp_
     async with running_intake(nats_server.url, tmp_path, intake_health_port=port, max_mime_depth=8) as intake:
         await asend(intake.smtp_port, citizen_mail())
         await asend(intake.smtp_port, nested_bomb(30))
+        await settled(intake)
         body = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read())
     report = json.loads(body)
     assert report["nats_connected"] is True

@@ -9,7 +9,7 @@ import pytest
 
 from shared import streams
 from shared.events import MessageReceived
-from tests.intake.support import COMPLAINTS, asend, citizen_mail, read_object, running_intake, stream_events
+from tests.intake.support import COMPLAINTS, asend, citizen_mail, read_object, running_intake, settled, stream_events
 
 
 async def received_events(nats_url: str) -> list[MessageReceived]:
@@ -22,7 +22,8 @@ async def test_mail_is_durable_in_jetstream_when_250_comes_back(nats_server, tmp
     async with running_intake(nats_server.url, tmp_path) as intake:
         refused = await asend(intake.smtp_port, message)
         assert refused == {}
-        # No waiting: 250 means the event and the raw original are already in JetStream.
+        # 250 means the raw original and its envelope are durable in the spool; the event follows at once.
+        await settled(intake)
         [event] = await received_events(nats_server.url)
         raw = await read_object(nats_server.url, streams.BUCKET_RAW_MESSAGES, event.raw_object)
     assert event.sender.email == "jeanne.dupont@example.org"
@@ -42,6 +43,7 @@ async def test_unknown_recipient_gets_550_and_nothing_is_published(nats_server, 
         with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
             await asend(intake.smtp_port, citizen_mail(), recipients=["personne@ombudsdesk.localhost"])
         assert refused.value.recipients["personne@ombudsdesk.localhost"][0] == 550
+        await settled(intake)
         assert await received_events(nats_server.url) == []
 
 
@@ -49,6 +51,7 @@ async def test_same_message_twice_gives_one_event(nats_server, tmp_path):
     async with running_intake(nats_server.url, tmp_path) as intake:
         await asend(intake.smtp_port, citizen_mail())
         await asend(intake.smtp_port, citizen_mail())  # an SMTP retry after a lost 250
+        await settled(intake)
         assert len(await received_events(nats_server.url)) == 1
 
 
@@ -67,6 +70,7 @@ async def test_451_while_nats_is_down_then_250_and_nothing_lost(nats_server, tmp
             except smtplib.SMTPDataError as error:
                 assert error.smtp_code == 451
                 await asyncio.sleep(0.1)
+        await settled(intake)
         [event] = await received_events(nats_server.url)
     assert event.subject_line == "Réclamation: facture d'eau"
 
@@ -80,6 +84,7 @@ async def test_same_mail_by_smtp_and_then_imap_copy_gives_one_event(nats_server,
     message = citizen_mail()
     async with running_intake(nats_server.url, tmp_path) as intake:
         await asend(intake.smtp_port, message)
+        await settled(intake)
         imap_copy = (b"Return-Path: <jeanne.dupont@example.org>\nDelivered-To: plaintes@ombudsdesk.localhost\n"
                      b"Received: from mx.example.org by imap.example.org; Tue, 24 Nov 2026 09:16:00 +0100\n"
                      + message.as_bytes().replace(b"\r\n", b"\n"))

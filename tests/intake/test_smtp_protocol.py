@@ -13,7 +13,7 @@ import pytest
 
 from shared import streams
 from shared.events import MessageReceived
-from tests.intake.support import COMPLAINTS, asend, citizen_mail, read_object, running_intake, stream_events
+from tests.intake.support import COMPLAINTS, asend, citizen_mail, read_object, running_intake, settled, stream_events
 
 MEGABYTE = 1024 * 1024
 
@@ -57,6 +57,7 @@ async def test_26_mb_message_is_refused_with_552_while_receiving(nats_server, tm
         assert declared.value.smtp_code == 552
         # The session goes on: a normal mail right after is taken in.
         await asend(intake.smtp_port, citizen_mail())
+        await settled(intake)
         assert [event.subject_line for event in await received(nats_server.url)] == ["Réclamation: facture d'eau"]
 
 
@@ -85,6 +86,7 @@ async def test_bare_lf_message_is_accepted_and_parsed(nats_server, tmp_path):
             b"EHLO sloppy.example.be\r\n", b"MAIL FROM:<jan@example.be>\r\n", b"RCPT TO:<" + COMPLAINTS.encode() + b">\r\n",
             b"DATA\r\n", data, b"QUIT\r\n",
         ])
+        await settled(intake)
         [event] = await received(nats_server.url)
     assert replies[-2].startswith(b"250"), replies
     assert event.subject_line == "Klacht"
@@ -129,6 +131,7 @@ async def test_starttls_and_auth_for_a_staff_submission_port(nats_server, tmp_pa
         with pytest.raises(smtplib.SMTPSenderRefused):
             await asyncio.to_thread(submit, None)  # TLS but no AUTH: 530
         assert await asyncio.to_thread(submit, ("scanner", "s3cret-pass")) == {}
+        await settled(intake)
         assert len(await received(nats_server.url)) == 1
 
 
@@ -177,6 +180,7 @@ async def test_dots_are_unstuffed_and_only_crlf_dot_crlf_ends_the_data(nats_serv
     expected = head + b"\r\n".join([*filler, *expected_lines[:-1]]) + b"\r\n.\r\nfin\r\n"
     async with running_intake(nats_server.url, tmp_path) as intake:
         replies = await smtp_conversation(intake.smtp_port, wire)
+        await settled(intake)
         [event] = await received(nats_server.url)
         raw = await read_object(nats_server.url, streams.BUCKET_RAW_MESSAGES, event.raw_object)
     assert replies[4].startswith(b"354") and replies[5].startswith(b"250"), replies
@@ -191,6 +195,7 @@ async def test_a_smuggled_end_of_data_does_not_end_it(nats_server, tmp_path, fak
     smuggled = fake_end + b"MAIL FROM:<forged@example.org>\r\nRCPT TO:<" + COMPLAINTS.encode() + b">\r\nDATA\r\nforged\r\n"
     async with running_intake(nats_server.url, tmp_path) as intake:
         replies = await smtp_conversation(intake.smtp_port, head + smuggled + b".\r\n")
+        await settled(intake)
         events = await received(nats_server.url)
         raw = await read_object(nats_server.url, streams.BUCKET_RAW_MESSAGES, events[0].raw_object)
     assert replies[5].startswith(b"250") and replies[6].startswith(b"221"), replies

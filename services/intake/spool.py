@@ -1,0 +1,159 @@
+"""Intake's spool: the raw message and its envelope made durable in JetStream at once, understood right after.
+
+SMTP answers 250 as soon as the raw original and its envelope (channel, time of receipt, envelope sender and
+recipients) are durable here; from that moment the message cannot be lost, and `SpoolWorker` turns it into its event
+(or quarantines it) a few milliseconds later, in this process or in another intake process (`intake_role`). This is
+how mail servers and GNU Mailman take mail in (their incoming queue): the sender's connection never waits on the
+parser, and a parser that crashes, hangs or is stopped leaves the message in the spool instead of losing it
+(docs/intake.md, docs/benchmarks-intake.md).
+
+One spool entry is one JetStream message: the raw bytes as payload, the envelope as a header, the message key as
+`Nats-Msg-Id` so that an SMTP retry within the stream's window is recognised at once. A message too big for one
+JetStream message (over ~1 MB) is not spooled: the caller takes it through the pipeline directly, as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from shared import streams
+from shared.events import Channel
+from services.intake.message_key import identify
+
+ENVELOPE_HEADER = "Ombudsdesk-Spool-Envelope"
+# Room kept for the headers (envelope, Nats-Msg-Id) below the server's largest message.
+HEADER_ROOM_BYTES = 16 * 1024
+# Most envelope recipients kept in a spool entry (aiosmtpd takes each allowed address once per RCPT).
+MAX_SPOOL_RECIPIENTS = 100
+PUBLISH_TIMEOUT_SECONDS = 5.0
+
+
+class SpoolEnvelope(BaseModel):
+    """What the channel knew about a message besides its bytes; versioned like the events (shared/events.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: Literal[1] = 1
+    message_key: str
+    channel: Channel = Channel.EMAIL
+    received_at: datetime
+    envelope_sender: str | None = None
+    envelope_recipients: tuple[str, ...] = ()
+    source: str = "smtp"
+
+
+class SpoolEntryInvalid(ValueError):
+    """A spool message without a readable envelope (written by something else, or damaged)."""
+
+
+def envelope_headers(envelope: SpoolEnvelope) -> dict[str, str]:
+    return {ENVELOPE_HEADER: envelope.model_dump_json(), "Nats-Msg-Id": f"spool:{envelope.message_key}"}
+
+
+def read_envelope(headers: dict[str, str] | None) -> SpoolEnvelope:
+    value = (headers or {}).get(ENVELOPE_HEADER)
+    if value is None:
+        raise SpoolEntryInvalid(f"spool entry without its {ENVELOPE_HEADER} header")
+    try:
+        return SpoolEnvelope.model_validate_json(value)
+    except ValidationError as error:
+        raise SpoolEntryInvalid(f"unreadable spool envelope: {error.errors()[0].get('msg', error)}") from None
+
+
+@dataclass(frozen=True)
+class Spooled:
+    message_key: str
+    fresh: bool  # False: the same message was already spooled within the stream's duplicate window
+
+
+def spool_stream_config(replicas: int) -> StreamConfig:
+    return StreamConfig(
+        name=streams.STREAM_INTAKE_SPOOL,
+        description="Mail accepted by intake and not yet understood (work queue)",
+        subjects=[streams.SUBJECT_INTAKE_SPOOL],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        duplicate_window=streams.DUPLICATE_WINDOW_SECONDS,
+        num_replicas=replicas,
+    )
+
+
+def spool_consumer_config(ack_wait_seconds: float) -> ConsumerConfig:
+    # Unlimited deliveries on the server: `SpoolWorker` counts them itself and quarantines a message that keeps
+    # failing, so JetStream never drops one silently (as shared/messaging.py does for events).
+    return ConsumerConfig(
+        durable_name=streams.CONSUMER_INTAKE_SPOOL,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=ack_wait_seconds,
+        max_deliver=-1,
+        max_ack_pending=1000,
+    )
+
+
+async def ensure_spool(js: JetStreamContext, replicas: int, ack_wait_seconds: float) -> None:
+    """Create or update the spool stream and its consumer (idempotent, run by every intake process at start)."""
+    config = spool_stream_config(replicas)
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        await js.update_stream(config)
+    await js.add_consumer(streams.STREAM_INTAKE_SPOOL, spool_consumer_config(ack_wait_seconds))
+
+
+class Spool:
+    """Writes spool entries; `put` returns once JetStream acknowledged the entry (raises otherwise: 451)."""
+
+    def __init__(self, js: Any, max_payload: Any) -> None:
+        # Callables: the connection exists only once the service started (nothing does I/O at import or build).
+        self._js = js
+        self._max_payload = max_payload
+        self.counters = {"spooled": 0, "duplicate": 0}
+
+    def fits(self, raw: bytes) -> bool:
+        return len(raw) + HEADER_ROOM_BYTES <= self._max_payload()
+
+    async def put(
+        self,
+        raw: bytes,
+        *,
+        channel: Channel,
+        received_at: datetime,
+        envelope_sender: str | None,
+        envelope_recipients: Sequence[str],
+        source: str,
+    ) -> Spooled:
+        envelope = SpoolEnvelope(
+            message_key=identify(raw).key,
+            channel=channel,
+            received_at=received_at,
+            envelope_sender=envelope_sender,
+            envelope_recipients=tuple(dict.fromkeys(envelope_recipients))[:MAX_SPOOL_RECIPIENTS],
+            source=source,
+        )
+        js: JetStreamContext = self._js()
+        ack = await js.publish_async(streams.SUBJECT_INTAKE_SPOOL, raw, stream=streams.STREAM_INTAKE_SPOOL,
+                                     headers=envelope_headers(envelope))
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+                result = await ack
+        finally:
+            ack.cancel()
+        fresh = not result.duplicate
+        self.counters["spooled" if fresh else "duplicate"] += 1
+        return Spooled(envelope.message_key, fresh)
+
+
+async def spool_backlog(js: JetStreamContext) -> int:
+    """Entries not yet understood: waiting, plus being worked on (delivered, not yet acknowledged)."""
+    info = await js.consumer_info(streams.STREAM_INTAKE_SPOOL, streams.CONSUMER_INTAKE_SPOOL)
+    return int(info.num_pending or 0) + int(info.num_ack_pending or 0)

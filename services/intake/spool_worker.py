@@ -1,0 +1,200 @@
+"""Works through intake's spool: each entry goes through the pipeline (event or quarantine), then is acknowledged.
+
+Any number of intake processes may run a worker: they share one durable consumer, so each entry goes to one of
+them, and an entry whose process died is redelivered after `ack_wait` to another (the pipeline is idempotent: the
+event's `Nats-Msg-Id` makes the second publish a no-op). Failures:
+
+- a message the parser cannot handle never reaches here: the pipeline quarantines it and returns normally;
+- NATS unreachable, a publish timed out, parsers all busy: not the message's fault, retried in place with a
+  growing delay for as long as it takes (the entry is kept, `in_progress` tells JetStream so, and its delivery
+  count does not grow: that count is what tells a crash apart);
+- anything else (a bug) is retried `max_deliveries` times, then the message goes to the quarantine with the error,
+  where `ombudsdesk intake quarantine replay` takes it again after the fix; an entry whose earlier deliveries never
+  finished (the process crashed on it) is quarantined the same way, so one message cannot crash intake for ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+import nats.errors
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from shared import streams
+from shared.events import Channel
+from shared.messaging import DeliveryPolicy
+from services.intake.pipeline import AcceptOutcome, ParsersBusy
+from services.intake.spool import SpoolEntryInvalid, SpoolEnvelope, read_envelope
+
+log = structlog.get_logger(__name__)
+
+# Spool entries in flight at once in one process: enough to overlap the JetStream round trips of several messages.
+CONCURRENCY = 16
+FETCH_WAIT_SECONDS = 1.0
+STOP_WAIT_SECONDS = 30.0
+# Failures that say nothing about the message: retried for as long as they last, never quarantined.
+TRANSIENT = (nats.errors.Error, ConnectionError, TimeoutError, OSError, ParsersBusy)
+
+
+class Front(Protocol):
+    """The pipeline, or the scan-to-email router in front of it: same `accept`."""
+
+    async def accept(self, raw: bytes, *, channel: Channel, received_at: datetime, envelope_sender: str | None,
+                     envelope_recipients: tuple[str, ...], source: str) -> AcceptOutcome: ...
+
+
+class SpoolWorker:
+    def __init__(
+        self,
+        js: Callable[[], JetStreamContext],
+        front: Front,
+        give_up: Callable[..., Awaitable[None]],
+        policy: DeliveryPolicy,
+    ) -> None:
+        self._js = js
+        self.front = front
+        # `IntakePipeline.quarantine_unprocessable`: keeps the raw message with the reason, for a later replay.
+        self.give_up = give_up
+        self.policy = policy
+        self._task: asyncio.Task[None] | None = None
+        self._subscription: Any = None
+        self._stopping = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self.counters = {"done": 0, "retried": 0, "given_up": 0}
+
+    async def start(self) -> None:
+        self._subscription = await self._js().pull_subscribe_bind(streams.CONSUMER_INTAKE_SPOOL,
+                                                                  streams.STREAM_INTAKE_SPOOL)
+        self._task = asyncio.create_task(self._run(self._subscription), name="intake-spool-worker")
+
+    async def stop(self) -> None:
+        """Take no more entries, let those in flight finish (an unfinished one is redelivered later anyway)."""
+        self._stopping.set()
+        if self._task is not None:
+            await asyncio.wait({self._task}, timeout=FETCH_WAIT_SECONDS * 3)
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=STOP_WAIT_SECONDS)
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        if self._subscription is not None:
+            # Left subscribed, the connection's drain at shutdown waits out its whole timeout for it.
+            try:
+                await self._subscription.unsubscribe()
+            except Exception as error:  # noqa: BLE001 - stopping while NATS is away must still end
+                log.warning("intake.spool_unsubscribe_failed", error=repr(error))
+            self._subscription = None
+
+    def status(self) -> dict[str, Any]:
+        return {"spool_worker": dict(self.counters, in_flight=len(self._in_flight))}
+
+    async def _run(self, subscription: Any) -> None:
+        while not self._stopping.is_set():
+            room = CONCURRENCY - len(self._in_flight)
+            if room <= 0:
+                await asyncio.wait(set(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            try:
+                messages = await subscription.fetch(room, timeout=FETCH_WAIT_SECONDS)
+            except (nats.errors.TimeoutError, TimeoutError):  # nothing waiting (nats-py raises either)
+                continue
+            except Exception as error:  # noqa: BLE001 - NATS away: the entries wait in the spool meanwhile
+                log.warning("intake.spool_fetch_failed", error=repr(error))
+                await asyncio.sleep(FETCH_WAIT_SECONDS)
+                continue
+            for message in messages:
+                task = asyncio.create_task(self._settle(message))
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+
+    async def _settle(self, message: Msg) -> None:
+        metadata = message.metadata
+        delivery = metadata.num_delivered or 1
+        try:
+            envelope = read_envelope(message.headers)
+        except SpoolEntryInvalid as invalid:
+            await self._give_up(message, None, str(invalid))
+            return
+        with structlog.contextvars.bound_contextvars(message_key=envelope.message_key, source=envelope.source):
+            if delivery > self.policy.max_deliveries:
+                await self._give_up(message, envelope, f"{delivery - 1} earlier attempts never finished (crash?)")
+                return
+            try:
+                if not await self._accept_despite_transient_failures(message, envelope):
+                    return  # stopping: the entry stays in the spool for the next start
+            except Exception as error:  # noqa: BLE001 - a bug: retried a few times, then kept in the quarantine
+                if delivery >= self.policy.max_deliveries:
+                    await self._give_up(message, envelope, f"failed {delivery} times: {type(error).__name__}: {error}")
+                else:
+                    await self._retry(message, delivery, error)
+                return
+            await self._ack(message)
+            self.counters["done"] += 1
+
+    async def _accept_despite_transient_failures(self, message: Msg, envelope: SpoolEnvelope) -> bool:
+        """Run the entry through the pipeline, waiting out NATS trouble; False if the worker stops meanwhile."""
+        attempt = 0
+        while True:
+            try:
+                await self.front.accept(
+                    message.data,
+                    channel=envelope.channel,
+                    received_at=envelope.received_at,
+                    envelope_sender=envelope.envelope_sender,
+                    envelope_recipients=envelope.envelope_recipients,
+                    source=envelope.source,
+                )
+                return True
+            except TRANSIENT as error:
+                attempt += 1
+                delay = self.policy.retry_delay(attempt)
+                log.warning("intake.spool_waiting", attempt=attempt, retry_in_seconds=delay, error=repr(error))
+                self.counters["retried"] += 1
+                try:
+                    await message.in_progress()
+                except Exception:  # noqa: BLE001, S110 - NATS away: nothing to tell it; the entry is still ours
+                    pass
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                    return False
+                except TimeoutError:
+                    continue
+
+    async def _retry(self, message: Msg, delivery: int, error: BaseException) -> None:
+        delay = self.policy.retry_delay(delivery)
+        log.warning("intake.spool_retry", delivery=delivery, retry_in_seconds=delay, error=repr(error))
+        self.counters["retried"] += 1
+        try:
+            await message.nak(delay=delay)
+        except Exception as failure:  # noqa: BLE001 - without the nak JetStream redelivers after ack_wait anyway
+            log.warning("intake.spool_nak_failed", error=repr(failure))
+
+    async def _give_up(self, message: Msg, envelope: SpoolEnvelope | None, reason: str) -> None:
+        received_at = envelope.received_at if envelope else (message.metadata.timestamp or datetime.now(timezone.utc))
+        try:
+            await self.give_up(
+                message.data,
+                reason=reason,
+                channel=envelope.channel if envelope else Channel.EMAIL,
+                received_at=received_at,
+                envelope_sender=envelope.envelope_sender if envelope else None,
+                envelope_recipients=envelope.envelope_recipients if envelope else (),
+                source=envelope.source if envelope else "spool",
+            )
+        except Exception as error:  # noqa: BLE001 - not kept yet: the entry stays in the spool and comes back
+            log.error("intake.spool_quarantine_failed", error=repr(error))
+            await self._retry(message, message.metadata.num_delivered or 1, error)
+            return
+        log.error("intake.spool_given_up", reason=reason)
+        self.counters["given_up"] += 1
+        await self._ack(message)
+
+    async def _ack(self, message: Msg) -> None:
+        try:
+            await message.ack()
+        except Exception as error:  # noqa: BLE001 - redelivered after ack_wait; the pipeline sees a duplicate
+            log.warning("intake.spool_ack_failed", error=repr(error))
