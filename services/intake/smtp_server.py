@@ -194,8 +194,8 @@ class IntakeHandler:
         try:
             if self.spool.fits(raw):
                 spooled = await self.spool.put(raw, **details)
-                key, duplicate = spooled.message_key, not spooled.fresh
-                log.info("smtp.spooled", message_key=key, size=len(raw), duplicate=duplicate)
+                key, duplicate = spooled.spool_id, not spooled.fresh
+                log.info("smtp.spooled", spool_id=key[:16], size=len(raw), duplicate=duplicate)
             else:
                 outcome = await self.pipeline.accept(raw, **details)
                 key, duplicate = outcome.message_key, outcome.status is AcceptStatus.DUPLICATE

@@ -7,14 +7,17 @@ how mail servers and GNU Mailman take mail in (their incoming queue): the sender
 parser, and a parser that crashes, hangs or is stopped leaves the message in the spool instead of losing it
 (docs/intake.md, docs/benchmarks-intake.md).
 
-One spool entry is one JetStream message: the raw bytes as payload, the envelope as a header, the message key as
-`Nats-Msg-Id` so that an SMTP retry within the stream's window is recognised at once. A message too big for one
+One spool entry is one JetStream message: the raw bytes as payload, the envelope as a header, and as `Nats-Msg-Id`
+the sha256 of the bytes, so that an SMTP retry (the same bytes again) within the stream's window is recognised at
+once. The message key, which needs the headers parsed (`message_key.py`), is left to the worker: the pipeline
+recognises a copy that differs in its bytes (an IMAP copy, trace headers) as before. A message too big for one
 JetStream message (over ~1 MB) is not spooled: the caller takes it through the pipeline directly, as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +30,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared import streams
 from shared.events import Channel
-from services.intake.message_key import identify
 
 ENVELOPE_HEADER = "Ombudsdesk-Spool-Envelope"
 # Room kept for the headers (envelope, Nats-Msg-Id) below the server's largest message.
@@ -43,7 +45,7 @@ class SpoolEnvelope(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     schema_version: Literal[1] = 1
-    message_key: str
+    spool_id: str  # sha256 of the raw bytes
     channel: Channel = Channel.EMAIL
     received_at: datetime
     envelope_sender: str | None = None
@@ -56,7 +58,7 @@ class SpoolEntryInvalid(ValueError):
 
 
 def envelope_headers(envelope: SpoolEnvelope) -> dict[str, str]:
-    return {ENVELOPE_HEADER: envelope.model_dump_json(), "Nats-Msg-Id": f"spool:{envelope.message_key}"}
+    return {ENVELOPE_HEADER: envelope.model_dump_json(), "Nats-Msg-Id": f"spool:{envelope.spool_id}"}
 
 
 def read_envelope(headers: dict[str, str] | None) -> SpoolEnvelope:
@@ -71,7 +73,7 @@ def read_envelope(headers: dict[str, str] | None) -> SpoolEnvelope:
 
 @dataclass(frozen=True)
 class Spooled:
-    message_key: str
+    spool_id: str
     fresh: bool  # False: the same message was already spooled within the stream's duplicate window
 
 
@@ -133,7 +135,7 @@ class Spool:
         source: str,
     ) -> Spooled:
         envelope = SpoolEnvelope(
-            message_key=identify(raw).key,
+            spool_id=hashlib.sha256(raw).hexdigest(),
             channel=channel,
             received_at=received_at,
             envelope_sender=envelope_sender,
@@ -150,7 +152,7 @@ class Spool:
             ack.cancel()
         fresh = not result.duplicate
         self.counters["spooled" if fresh else "duplicate"] += 1
-        return Spooled(envelope.message_key, fresh)
+        return Spooled(envelope.spool_id, fresh)
 
 
 async def spool_backlog(js: JetStreamContext) -> int:

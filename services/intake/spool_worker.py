@@ -119,7 +119,7 @@ class SpoolWorker:
         except SpoolEntryInvalid as invalid:
             await self._give_up(message, None, str(invalid))
             return
-        with structlog.contextvars.bound_contextvars(message_key=envelope.message_key, source=envelope.source):
+        with structlog.contextvars.bound_contextvars(spool_id=envelope.spool_id[:16], source=envelope.source):
             if delivery > self.policy.max_deliveries:
                 await self._give_up(message, envelope, f"{delivery - 1} earlier attempts never finished (crash?)")
                 return
@@ -151,7 +151,9 @@ class SpoolWorker:
                 return True
             except TRANSIENT as error:
                 attempt += 1
-                delay = self.policy.retry_delay(attempt)
+                # Never longer than a third of the ack wait between two `in_progress`: JetStream must not redeliver
+                # the entry to another worker while this one still holds it (its delivery count would climb).
+                delay = min(self.policy.retry_delay(attempt), self.policy.ack_wait_seconds / 3)
                 log.warning("intake.spool_waiting", attempt=attempt, retry_in_seconds=delay, error=repr(error))
                 self.counters["retried"] += 1
                 try:

@@ -37,11 +37,11 @@ async def received(nats_url: str) -> list[MessageReceived]:
 
 
 def test_the_envelope_travels_in_a_header_and_comes_back_whole():
-    envelope = SpoolEnvelope(message_key="mid-abc", channel=Channel.EMAIL,
+    envelope = SpoolEnvelope(spool_id="abc", channel=Channel.EMAIL,
                              received_at=datetime(2026, 12, 2, 9, 30, tzinfo=timezone.utc),
                              envelope_sender="jeanne@example.org", envelope_recipients=(COMPLAINTS,), source="smtp")
     headers = envelope_headers(envelope)
-    assert headers["Nats-Msg-Id"] == "spool:mid-abc"
+    assert headers["Nats-Msg-Id"] == "spool:abc"
     assert read_envelope(headers) == envelope
 
 
@@ -103,7 +103,8 @@ async def test_a_parser_killed_mid_spool_loses_and_repeats_nothing(nats_server, 
             parser.wait(10)
             done = len(await received(nats_server.url))
             assert 20 <= done < total, "the kill must land in the middle of the spool"
-            assert await front.spool_backlog() == total - done
+            # Whatever has no event yet is still in the spool (with those whose ack the kill cut off).
+            assert await front.spool_backlog() >= total - done
             parser = parser_process(nats_server.url, tmp_path)
             await settled(front, timeout=120)
         finally:
