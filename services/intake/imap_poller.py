@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 from imapclient import IMAPClient
@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from shared import streams
 from shared.events import Channel
+from services.intake.acceptor import MessageAcceptor
 from services.intake.stores import key_value_bucket
 
 log = structlog.get_logger(__name__)
@@ -88,21 +89,6 @@ class ImapMailbox(BaseModel):
 class MailboxPosition:
     uidvalidity: int
     last_uid: int
-
-
-class MessageAcceptor(Protocol):
-    """What the poller needs of `services.intake.pipeline.IntakePipeline`."""
-
-    async def accept(
-        self,
-        raw: bytes,
-        *,
-        channel: Channel,
-        received_at: datetime,
-        envelope_sender: str | None,
-        envelope_recipients: Sequence[str],
-        source: str,
-    ) -> Any: ...
 
 
 class PositionStore:

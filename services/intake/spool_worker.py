@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any
 
 import nats.errors
 import structlog
@@ -28,7 +28,8 @@ from nats.js import JetStreamContext
 from shared import streams
 from shared.events import Channel
 from shared.messaging import DeliveryPolicy
-from services.intake.pipeline import AcceptOutcome, ParsersBusy
+from services.intake.acceptor import MessageAcceptor
+from services.intake.pipeline import ParsersBusy
 from services.intake.spool import SpoolEntryInvalid, SpoolEnvelope, read_envelope
 
 log = structlog.get_logger(__name__)
@@ -41,18 +42,11 @@ STOP_WAIT_SECONDS = 30.0
 TRANSIENT = (nats.errors.Error, ConnectionError, TimeoutError, OSError, ParsersBusy)
 
 
-class Front(Protocol):
-    """The pipeline, or the scan-to-email router in front of it: same `accept`."""
-
-    async def accept(self, raw: bytes, *, channel: Channel, received_at: datetime, envelope_sender: str | None,
-                     envelope_recipients: tuple[str, ...], source: str) -> AcceptOutcome: ...
-
-
 class SpoolWorker:
     def __init__(
         self,
         js: Callable[[], JetStreamContext],
-        front: Front,
+        front: MessageAcceptor,
         give_up: Callable[..., Awaitable[None]],
         policy: DeliveryPolicy,
     ) -> None:

@@ -6,7 +6,6 @@ import asyncio
 from datetime import date, datetime, timezone
 
 import nats
-import pytest
 from faststream.nats import JStream, NatsMessage, PullSub
 from faststream.middlewares import AckPolicy
 
