@@ -13,6 +13,7 @@ messages are parsed inline, larger ones in a worker thread under the time limit.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -460,7 +461,10 @@ class IntakePipeline:
         source: str,
     ) -> None:
         """Keep a message the spool worker gave up on (see spool_worker.py), raw and with the reason, for a replay."""
-        key = identify(raw).key
+        try:
+            key = identify(raw).key
+        except Exception:  # noqa: BLE001 - this message may be the very one that breaks the parsers
+            key = "raw-" + hashlib.sha256(raw).hexdigest()
         raw_object = await self.objects.put_raw(key, raw)
         await self._quarantine_message(key, reason, raw, raw_object, channel, received_at, envelope_sender,
                                        tuple(envelope_recipients), source)

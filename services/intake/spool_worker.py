@@ -6,11 +6,14 @@ event's `Nats-Msg-Id` makes the second publish a no-op). Failures:
 
 - a message the parser cannot handle never reaches here: the pipeline quarantines it and returns normally;
 - NATS unreachable, a publish timed out, parsers all busy: not the message's fault, retried in place with a
-  growing delay for as long as it takes (the entry is kept, `in_progress` tells JetStream so, and its delivery
-  count does not grow: that count is what tells a crash apart);
+  growing delay for as long as it takes. While an entry is in hand, `in_progress` tells JetStream so every third of
+  the ack wait, so a slow or waiting entry is not handed to another worker and its delivery count does not grow:
+  that count is what tells a crash apart;
 - anything else (a bug) is retried `max_deliveries` times, then the message goes to the quarantine with the error,
   where `ombudsdesk intake quarantine replay` takes it again after the fix; an entry whose earlier deliveries never
   finished (the process crashed on it) is quarantined the same way, so one message cannot crash intake for ever.
+  A redelivered entry is worked on alone, nothing else in hand: should it crash the process again, only its own
+  count grows, never that of the mails that happened to be in hand with it (review of issue 3).
 """
 
 from __future__ import annotations
@@ -38,8 +41,9 @@ log = structlog.get_logger(__name__)
 CONCURRENCY = 16
 FETCH_WAIT_SECONDS = 1.0
 STOP_WAIT_SECONDS = 30.0
-# Failures that say nothing about the message: retried for as long as they last, never quarantined.
-TRANSIENT = (nats.errors.Error, ConnectionError, TimeoutError, OSError, ParsersBusy)
+# Failures that say nothing about the message: retried for as long as they last, never quarantined. Other OSErrors
+# (a rejected-letters folder that cannot be written) are not: they take the bug path and end in the quarantine.
+TRANSIENT = (nats.errors.Error, ConnectionError, TimeoutError, ParsersBusy)
 
 
 class SpoolWorker:
@@ -73,8 +77,9 @@ class SpoolWorker:
             await asyncio.wait({self._task}, timeout=FETCH_WAIT_SECONDS * 3)
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=STOP_WAIT_SECONDS)
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        for task in (*self._in_flight, *([self._task] if self._task is not None else [])):
+            if not task.done():
+                task.cancel()  # its entry is not acknowledged: JetStream redelivers it after the ack wait
         if self._subscription is not None:
             # Left subscribed, the connection's drain at shutdown waits out its whole timeout for it.
             try:
@@ -101,11 +106,32 @@ class SpoolWorker:
                 await asyncio.sleep(FETCH_WAIT_SECONDS)
                 continue
             for message in messages:
+                if (message.metadata.num_delivered or 1) > 1:
+                    # Alone: see the module docstring (a crash now must count against this entry only).
+                    if self._in_flight:
+                        await asyncio.wait(set(self._in_flight))
+                    await self._settle(message)
+                    continue
                 task = asyncio.create_task(self._settle(message))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
 
     async def _settle(self, message: Msg) -> None:
+        heartbeat = asyncio.create_task(self._keep_in_progress(message))
+        try:
+            await self._settle_entry(message)
+        finally:
+            heartbeat.cancel()
+
+    async def _keep_in_progress(self, message: Msg) -> None:
+        while True:
+            await asyncio.sleep(self.policy.ack_wait_seconds / 3)
+            try:
+                await message.in_progress()
+            except Exception:  # noqa: BLE001, S110 - NATS away: nothing to tell it; the entry is still ours
+                pass
+
+    async def _settle_entry(self, message: Msg) -> None:
         metadata = message.metadata
         delivery = metadata.num_delivered or 1
         try:
@@ -119,7 +145,8 @@ class SpoolWorker:
                 return
             try:
                 if not await self._accept_despite_transient_failures(message, envelope):
-                    return  # stopping: the entry stays in the spool for the next start
+                    await self._release(message)  # stopping: back to the spool, for the next start
+                    return
             except Exception as error:  # noqa: BLE001 - a bug: retried a few times, then kept in the quarantine
                 if delivery >= self.policy.max_deliveries:
                     await self._give_up(message, envelope, f"failed {delivery} times: {type(error).__name__}: {error}")
@@ -145,15 +172,9 @@ class SpoolWorker:
                 return True
             except TRANSIENT as error:
                 attempt += 1
-                # Never longer than a third of the ack wait between two `in_progress`: JetStream must not redeliver
-                # the entry to another worker while this one still holds it (its delivery count would climb).
-                delay = min(self.policy.retry_delay(attempt), self.policy.ack_wait_seconds / 3)
+                delay = self.policy.retry_delay(attempt)
                 log.warning("intake.spool_waiting", attempt=attempt, retry_in_seconds=delay, error=repr(error))
                 self.counters["retried"] += 1
-                try:
-                    await message.in_progress()
-                except Exception:  # noqa: BLE001, S110 - NATS away: nothing to tell it; the entry is still ours
-                    pass
                 try:
                     await asyncio.wait_for(self._stopping.wait(), delay)
                     return False
@@ -188,6 +209,12 @@ class SpoolWorker:
         log.error("intake.spool_given_up", reason=reason)
         self.counters["given_up"] += 1
         await self._ack(message)
+
+    async def _release(self, message: Msg) -> None:
+        try:
+            await message.nak()
+        except Exception as error:  # noqa: BLE001 - redelivered after the ack wait all the same
+            log.warning("intake.spool_nak_failed", error=repr(error))
 
     async def _ack(self, message: Msg) -> None:
         try:

@@ -16,7 +16,7 @@ from shared.messaging import DeliveryPolicy, ensure_streams, make_broker
 from services.intake.health import HealthServer
 from services.intake.imap_poller import ImapIntake, PollerTiming, PositionStore
 from services.intake.letter_folder import REJECTED, LetterFolder, letters_today
-from services.intake.pipeline import IntakePipeline
+from services.intake.pipeline import MAX_STUCK_PARSES, IntakePipeline
 from services.intake.scan_to_email import ScanToEmail
 from services.intake.settings import IntakeSettings
 from services.intake.smtp_server import SmtpListener
@@ -103,9 +103,14 @@ class IntakeService:
 
     async def health_report(self) -> tuple[bool, dict[str, Any]]:
         connected = bool(self.broker.connection.is_connected)
+        # Parse threads stuck past their limit cannot be killed: at the cap every large mail waits (SMTP 451, the
+        # spool worker retrying), and only a restart of this process frees them. Say so, so that monitoring acts.
+        parsers_stuck = self.pipeline.stuck_parses >= MAX_STUCK_PARSES
+        healthy = connected and not parsers_stuck
         report: dict[str, Any] = {
-            "status": "ok" if connected else "nats unreachable",
+            "status": "ok" if healthy else ("nats unreachable" if not connected else "parsers stuck: restart intake"),
             "nats_connected": connected,
+            "stuck_parses": self.pipeline.stuck_parses,
             "role": self.settings.intake_role,
             "smtp_port": self.smtp_port,
             "accepted_since_start": dict(self.pipeline.counters),
@@ -126,7 +131,7 @@ class IntakeService:
             except Exception as error:  # noqa: BLE001 - the probe reports, it does not fail
                 report["spool_backlog"] = None
                 report["spool_error"] = type(error).__name__
-        return connected, report
+        return healthy, report
 
     async def spool_backlog(self) -> int:
         """Spool entries not yet understood (waiting or in progress), in every intake process."""

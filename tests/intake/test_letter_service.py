@@ -72,7 +72,7 @@ async def test_scan_to_email_over_smtp_becomes_a_letter(nats_server, tmp_path):
                               letters_scan_senders=["@ombudsdesk.localhost"]) as intake:
         assert await asend(intake.smtp_port, message, recipients=[SCANS], sender="copieur@ombudsdesk.localhost") == {}
         await settled(intake)
-        [event] = await wait_for_received(nats_server.url, 1, timeout=1)  # durable before the 250
+        [event] = await wait_for_received(nats_server.url, 1, timeout=1)  # published once the spool is worked
     assert event.channel is Channel.LETTER
     assert (event.sender.name, event.sender.language, event.source) == ("Anna Schmidt", "de", "smtp:scan-to-email")
 

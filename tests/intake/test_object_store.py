@@ -41,15 +41,33 @@ async def test_putting_the_same_raw_twice_keeps_one_copy_and_new_content_replace
 
 
 async def test_an_smtp_retry_stores_the_raw_once(nats_server, tmp_path):
-    message = citizen_mail(body="Bonjour,\n" + "Ma réclamation détaillée.\n" * 20_000)
+    # Too big for the spool (over ~0.9 MB): the SMTP session stores it itself, twice, as the retry is not
+    # recognised before the pipeline.
+    message = citizen_mail(body="Bonjour,\n" + "Ma réclamation détaillée.\n" * 50_000)
+    async with running_intake(nats_server.url, tmp_path) as intake:
+        assert not intake.spool.fits(message.as_bytes())
+        await asend(intake.smtp_port, message)
+        js = intake.pipeline.js
+        once = await stream_state(js)
+        await asend(intake.smtp_port, message)  # the 250 was lost: the sending server tries again
+        assert same_copy(once, await stream_state(js))
+        assert intake.pipeline.counters == {"processed": 1, "duplicate": 1, "quarantined": 0}
+
+
+async def test_an_smtp_retry_of_a_spooled_mail_is_stored_once(nats_server, tmp_path):
+    """A retry of different bytes (another relay's trace header) passes the spool and reaches the pipeline."""
+    message = citizen_mail(body="Bonjour,\n" + "Ma réclamation détaillée.\n" * 2_000)
     async with running_intake(nats_server.url, tmp_path) as intake:
         await asend(intake.smtp_port, message)
         await settled(intake)
         js = intake.pipeline.js
         once = await stream_state(js)
-        await asend(intake.smtp_port, message)  # the 250 was lost: the sending server tries again
+        relayed = b"Received: from mx2.example.org by mx.example.org; Tue, 24 Nov 2026 09:20:00 +0100\r\n"
+        await asend(intake.smtp_port, relayed + message.as_bytes())
         await settled(intake)
         assert same_copy(once, await stream_state(js))
+        assert intake.spool.counters == {"spooled": 2, "duplicate": 0}
+        assert intake.pipeline.counters == {"processed": 1, "duplicate": 1, "quarantined": 0}
 
 
 async def test_intake_buckets_are_named_in_shared_streams(nats_server, tmp_path):

@@ -50,9 +50,14 @@ async def test_unknown_recipient_gets_550_and_nothing_is_published(nats_server, 
 async def test_same_message_twice_gives_one_event(nats_server, tmp_path):
     async with running_intake(nats_server.url, tmp_path) as intake:
         await asend(intake.smtp_port, citizen_mail())
-        await asend(intake.smtp_port, citizen_mail())  # an SMTP retry after a lost 250
+        await asend(intake.smtp_port, citizen_mail())  # an SMTP retry after a lost 250: the spool knows the bytes
+        # The same mail relayed by another MX (one more trace header): other bytes, the same message.
+        relayed = b"Received: from mx2.example.org by mx.example.org; Tue, 24 Nov 2026 09:20:00 +0100\r\n"
+        await asend(intake.smtp_port, relayed + citizen_mail().as_bytes())
         await settled(intake)
         assert len(await received_events(nats_server.url)) == 1
+    assert intake.spool.counters == {"spooled": 2, "duplicate": 1}
+    assert intake.pipeline.counters == {"processed": 1, "duplicate": 1, "quarantined": 0}
 
 
 async def test_451_while_nats_is_down_then_250_and_nothing_lost(nats_server, tmp_path):

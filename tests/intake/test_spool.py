@@ -22,6 +22,7 @@ from services.intake.spool import (
     ENVELOPE_HEADER,
     SpoolEntryInvalid,
     SpoolEnvelope,
+    ensure_spool,
     envelope_headers,
     read_envelope,
 )
@@ -84,8 +85,13 @@ def parser_process(nats_url: str, tmp_path: Path) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+async def published_count(intake) -> int:  # noqa: ANN001
+    """Messages in the intake event stream (here all MessageReceived): one cheap request, unlike reading them."""
+    return (await intake.pipeline.js.stream_info(streams.STREAM_INTAKE)).state.messages
+
+
 async def test_a_parser_killed_mid_spool_loses_and_repeats_nothing(nats_server, tmp_path):
-    total = 300
+    total = 600
     mails = [citizen_mail(subject=f"Réclamation {number}", message_id=f"<spool.{number}@example.org>")
              for number in range(total)]
     async with running_intake(nats_server.url, tmp_path / "front", intake_role="front", ack_wait_seconds=2,
@@ -95,13 +101,13 @@ async def test_a_parser_killed_mid_spool_loses_and_repeats_nothing(nats_server, 
         assert await front.spool_backlog() == total
         parser = parser_process(nats_server.url, tmp_path)
         try:
-            for _ in range(600):
-                if len(await received(nats_server.url)) >= 20:
+            for _ in range(3000):
+                if await published_count(front) >= 20:
                     break
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.01)
             parser.send_signal(signal.SIGKILL)
             parser.wait(10)
-            done = len(await received(nats_server.url))
+            done = await published_count(front)
             assert 20 <= done < total, "the kill must land in the middle of the spool"
             # Whatever has no event yet is still in the spool (with those whose ack the kill cut off).
             assert await front.spool_backlog() >= total - done
@@ -180,3 +186,89 @@ async def test_health_reports_the_role_and_a_port_free_parser_needs_no_smtp(nats
         report = (await parser.health_report())[1]
     assert report["role"] == "parser" and report["smtp_port"] is None and report["spool_backlog"] == 0
     assert report["spool_worker"] == {"done": 0, "retried": 0, "given_up": 0, "in_flight": 0}
+
+
+async def test_a_message_whose_deliveries_never_finish_is_quarantined(nats_server, tmp_path):
+    """As if the process died on it each time: delivered, never acknowledged, until the worker stops trying."""
+    async with running_intake(nats_server.url, tmp_path, intake_role="front") as intake:
+        assert await asend(intake.smtp_port, citizen_mail()) == {}
+        js = intake.pipeline.js
+        await ensure_spool(js, 1, ack_wait_seconds=0.5)  # redeliveries within the test's time
+        crashing = await js.pull_subscribe_bind(streams.CONSUMER_INTAKE_SPOOL, streams.STREAM_INTAKE_SPOOL)
+        for _ in range(3):
+            [entry] = await crashing.fetch(1, timeout=10)  # taken, then the "process" dies: no ack
+        await crashing.unsubscribe()
+        front = FailingFront(RuntimeError("must not be called"), failures=0)
+        policy = DeliveryPolicy(durable=streams.CONSUMER_INTAKE_SPOOL, max_deliveries=3, ack_wait_seconds=0.5)
+        worker = SpoolWorker(lambda: js, front, intake.pipeline.quarantine_unprocessable, policy)
+        await worker.start()
+        try:
+            await settled(intake, timeout=30)
+        finally:
+            await worker.stop()
+        [record] = await intake.pipeline.quarantine.records()
+    assert entry.metadata.num_delivered == 3 and front.calls == 0
+    assert "3 earlier attempts never finished" in record.reason and record.source == "smtp"
+
+
+class RecordingFront:
+    """Records how many `accept` calls run at once; `hang` makes every call wait until released."""
+
+    def __init__(self, hang: bool) -> None:
+        self.hang = hang
+        self.running = 0
+        self.most_at_once = 0
+        self.release = asyncio.Event()
+
+    async def accept(self, raw: bytes, **details: object) -> None:
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            if self.hang:
+                await self.release.wait()
+            await asyncio.sleep(0.02)
+        finally:
+            self.running -= 1
+
+
+async def test_redelivered_entries_are_worked_on_one_at_a_time(nats_server, tmp_path):
+    """After a crash, the entries it left come back one by one, so another crash counts against one mail only."""
+    async with running_intake(nats_server.url, tmp_path, intake_role="front") as intake:
+        for number in range(5):
+            assert await asend(intake.smtp_port, citizen_mail(message_id=f"<again.{number}@example.org>")) == {}
+        js = intake.pipeline.js
+        await ensure_spool(js, 1, ack_wait_seconds=1)
+        policy = DeliveryPolicy(durable=streams.CONSUMER_INTAKE_SPOOL, ack_wait_seconds=1)
+        stuck = RecordingFront(hang=True)
+        crashed = SpoolWorker(lambda: js, stuck, intake.pipeline.quarantine_unprocessable, policy)
+        await crashed.start()
+        for _ in range(500):
+            if stuck.running == 5:
+                break
+            await asyncio.sleep(0.01)
+        assert stuck.most_at_once == 5  # fresh entries are worked on together
+        crashed._task.cancel()  # the process "dies": its five entries stay unacknowledged  # noqa: SLF001
+        for task in list(crashed._in_flight):  # noqa: SLF001
+            task.cancel()
+        await crashed._subscription.unsubscribe()  # noqa: SLF001
+        recording = RecordingFront(hang=False)
+        restarted = SpoolWorker(lambda: js, recording, intake.pipeline.quarantine_unprocessable, policy)
+        await restarted.start()
+        try:
+            await settled(intake, timeout=30)
+        finally:
+            await restarted.stop()
+        stuck.release.set()
+    assert restarted.counters["done"] == 5 and recording.most_at_once == 1
+
+
+async def test_health_says_so_when_parse_threads_are_stuck_at_the_cap(nats_server, tmp_path):
+    from services.intake.pipeline import MAX_STUCK_PARSES
+
+    async with running_intake(nats_server.url, tmp_path) as intake:
+        assert (await intake.health_report())[0] is True
+        intake.pipeline.stuck_parses = MAX_STUCK_PARSES  # as if that many hostile mails hung their parse threads
+        healthy, report = await intake.health_report()
+        intake.pipeline.stuck_parses = 0
+    assert healthy is False and report["status"].startswith("parsers stuck")
+    assert report["stuck_parses"] == MAX_STUCK_PARSES
