@@ -491,6 +491,11 @@ class Registry:
             # The same notice was first reported sent (e.g. accepted by the relay, then refused): undo what it did.
             details["acknowledged_at_cleared"] = complaint.acknowledged_at
             complaint.acknowledged_at = None
+            if complaint.status == Status.ACKNOWLEDGED:
+                # `_record_sent` moved the file to "acknowledged"; the citizen was not told after all, so staff must
+                # not read it as acknowledged. A correction of the system's own step, not a workflow transition.
+                details["status_reverted"] = {"from": Status.ACKNOWLEDGED.value, "to": Status.RECEIVED.value}
+                complaint.status = Status.RECEIVED.value
         complaint.updated_at = self.clock()
         self.log_change(tx, complaint, "notification_failed", SYSTEM_ACTOR, event.reason, details)
         return True

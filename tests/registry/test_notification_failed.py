@@ -65,12 +65,16 @@ async def test_failure_after_sent_clears_the_acknowledgment_it_gave(registry_on_
     registry, _published, clock = registry_on_db
     number = (await registry.on_message_received(received(at=clock.now))).number
     assert await registry.on_notification_sent(sent(number, "ack-1")) is True
-    assert (await registry.store.complaint(number)).acknowledged_at is not None
+    acknowledged = await registry.store.complaint(number)
+    assert acknowledged.acknowledged_at is not None and acknowledged.status == "acknowledged"
     assert await registry.on_notification_failed(failed(number, "ack-1")) is True
     assert await registry.on_notification_failed(failed(number, "ack-1")) is False  # replay: nothing new
     complaint, _thread, log, _parties = await registry.store.complaint_file(number)
     assert complaint.acknowledged_at is None
+    # Staff must not read the file as acknowledged: the citizen was not told.
+    assert complaint.status == "received"
     assert log[-1].change == "notification_failed" and "acknowledged_at_cleared" in log[-1].details
+    assert log[-1].details["status_reverted"] == {"from": "acknowledged", "to": "received"}
 
 
 async def test_a_failure_leaves_an_acknowledgment_given_by_another_notice(registry_on_db):
