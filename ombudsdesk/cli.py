@@ -18,18 +18,19 @@ import nats
 import typer
 from nats.js import JetStreamContext
 
+from shared.cli_help import StaffCommand, staff_app
 from shared.deadletters import get_dead_letter, list_dead_letters, replay_dead_letter
 from shared.settings import CommonSettings, load_settings
 from services.intake.cli import app as intake_app
 from services.notifier.cli import app as notifier_app
 from services.registry.cli import app as registry_app
 
-app = typer.Typer(help="ombudsdesk: complaint intake, register and notices for mediation services.", no_args_is_help=True)
+app = staff_app(help="ombudsdesk: complaint intake, register and notices for mediation services.", no_args_is_help=True)
 app.add_typer(registry_app, name="register", help="The register of complaints.")
 app.add_typer(intake_app, name="intake", help="Incoming messages: quarantine.")
 app.add_typer(notifier_app, name="notifier", help="Outgoing notices: outbox and print queue.")
 
-deadletter_app = typer.Typer(help="Events a consumer gave up on after its last try, kept whole for replay.",
+deadletter_app = staff_app(help="Events a consumer gave up on after its last try, kept whole for replay.",
                              no_args_is_help=True)
 app.add_typer(deadletter_app, name="deadletter")
 
@@ -49,7 +50,7 @@ def with_jetstream(action: Callable[[JetStreamContext], Awaitable[ResultT]]) -> 
     return asyncio.run(connected())
 
 
-@deadletter_app.command("list")
+@deadletter_app.command("list", cls=StaffCommand)
 def deadletter_list() -> None:
     """One line per dead letter: sequence, consumer, subject, deliveries, error."""
     letters = with_jetstream(list_dead_letters)
@@ -60,7 +61,7 @@ def deadletter_list() -> None:
     typer.echo(f"{len(letters)} dead letter(s)")
 
 
-@deadletter_app.command("show")
+@deadletter_app.command("show", cls=StaffCommand)
 def deadletter_show(sequence: int) -> None:
     """The whole dead letter, with the original event."""
     stored = with_jetstream(lambda js: get_dead_letter(js, sequence))
@@ -70,7 +71,7 @@ def deadletter_show(sequence: int) -> None:
     typer.echo(json.dumps(stored.record.model_dump(mode="json"), indent=2, ensure_ascii=False))
 
 
-@deadletter_app.command("replay")
+@deadletter_app.command("replay", cls=StaffCommand)
 def deadletter_replay(sequence: int) -> None:
     """Publish the original event again (consumers are idempotent), then remove the dead letter."""
     try:
@@ -81,7 +82,7 @@ def deadletter_replay(sequence: int) -> None:
     typer.echo(f"replayed dead letter {sequence} on {record.original_subject}")
 
 
-@app.command()
+@app.command(cls=StaffCommand)
 def run() -> None:
     """Start NATS, the mail catcher and the three services in the foreground (Ctrl-C stops them)."""
     from ombudsdesk.launcher import main as launch

@@ -13,14 +13,15 @@ from collections.abc import AsyncIterator
 
 import typer
 
+from shared.cli_help import StaffCommand, staff_app
 from shared.messaging import ensure_streams, make_broker
 from shared.settings import load_settings
 from services.intake.pipeline import IntakePipeline
 from services.intake.settings import IntakeSettings
 from services.intake.stores import ensure_intake_buckets
 
-app = typer.Typer(help="Intake: messages taken in by SMTP, IMAP and the letters folder.", no_args_is_help=True)
-quarantine_app = typer.Typer(help="Messages the parser could not handle, kept raw with the reason.",
+app = staff_app(help="Intake: messages taken in by SMTP, IMAP and the letters folder.", no_args_is_help=True)
+quarantine_app = staff_app(help="Messages the parser could not handle, kept raw with the reason.",
                              no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
 
@@ -54,7 +55,7 @@ async def _resolve(pipeline: IntakePipeline, key: str) -> str:
     return matches[0]
 
 
-@quarantine_app.command("list")
+@quarantine_app.command("list", cls=StaffCommand)
 def quarantine_list() -> None:
     """One line per quarantined message: key, date, size, source, reason."""
 
@@ -69,7 +70,7 @@ def quarantine_list() -> None:
     asyncio.run(run())
 
 
-@quarantine_app.command("show")
+@quarantine_app.command("show", cls=StaffCommand)
 def quarantine_show(
     key: str = typer.Argument(..., help="Message key or a unique prefix of it"),
     raw: bool = typer.Option(False, "--raw", help="Write the raw original to standard output"),
@@ -90,7 +91,7 @@ def quarantine_show(
     asyncio.run(run())
 
 
-@quarantine_app.command("replay")
+@quarantine_app.command("replay", cls=StaffCommand)
 def quarantine_replay(
     key: str = typer.Argument(None, help="Message key or a unique prefix of it"),
     replay_all: bool = typer.Option(False, "--all", help="Replay every quarantined message"),

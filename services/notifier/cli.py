@@ -16,11 +16,12 @@ from services.notifier.reasons import describe_reason
 from services.notifier.rendering import pick_language
 from services.notifier.settings import NotifierSettings
 from services.notifier.wiring import MIGRATIONS
+from shared.cli_help import StaffCommand, staff_app
 from shared.database import create_engine, upgrade_to_head
 from shared.settings import load_settings
 
-app = typer.Typer(help="Notices to citizens and staff: outbox, undeliverable addresses, print queue.", no_args_is_help=True)
-print_queue = typer.Typer(help="Postal letters waiting to be printed and posted.", no_args_is_help=True)
+app = staff_app(help="Notices to citizens and staff: outbox, undeliverable addresses, print queue.", no_args_is_help=True)
+print_queue = staff_app(help="Postal letters waiting to be printed and posted.", no_args_is_help=True)
 app.add_typer(print_queue, name="print-queue")
 
 T = TypeVar("T")
@@ -43,7 +44,7 @@ def _with_outbox(action: Callable[[Outbox], Awaitable[T]], settings: NotifierSet
     return asyncio.run(run())
 
 
-@app.command("outbox")
+@app.command("outbox", cls=StaffCommand)
 def outbox_list(
     complaint: str = typer.Option(None, "--complaint", "-c", help="Only this case number"),
     language: str = typer.Option(None, "--language", "-l", help=LANGUAGE_HELP),
@@ -61,7 +62,7 @@ def outbox_list(
         typer.echo("no notice")
 
 
-@app.command("flags")
+@app.command("flags", cls=StaffCommand)
 def flags_list(language: str = typer.Option(None, "--language", "-l", help=LANGUAGE_HELP)) -> None:
     """Addresses our mail does not reach (write to these citizens by post)."""
     settings = load_settings(NotifierSettings)
@@ -74,7 +75,7 @@ def flags_list(language: str = typer.Option(None, "--language", "-l", help=LANGU
         typer.echo("no flagged address")
 
 
-@print_queue.command("list")
+@print_queue.command("list", cls=StaffCommand)
 def print_queue_list(all_letters: bool = typer.Option(False, "--all", help="Include letters already printed")) -> None:
     """Letters waiting to be printed."""
     letters = _with_outbox(lambda outbox: outbox.print_queue(include_printed=all_letters))
@@ -88,7 +89,7 @@ def print_queue_list(all_letters: bool = typer.Option(False, "--all", help="Incl
         typer.echo("print queue empty")
 
 
-@print_queue.command("pdf")
+@print_queue.command("pdf", cls=StaffCommand)
 def print_queue_pdf(letter_id: int, output: Path) -> None:
     """Write one letter's PDF to a file, for printing."""
 
@@ -106,7 +107,7 @@ def print_queue_pdf(letter_id: int, output: Path) -> None:
     typer.echo(f"written {output}")
 
 
-@print_queue.command("done")
+@print_queue.command("done", cls=StaffCommand)
 def print_queue_done(
     letter_ids: list[int],
     by: str = typer.Option(None, "--by", help="Who printed and posted it (default: the current user)"),

@@ -15,11 +15,10 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import date
-from enum import Enum, StrEnum
+from enum import StrEnum
 from typing import Any, TypeVar
 
 import typer
-from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from services.registry import views
 from services.registry.handlers import Conflict, NotFound, Registry
@@ -38,27 +37,12 @@ from services.registry.vocabulary import (
     Status,
 )
 from services.registry.wiring import policy_from_settings
+from shared.cli_help import StaffCommand, one_of, staff_app
 from shared.database import create_engine
 from shared.settings import load_settings
 
 
-# --- help as staff read it ---------------------------------------------------------------------------------------
-# Typer 0.29 decorates every parameter with its Python type (`<str>`, `<bool>`, even beside `--help`) and wraps
-# required arguments in braces (`{number}`). Staff read click's conventions instead: NUMBER, [OPTIONAL], a metavar
-# per option, the allowed values spelled out.
-class _Argument(TyperArgument):
-    def display_type_rich(self, ctx: Any) -> str | None:
-        return None  # its metavar (NUMBER, EMAIL...) and its help say what it is
-
-    def get_usage_pieces(self, ctx: Any) -> list[str]:
-        return [self.display_name_raw if self.required else f"[{self.display_name_raw}]"]
-
-
-def _one_of(values: type[Enum]) -> str:
-    """The allowed values, in the help column (rich reads "[...]" there as markup, so no brackets)."""
-    return "one of: " + ", ".join(str(v.value) for v in values)
-
-
+# --- help as staff read it (shared/cli_help.py), with the screening configuration's values -------------------------
 # Options whose allowed values come from the screening configuration, listed when help is shown (not at import).
 _TAXONOMIES = {"theme": ("themes", "theme id"), "service": ("services", "service id"),
                "redirect_to": ("directory", "directory id of the competent ombudsman")}
@@ -71,22 +55,8 @@ def _configured_screening() -> ScreeningConfig | None:
         return None
 
 
-class _Command(TyperCommand):
-    """A register command with click-style help (see above)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for param in self.params:
-            name = str(param.name).upper()
-            if type(param) is TyperArgument:
-                # Typer builds its own argument objects; only the way they print changes (`_Argument`).
-                param.__class__ = _Argument
-                param.metavar = param.metavar or name
-            elif isinstance(param, TyperOption) and param.metavar is None:
-                param.metavar = "" if param.is_flag else name
-
-    def get_help_option(self, ctx: Any) -> Any:
-        return _plain_help_option(super().get_help_option(ctx))
+class _Command(StaffCommand):
+    """A register command: staff help, and the allowed themes, services and ombudsmen listed."""
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         taxonomies = [p for p in self.params if p.name in _TAXONOMIES]
@@ -99,20 +69,9 @@ class _Command(TyperCommand):
         super().format_help(ctx, formatter)
 
 
-class _Group(TyperGroup):
-    def get_help_option(self, ctx: Any) -> Any:
-        return _plain_help_option(super().get_help_option(ctx))
-
-
-def _plain_help_option(option: Any) -> Any:
-    if option is not None:
-        option.metavar = ""
-    return option
-
-
 # Shell completion belongs to the top-level `ombudsdesk` command, not to this group.
-app = typer.Typer(help="Le registre des plaintes / the register of complaints.", no_args_is_help=True, cls=_Group,
-                  add_completion=False)
+app = staff_app(help="Le registre des plaintes / the register of complaints.", no_args_is_help=True,
+                add_completion=False)
 T = TypeVar("T")
 
 
@@ -121,7 +80,7 @@ def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 LangOption = typer.Option(Language(DEFAULT_LANGUAGE), "--lang", metavar="LANG",
-                          help=f"language of the output, {_one_of(Language)}")
+                          help=f"language of the output, {one_of(Language)}")
 NumberArgument = typer.Argument(..., metavar="NUMBER", help="complaint number, e.g. MED-2026-00042")
 ActorOption = typer.Option(..., "--by", metavar="EMAIL", help="who decides (recorded in the change log)")
 ReasonOption = typer.Option(None, metavar="TEXT", help="why (recorded in the change log)")
@@ -168,8 +127,8 @@ def _echo(lines: list[str]) -> None:
 
 @command("list")
 def list_complaints(
-    status: Status | None = typer.Option(None, metavar="STATUS", help=_one_of(Status)),
-    kind: Kind | None = typer.Option(None, metavar="KIND", help=_one_of(Kind)),
+    status: Status | None = typer.Option(None, metavar="STATUS", help=one_of(Status)),
+    kind: Kind | None = typer.Option(None, metavar="KIND", help=one_of(Kind)),
     service: str | None = typer.Option(None, metavar="SERVICE"),
     year: int | None = typer.Option(None, metavar="YEAR"),
     due_before: str | None = typer.Option(None, metavar="YYYY-MM-DD", help="answer due before this day"),
@@ -283,16 +242,16 @@ def add_correspondent(number: str = NumberArgument,
 @command("transition")
 def transition(
     number: str = NumberArgument,
-    target: Status = typer.Argument(..., metavar="STATUS", help=f"the new status, {_one_of(Status)}"),
+    target: Status = typer.Argument(..., metavar="STATUS", help=f"the new status, {one_of(Status)}"),
     actor: str = ActorOption,
     reason: str | None = ReasonOption,
     outcome: Outcome | None = typer.Option(None, metavar="OUTCOME",
-                                           help=f"on closing, the assessment, {_one_of(Outcome)}"),
+                                           help=f"on closing, the assessment, {one_of(Outcome)}"),
     category: FoundedCategory | None = typer.Option(
-        None, metavar="CATEGORY", help=f"on closing a (partially) founded complaint, {_one_of(FoundedCategory)}"),
+        None, metavar="CATEGORY", help=f"on closing a (partially) founded complaint, {one_of(FoundedCategory)}"),
     inadmissible_reason: list[InadmissibilityReason] = typer.Option(
         [], "--inadmissible-reason", metavar="REASON",
-        help=f"repeat for several reasons, {_one_of(InadmissibilityReason)}"),
+        help=f"repeat for several reasons, {one_of(InadmissibilityReason)}"),
     redirect_to: str | None = typer.Option(None, metavar="OMBUDSMAN_ID",
                                            help="directory id of the competent ombudsman"),
     answer_file: typer.FileText | None = typer.Option(None, metavar="FILE", help="text of the final answer"),
@@ -325,7 +284,7 @@ def _check_taxonomy(config: ScreeningConfig | None, attribute: str, value: str |
 
 @command("classify")
 def classify(number: str = NumberArgument, actor: str = ActorOption,
-             kind: Kind | None = typer.Option(None, metavar="KIND", help=_one_of(Kind)),
+             kind: Kind | None = typer.Option(None, metavar="KIND", help=one_of(Kind)),
              theme: str | None = typer.Option(None, metavar="THEME"),
              service: str | None = typer.Option(None, metavar="SERVICE"),
              reason: str | None = ReasonOption, lang: Language = LangOption) -> None:
@@ -350,7 +309,7 @@ def screening(
     admissible: bool | None = typer.Option(None, "--admissible/--inadmissible", help="omit to confirm the proposal"),
     inadmissible_reason: list[InadmissibilityReason] = typer.Option(
         [], "--inadmissible-reason", metavar="REASON",
-        help=f"repeat for several reasons, {_one_of(InadmissibilityReason)}"),
+        help=f"repeat for several reasons, {one_of(InadmissibilityReason)}"),
     redirect_to: str | None = typer.Option(None, metavar="OMBUDSMAN_ID",
                                            help="directory id of the competent ombudsman"),
     reason: str | None = ReasonOption,
@@ -388,7 +347,7 @@ class ReportFormat(StrEnum):
 @command("indicators")
 def indicators(year: int = typer.Argument(..., metavar="YEAR", help="e.g. 2026"),
                output_format: ReportFormat = typer.Option(ReportFormat.JSON, "--format", metavar="FORMAT",
-                                                          help=_one_of(ReportFormat)),
+                                                          help=one_of(ReportFormat)),
                as_of: str | None = typer.Option(None, metavar="YYYY-MM-DD",
                                                 help="count open cases on this day; default today for the current "
                                                      "year")) -> None:
