@@ -33,10 +33,12 @@ def create_engine(url: str) -> AsyncEngine:
             # Let SQLAlchemy's "begin" hook below issue BEGIN itself (the documented aiosqlite/pysqlite recipe).
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
+            # The busy timeout first: switching a new database to WAL takes a lock that another process starting
+            # at the same moment may hold, and must wait for it rather than fail with "database is locked".
+            cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
