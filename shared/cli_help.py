@@ -29,7 +29,8 @@ def click_style(params: list[Any]) -> None:
         if type(param) is TyperArgument:
             # Typer builds its own argument objects; only the way they print changes (`StaffArgument`).
             param.__class__ = StaffArgument
-            param.metavar = param.metavar or name
+            # An argument taking several values says so, as click does (LETTER_IDS...).
+            param.metavar = param.metavar or (name if param.nargs == 1 else f"{name}...")
         elif isinstance(param, TyperOption) and param.metavar is None:
             param.metavar = "" if param.is_flag else name
 

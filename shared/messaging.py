@@ -135,7 +135,8 @@ class DeliveryPolicy:
         )
 
     def retry_delay(self, delivery: int) -> float:
-        return min(self.first_retry_seconds * 2 ** max(delivery - 1, 0), self.longest_retry_seconds)
+        # The exponent is bounded: 2 ** 1025 as a float overflows after enough retries (hours of NATS trouble).
+        return min(self.first_retry_seconds * 2 ** min(max(delivery - 1, 0), 32), self.longest_retry_seconds)
 
 
 class PermanentError(Exception):

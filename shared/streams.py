@@ -48,6 +48,9 @@ BUCKET_INTAKE_IMAP = "ombudsdesk-intake-imap"
 STREAM_INTAKE_SPOOL = "OMBUDSDESK_INTAKE_SPOOL"
 SUBJECT_INTAKE_SPOOL = "ombudsdesk.spool.intake"
 CONSUMER_INTAKE_SPOOL = "intake-spool"
+# How often each redelivered spool entry was actually started: JetStream's delivery count also counts the entries
+# that merely waited in the hands of a process that crashed, so it cannot single out a message that crashes intake.
+BUCKET_INTAKE_SPOOL_ATTEMPTS = "ombudsdesk-intake-spool-attempts"
 
 DAY_SECONDS = 24 * 3600
 

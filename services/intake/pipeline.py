@@ -13,7 +13,6 @@ messages are parsed inline, larger ones in a worker thread under the time limit.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from pydantic import ValidationError
 from shared import streams
 from shared.events import Channel, DeliveryFailed, Event, MessageReceived, Party
 from shared.messaging import publish_event
-from services.intake.message_key import identify
+from services.intake.message_key import content_digest, identify
 from services.intake.mime import MimeLimits
 from services.intake.settings import IntakeSettings
 from services.intake.stores import (
@@ -464,7 +463,7 @@ class IntakePipeline:
         try:
             key = identify(raw).key
         except Exception:  # noqa: BLE001 - this message may be the very one that breaks the parsers
-            key = "raw-" + hashlib.sha256(raw).hexdigest()
+            key = "raw-" + content_digest(raw)  # as `identify` names a message without a usable Message-ID
         raw_object = await self.objects.put_raw(key, raw)
         await self._quarantine_message(key, reason, raw, raw_object, channel, received_at, envelope_sender,
                                        tuple(envelope_recipients), source)

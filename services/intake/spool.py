@@ -23,13 +23,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+import structlog
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, KeyDeletedError, KeyNotFoundError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared import streams
 from shared.events import Channel
+from services.intake.stores import key_value_bucket
+
+log = structlog.get_logger(__name__)
 
 ENVELOPE_HEADER = "Ombudsdesk-Spool-Envelope"
 # Room kept for the headers (envelope, Nats-Msg-Id) below the server's largest message.
@@ -103,13 +107,66 @@ def spool_consumer_config(ack_wait_seconds: float) -> ConsumerConfig:
 
 
 async def ensure_spool(js: JetStreamContext, replicas: int, ack_wait_seconds: float) -> None:
-    """Create or update the spool stream and its consumer (idempotent, run by every intake process at start)."""
+    """Create or update the spool stream, its consumer and the attempts bucket (idempotent, every process at start)."""
     config = spool_stream_config(replicas)
     try:
         await js.add_stream(config)
     except BadRequestError:
         await js.update_stream(config)
     await js.add_consumer(streams.STREAM_INTAKE_SPOOL, spool_consumer_config(ack_wait_seconds))
+    await SpoolAttempts(lambda: js, replicas).bucket()
+
+
+# An attempts record outlives its entry only if the worker died between the ack and the record's removal.
+ATTEMPTS_TTL_SECONDS = 7 * 24 * 3600
+
+
+class SpoolAttempts:
+    """How often each redelivered spool entry was started (key: its stream sequence), kept in JetStream so that a
+    restarted or another process knows. Only entries actually started count: see spool_worker.py."""
+
+    def __init__(self, js: Any, replicas: int = 1) -> None:
+        self._js = js
+        self.replicas = replicas
+        self._kv: Any = None
+
+    async def bucket(self) -> Any:
+        if self._kv is None:
+            self._kv = await key_value_bucket(self._js(), streams.BUCKET_INTAKE_SPOOL_ATTEMPTS,
+                                              "Starts of redelivered intake spool entries", self.replicas,
+                                              ttl_seconds=ATTEMPTS_TTL_SECONDS)
+        return self._kv
+
+    async def started(self, sequence: int) -> int:
+        """Record one more start of the entry; how many starts are recorded now, this one included."""
+        kv = await self.bucket()
+        try:
+            earlier = int((await kv.get(str(sequence))).value or b"0")
+        except (KeyNotFoundError, KeyDeletedError):
+            earlier = 0
+        await kv.put(str(sequence), str(earlier + 1).encode())
+        return earlier + 1
+
+    async def undo_start(self, sequence: int) -> None:
+        """The start just recorded ended in a graceful stop, not a crash: it does not count."""
+        kv = await self.bucket()
+        try:
+            starts = int((await kv.get(str(sequence))).value or b"0")
+            if starts > 1:
+                await kv.put(str(sequence), str(starts - 1).encode())
+            else:
+                await kv.purge(str(sequence))
+        except (KeyNotFoundError, KeyDeletedError):
+            return
+        except Exception as error:  # noqa: BLE001 - at worst a stop counts as one start
+            log.warning("intake.spool_attempts_undo_failed", error=repr(error))
+
+    async def forget(self, sequence: int) -> None:
+        """The entry is done (acknowledged, quarantined, or handed back on a graceful stop)."""
+        try:
+            await (await self.bucket()).purge(str(sequence))
+        except Exception as error:  # noqa: BLE001 - a stale record only costs a key, and expires
+            log.warning("intake.spool_attempts_forget_failed", error=repr(error))
 
 
 class Spool:

@@ -10,16 +10,20 @@ event's `Nats-Msg-Id` makes the second publish a no-op). Failures:
   the ack wait, so a slow or waiting entry is not handed to another worker and its delivery count does not grow:
   that count is what tells a crash apart;
 - anything else (a bug) is retried `max_deliveries` times, then the message goes to the quarantine with the error,
-  where `ombudsdesk intake quarantine replay` takes it again after the fix; an entry whose earlier deliveries never
-  finished (the process crashed on it) is quarantined the same way, so one message cannot crash intake for ever.
-  A redelivered entry is worked on alone, nothing else in hand: should it crash the process again, only its own
-  count grows, never that of the mails that happened to be in hand with it (review of issue 3).
+  where `ombudsdesk intake quarantine replay` takes it again after the fix;
+- a message that crashes the process: JetStream's delivery count cannot single it out, since every entry in the
+  hands of the dead process comes back with its count raised. So a redelivered entry is worked on alone (`_Gate`:
+  fresh entries run together, a redelivered one waits for them and runs with nothing else started) and its start
+  is recorded in JetStream (`SpoolAttempts`) before the pipeline sees it. Only the message that kills the process
+  while alone accumulates starts; after `max_deliveries` of them it goes to the quarantine ("never finished"),
+  while the mails that merely waited beside it are taken in normally (review of issue 3).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -33,7 +37,7 @@ from shared.events import Channel
 from shared.messaging import DeliveryPolicy
 from services.intake.acceptor import MessageAcceptor
 from services.intake.pipeline import ParsersBusy
-from services.intake.spool import SpoolEntryInvalid, SpoolEnvelope, read_envelope
+from services.intake.spool import SpoolAttempts, SpoolEntryInvalid, SpoolEnvelope, read_envelope
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +50,45 @@ STOP_WAIT_SECONDS = 30.0
 TRANSIENT = (nats.errors.Error, ConnectionError, TimeoutError, ParsersBusy)
 
 
+class _Gate:
+    """Fresh entries run together; a redelivered one runs alone, and fresh ones wait while it waits or runs."""
+
+    def __init__(self) -> None:
+        self._condition = asyncio.Condition()
+        self._together = 0
+        self._alone_waiting = 0
+        self._alone_running = False
+
+    @contextlib.asynccontextmanager
+    async def together(self) -> AsyncIterator[None]:
+        async with self._condition:
+            await self._condition.wait_for(lambda: not self._alone_running and not self._alone_waiting)
+            self._together += 1
+        try:
+            yield
+        finally:
+            async with self._condition:
+                self._together -= 1
+                self._condition.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def alone(self) -> AsyncIterator[None]:
+        async with self._condition:
+            self._alone_waiting += 1
+            try:
+                await self._condition.wait_for(lambda: not self._together and not self._alone_running)
+            finally:
+                self._alone_waiting -= 1
+                self._condition.notify_all()
+            self._alone_running = True
+        try:
+            yield
+        finally:
+            async with self._condition:
+                self._alone_running = False
+                self._condition.notify_all()
+
+
 class SpoolWorker:
     def __init__(
         self,
@@ -53,8 +96,11 @@ class SpoolWorker:
         front: MessageAcceptor,
         give_up: Callable[..., Awaitable[None]],
         policy: DeliveryPolicy,
+        attempts: SpoolAttempts | None = None,
     ) -> None:
         self._js = js
+        self.attempts = attempts or SpoolAttempts(js)
+        self._gate = _Gate()
         self.front = front
         # `IntakePipeline.quarantine_unprocessable`: keeps the raw message with the reason, for a later replay.
         self.give_up = give_up
@@ -69,6 +115,16 @@ class SpoolWorker:
         self._subscription = await self._js().pull_subscribe_bind(streams.CONSUMER_INTAKE_SPOOL,
                                                                   streams.STREAM_INTAKE_SPOOL)
         self._task = asyncio.create_task(self._run(self._subscription), name="intake-spool-worker")
+        self._task.add_done_callback(self._loop_ended)
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("intake.spool_worker_died", error=repr(task.exception()))
+
+    @property
+    def alive(self) -> bool:
+        """False once the fetch loop ended other than by `stop` (the health endpoint then answers 503)."""
+        return self._task is not None and (not self._task.done() or self._stopping.is_set())
 
     async def stop(self) -> None:
         """Take no more entries, let those in flight finish (an unfinished one is redelivered later anyway)."""
@@ -77,9 +133,10 @@ class SpoolWorker:
             await asyncio.wait({self._task}, timeout=FETCH_WAIT_SECONDS * 3)
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=STOP_WAIT_SECONDS)
-        for task in (*self._in_flight, *([self._task] if self._task is not None else [])):
-            if not task.done():
-                task.cancel()  # its entry is not acknowledged: JetStream redelivers it after the ack wait
+        left = [task for task in (*self._in_flight, *([self._task] if self._task else [])) if not task.done()]
+        for task in left:
+            task.cancel()  # its entry is not acknowledged: JetStream redelivers it after the ack wait
+        await asyncio.gather(*left, return_exceptions=True)
         if self._subscription is not None:
             # Left subscribed, the connection's drain at shutdown waits out its whole timeout for it.
             try:
@@ -106,20 +163,19 @@ class SpoolWorker:
                 await asyncio.sleep(FETCH_WAIT_SECONDS)
                 continue
             for message in messages:
-                if (message.metadata.num_delivered or 1) > 1:
-                    # Alone: see the module docstring (a crash now must count against this entry only).
-                    if self._in_flight:
-                        await asyncio.wait(set(self._in_flight))
-                    await self._settle(message)
-                    continue
                 task = asyncio.create_task(self._settle(message))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
 
     async def _settle(self, message: Msg) -> None:
+        # From the fetch on, also while waiting at the gate: JetStream must not hand the entry to another worker.
         heartbeat = asyncio.create_task(self._keep_in_progress(message))
+        redelivered = (message.metadata.num_delivered or 1) > 1
         try:
-            await self._settle_entry(message)
+            async with (self._gate.alone() if redelivered else self._gate.together()):
+                await self._settle_entry(message, redelivered)
+        except Exception as error:  # noqa: BLE001 - never lose the worker to one entry: it comes back later
+            log.error("intake.spool_entry_failed", error=repr(error))
         finally:
             heartbeat.cancel()
 
@@ -131,21 +187,28 @@ class SpoolWorker:
             except Exception:  # noqa: BLE001, S110 - NATS away: nothing to tell it; the entry is still ours
                 pass
 
-    async def _settle_entry(self, message: Msg) -> None:
+    async def _settle_entry(self, message: Msg, redelivered: bool) -> None:
         metadata = message.metadata
         delivery = metadata.num_delivered or 1
+        sequence = metadata.sequence.stream if metadata.sequence else 0
+        if self._stopping.is_set():
+            await self._release(message, sequence, redelivered=False)
+            return
         try:
             envelope = read_envelope(message.headers)
         except SpoolEntryInvalid as invalid:
             await self._give_up(message, None, str(invalid))
             return
         with structlog.contextvars.bound_contextvars(spool_id=envelope.spool_id[:16], source=envelope.source):
-            if delivery > self.policy.max_deliveries:
-                await self._give_up(message, envelope, f"{delivery - 1} earlier attempts never finished (crash?)")
-                return
+            if redelivered:
+                starts = await self.attempts.started(sequence)
+                if starts > self.policy.max_deliveries:
+                    await self._give_up(message, envelope,
+                                        f"{starts - 1} earlier attempts never finished (the process died?)")
+                    return
             try:
                 if not await self._accept_despite_transient_failures(message, envelope):
-                    await self._release(message)  # stopping: back to the spool, for the next start
+                    await self._release(message, sequence, redelivered)  # stopping: back to the spool
                     return
             except Exception as error:  # noqa: BLE001 - a bug: retried a few times, then kept in the quarantine
                 if delivery >= self.policy.max_deliveries:
@@ -154,6 +217,8 @@ class SpoolWorker:
                     await self._retry(message, delivery, error)
                 return
             await self._ack(message)
+            if redelivered:
+                await self.attempts.forget(sequence)
             self.counters["done"] += 1
 
     async def _accept_despite_transient_failures(self, message: Msg, envelope: SpoolEnvelope) -> bool:
@@ -209,8 +274,13 @@ class SpoolWorker:
         log.error("intake.spool_given_up", reason=reason)
         self.counters["given_up"] += 1
         await self._ack(message)
+        if message.metadata.sequence is not None and (message.metadata.num_delivered or 1) > 1:
+            await self.attempts.forget(message.metadata.sequence.stream)
 
-    async def _release(self, message: Msg) -> None:
+    async def _release(self, message: Msg, sequence: int, redelivered: bool) -> None:
+        """Hand the entry back on a graceful stop; a stop is no crash, so its recorded start is taken back."""
+        if redelivered:
+            await self.attempts.undo_start(sequence)
         try:
             await message.nak()
         except Exception as error:  # noqa: BLE001 - redelivered after the ack wait all the same

@@ -65,7 +65,8 @@ async def settle(acks: list[asyncio.Future[Any]], timeout: float = ACK_TIMEOUT_S
 
 
 async def key_value_bucket(
-    js: JetStreamContext, bucket: str, description: str, replicas: int = 1, history: int = 1
+    js: JetStreamContext, bucket: str, description: str, replicas: int = 1, history: int = 1,
+    ttl_seconds: float | None = None,
 ) -> Any:
     """The key-value bucket, created (file storage: it survives a NATS restart) when it does not exist yet."""
     try:
@@ -73,6 +74,7 @@ async def key_value_bucket(
     except (BucketNotFoundError, NotFoundError):
         return await js.create_key_value(KeyValueConfig(
             bucket=bucket, description=description, history=history, storage=StorageType.FILE, replicas=replicas,
+            ttl=ttl_seconds,
         ))
 
 

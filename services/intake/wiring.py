@@ -20,7 +20,7 @@ from services.intake.pipeline import MAX_STUCK_PARSES, IntakePipeline
 from services.intake.scan_to_email import ScanToEmail
 from services.intake.settings import IntakeSettings
 from services.intake.smtp_server import SmtpListener
-from services.intake.spool import Spool, ensure_spool, spool_backlog
+from services.intake.spool import Spool, SpoolAttempts, ensure_spool, spool_backlog
 from services.intake.spool_worker import SpoolWorker
 from services.intake.stores import ensure_intake_buckets
 
@@ -47,7 +47,8 @@ class IntakeService:
             policy = DeliveryPolicy(durable=streams.CONSUMER_INTAKE_SPOOL, max_deliveries=settings.max_deliveries,
                                     ack_wait_seconds=settings.spool_ack_wait_seconds())
             self.spool_worker = SpoolWorker(lambda: self.pipeline.js, self.scan_to_email,
-                                            self.pipeline.quarantine_unprocessable, policy)
+                                            self.pipeline.quarantine_unprocessable, policy,
+                                            SpoolAttempts(lambda: self.pipeline.js, settings.stream_replicas))
         self.health: HealthServer | None = None
         if settings.intake_health_port:
             self.health = HealthServer(settings.intake_health_host, settings.intake_health_port, self.health_report)
@@ -106,9 +107,16 @@ class IntakeService:
         # Parse threads stuck past their limit cannot be killed: at the cap every large mail waits (SMTP 451, the
         # spool worker retrying), and only a restart of this process frees them. Say so, so that monitoring acts.
         parsers_stuck = self.pipeline.stuck_parses >= MAX_STUCK_PARSES
-        healthy = connected and not parsers_stuck
+        worker_dead = self.spool_worker is not None and not self.spool_worker.alive
+        healthy = connected and not parsers_stuck and not worker_dead
+        if not connected:
+            status = "nats unreachable"
+        elif parsers_stuck:
+            status = "parsers stuck: restart intake"
+        else:
+            status = "spool worker stopped: restart intake" if worker_dead else "ok"
         report: dict[str, Any] = {
-            "status": "ok" if healthy else ("nats unreachable" if not connected else "parsers stuck: restart intake"),
+            "status": status,
             "nats_connected": connected,
             "stuck_parses": self.pipeline.stuck_parses,
             "role": self.settings.intake_role,

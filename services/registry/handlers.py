@@ -493,9 +493,13 @@ class Registry:
             complaint.acknowledged_at = None
             if complaint.status == Status.ACKNOWLEDGED:
                 # `_record_sent` moved the file to "acknowledged"; the citizen was not told after all, so staff must
-                # not read it as acknowledged. A correction of the system's own step, not a workflow transition.
+                # not read it as acknowledged. A correction of the system's own step, not a workflow transition,
+                # logged as a status change like every other (the file's history shows it).
                 details["status_reverted"] = {"from": Status.ACKNOWLEDGED.value, "to": Status.RECEIVED.value}
                 complaint.status = Status.RECEIVED.value
+                self.log_change(tx, complaint, "status", SYSTEM_ACTOR, "acknowledgment failed",
+                                {"from": Status.ACKNOWLEDGED.value, "to": Status.RECEIVED.value,
+                                 "notification_key": event.notification_key})
         complaint.updated_at = self.clock()
         self.log_change(tx, complaint, "notification_failed", SYSTEM_ACTOR, event.reason, details)
         return True

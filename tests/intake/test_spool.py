@@ -188,78 +188,75 @@ async def test_health_reports_the_role_and_a_port_free_parser_needs_no_smtp(nats
     assert report["spool_worker"] == {"done": 0, "retried": 0, "given_up": 0, "in_flight": 0}
 
 
-async def test_a_message_whose_deliveries_never_finish_is_quarantined(nats_server, tmp_path):
-    """As if the process died on it each time: delivered, never acknowledged, until the worker stops trying."""
-    async with running_intake(nats_server.url, tmp_path, intake_role="front") as intake:
-        assert await asend(intake.smtp_port, citizen_mail()) == {}
-        js = intake.pipeline.js
-        await ensure_spool(js, 1, ack_wait_seconds=0.5)  # redeliveries within the test's time
-        crashing = await js.pull_subscribe_bind(streams.CONSUMER_INTAKE_SPOOL, streams.STREAM_INTAKE_SPOOL)
-        for _ in range(3):
-            [entry] = await crashing.fetch(1, timeout=10)  # taken, then the "process" dies: no ack
-        await crashing.unsubscribe()
-        front = FailingFront(RuntimeError("must not be called"), failures=0)
-        policy = DeliveryPolicy(durable=streams.CONSUMER_INTAKE_SPOOL, max_deliveries=3, ack_wait_seconds=0.5)
-        worker = SpoolWorker(lambda: js, front, intake.pipeline.quarantine_unprocessable, policy)
-        await worker.start()
-        try:
-            await settled(intake, timeout=30)
-        finally:
-            await worker.stop()
-        [record] = await intake.pipeline.quarantine.records()
-    assert entry.metadata.num_delivered == 3 and front.calls == 0
-    assert "3 earlier attempts never finished" in record.reason and record.source == "smtp"
+class CrashingFront:
+    """Takes mails in, except the one with "poison" in it: starting that one "kills the process" (`crashed` is set
+    and the call never returns, as the test then drops the worker without a word to JetStream)."""
 
-
-class RecordingFront:
-    """Records how many `accept` calls run at once; `hang` makes every call wait until released."""
-
-    def __init__(self, hang: bool) -> None:
-        self.hang = hang
+    def __init__(self) -> None:
+        self.taken_in: list[bytes] = []
         self.running = 0
-        self.most_at_once = 0
-        self.release = asyncio.Event()
+        self.running_at_crash: int | None = None
+        self.crashed = asyncio.Event()
 
     async def accept(self, raw: bytes, **details: object) -> None:
         self.running += 1
-        self.most_at_once = max(self.most_at_once, self.running)
         try:
-            if self.hang:
-                await self.release.wait()
-            await asyncio.sleep(0.02)
+            if b"poison" in raw:
+                self.running_at_crash = self.running
+                self.crashed.set()
+                await asyncio.Event().wait()
+            await asyncio.sleep(0.01)
+            self.taken_in.append(raw)
         finally:
             self.running -= 1
 
 
-async def test_redelivered_entries_are_worked_on_one_at_a_time(nats_server, tmp_path):
-    """After a crash, the entries it left come back one by one, so another crash counts against one mail only."""
+async def die(worker: SpoolWorker) -> None:
+    """What a SIGKILL leaves: no ack, no nak, no more `in_progress`; JetStream redelivers after the ack wait."""
+    tasks = [worker._task, *worker._in_flight]  # noqa: SLF001
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await worker._subscription.unsubscribe()  # noqa: SLF001
+
+
+async def test_only_the_message_that_kills_the_process_is_quarantined(nats_server, tmp_path):
+    """A mail that crashes intake each time it is started goes to the quarantine; the mails that were in hand with
+    it when it crashed (their JetStream delivery count raised each time) are taken in, once each."""
     async with running_intake(nats_server.url, tmp_path, intake_role="front") as intake:
-        for number in range(5):
-            assert await asend(intake.smtp_port, citizen_mail(message_id=f"<again.{number}@example.org>")) == {}
         js = intake.pipeline.js
-        await ensure_spool(js, 1, ack_wait_seconds=1)
-        policy = DeliveryPolicy(durable=streams.CONSUMER_INTAKE_SPOOL, ack_wait_seconds=1)
-        stuck = RecordingFront(hang=True)
-        crashed = SpoolWorker(lambda: js, stuck, intake.pipeline.quarantine_unprocessable, policy)
-        await crashed.start()
-        for _ in range(500):
-            if stuck.running == 5:
+        await ensure_spool(js, 1, ack_wait_seconds=1)  # redeliveries within the test's time
+        policy = DeliveryPolicy(durable=streams.CONSUMER_INTAKE_SPOOL, max_deliveries=2, ack_wait_seconds=1)
+        mails = [citizen_mail(subject="poison", message_id="<poison@example.org>")]
+        mails += [citizen_mail(subject=f"plainte {n}", message_id=f"<innocent.{n}@example.org>") for n in range(6)]
+        for mail in mails[:4]:
+            assert await asend(intake.smtp_port, mail) == {}
+        fronts: list[CrashingFront] = []
+        for life in range(8):
+            front = CrashingFront()
+            fronts.append(front)
+            worker = SpoolWorker(lambda: js, front, intake.pipeline.quarantine_unprocessable, policy)
+            await worker.start()
+            if life == 1:  # fresh mails arrive while the poison waits for its turn alone: they wait too
+                for mail in mails[4:]:
+                    assert await asend(intake.smtp_port, mail) == {}
+            done = asyncio.ensure_future(settled(intake, timeout=30))
+            crash = asyncio.ensure_future(front.crashed.wait())
+            await asyncio.wait({done, crash}, return_when=asyncio.FIRST_COMPLETED)
+            if done.done():
+                crash.cancel()
+                await worker.stop()
                 break
-            await asyncio.sleep(0.01)
-        assert stuck.most_at_once == 5  # fresh entries are worked on together
-        crashed._task.cancel()  # the process "dies": its five entries stay unacknowledged  # noqa: SLF001
-        for task in list(crashed._in_flight):  # noqa: SLF001
-            task.cancel()
-        await crashed._subscription.unsubscribe()  # noqa: SLF001
-        recording = RecordingFront(hang=False)
-        restarted = SpoolWorker(lambda: js, recording, intake.pipeline.quarantine_unprocessable, policy)
-        await restarted.start()
-        try:
-            await settled(intake, timeout=30)
-        finally:
-            await restarted.stop()
-        stuck.release.set()
-    assert restarted.counters["done"] == 5 and recording.most_at_once == 1
+            done.cancel()
+            await die(worker)
+        [record] = await intake.pipeline.quarantine.records()
+        backlog = await intake.spool_backlog()
+    taken_in = [raw for front in fronts for raw in front.taken_in]
+    assert b"poison" not in b"".join(taken_in) and backlog == 0
+    assert sorted(raw.count(b"innocent") for raw in taken_in) == [1] * 6  # each innocent mail once
+    assert "2 earlier attempts never finished" in record.reason
+    # Once redelivered, the poison was started alone each time (the first time it was a fresh mail among others).
+    assert [front.running_at_crash for front in fronts[1:] if front.crashed.is_set()] == [1, 1]
 
 
 async def test_health_says_so_when_parse_threads_are_stuck_at_the_cap(nats_server, tmp_path):

@@ -75,6 +75,7 @@ async def test_failure_after_sent_clears_the_acknowledgment_it_gave(registry_on_
     assert complaint.status == "received"
     assert log[-1].change == "notification_failed" and "acknowledged_at_cleared" in log[-1].details
     assert log[-1].details["status_reverted"] == {"from": "acknowledged", "to": "received"}
+    assert (log[-2].change, log[-2].details["from"], log[-2].details["to"]) == ("status", "acknowledged", "received")
 
 
 async def test_a_failure_leaves_an_acknowledgment_given_by_another_notice(registry_on_db):

@@ -30,6 +30,8 @@ def test_every_command_help_is_free_of_python_types(monkeypatch, tmp_path):
     assert ("intake", "quarantine", "replay") in paths and ("notifier", "print-queue", "done") in paths
     assert ("deadletter", "show") in paths and ("register", "show") in paths and ("run",) in paths
     runner = CliRunner()
+    several = runner.invoke(app, ["notifier", "print-queue", "done", "--help"], env={"COLUMNS": "200"}).output
+    assert "done [OPTIONS] LETTER_IDS..." in several  # an argument taking several values says so
     for path in paths:
         result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
         assert result.exit_code == 0, (path, result.output)
