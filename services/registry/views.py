@@ -343,7 +343,8 @@ def _change_summary(entry: ChangeLogEntry, ctx: TextContext) -> str:
     elif entry.change == "registered" and details.get("linked_number"):
         summary = f"{ctx.text('linked')} {details['linked_number']}"
     line = f"{ctx.colon(what)} {summary}" if summary else what
-    return f"{line} ({entry.reason})" if entry.reason else line
+    # The registry's own reasons are known phrases, translated; a person's reason is shown as they wrote it.
+    return f"{line} ({ctx.term(entry.reason, 'system_reason')})" if entry.reason else line
 
 
 def _date_text(value: Any, ctx: TextContext) -> str:

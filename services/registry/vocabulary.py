@@ -236,6 +236,15 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
         "de": {"fr": "allemand", "nl": "Duits", "de": "Deutsch", "en": "German"},
         "en": {"fr": "anglais", "nl": "Engels", "de": "Englisch", "en": "English"},
     },
+    # Reasons the registry itself gives in the change log (the actor is the registry, not a member of staff).
+    "system_reason": {
+        "acknowledgment sent": {"fr": "accusé de réception envoyé", "nl": "ontvangstbevestiging verstuurd",
+                                "de": "Eingangsbestätigung versandt", "en": "acknowledgment sent"},
+        "acknowledgment failed": {"fr": "l'accusé de réception n'a pas pu être remis",
+                                  "nl": "de ontvangstbevestiging kon niet worden bezorgd",
+                                  "de": "die Eingangsbestätigung konnte nicht zugestellt werden",
+                                  "en": "the acknowledgment could not be delivered"},
+    },
     "hold_reason": {
         "sender_not_party": {"fr": "Expéditeur étranger au dossier", "nl": "Afzender is geen partij",
                              "de": "Absender ist nicht beteiligt", "en": "Sender is not a party"},
@@ -258,7 +267,7 @@ def label(value: str, language: str | None = None, vocabulary: str | None = None
     """The label of a vocabulary value in `language` ("fr", "nl", "de", "en"; "fr-BE" works), French by default.
 
     `vocabulary` names one of `VOCABULARIES` (channel, admissibility, direction, notice, change, language,
-    hold_reason); without it the value is looked up among kinds, statuses, outcomes, founded categories and
+    system_reason, hold_reason); without it the value is looked up among kinds, statuses, outcomes, founded categories and
     inadmissibility reasons.
     """
     table = VOCABULARIES.get(vocabulary, {}) if vocabulary else LABELS

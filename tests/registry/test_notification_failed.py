@@ -4,12 +4,14 @@ acknowledgment never counts as one (review of issue 4). Over real NATS and both 
 from __future__ import annotations
 
 import asyncio
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from shared import streams
 from shared.events import ComplaintChanged, ComplaintRegistered, NotificationFailed, NotificationSent
 from shared.messaging import PermanentError
+from services.registry import views
 from tests.registry.conftest import next_events, publish, received
 
 
@@ -76,6 +78,12 @@ async def test_failure_after_sent_clears_the_acknowledgment_it_gave(registry_on_
     assert log[-1].change == "notification_failed" and "acknowledged_at_cleared" in log[-1].details
     assert log[-1].details["status_reverted"] == {"from": "acknowledged", "to": "received"}
     assert (log[-2].change, log[-2].details["from"], log[-2].details["to"]) == ("status", "acknowledged", "received")
+    # Staff read the registry's own reasons in their language (`register show --lang fr`).
+    context = views.TextContext(language="fr", zone=ZoneInfo("Europe/Brussels"))
+    history = "\n".join(views.complaint_file_lines(complaint, _thread, log, _parties, context))
+    assert "Reçue → Accusé de réception envoyé (accusé de réception envoyé)" in history
+    assert "Accusé de réception envoyé → Reçue (l'accusé de réception n'a pas pu être remis)" in history
+    assert "acknowledgment" not in history
 
 
 async def test_a_failure_leaves_an_acknowledgment_given_by_another_notice(registry_on_db):
