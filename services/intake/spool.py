@@ -25,12 +25,13 @@ from typing import Any, Literal
 
 import structlog
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, KeyDeletedError, KeyNotFoundError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared import streams
 from shared.events import Channel
+from shared.messaging import DeliveryPolicy
 from services.intake.stores import key_value_bucket
 
 log = structlog.get_logger(__name__)
@@ -93,19 +94,6 @@ def spool_stream_config(replicas: int) -> StreamConfig:
     )
 
 
-def spool_consumer_config(ack_wait_seconds: float) -> ConsumerConfig:
-    # Unlimited deliveries on the server: `SpoolWorker` counts them itself and quarantines a message that keeps
-    # failing, so JetStream never drops one silently (as shared/messaging.py does for events).
-    return ConsumerConfig(
-        durable_name=streams.CONSUMER_INTAKE_SPOOL,
-        ack_policy=AckPolicy.EXPLICIT,
-        deliver_policy=DeliverPolicy.ALL,
-        ack_wait=ack_wait_seconds,
-        max_deliver=-1,
-        max_ack_pending=1000,
-    )
-
-
 async def ensure_spool(js: JetStreamContext, replicas: int, ack_wait_seconds: float) -> None:
     """Create or update the spool stream, its consumer and the attempts bucket (idempotent, every process at start)."""
     config = spool_stream_config(replicas)
@@ -113,7 +101,10 @@ async def ensure_spool(js: JetStreamContext, replicas: int, ack_wait_seconds: fl
         await js.add_stream(config)
     except BadRequestError:
         await js.update_stream(config)
-    await js.add_consumer(streams.STREAM_INTAKE_SPOOL, spool_consumer_config(ack_wait_seconds))
+    # The same durable-consumer settings as every event consumer (unlimited deliveries on the server: `SpoolWorker`
+    # counts attempts itself and quarantines, so JetStream never drops an entry silently).
+    policy = DeliveryPolicy(durable=streams.CONSUMER_INTAKE_SPOOL, ack_wait_seconds=ack_wait_seconds)
+    await js.add_consumer(streams.STREAM_INTAKE_SPOOL, policy.consumer_config())
     await SpoolAttempts(lambda: js, replicas).bucket()
 
 
