@@ -29,6 +29,7 @@ test: install test-deps
 # Each prints throughput and latency percentiles next to the raw limit measured in the same run (docs/benchmarks.md).
 bench: install
 	$(BIN)/python bench/intake/bench_smtp.py --messages 3000 --clients 4
+	$(BIN)/python bench/intake/bench_pathological.py
 	$(BIN)/python -m bench.notifier.bench_delivery --notices 1000 --paced 100
 	$(BIN)/python bench/registry/bench_registry.py --backend sqlite --backend postgres --count 1000 --rows 1000000 --repeat 40
 

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import nats
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 from nats.js import JetStreamContext
 
 from shared.cli_help import StaffCommand, staff_app
+from shared.messaging import Unreachable, connect_client_for_command
 from shared.deadletters import get_dead_letter, list_dead_letters, replay_dead_letter
+from shared.logging import redact_url
 from shared.settings import CommonSettings, load_settings
 from services.intake.cli import app as intake_app
 from services.notifier.cli import app as notifier_app
@@ -41,13 +44,17 @@ def with_jetstream(action: Callable[[JetStreamContext], Awaitable[ResultT]]) -> 
     settings = load_settings(CommonSettings)
 
     async def connected() -> ResultT:
-        connection = await nats.connect(settings.nats_url.split(","), connect_timeout=5, max_reconnect_attempts=1)
+        connection = await connect_client_for_command(settings)
         try:
             return await action(connection.jetstream())
         finally:
             await connection.close()
 
-    return asyncio.run(connected())
+    try:
+        return asyncio.run(connected())
+    except Unreachable as error:
+        typer.echo(f"ombudsdesk: {error}", err=True)
+        raise typer.Exit(3) from None
 
 
 @deadletter_app.command("list", cls=StaffCommand)
@@ -90,5 +97,35 @@ def run() -> None:
     launch()
 
 
+# The database each command group needs, and the setting that names it.
+DATABASE_SETTINGS = {
+    "register": ("services.registry.settings", "RegistrySettings", "OMBUDSDESK_REGISTRY_DATABASE_URL"),
+    "notifier": ("services.notifier.settings", "NotifierSettings", "OMBUDSDESK_NOTIFIER_DATABASE_URL"),
+}
+
+
+def database_unreachable(group: str, error: BaseException) -> str | None:
+    """One line naming the database a command could not reach and its setting, or None for another group."""
+    if group not in DATABASE_SETTINGS:
+        return None
+    import importlib
+
+    module, class_name, variable = DATABASE_SETTINGS[group]
+    settings = load_settings(getattr(importlib.import_module(module), class_name))
+    text = str(getattr(error, "orig", None) or error).strip().splitlines()
+    reason = "connection refused" if isinstance(error, ConnectionRefusedError) or "refused" in str(error).lower() \
+        else (text[0][:160] if text else type(error).__name__)
+    url = settings.database_url() if callable(settings.database_url) else settings.database_url  # method or property
+    return f"ombudsdesk: cannot reach the database {redact_url(url)} ({variable}): {reason}"
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except (OSError, TimeoutError, SQLAlchemyError) as error:
+        # A database that is not there: one line naming it and its setting, not a traceback (issue 10).
+        line = database_unreachable(sys.argv[1] if len(sys.argv) > 1 else "", error)
+        if line is None:
+            raise
+        typer.echo(line, err=True)
+        raise SystemExit(3) from None

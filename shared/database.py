@@ -2,7 +2,9 @@
 
 SQLite is the default (a file under `var/`, WAL journal so readers never block the single writer); PostgreSQL is
 used in production through an `postgresql+asyncpg://` URL. The schema is always created by Alembic, never by
-`create_all`, so that production databases follow the same history as tests.
+`create_all`, so that production databases follow the same history as tests. Engines hide bound parameters in their
+error texts (`hide_parameters=True`): a failed statement's exception never carries a citizen's data into a log or a
+dead letter.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def create_engine(url: str) -> AsyncEngine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -48,7 +50,7 @@ def create_engine(url: str) -> AsyncEngine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
 
 
 def alembic_config(script_location: Path, url: str) -> Config:

@@ -44,6 +44,31 @@ class Party(Contract):
     language: str | None = None
 
 
+class SenderVerdict(StrEnum):
+    """Who wrote this message, as far as evidence goes (docs/security.md).
+
+    `verified`: a trusted authentication server (RFC 8601 `Authentication-Results` from an authserv-id named in
+    `OMBUDSDESK_AUTHSERV_IDS`, or intake's own check) recorded DMARC pass, or a DKIM pass aligned with the From
+    domain. `failed`: it recorded DMARC fail. `unverified`: no trusted evidence either way (the sender's word only).
+    """
+
+    VERIFIED = "verified"
+    FAILED = "failed"
+    UNVERIFIED = "unverified"
+
+
+class Provenance(Contract):
+    """What the channel itself saw of where a message came from: evidence the sender did not write."""
+
+    peer_ip: str | None = Field(default=None, description="IP address of the SMTP client that delivered it")
+    peer_helo: str | None = Field(default=None, description="Name the SMTP client gave in HELO/EHLO (its claim)")
+    authenticated_as: str | None = Field(
+        default=None, description="SMTP AUTH (RFC 4954) login of the submission session, over TLS")
+    staff_mailbox: bool = Field(default=False, description="Fetched from an IMAP mailbox configured as staff's")
+    client_over_rate_limit: bool = Field(
+        default=False, description="The SMTP client sent more than its hourly share: no automatic acknowledgment")
+
+
 class AttachmentRef(Contract):
     """An attachment kept in the JetStream object store (never on a disk other services cannot reach)."""
 
@@ -104,6 +129,22 @@ class MessageReceived(Event):
     letter_pages: int | None = Field(default=None, description="Number of pages of a scanned letter")
     letter_archive_reference: str | None = Field(default=None, description="Where the paper original is filed")
     letter_scanned_by: str | None = Field(default=None, description="Staff member who took in and scanned the letter")
+    # Trust at the door (issue 10, docs/security.md): what is known of the author, and on which evidence.
+    sender_verdict: SenderVerdict = SenderVerdict.UNVERIFIED
+    sender_evidence: str = Field(default="", description="Why the verdict: the trusted result it rests on, or none")
+    identity_notes: tuple[str, ...] = Field(
+        default=(), description="Identity anomalies recorded: several From addresses, a Sender that differs, ...")
+    forward_verified: bool = Field(
+        default=False, description="forwarded_by is proven staff (verified staff domain, staff login or mailbox)")
+    provenance: Provenance = Provenance()
+    needs_confirmation: str | None = Field(
+        default=None, description="Reason code: the registry holds it for staff to confirm, never registers it alone "
+        "(staff_forward_not_verified, letter_date_too_old, ...)")
+    acknowledgment_suppressed: str | None = Field(
+        default=None, description="Why no automatic acknowledgment goes out, though a person wrote it "
+        "(X-Auto-Response-Suppress, a rate limit)")
+    disposition_of: str | None = Field(
+        default=None, description="Original-Message-ID a read receipt (RFC 8098 MDN) is about")
 
     def dedup_id(self) -> str:
         return f"received:{self.message_key}"
@@ -148,6 +189,9 @@ class ComplaintRegistered(Event):
     language: str | None = None
     handler: Party | None = None
     service_concerned: str | None = None
+    sender_verdict: SenderVerdict = SenderVerdict.UNVERIFIED
+    acknowledgment_suppressed: str | None = Field(
+        default=None, description="Why the notifier must not send the acknowledgment (see MessageReceived)")
 
     def dedup_id(self) -> str:
         return f"registered:{self.complaint_number}"

@@ -57,3 +57,13 @@ def configure_logging(level: str = "INFO", log_format: str = "console", service:
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)
+
+
+def log_digest(value: str | None) -> str | None:
+    """A short, stable stand-in for personal data (an address, a login) in a log line: the same value always gives
+    the same 12 hex digits, so repeats can be told apart, but the value itself is not written (issue 10)."""
+    if value is None:
+        return None
+    import hashlib
+
+    return hashlib.sha256(value.strip().lower().encode("utf-8", "surrogateescape")).hexdigest()[:12]

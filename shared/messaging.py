@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
+from urllib.parse import urlsplit
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+import nats
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as ServerAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy, ObjectStoreConfig, StorageType, StreamConfig
@@ -28,6 +31,7 @@ from pydantic import ValidationError
 
 from shared import streams
 from shared.events import DeadLettered, Event
+from shared.logging import redact_url
 from shared.settings import CommonSettings
 
 log = structlog.get_logger(__name__)
@@ -44,6 +48,86 @@ def make_broker(settings: CommonSettings) -> NatsBroker:
         max_reconnect_attempts=-1,
         logger=None,
     )
+
+
+# A command-line tool must say within seconds that NATS is not there, never wait for it (issue 10).
+COMMAND_CONNECT_SECONDS = 4.0
+
+
+class Unreachable(Exception):
+    """A staff command cannot reach what it needs; the text is one line naming it and the setting to check."""
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if isinstance(error, ConnectionRefusedError) or "refused" in text.lower():
+        return "connection refused"
+    if isinstance(error, TimeoutError):
+        return "no answer (timed out)"
+    return text[:160] or type(error).__name__
+
+
+def nats_unreachable(settings: CommonSettings, error: BaseException) -> Unreachable:
+    return Unreachable(f"cannot reach NATS at {redact_url(settings.nats_url)} (OMBUDSDESK_NATS_URL): "
+                       f"{_first_line(error)}")
+
+
+def _server_urls(settings: CommonSettings) -> list[str]:
+    return [url.strip() for url in settings.nats_url.split(",") if url.strip()]
+
+
+async def _quiet(_error: Exception) -> None:
+    """nats-py prints every connection error with its traceback by default; the command says it in one line."""
+
+
+async def _probe(settings: CommonSettings) -> None:
+    """Open (and close) a TCP connection to each server until one answers: a refused or silent port is told at
+    once, in one line, instead of after nats-py's own retries."""
+    last: BaseException | None = None
+    for url in _server_urls(settings):
+        parsed = urlsplit(url if "://" in url else f"nats://{url}")
+        try:
+            async with asyncio.timeout(COMMAND_CONNECT_SECONDS / 2):
+                _reader, writer = await asyncio.open_connection(parsed.hostname or "127.0.0.1", parsed.port or 4222)
+        except (OSError, TimeoutError) as error:
+            last = error
+            continue
+        writer.close()
+        return
+    raise nats_unreachable(settings, last or ConnectionError("no server configured"))
+
+
+def command_broker(settings: CommonSettings) -> NatsBroker:
+    """A broker for a staff command: no reconnection, so that a server that is not there fails at once."""
+    return NatsBroker(
+        [url.strip() for url in settings.nats_url.split(",") if url.strip()],
+        connect_timeout=2,
+        allow_reconnect=False,
+        max_reconnect_attempts=0,
+        error_cb=_quiet,
+        logger=None,
+    )
+
+
+async def connect_for_command(broker: NatsBroker, settings: CommonSettings) -> None:
+    """`broker.connect()` within `COMMAND_CONNECT_SECONDS`, or `Unreachable` naming the URL and its setting."""
+    await _probe(settings)
+    try:
+        async with asyncio.timeout(COMMAND_CONNECT_SECONDS):
+            await broker.connect()
+    except (OSError, TimeoutError, NatsError) as error:
+        raise nats_unreachable(settings, error) from None
+
+
+async def connect_client_for_command(settings: CommonSettings) -> Client:
+    """A bare nats-py connection for a staff command (same rules as `connect_for_command`)."""
+    await _probe(settings)
+    try:
+        async with asyncio.timeout(COMMAND_CONNECT_SECONDS):
+            return await nats.connect(_server_urls(settings), connect_timeout=2, allow_reconnect=False,
+                                      max_reconnect_attempts=0, error_cb=_quiet)
+    except (OSError, TimeoutError, NatsError) as error:
+        raise nats_unreachable(settings, error) from None
 
 
 def stream_for_subject(subject: str) -> str:
@@ -143,6 +227,16 @@ class PermanentError(Exception):
     """An event that can never succeed however often it is retried (malformed, contradicts the register)."""
 
 
+def describe_error(error: BaseException) -> str:
+    """The error for a log line or a dead letter, without the data that caused it: a pydantic error names each
+    field and what is wrong with it, never the value given (an event carries names, addresses, complaint text)."""
+    if isinstance(error, ValidationError):
+        problems = "; ".join(f"{'.'.join(str(part) for part in problem['loc']) or '(event)'}: {problem['type']}"
+                             for problem in error.errors(include_input=False, include_url=False)[:10])
+        return f"ValidationError: {error.error_count()} problem(s): {problems}"
+    return f"{type(error).__name__}: {error}"
+
+
 async def settle_delivery(
     broker: NatsBroker,
     message: NatsMessage,
@@ -160,18 +254,19 @@ async def settle_delivery(
     try:
         await process()
     except (PermanentError, ValidationError, json.JSONDecodeError) as error:
-        log.error("event.rejected", consumer=policy.durable, subject=subject, sequence=sequence, error=str(error))
-        await _dead_letter(broker, message, policy, delivery, f"{type(error).__name__}: {error}")
+        log.error("event.rejected", consumer=policy.durable, subject=subject, sequence=sequence,
+                  error=describe_error(error))
+        await _dead_letter(broker, message, policy, delivery, describe_error(error))
         return
     except Exception as error:  # noqa: BLE001 - any failure must lead to a retry, never to a lost event
         if delivery >= policy.max_deliveries:
             log.error("event.failed.giving_up", consumer=policy.durable, subject=subject, sequence=sequence,
-                      delivery=delivery, error=repr(error))
-            await _dead_letter(broker, message, policy, delivery, f"{type(error).__name__}: {error}")
+                      delivery=delivery, error=describe_error(error))
+            await _dead_letter(broker, message, policy, delivery, describe_error(error))
             return
         delay = policy.retry_delay(delivery)
         log.warning("event.failed.will_retry", consumer=policy.durable, subject=subject, sequence=sequence,
-                    delivery=delivery, retry_in_seconds=delay, error=repr(error))
+                    delivery=delivery, retry_in_seconds=delay, error=describe_error(error))
         await message.nack(delay=delay)
         return
     await message.ack()

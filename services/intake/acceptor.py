@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from shared.events import Channel
+from shared.events import Channel, Provenance
 
 
 class MessageAcceptor(Protocol):
@@ -19,4 +19,5 @@ class MessageAcceptor(Protocol):
         envelope_sender: str | None,
         envelope_recipients: Sequence[str],
         source: str,
+        provenance: Provenance = ...,
     ) -> Any: ...

@@ -92,10 +92,12 @@ def decode_bytes(
     return text
 
 
-def decode_header_value(
+def header_text(
     value: object, defects: list[str], name: str = "header", fallback: str | tuple[str, ...] | None = None
 ) -> str:
-    """An RFC 2047 header (`=?utf-8?q?...?=`) or raw 8-bit header (RFC 6532) as readable text, unfolded."""
+    """A header value as text with its raw 8-bit bytes (RFC 6532) decoded but its RFC 2047 encoded words left as
+    they are: the form in which an address header must be parsed (RFC 2047 section 5: an encoded word is never part
+    of an addr-spec), before anything is decoded."""
     if value is None:
         return ""
     if isinstance(value, Header):
@@ -109,6 +111,14 @@ def decode_header_value(
         text = str(value)
         if not text.isascii() and _SURROGATES.search(text):
             text = decode_bytes(text.encode("ascii", "surrogateescape"), None, defects, name, fallback)
+    return text
+
+
+def decode_header_value(
+    value: object, defects: list[str], name: str = "header", fallback: str | tuple[str, ...] | None = None
+) -> str:
+    """An RFC 2047 header (`=?utf-8?q?...?=`) or raw 8-bit header (RFC 6532) as readable text, unfolded."""
+    text = header_text(value, defects, name, fallback)
     chunks: list[tuple[bytes | str, str | None]] = [(text, None)]
     if "=?" in text:
         try:

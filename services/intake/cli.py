@@ -9,16 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, TypeVar
 
 import typer
 
 from shared.cli_help import StaffCommand, staff_app
-from shared.messaging import ensure_streams, make_broker
+from shared.messaging import Unreachable, command_broker, connect_for_command, ensure_streams
 from shared.settings import load_settings
 from services.intake.pipeline import IntakePipeline
 from services.intake.settings import IntakeSettings
 from services.intake.stores import ensure_intake_buckets
+
+ResultT = TypeVar("ResultT")
 
 app = staff_app(help="Intake: messages taken in by SMTP, IMAP and the letters folder.", no_args_is_help=True)
 quarantine_app = staff_app(help="Messages the parser could not handle, kept raw with the reason.",
@@ -29,8 +32,8 @@ app.add_typer(quarantine_app, name="quarantine")
 @contextlib.asynccontextmanager
 async def connected_pipeline() -> AsyncIterator[IntakePipeline]:
     settings = load_settings(IntakeSettings)
-    broker = make_broker(settings)
-    await broker.connect()
+    broker = command_broker(settings)
+    await connect_for_command(broker, settings)  # one line naming NATS and its setting within seconds, never a hang
     try:
         js = broker.connection.jetstream()
         await ensure_streams(js, settings.stream_replicas)
@@ -55,6 +58,15 @@ async def _resolve(pipeline: IntakePipeline, key: str) -> str:
     return matches[0]
 
 
+def run_command(work: Coroutine[Any, Any, ResultT]) -> ResultT:
+    """Run a command's coroutine; NATS out of reach ends it with one line on standard error and exit status 3."""
+    try:
+        return asyncio.run(work)
+    except Unreachable as error:
+        typer.echo(f"ombudsdesk: {error}", err=True)
+        raise typer.Exit(3) from None
+
+
 @quarantine_app.command("list", cls=StaffCommand)
 def quarantine_list() -> None:
     """One line per quarantined message: key, date, size, source, reason."""
@@ -67,7 +79,7 @@ def quarantine_list() -> None:
                        f"{record.source:<12}  {record.reason}")
         typer.echo(f"{len(records)} message(s) in quarantine")
 
-    asyncio.run(run())
+    run_command(run())
 
 
 @quarantine_app.command("show", cls=StaffCommand)
@@ -88,7 +100,7 @@ def quarantine_show(
         for name, value in record.model_dump().items():
             typer.echo(f"{name:>20}: {value}")
 
-    asyncio.run(run())
+    run_command(run())
 
 
 @quarantine_app.command("replay", cls=StaffCommand)
@@ -111,5 +123,5 @@ def quarantine_replay(
                 still += outcome.status.value == "quarantined"
             return still
 
-    remaining = asyncio.run(run())
+    remaining = run_command(run())
     raise typer.Exit(1 if remaining else 0)

@@ -3,7 +3,9 @@ resources are dropped, only the text and link targets are kept.
 
 A small forward-only scanner rather than `html.parser`: the standard parser rescans unclosed constructs and takes
 quadratic time on inputs such as `"<!--" * 20000` (3 s for 80 KB here, cf. CVE-2025-6069), and intake parses small
-messages on its event loop. Every search below starts where the previous one ended, so the time is linear.
+messages on its event loop. Every search below starts where the previous one ended, so the time is linear; the
+patterns only see a tag cut to regex_bounds' line length. A numeric character reference of thousands of digits
+(`&#999...;`) would make `html.unescape` raise (Python's int-from-string limit): it becomes U+FFFD instead.
 """
 
 from __future__ import annotations
@@ -11,13 +13,23 @@ from __future__ import annotations
 import html
 import re
 
+from services.intake.regex_bounds import LINE_CHARS
+
 _BLOCK_TAGS = {
     "p", "div", "br", "li", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "hr",
     "section", "article", "header", "footer", "ul", "ol", "dd", "dt", "address",
 }
 _SKIPPED_TAGS = {"script", "style", "head", "title", "template", "noscript", "svg", "object", "iframe"}
 _TAG_NAME = re.compile(r"/?\s*([a-zA-Z][a-zA-Z0-9]*)")
-_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
+_HREF = re.compile(r"""\bhref\s*+=\s*+(?:"([^"]*+)"|'([^']*+)'|([^\s>]++))""", re.IGNORECASE)
+# A reference longer than any code point (U+10FFFF is 1114111): starts only at "&#", so linear.
+_HUGE_CHARREF = re.compile(r"&#(?:[xX]0*+[0-9a-fA-F]{7,}+|0*+[0-9]{8,}+);?")
+
+
+def _unescape(text: str) -> str:
+    if "&#" in text:
+        text = _HUGE_CHARREF.sub("\ufffd", text)
+    return html.unescape(text)
 
 
 def html_to_text(source: str) -> str:
@@ -29,10 +41,10 @@ def html_to_text(source: str) -> str:
     while position < length:
         start = source.find("<", position)
         if start < 0:
-            chunks.append(html.unescape(source[position:]))
+            chunks.append(_unescape(source[position:]))
             break
         if start > position:
-            chunks.append(html.unescape(source[position:start]))
+            chunks.append(_unescape(source[position:start]))
         if source.startswith("<!--", start):
             end = source.find("-->", start + 4)
             if end < 0:
@@ -41,9 +53,9 @@ def html_to_text(source: str) -> str:
             continue
         end = source.find(">", start + 1)
         if end < 0:
-            chunks.append(html.unescape(source[start:]))
+            chunks.append(_unescape(source[start:]))
             break
-        tag = source[start + 1 : end]
+        tag = source[start + 1 : min(end, start + 1 + LINE_CHARS)]
         position = end + 1
         match = _TAG_NAME.match(tag)
         if not match:
@@ -66,7 +78,7 @@ def html_to_text(source: str) -> str:
         elif name == "a" and not closing:
             href = _HREF.search(tag)
             target = next((group for group in href.groups() if group), "") if href else ""
-            target = html.unescape(target)
+            target = _unescape(target)
             link = (target, len(chunks)) if target.startswith(("http://", "https://", "mailto:")) else None
         elif name == "a" and closing and link is not None:
             target, first = link

@@ -38,7 +38,7 @@ from nats.js.errors import KeyNotFoundError
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from shared import streams
-from shared.events import Channel
+from shared.events import Channel, Provenance
 from services.intake.acceptor import MessageAcceptor
 from services.intake.stores import key_value_bucket
 
@@ -72,6 +72,10 @@ class ImapMailbox(BaseModel):
     recipient: str | None = None
     # False: search every `imap_poll_seconds` even where IDLE is offered (a proxy that cuts idle connections).
     idle: bool = True
+    # A staff mailbox: its forwards are trusted as staff's, like the authenticated submission port
+    # (docs/security.md). Only for a folder outsiders cannot write into (one staff file mails into by hand, or an
+    # address the organisation's MX accepts from authenticated staff only) — never a public address.
+    staff: bool = False
 
     def secret(self) -> str:
         if self.password_file is not None:
@@ -263,6 +267,7 @@ class MailboxPoller:
                 envelope_sender=None,
                 envelope_recipients=(self.mailbox.recipient,) if self.mailbox.recipient else (),
                 source=f"imap:{self.mailbox.name}",
+                provenance=Provenance(staff_mailbox=self.mailbox.staff),
             )
             # Only now is the message durable in JetStream: mark or move it.
             if self.mailbox.processed_folder is None:

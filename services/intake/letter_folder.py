@@ -8,13 +8,14 @@ Rules (issue 3; formats in docs/intake-letters.md):
   published; if anything is wrong, nothing of it is published and the whole batch is rejected;
 - files move only after their events are durable; a crash before the move redoes the import at the next scan, and
   the letter's key (the PDF's sha256) makes the second publish a duplicate;
-- a PDF nobody describes, or a manifest naming a PDF that never arrives, is rejected after `incomplete_seconds`.
+- a PDF nobody describes, or a manifest naming a PDF that never arrives, is rejected after `incomplete_seconds`;
+- symbolic links are never followed (safe_files.py): a link planted in the folder is rejected as such, its target
+  neither read nor moved; reason files are created new (`O_EXCL`) inside the service's own `rejected/` folder.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,17 @@ from services.intake.letters import (
 )
 from services.intake.letter_messages import DEFAULT_LANGUAGE, render
 from services.intake.pipeline import IntakePipeline
+from services.intake.safe_files import (
+    UnsafeEntry,
+    ensure_own_directory,
+    entry_kind,
+    lexists,
+    modified_at,
+    move_entry,
+    open_directory,
+    read_regular_file,
+    write_new_file,
+)
 from services.intake.settings import IntakeSettings
 
 log = structlog.get_logger(__name__)
@@ -71,12 +83,17 @@ def letters_today(settings: IntakeSettings) -> Callable[[], date]:
 
 
 def _is_candidate(path: Path) -> bool:
+    """A file dropped for us, judged by its name only; its kind is checked with `lstat` by the caller."""
     name = path.name
-    return (path.is_file() and not name.startswith((".", "~$")) and not name.lower().endswith(TEMPORARY_SUFFIXES))
+    return not name.startswith((".", "~$")) and not name.lower().endswith(TEMPORARY_SUFFIXES)
 
 
 async def _exists(path: Path) -> bool:
-    return await asyncio.to_thread(path.exists)
+    return await asyncio.to_thread(lexists, path)  # the entry itself: a dangling link exists too
+
+
+def _unsafe_problem(path: Path, kind: str) -> LetterProblem:
+    return LetterProblem(path.name, "(file)", "symlink" if kind == "symlink" else "not_regular_file")
 
 
 def _is_plain_name(name: str) -> bool:
@@ -120,8 +137,9 @@ class LetterFolder:
         return self.root / REJECTED
 
     def prepare(self) -> None:
-        for directory in (self.root, self.processed_dir, self.rejected_dir):
-            directory.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)  # where the operator configured it
+        for directory in (self.processed_dir, self.rejected_dir):
+            ensure_own_directory(directory)  # never a symbolic link planted in the drop folder
 
     # -- one scan ---------------------------------------------------------------------------------------------------
 
@@ -129,10 +147,32 @@ class LetterFolder:
     # share, where one stat can take as long as a whole SMTP conversation, and the event loop also serves SMTP.
 
     async def _age(self, path: Path) -> float:
-        return self.clock() - (await asyncio.to_thread(path.stat)).st_mtime
+        return self.clock() - await asyncio.to_thread(modified_at, path)
 
-    def _list_candidates(self) -> dict[str, Path]:
-        return {path.name: path for path in sorted(self.root.iterdir()) if _is_candidate(path)}
+    def _list_candidates(self) -> tuple[dict[str, Path], dict[str, tuple[Path, str]]]:
+        """The regular files dropped in the folder, and the other entries (links, FIFOs, devices) to reject."""
+        files: dict[str, Path] = {}
+        unsafe: dict[str, tuple[Path, str]] = {}
+        for path in sorted(self.root.iterdir()):
+            if not _is_candidate(path):
+                continue
+            try:
+                kind = entry_kind(path)
+            except FileNotFoundError:
+                continue
+            if kind == "file":
+                files[path.name] = path
+            elif kind != "directory":
+                unsafe[path.name] = (path, kind)
+        return files, unsafe
+
+    async def _read(self, path: Path) -> bytes:
+        """A dropped file's content; a link or anything but a regular file is a problem of the letter, never read."""
+        try:
+            return await asyncio.to_thread(read_regular_file, path)
+        except UnsafeEntry:
+            kind = await asyncio.to_thread(entry_kind, path)
+            raise LetterInvalid([_unsafe_problem(path, kind)]) from None
 
     async def scan_once(self) -> ScanReport:
         """Handle every complete, settled letter or batch now in the folder.
@@ -141,7 +181,11 @@ class LetterFolder:
         the next scan and does not stop the others; it is listed in `report.failed`.
         """
         report = ScanReport()
-        files = await asyncio.to_thread(self._list_candidates)
+        files, unsafe = await asyncio.to_thread(self._list_candidates)
+        for name, (path, kind) in unsafe.items():
+            # A symbolic link (or a FIFO, a device) is rejected at once: moved as the link itself, its target is
+            # never read, moved nor written (docs/intake-letters.md).
+            await self._reject([path], name, [_unsafe_problem(path, kind)], report)
         claimed: set[str] = set()
         for name, path in files.items():
             if path.suffix.lower() == ".csv":
@@ -197,7 +241,7 @@ class LetterFolder:
         try:
             if pdf_path is None:
                 raise LetterInvalid([LetterProblem(path.name, "(file)", "pdf_missing", {"name": f"{path.stem}.pdf"})])
-            fields = parse_sidecar(await asyncio.to_thread(path.read_bytes), path.name)
+            fields = parse_sidecar(await self._read(path), path.name)
             letter = await self._validate(pdf_path, fields, path.name)
         except LetterInvalid as invalid:
             await self._reject(group, path.stem, invalid.problems, report)
@@ -210,7 +254,7 @@ class LetterFolder:
             report.waiting.append(path.name)
             return set()
         try:
-            rows = parse_manifest(await asyncio.to_thread(path.read_bytes), path.name)
+            rows = parse_manifest(await self._read(path), path.name)
         except LetterInvalid as invalid:
             await self._reject([path], path.stem, invalid.problems, report)
             return set()
@@ -261,7 +305,7 @@ class LetterFolder:
     async def _validate(
         self, pdf_path: Path, fields: Mapping[str, object], source: str, line: int | None = None
     ) -> ValidLetter:
-        pdf = await asyncio.to_thread(pdf_path.read_bytes)
+        pdf = await self._read(pdf_path)
         if not looks_like_pdf(pdf):
             raise LetterInvalid([LetterProblem(pdf_path.name, "(file)", "not_pdf")])
         metadata = validate_letter(fields, source, today=self.today(), pdf_pages=count_pdf_pages(pdf), line=line)
@@ -285,27 +329,33 @@ class LetterFolder:
         reason = (f"{name}{REASON_SUFFIX}", "\n".join(lines) + "\n")
         await asyncio.to_thread(self._move, group, self.rejected_dir, reason)
         report.rejected.append(name)
-        log.warning("letters.rejected", batch=name, problems=[str(problem) for problem in problems])
+        # Field and problem code only: the values (an address, a name) are personal data and stay in the reason file.
+        log.warning("letters.rejected", batch=name,
+                    problems=[f"{problem.field}: {problem.code}" for problem in problems])
 
     def _move(self, group: list[Path], base: Path, reason: tuple[str, str] | None = None) -> Path:
-        """Move the files still there into `base` (see `_destination`), next to the reason file if one is given."""
+        """Move the entries still there into `base` (see `_destination`), next to the reason file if one is given.
+
+        Through directory descriptors opened without following links (safe_files.py): the reason file is created
+        new inside our own folder, and a link is moved as the link."""
         names = [member.name for member in group] + ([reason[0]] if reason else [])
         destination = self._destination(base, names)
-        if reason is not None:
-            (destination / reason[0]).write_text(reason[1], encoding="utf-8")
-        for member in group:
-            if member.exists():
-                os.replace(member, destination / member.name)
+        with open_directory(self.root) as source, open_directory(destination) as target:
+            if reason is not None:
+                write_new_file(target, reason[0], reason[1].encode("utf-8"))
+            for member in group:
+                if lexists(member):
+                    move_entry(source, member.name, target)
         return destination
 
     def _destination(self, base: Path, names: list[str]) -> Path:
         """`base` itself, or a dated sub-folder when a name is taken there (scanners reuse names like scan0001.pdf)."""
-        base.mkdir(parents=True, exist_ok=True)
-        if not any((base / name).exists() for name in names):
+        ensure_own_directory(base)
+        if not any(lexists(base / name) for name in names):
             return base
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
         target = base / stamp
-        target.mkdir(parents=True, exist_ok=True)
+        ensure_own_directory(target)
         return target
 
     # -- the watcher ------------------------------------------------------------------------------------------------

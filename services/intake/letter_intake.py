@@ -30,7 +30,8 @@ LETTER_TIME_OF_DAY = time(12, 0, tzinfo=timezone.utc)
 
 
 def letter_event(
-    key: str, metadata: LetterMetadata, raw_object: str, source: str, pdf_ref: AttachmentRef
+    key: str, metadata: LetterMetadata, raw_object: str, source: str, pdf_ref: AttachmentRef,
+    needs_confirmation: str | None = None,
 ) -> MessageReceived:
     return MessageReceived(
         message_key=key,
@@ -51,6 +52,7 @@ def letter_event(
         letter_archive_reference=metadata.archive_reference,
         letter_scanned_by=metadata.staff_member,
         source=source,
+        needs_confirmation=needs_confirmation,
     )
 
 
@@ -62,8 +64,10 @@ async def accept_letter(
     *,
     source: str,
     submitted_fields: Mapping[str, object] | None = None,
+    needs_confirmation: str | None = None,
 ) -> AcceptOutcome:
-    """Make the letter durable; returns only once its event is in JetStream, raises on infrastructure failure."""
+    """Make the letter durable; returns only once its event is in JetStream, raises on infrastructure failure.
+    `needs_confirmation`: a reason code for which the registry holds the letter for staff to confirm."""
     key = letter_message_key(pdf)
     with structlog.contextvars.bound_contextvars(message_key=key, source=source):
         if await pipeline.seen.contains(key):
@@ -78,7 +82,7 @@ async def accept_letter(
             pdf_ref = await pipeline.objects.put_attachment(
                 Attachment(filename=filename, content_type="application/pdf", data=pdf)
             )
-            event = letter_event(key, metadata, raw_object, source, pdf_ref)
+            event = letter_event(key, metadata, raw_object, source, pdf_ref, needs_confirmation)
             fresh = await publish_event(pipeline.broker, event)
             await pipeline.seen.mark(key, event.dedup_id())
             outcome = AcceptOutcome(AcceptStatus.PROCESSED if fresh else AcceptStatus.DUPLICATE, key, event=event)

@@ -165,6 +165,18 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "de": "kein Brief: nur PDFs mit einer .json-Datei oder einem .csv-Manifest werden übernommen",
         "en": "not a letter: only PDF files with a .json sidecar or a .csv manifest are taken in",
     },
+    "symlink": {
+        "fr": "lien symbolique refusé : déposer le fichier lui-même (sa cible n'a été ni lue ni déplacée)",
+        "nl": "symbolische koppeling geweigerd: plaats het bestand zelf (het doel is niet gelezen of verplaatst)",
+        "de": "symbolischer Link abgelehnt: die Datei selbst ablegen (ihr Ziel wurde weder gelesen noch verschoben)",
+        "en": "symbolic link refused: drop the file itself (its target was neither read nor moved)",
+    },
+    "not_regular_file": {
+        "fr": "pas un fichier ordinaire (tube, périphérique…) : refusé sans être lu",
+        "nl": "geen gewoon bestand (pipe, apparaat…): geweigerd zonder te lezen",
+        "de": "keine gewöhnliche Datei (Pipe, Gerät…): abgelehnt, ohne gelesen zu werden",
+        "en": "not a regular file (pipe, device…): refused without being read",
+    },
     # Scan-to-email
     "unreadable_mail": {
         "fr": "e-mail illisible : {error}",
@@ -201,6 +213,16 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "nl": "de afzender {sender} is geen toegelaten kopieerapparaat (OMBUDSDESK_LETTERS_SCAN_SENDERS)",
         "de": "der Absender {sender} ist kein zugelassenes Kopiergerät (OMBUDSDESK_LETTERS_SCAN_SENDERS)",
         "en": "the sender {sender} is not an authorised copier (OMBUDSDESK_LETTERS_SCAN_SENDERS)",
+    },
+    "scan_not_authenticated": {
+        "fr": "un scan n'est accepté que par le port de soumission authentifié (SMTP AUTH) ou une boîte IMAP du "
+              "personnel",
+        "nl": "een scan wordt alleen aanvaard via de geauthenticeerde verzendpoort (SMTP AUTH) of een "
+              "IMAP-postvak van het personeel",
+        "de": "ein Scan wird nur über den authentifizierten Einlieferungsport (SMTP AUTH) oder ein IMAP-Postfach "
+              "des Personals angenommen",
+        "en": "a scan is accepted only over the authenticated submission port (SMTP AUTH) or from a staff IMAP "
+              "mailbox",
     },
     # Where, and the headers of the reason files
     "line": {"fr": "ligne {number}", "nl": "regel {number}", "de": "Zeile {number}", "en": "line {number}"},

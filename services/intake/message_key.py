@@ -181,8 +181,34 @@ def identify(raw: bytes) -> MessageIdentity:
     if identity:
         key = "mid-" + hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()
     else:
-        key = "raw-" + content_digest(raw)
+        key = "raw-" + content_digest(without_own_trace(raw))
     return MessageIdentity(key, _date(headers))
+
+
+# The first line of the Received field intake's SMTP server prepends (trace.py); it holds the time of receipt.
+_OWN_TRACE_START = b"Received: from "
+_OWN_TRACE_MARK = b"(ombudsdesk intake)"
+_OWN_TRACE_SCAN = 1024
+
+
+def without_own_trace(raw: bytes) -> memoryview:
+    """The bytes after intake's own leading Received field, so that an SMTP retry of a mail without a Message-ID
+    (the same bytes, received at another time) keeps its key. Any other leading field is kept as it is."""
+    view = memoryview(raw)
+    if not raw.startswith(_OWN_TRACE_START):
+        return view
+    head = bytes(view[:_OWN_TRACE_SCAN])
+    first_line_end = head.find(b"\n")
+    if _OWN_TRACE_MARK not in head[: head.find(b";") if b";" in head else 0] or first_line_end < 0:
+        return view
+    end = first_line_end + 1
+    # The field goes on over its folded lines (RFC 5322 2.2.3: continuation lines start with white space).
+    while end < len(head) and head[end:end + 1] in (b" ", b"\t"):
+        next_end = head.find(b"\n", end)
+        if next_end < 0:
+            return view
+        end = next_end + 1
+    return view[end:]
 
 
 def message_key(raw: bytes) -> str:

@@ -22,6 +22,7 @@ from email.message import Message
 from services.intake.charsets import decode_bytes, decode_header_value
 from services.intake.html_text import html_to_text
 from services.intake.large_parts import LargeParts
+from services.intake.reports import REPORT_PARTS
 
 
 class MimeLimitExceeded(Exception):
@@ -151,7 +152,9 @@ class _Walker:
             text = self._text(part)
             (self.content.plain if content_type == "text/plain" else self.content.html).append(text)
             return
-        if content_type in {"message/delivery-status", "text/rfc822-headers"}:
+        if content_type in REPORT_PARTS or content_type == "text/rfc822-headers":
+            # RFC 6522 report parts (and the original's headers) for reports.py and bounces.py; a TLS report's
+            # JSON stays an opaque attachment as well.
             self.content.reports.append(part)
         self._attachment(part, filename, content_type)
 
@@ -165,7 +168,9 @@ class _Walker:
                 if isinstance(inner, Message):
                     self._embedded(inner, depth)
             return
-        if content_type == "message/delivery-status":
+        if content_type in REPORT_PARTS:
+            # The parser stores a delivery-status part as header blocks and an MDN or ARF part as an embedded
+            # message whose headers are the report's fields: report data, never text nor a forwarded original.
             self.content.reports.append(part)
             return
         if content_type == "multipart/alternative":
@@ -206,7 +211,7 @@ class _Walker:
             data = inner.as_bytes()
         except Exception:  # noqa: BLE001 - an embedded message that cannot be re-serialised is kept as text
             data = str(inner).encode("utf-8", "surrogateescape")
-        data = self.large.restore(data)
+        data = self.large.restore(data, self._budget())
         subject = decode_header_value(inner.get("Subject"), self.content.defects, "embedded subject")
         name = safe_filename(f"{subject[:80]}.eml" if subject else "", len(self.content.attachments) + 1, "message/rfc822")
         self._count(len(data))
@@ -234,12 +239,12 @@ class _Walker:
             encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
             try:
                 if encoding == "base64":
-                    data = self.large.decode_base64(payload, token)
+                    data = self.large.decode_base64(payload, token, self._budget())
                 else:
-                    data = self.large.restore(part.get_payload(decode=True) or b"")
+                    data = self.large.restore(part.get_payload(decode=True) or b"", self._budget())
             except binascii.Error:
                 self.content.defects.append("mime: undecodable transfer encoding")
-                data = self.large.restore(payload.encode("ascii", "replace"))
+                data = self.large.restore(payload.encode("ascii", "replace"), self._budget())
             self._count(len(data))
             return data
         try:
@@ -252,6 +257,10 @@ class _Walker:
             data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
         self._count(len(data))
         return data
+
+    def _budget(self) -> int:
+        """The bytes a cut-out part may still expand to (large_parts checks it before expanding anything)."""
+        return self.limits.max_decoded_bytes - self.decoded_bytes
 
     def _count(self, size: int) -> None:
         self.decoded_bytes += size

@@ -7,13 +7,12 @@ cannot handle never raises: it is kept raw in the quarantine with the reason and
 (SMTP answers 250: we have it, safely). Writes, each idempotent, so a crash anywhere is repaired by the sender's
 retry: the raw original, the attachments and the event (`Nats-Msg-Id` = message key) are published together and all
 acknowledged before `accept` returns; then the seen-set (written after the answer, see `_mark_seen_soon`). Small
-messages are parsed inline, larger ones in a worker thread under the time limit.
+messages are parsed inline, larger ones in a worker process killed at the time limit (parse_processes.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -25,10 +24,13 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from shared import streams
-from shared.events import Channel, DeliveryFailed, Event, MessageReceived, Party
-from shared.messaging import publish_event
+from shared.events import Channel, DeliveryFailed, Event, MessageReceived, Party, Provenance
+from shared.messaging import describe_error, publish_event
+from services.intake.authentication import system_txt_lookup
+from services.intake.client_rate import SUPPRESSED_REASON as CLIENT_RATE_REASON
 from services.intake.message_key import content_digest, identify
 from services.intake.mime import MimeLimits
+from services.intake.parse_processes import ParseProcesses, ParseTimedOut
 from services.intake.settings import IntakeSettings
 from services.intake.stores import (
     ObjectStorage,
@@ -67,7 +69,21 @@ class ParsersBusy(RuntimeError):
     raises, the sender retries later (451) and nothing is lost."""
 
 
-def parse_context(settings: IntakeSettings, envelope_sender: str | None = None) -> ParseContext:
+@dataclass(frozen=True)
+class Arrival:
+    """How a message reached intake: its channel, when, the SMTP envelope, and what the channel saw of its origin."""
+
+    channel: Channel
+    received_at: datetime
+    envelope_sender: str | None
+    envelope_recipients: tuple[str, ...]
+    source: str
+    provenance: Provenance = Provenance()
+
+
+def parse_context(
+    settings: IntakeSettings, envelope_sender: str | None = None, provenance: Provenance = Provenance()
+) -> ParseContext:
     return ParseContext(
         own_domain=settings.message_id_domain,
         case_number_prefix=settings.case_number_prefix,
@@ -77,6 +93,9 @@ def parse_context(settings: IntakeSettings, envelope_sender: str | None = None) 
         limits=MimeLimits(settings.max_mime_depth, settings.max_mime_parts, settings.max_decoded_bytes),
         max_text_chars=settings.max_text_chars,
         envelope_sender=envelope_sender,
+        provenance=provenance,
+        trusted_authserv_ids=frozenset(settings.authserv_ids),
+        dkim_txt_lookup=system_txt_lookup if settings.verify_dkim_dmarc else None,
     )
 
 
@@ -136,42 +155,17 @@ def _bounded(value: str | None) -> str | None:
 
 
 def describe_failure(error: BaseException) -> str:
+    """The quarantine reason (also logged): the error's type and first line, a pydantic error without its input."""
+    if isinstance(error, ValidationError):
+        return describe_error(error)[:300]
     text = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-# Parses running at once in their threads; and parses stuck past their limit beyond which intake answers 451.
+# Parses running at once in their worker processes; and killed workers not yet reaped beyond which intake answers
+# 451 (a process the system cannot reap at once, e.g. stuck in uninterruptible I/O).
 PARSE_WORKERS = 4
 MAX_STUCK_PARSES = 64
-
-
-def _parse_in_thread(
-    parse: Callable[[bytes, ParseContext], Understanding], raw: bytes, context: ParseContext
-) -> asyncio.Future[Understanding]:
-    """Run `parse` in a daemon thread of its own; the future resolves on the event loop when it returns."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Understanding] = loop.create_future()
-
-    def settle_future(result: Understanding | None, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
-
-    def work() -> None:
-        try:
-            result, error = parse(raw, context), None
-        except BaseException as failure:  # noqa: BLE001 - handed to the awaiting coroutine
-            result, error = None, failure
-        try:
-            loop.call_soon_threadsafe(settle_future, result, error)
-        except RuntimeError:
-            pass  # the loop is gone (the service stopped while this parse was stuck)
-
-    threading.Thread(target=work, name="intake-parse", daemon=True).start()
-    return future
 
 
 class IntakePipeline:
@@ -187,12 +181,11 @@ class IntakePipeline:
         self.settings = settings
         self.understand_message = understand_message
         self.clock = clock
-        # Parsing a large message is CPU work done in a thread, so the event loop (SMTP sessions, NATS) stays
-        # responsive; at most `PARSE_WORKERS` at once. A parse that overruns its time limit cannot be killed: its
-        # thread is left to finish on its own and gives its place up, so hostile mails never hold the places of
-        # the others (review of issue 3: four hung parses used to make every later large mail time out).
-        self._parse_slots = asyncio.Semaphore(PARSE_WORKERS)
-        self.stuck_parses = 0
+        # Parsing a large message is CPU work done in a worker process (parse_processes.py), so the event loop (SMTP
+        # sessions, NATS) stays responsive; at most `PARSE_WORKERS` at once. A parse that overruns its time limit
+        # is killed with its process, so a hostile mail holds neither a place nor a CPU past its limit (issue 10:
+        # a thread could only be abandoned, still running and holding the GIL).
+        self._parsers = ParseProcesses(PARSE_WORKERS)
         self._js: JetStreamContext | None = None
         self._objects: ObjectStorage | None = None
         self._seen: SeenMessages | None = None
@@ -229,8 +222,18 @@ class IntakePipeline:
         server_limit = getattr(self.broker.connection, "max_payload", 0) or DEFAULT_MAX_PAYLOAD
         return int(server_limit * 0.9)
 
+    @property
+    def stuck_parses(self) -> int:
+        """Killed parse processes not yet reaped (normally 0: a killed process ends at once)."""
+        return self._parsers.stuck
+
+    @stuck_parses.setter
+    def stuck_parses(self, value: int) -> None:
+        self._parsers.stuck = value
+
     def close(self) -> None:
-        """Nothing to shut down: parse threads are daemons, and one still stuck must not hold up the exit."""
+        """Stop the parse worker processes (a parse still running in one is killed)."""
+        self._parsers.close()
 
     async def accept(
         self,
@@ -241,14 +244,14 @@ class IntakePipeline:
         envelope_sender: str | None,
         envelope_recipients: Sequence[str],
         source: str,
+        provenance: Provenance = Provenance(),
     ) -> AcceptOutcome:
         identity = identify(raw)
         key = identity.key
+        arrival = Arrival(channel, received_at, envelope_sender, tuple(dict.fromkeys(envelope_recipients)), source,
+                          provenance)
         with structlog.contextvars.bound_contextvars(message_key=key, source=source):
-            outcome = await self._accept(
-                raw, key, channel, received_at, envelope_sender, tuple(dict.fromkeys(envelope_recipients)), source,
-                needs_durable_check(identity.date, self.clock()),
-            )
+            outcome = await self._accept(raw, key, arrival, needs_durable_check(identity.date, self.clock()))
             self.counters[outcome.status.value] += 1
             message_id = getattr(outcome.event, "message_id", None)
             log.info("intake.accepted", status=outcome.status.value, reason=outcome.reason, size=len(raw),
@@ -259,17 +262,13 @@ class IntakePipeline:
         self,
         raw: bytes,
         key: str,
-        channel: Channel,
-        received_at: datetime,
-        envelope_sender: str | None,
-        envelope_recipients: tuple[str, ...],
-        source: str,
+        arrival: Arrival,
         durable_check: bool,
     ) -> AcceptOutcome:
         # The durable duplicate check and the parse run side by side: a duplicate merely wastes a parse. A fresh
         # message needs no check (see `needs_durable_check`) and is parsed straight away, without a task.
         max_payload = self.max_payload()
-        parsing = asyncio.ensure_future(self._understand(raw, envelope_sender)) if durable_check else None
+        parsing = asyncio.ensure_future(self._understand(raw, arrival)) if durable_check else None
         if parsing is not None:
             try:
                 already_seen = await self.seen.contains(key)
@@ -280,9 +279,8 @@ class IntakePipeline:
                 parsing.cancel()
                 return AcceptOutcome(AcceptStatus.DUPLICATE, key)
         try:
-            understanding = await (parsing if parsing is not None else self._understand(raw, envelope_sender))
-            event = self._event(understanding, key, channel, received_at, raw_object_name(key), envelope_recipients,
-                                source)
+            understanding = await (parsing if parsing is not None else self._understand(raw, arrival))
+            event = self._event(understanding, key, arrival, raw_object_name(key))
             attachments = understanding.attachments if isinstance(event, MessageReceived) else ()
             if isinstance(event, MessageReceived):
                 event = event.model_copy(update={"attachments": tuple(attachment_ref(item) for item in attachments)})
@@ -293,8 +291,7 @@ class IntakePipeline:
         except Exception as error:  # noqa: BLE001 - any parser failure quarantines; infrastructure errors are below
             reason = describe_failure(error)
             raw_object = await self.objects.put_raw(key, raw)
-            await self._quarantine_message(key, reason, raw, raw_object, channel, received_at, envelope_sender,
-                                           envelope_recipients, source)
+            await self._quarantine_message(key, reason, raw, raw_object, arrival)
             return AcceptOutcome(AcceptStatus.QUARANTINED, key, reason=reason)
         # Raw original, attachments and event go out together and the answer waits for every acknowledgement:
         # one write and one round trip instead of one after the other. Should any fail, the sender retries the
@@ -343,42 +340,28 @@ class IntakePipeline:
         if self._marking is not None:
             await asyncio.gather(self._marking, return_exceptions=True)
 
-    async def _understand(self, raw: bytes, envelope_sender: str | None) -> Understanding:
-        context = parse_context(self.settings, envelope_sender)
+    async def _understand(self, raw: bytes, arrival: Arrival) -> Understanding:
+        context = parse_context(self.settings, arrival.envelope_sender, arrival.provenance)
         if len(raw) <= self.settings.parse_in_thread_above_bytes:
             # A small message parses in well under a millisecond and its work is bounded by its size and the MIME
-            # limits: a thread hand-off would cost more than it protects (measured in docs/benchmarks-intake.md).
+            # limits: a hand-off to a worker process would cost more than it protects (docs/benchmarks-intake.md).
             return self.understand_message(raw, context)
         if self.stuck_parses >= MAX_STUCK_PARSES:
-            raise ParsersBusy(f"{self.stuck_parses} parses are still stuck past their time limit")
-        async with self._parse_slots:
-            future = _parse_in_thread(self.understand_message, raw, context)
-            try:
-                # The limit runs from the start of the parse: waiting for a place is not the message's fault.
-                return await asyncio.wait_for(asyncio.shield(future), self.settings.parse_timeout_seconds)
-            except TimeoutError:
-                self.stuck_parses += 1
-                future.add_done_callback(self._parse_ended)
-                log.warning("intake.parse_stuck", stuck_parses=self.stuck_parses)
-                raise ParseTimeout(f"parsing took longer than {self.settings.parse_timeout_seconds:g} s") from None
-            except RecursionError:
-                raise RecursionError("message structure nested too deeply for the parser") from None
-
-    def _parse_ended(self, future: asyncio.Future[Understanding]) -> None:
-        """A parse that overran its time limit has finished after all (called on the event loop)."""
-        self.stuck_parses -= 1
-        if not future.cancelled():
-            future.exception()  # retrieved: nobody awaits it any more
+            raise ParsersBusy(f"{self.stuck_parses} parse processes killed past their time limit are not gone yet")
+        limit = self.settings.parse_timeout_seconds
+        try:
+            return await self._parsers.parse(self.understand_message, raw, context, limit)
+        except ParseTimedOut:
+            raise ParseTimeout(f"parsing took longer than {limit:g} s") from None
+        except RecursionError:
+            raise RecursionError("message structure nested too deeply for the parser") from None
 
     def _event(
         self,
         understanding: Understanding,
         key: str,
-        channel: Channel,
-        received_at: datetime,
+        arrival: Arrival,
         raw_object: str,
-        envelope_recipients: tuple[str, ...],
-        source: str,
     ) -> Event:
         if understanding.bounce is not None:
             bounce = understanding.bounce
@@ -394,13 +377,13 @@ class IntakePipeline:
         try:
             return MessageReceived(
                 message_key=key,
-                channel=channel,
-                received_at=received_at,
+                channel=arrival.channel,
+                received_at=arrival.received_at,
                 raw_object=raw_object,
                 sender=Party(name=sender.name, email=sender.email, language=understanding.language),
                 forwarded_by=Party(name=forwarded_by.name, email=forwarded_by.email) if forwarded_by else None,
                 # aiosmtpd takes the same allowed address again at each RCPT: each once, and a bounded number.
-                recipients=tuple(dict.fromkeys(envelope_recipients))[:MAX_RECIPIENTS] or understanding.recipients,
+                recipients=arrival.envelope_recipients[:MAX_RECIPIENTS] or understanding.recipients,
                 subject_line=understanding.subject,
                 text=understanding.text,
                 language=understanding.language,
@@ -414,7 +397,16 @@ class IntakePipeline:
                 automated_reason=understanding.automated_reason,
                 defects=understanding.defects,
                 sent_at=understanding.sent_at,
-                source=source,
+                source=arrival.source,
+                sender_verdict=understanding.sender_verdict,
+                sender_evidence=understanding.sender_evidence,
+                identity_notes=understanding.identity_notes,
+                forward_verified=understanding.forward_verified,
+                provenance=arrival.provenance,
+                needs_confirmation=understanding.needs_confirmation,
+                acknowledgment_suppressed=understanding.acknowledgment_suppressed or (
+                    CLIENT_RATE_REASON if arrival.provenance.client_over_rate_limit else None),
+                disposition_of=understanding.disposition_of,
             )
         except ValidationError as error:
             raise ValueError(f"cannot build the event: {error.errors()[0].get('msg', error)}") from None
@@ -425,11 +417,7 @@ class IntakePipeline:
         reason: str,
         raw: bytes,
         raw_object: str,
-        channel: Channel,
-        received_at: datetime,
-        envelope_sender: str | None,
-        envelope_recipients: tuple[str, ...],
-        source: str,
+        arrival: Arrival,
     ) -> None:
         previous = await self.quarantine.get(key)
         record = QuarantineRecord(
@@ -437,11 +425,12 @@ class IntakePipeline:
             reason=reason,
             raw_object=raw_object,
             size=len(raw),
-            channel=channel,
-            received_at=received_at,
-            envelope_sender=envelope_sender,
-            envelope_recipients=envelope_recipients,
-            source=source,
+            channel=arrival.channel,
+            received_at=arrival.received_at,
+            envelope_sender=arrival.envelope_sender,
+            envelope_recipients=arrival.envelope_recipients,
+            source=arrival.source,
+            provenance=arrival.provenance,
             quarantined_at=self.clock(),
             attempts=(previous.attempts + 1) if previous else 1,
         )
@@ -458,6 +447,7 @@ class IntakePipeline:
         envelope_sender: str | None,
         envelope_recipients: Sequence[str],
         source: str,
+        provenance: Provenance = Provenance(),
     ) -> None:
         """Keep a message the spool worker gave up on (see spool_worker.py), raw and with the reason, for a replay."""
         try:
@@ -465,8 +455,8 @@ class IntakePipeline:
         except Exception:  # noqa: BLE001 - this message may be the very one that breaks the parsers
             key = "raw-" + content_digest(raw)  # as `identify` names a message without a usable Message-ID
         raw_object = await self.objects.put_raw(key, raw)
-        await self._quarantine_message(key, reason, raw, raw_object, channel, received_at, envelope_sender,
-                                       tuple(envelope_recipients), source)
+        arrival = Arrival(channel, received_at, envelope_sender, tuple(envelope_recipients), source, provenance)
+        await self._quarantine_message(key, reason, raw, raw_object, arrival)
         self.counters[AcceptStatus.QUARANTINED.value] += 1
 
     async def replay(self, key: str) -> AcceptOutcome:
@@ -482,6 +472,7 @@ class IntakePipeline:
             envelope_sender=record.envelope_sender,
             envelope_recipients=record.envelope_recipients,
             source=record.source,
+            provenance=record.provenance,
         )
         if outcome.status is not AcceptStatus.QUARANTINED:
             await self.quarantine.remove(key)

@@ -5,6 +5,12 @@ letter's metadata as `key: value` lines in the body or as a JSON attachment (for
 `ScanToEmail` sits in front of the pipeline: mail to a scan address takes the letter path (validated like a dropped
 letter, published by `letter_intake.accept_letter`), everything else goes on to `IntakePipeline.accept` untouched.
 An invalid scan is never half-imported: the raw mail is kept in the letters' `rejected/` folder with a reason file.
+
+A scan's metadata sets a complaint's legal start date, so trust comes from the channel, never from what the mail
+says (docs/security.md): a scan is taken only when it came over the authenticated submission port (SMTP AUTH,
+RFC 4954: `Provenance.authenticated_as`) or from an IMAP mailbox configured as staff's, and from an authorised
+copier. A receipt date more than `max_age_days` before the scan is published with `needs_confirmation =
+"letter_date_too_old"`: the registry holds it for staff to confirm, never registers it silently in a past year.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser, BytesParser
 from email.policy import compat32
-from email.utils import parseaddr
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import structlog
 
+from services.intake.safe_files import ensure_own_directory, open_directory, write_new_file
+from services.intake.addresses import mailboxes, principal
 from services.intake.html_text import html_to_text
 from services.intake.letter_intake import accept_letter
 from services.intake.letter_messages import DEFAULT_LANGUAGE, render
@@ -37,9 +44,12 @@ from services.intake.letters import (
 )
 from services.intake.message_key import message_key, raw_message_id
 from services.intake.pipeline import AcceptOutcome, AcceptStatus, IntakePipeline
-from shared.events import Channel
+from shared.events import Channel, Provenance
 
 log = structlog.get_logger(__name__)
+
+# The reason code for which the registry holds a scanned letter whose receipt date is long before its scan.
+LETTER_DATE_TOO_OLD = "letter_date_too_old"
 
 # `Key: value` at the start of a line; the key may hold letters, digits, spaces, `-` and `_` (French accents too).
 _KEY_VALUE = re.compile(r"^\s*([A-Za-zÀ-ÿ][\wÀ-ÿ \-]{0,40}?)\s*:\s?(.*)$")
@@ -143,9 +153,17 @@ def _read_scan_email(raw: bytes, source: str) -> ScanEmail:
     return ScanEmail(pdf=pdf, filename=filename, fields=fields, source=source)
 
 
+def letter_date_check(received_on: date, scanned_on: date, max_age_days: int) -> str | None:
+    """`LETTER_DATE_TOO_OLD` when the legal receipt date lies more than `max_age_days` before the scan (a mistyped
+    year, or a backdated letter): staff confirm it before it counts; None otherwise."""
+    return LETTER_DATE_TOO_OLD if (scanned_on - received_on).days > max_age_days else None
+
+
 def header_sender(raw: bytes) -> str | None:
+    """The From address, parsed from the raw header (`addresses`: never from a decoded display name)."""
     headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
-    return parseaddr(str(headers.get("From", "")))[1] or None
+    mailbox = principal(mailboxes(headers.get("From"), [], "from"))
+    return mailbox.email if mailbox else None
 
 
 class ScanToEmail:
@@ -159,6 +177,7 @@ class ScanToEmail:
         today: Callable[[], date],
         language: str = DEFAULT_LANGUAGE,
         scan_senders: Sequence[str] = (),
+        max_age_days: int = 30,
     ) -> None:
         self.pipeline = pipeline
         self.scan_addresses = {address.strip().lower() for address in scan_addresses}
@@ -167,9 +186,17 @@ class ScanToEmail:
         self.today = today
         # The language of the reason files staff read.
         self.language = language
+        # A receipt date older than this (in days before the scan) is held for staff to confirm.
+        self.max_age_days = max_age_days
 
     def is_scan(self, envelope_recipients: Sequence[str]) -> bool:
         return any(recipient.strip().lower() in self.scan_addresses for recipient in envelope_recipients)
+
+    @staticmethod
+    def is_authenticated(provenance: Provenance) -> bool:
+        """Whether the channel itself proves the mail comes from inside: an SMTP AUTH login (the submission port),
+        or an IMAP mailbox configured as staff's (outsiders cannot write into it). A From header proves nothing."""
+        return bool(provenance.authenticated_as) or provenance.staff_mailbox
 
     def is_authorised_copier(self, envelope_sender: str | None) -> bool:
         """A scan's metadata sets the legal start date: only the configured copiers may send one."""
@@ -185,12 +212,16 @@ class ScanToEmail:
         envelope_sender: str | None,
         envelope_recipients: Sequence[str],
         source: str,
+        provenance: Provenance = Provenance(),
         **options: object,
     ) -> AcceptOutcome:
         if not self.is_scan(envelope_recipients):
             return await self.pipeline.accept(raw, channel=channel, received_at=received_at,
                                               envelope_sender=envelope_sender,
-                                              envelope_recipients=envelope_recipients, source=source, **options)
+                                              envelope_recipients=envelope_recipients, source=source,
+                                              provenance=provenance, **options)
+        if not self.is_authenticated(provenance):
+            return await self._reject(raw, LetterInvalid([LetterProblem(source, "sender", "scan_not_authenticated")]))
         # IMAP gives no envelope: the copier's mailbox, configured by staff, is then the trust boundary and the
         # From header names the copier.
         sender = envelope_sender or header_sender(raw)
@@ -202,14 +233,20 @@ class ScanToEmail:
     async def accept_scan(self, raw: bytes, *, source: str) -> AcceptOutcome:
         """Publish the scanned letter, or keep the mail in `rejected/` with the reasons; raises on infrastructure
         failure only (so SMTP answers 451 and IMAP leaves the mail unmarked)."""
+        scanned_on = self.today()
         try:
             scan = parse_scan_email(raw)
-            metadata = validate_letter(scan.fields, scan.source, today=self.today(),
+            metadata = validate_letter(scan.fields, scan.source, today=scanned_on,
                                        pdf_pages=count_pdf_pages(scan.pdf))
         except LetterInvalid as invalid:
             return await self._reject(raw, invalid)
+        needs_confirmation = letter_date_check(metadata.received_on, scanned_on, self.max_age_days)
+        if needs_confirmation:
+            log.warning("letters.scan_held_for_confirmation", reason=needs_confirmation,
+                        age_days=(scanned_on - metadata.received_on).days)
         return await accept_letter(self.pipeline, scan.pdf, scan.filename, metadata,
-                                   source=f"{source}:scan-to-email", submitted_fields=scan.fields)
+                                   source=f"{source}:scan-to-email", submitted_fields=scan.fields,
+                                   needs_confirmation=needs_confirmation)
 
     async def _reject(self, raw: bytes, invalid: LetterInvalid) -> AcceptOutcome:
         # Named after the message key: a retry of the same mail rewrites the same two files.
@@ -219,13 +256,21 @@ class ScanToEmail:
         header = render("scan_reason_header", self.language, stamp=stamp, count=len(invalid.problems))
         # In a worker thread: the letters folder is often a network share, and the event loop serves SMTP.
         await asyncio.to_thread(self._write_rejected, name, f"{header}\n\n{invalid.report(self.language)}", raw)
+        # Field and code only: a problem's parameters may hold the sender's address or other personal data.
         log.warning("letters.scan_email_rejected", file=f"{name}.eml",
-                    problems=[str(problem) for problem in invalid.problems])
+                    problems=[f"{problem.field}:{problem.code}" for problem in invalid.problems])
         # "Quarantined" to the SMTP and IMAP channels: kept aside safely with a reason, not to be retried by them.
         return AcceptOutcome(AcceptStatus.QUARANTINED, key, reason=f"letter rejected: {invalid}")
 
     def _write_rejected(self, name: str, reason: str, raw: bytes) -> None:
-        self.rejected_dir.mkdir(parents=True, exist_ok=True)
-        (self.rejected_dir / f"{name}.reason.txt").write_text(reason, encoding="utf-8")
-        (self.rejected_dir / f"{name}.eml").write_bytes(raw)
+        """Into our own `rejected/` only: never through a symbolic link planted there (safe_files.py). A name already
+        there is the same mail rejected before (the name holds its key): that copy is kept."""
+        self.rejected_dir.parent.mkdir(parents=True, exist_ok=True)
+        ensure_own_directory(self.rejected_dir)
+        with open_directory(self.rejected_dir) as directory:
+            for file_name, content in ((f"{name}.eml", raw), (f"{name}.reason.txt", reason.encode("utf-8"))):
+                try:
+                    write_new_file(directory, file_name, content)
+                except FileExistsError:
+                    continue
 

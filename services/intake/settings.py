@@ -6,6 +6,7 @@ on 127.0.0.1:2580. Lists accept JSON (`["a@x", "b@y"]`) or a comma-separated str
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,6 +34,23 @@ class IntakeSettings(CommonSettings):
     complaint_addresses: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["plaintes@ombudsdesk.localhost"])
     # Enforced while the data is received (aiosmtpd counts bytes and answers 552 at the end of DATA, RFC 5321 4.5.3.1.7).
     max_message_bytes: int = 25 * MEGABYTE
+    # Limits of the SMTP front door (docs/security.md); each answers with its own code and names itself.
+    # Connections open at once, from everyone (beyond: "421 4.7.0 Too many connections") ...
+    smtp_max_connections: int = Field(default=200, ge=1)
+    # ... and from one client IP address.
+    smtp_max_connections_per_client: int = Field(default=20, ge=1)
+    # Recipients of one message (RFC 5321 4.5.3.1.8: at least 100 must be accepted); beyond: 452 4.5.3.
+    smtp_max_recipients: int = Field(default=100, ge=100)
+    # Commands in one session (MAIL, RCPT, NOOP... each counts); beyond: 421 and the connection is closed.
+    smtp_max_commands: int = Field(default=2000, ge=10)
+    # Longest life of one session: NOOP or RSET every few minutes cannot keep a connection open for ever.
+    smtp_max_session_seconds: float = Field(default=1800.0, gt=0)
+    # Messages per hour from one sending client IP that may be acknowledged automatically; the next ones are still
+    # taken in and registered, without an automatic acknowledgment (counted in this process, a sliding hour).
+    ack_rate_per_client_per_hour: int = Field(default=30, ge=1)
+    # Clients exempt from that count: relays that deliver mail for many senders (the organisation's MX; loopback for
+    # `make run` and local tools). IP addresses or networks (CIDR); authenticated submission sessions are exempt too.
+    smtp_relay_clients: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
     # Optional STARTTLS (RFC 3207) for a submission port used by staff tools: certificate (PEM) ...
     smtp_tls_cert_file: Path | None = None
     # ... and its private key (PEM). Both unset: no STARTTLS.
@@ -48,10 +66,17 @@ class IntakeSettings(CommonSettings):
     staff_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # ... or whole staff domains (example.be).
     staff_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Authserv-ids (RFC 8601) of the organisation's own MX, whose Authentication-Results (SPF, DKIM, DMARC checked
+    # before relaying to intake) decide a sender's verdict; those of any other authserv-id are ignored (see
+    # docs/security.md). Empty: no message is ever `verified` by a header.
+    authserv_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Where intake is itself the MX: verify DKIM signatures itself (dkimpy, DNS lookups) for a sender's verdict.
+    verify_dkim_dmarc: bool = False
 
     # Parser limits: beyond them a message is quarantined, never allowed to block intake. Time limit of one parse.
     parse_timeout_seconds: float = 20.0
-    # Messages above this size are parsed in a worker thread under `parse_timeout_seconds`; smaller ones inline.
+    # Messages above this size are parsed in a worker process, killed at `parse_timeout_seconds`; smaller ones
+    # inline (their work is bounded by their size). The name is historical: the worker used to be a thread.
     parse_in_thread_above_bytes: int = 64 * 1024
     # Deepest nesting of MIME parts (message/rfc822 inside multipart...) before quarantine.
     max_mime_depth: int = 12
@@ -68,7 +93,7 @@ class IntakeSettings(CommonSettings):
     intake_health_port: int = 2580
 
     # IMAP mailboxes (issue 3): a JSON list of objects {"name", "host", "port", "ssl", "username", "password" or
-    # "password_file", "folder", "processed_folder", "recipient"} (see imap_poller.ImapMailbox). Empty: no IMAP intake.
+    # "password_file", "folder", "processed_folder", "recipient", "staff"} (see imap_poller.ImapMailbox). Empty: no IMAP intake.
     # Passwords are SecretStr: never printed, never logged.
     imap_mailboxes: list[ImapMailbox] = Field(default_factory=list)
     # Without IDLE (RFC 2177) on the server, how often a mailbox is searched for new mail.
@@ -94,6 +119,8 @@ class IntakeSettings(CommonSettings):
     letters_scan_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Envelope senders allowed to mail scans: addresses, or `@domain` for a whole domain of copiers.
     letters_scan_senders: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # A scanned letter whose receipt date lies more than this many days before the scan is held for staff to confirm.
+    letters_scan_max_age_days: int = Field(default=30, ge=0)
     # Where staff stamp the receipt date: "today" for checking that a receipt date is not in the future.
     letters_timezone: str = "Europe/Brussels"
     # The language of the reason files written next to rejected letters (staff read them).
@@ -133,12 +160,26 @@ class IntakeSettings(CommonSettings):
             raise ValueError("smtp_auth_required needs at least one user in smtp_auth_users")
         return self
 
-    @field_validator("complaint_addresses", "staff_addresses", "staff_domains", mode="before")
+    @field_validator("smtp_relay_clients", mode="before")
+    @classmethod
+    def _relay_clients(cls, value: Any) -> Any:
+        value = split_list(value)
+        for item in value if isinstance(value, list) else ():
+            try:
+                ipaddress.ip_network(str(item).strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"smtp_relay_clients: {item!r} is not an IP address or network") from None
+        return value
+
+    def relay_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in self.smtp_relay_clients)
+
+    @field_validator("complaint_addresses", "staff_addresses", "staff_domains", "authserv_ids", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return split_list(value)
 
-    @field_validator("complaint_addresses", "staff_addresses", "staff_domains")
+    @field_validator("complaint_addresses", "staff_addresses", "staff_domains", "authserv_ids")
     @classmethod
     def _lowercase(cls, value: list[str]) -> list[str]:
         return [item.strip().lower() for item in value]

@@ -12,6 +12,8 @@
 - Bare LF line endings inside the data are accepted (sloppy clients and scripts send them; the parser copes), but
   only <CRLF>.<CRLF> ends the data: accepting <LF>.<LF> is the "SMTP smuggling" hole (CVE-2023-51764,
   CVE-2023-51765) that lets a forged second message ride inside a legitimate one.
+- Limits on command lines, connections (overall and per client), recipients, commands and session life, each
+  answered with its code, enhanced status code and the limit's value (`smtp_limits.py`).
 - Optional STARTTLS (RFC 3207) and AUTH PLAIN/LOGIN (RFC 4954) for a staff submission port, off by default; AUTH is
   only offered over TLS.
 """
@@ -19,22 +21,30 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import hmac
+import ipaddress
+import time
 import re
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
-from typing import Any
+from typing import Any, AnyStr
 
 import structlog
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
 
-from shared.events import Channel
+from shared.events import Channel, Provenance
+from shared.logging import log_digest
+from services.intake.client_rate import ClientRate
 from services.intake.pipeline import AcceptStatus, IntakePipeline
 from services.intake.settings import IntakeSettings
+from services.intake.smtp_limits import COMMAND_READ_LIMIT, ConnectionCounter, SmtpLimits
 from services.intake.spool import Spool
+from services.intake.trace import received_header, session_provenance
 
 log = structlog.get_logger(__name__)
 
@@ -56,9 +66,96 @@ class IntakeSMTP(SMTP):
     bare-LF bodies (one long "line" to a CRLF reader, RFC 5321 4.5.3.1.6 says 1000 octets) are not refused.
     """
 
-    def __init__(self, handler: Any, *, max_message_bytes: int, **kwargs: Any) -> None:
-        self.line_length_limit = max_message_bytes + 1024
-        super().__init__(handler, data_size_limit=max_message_bytes, **kwargs)
+    def __init__(
+        self,
+        handler: Any,
+        *,
+        limits: SmtpLimits | None = None,
+        max_message_bytes: int | None = None,
+        connections: ConnectionCounter | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if limits is None:  # the other limits at their defaults
+            assert max_message_bytes is not None, "give the limits or at least max_message_bytes"
+            limits = SmtpLimits(max_message_bytes=max_message_bytes)
+        # Outside DATA the reader buffers at most one AUTH-sized line: a 25 MB "command" is cut off at 12 KB and
+        # answered 500 5.5.2 (RFC 5321 4.5.3.1.4), instead of being held whole as it used to be.
+        self.line_length_limit = COMMAND_READ_LIMIT
+        self.data_line_limit = limits.max_message_bytes + 1024
+        super().__init__(handler, data_size_limit=limits.max_message_bytes, **kwargs)
+        self.limits = limits
+        self.connections = connections or ConnectionCounter(limits)
+        self._client: str | None = None
+        self._refused = False
+        self._commands = 0
+        self._opened_at = 0.0
+        self._smtp_methods = {name: self._counted(name, method) for name, method in self._smtp_methods.items()}
+
+    # -- connection and session limits (smtp_limits.py) --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is None and not self._refused:  # not the second call of a STARTTLS upgrade
+            peer = transport.get_extra_info("peername")
+            client = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+            if not self.connections.admit(client):
+                # Refused before the greeting (RFC 5321 3.1: a server may answer 421 instead of 220).
+                self._refused = True
+                transport.write(f"{self.limits.too_many_connections()}\r\n".encode())  # type: ignore[attr-defined]
+                transport.close()
+                log.warning("smtp.connection_refused", connections=self.connections.total,
+                            from_this_client=self.connections.per_client[client])
+                return
+            self._client = client
+            self._opened_at = self.loop.time()
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return
+        if self._client is not None:
+            self.connections.release(self._client)
+            self._client = None
+        super().connection_lost(error)
+
+    def eof_received(self) -> bool | None:
+        return False if self._refused else super().eof_received()
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refused:
+            super().data_received(data)
+
+    def _counted(self, name: str, method: Callable[[str | None], Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        """The command `name`, counted against the session's limits first."""
+
+        @functools.wraps(method)
+        async def counted(arg: str | None) -> None:
+            self._commands += 1
+            if self._commands > self.limits.max_commands:
+                await self._close_with(self.limits.too_many_commands())
+                return
+            if self.loop.time() - self._opened_at > self.limits.max_session_seconds and name != "QUIT":
+                await self._close_with(self.limits.session_too_long())
+                return
+            if name == "RCPT" and self.envelope is not None and \
+                    len(self.envelope.rcpt_tos) >= self.limits.max_recipients:
+                # RFC 5321 4.5.3.1.10: the client sends the other recipients in another transaction.
+                await self.push(self.limits.too_many_recipients())
+                return
+            await method(arg)
+
+        return counted
+
+    async def _close_with(self, status: str) -> None:
+        log.info("smtp.session_closed_by_limit", status=status[:3], commands=self._commands)
+        await self.push(status)
+        if self.transport is not None:
+            self.transport.close()
+
+    async def push(self, status: AnyStr) -> None:
+        # aiosmtpd's own texts for our limits, given their enhanced status codes and the limit's value (RFC 3463).
+        if isinstance(status, str) and status in _LIMIT_ANSWERS:
+            status = _LIMIT_ANSWERS[status](self.limits)
+        await super().push(status)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd's address parsing (same rules: RFC 5321 path, local-part limit), without the typing.Protocol
@@ -128,6 +225,15 @@ class IntakeSMTP(SMTP):
             await self.push("501 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
+        # The data line limit is the whole message (see the class docstring), for DATA only.
+        self._reader._limit = self.data_line_limit  # noqa: SLF001 - StreamReader has no public setter for its limit
+        try:
+            await self._receive_data()
+        finally:
+            self._reader._limit = self.line_length_limit  # noqa: SLF001
+
+    async def _receive_data(self) -> None:
+        assert self.envelope is not None
         data = bytearray()
         limit = self.data_size_limit or 0
         ended = await self._read_small_data(data)
@@ -154,13 +260,32 @@ class IntakeSMTP(SMTP):
                 continue
             data += memoryview(line)[start:]
         if too_much:
-            await self.push("552 Error: Too much mail data")
+            await self.push(self.limits.message_too_big())
             self._set_post_data_state()
             return
         self.envelope.content = self.envelope.original_content = data  # type: ignore[assignment] - bytes-like
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()
         await self.push("250 OK" if status is MISSING else status)
+
+
+# aiosmtpd's texts for the limits it checks itself, and ours in their place.
+_LIMIT_ANSWERS: dict[str, Callable[[SmtpLimits], str]] = {
+    "500 Command line too long": lambda limits: limits.line_too_long(),
+    "552 Error: message size exceeds fixed maximum message size": lambda limits: limits.message_too_big(),
+    "552 Error: Too much mail data": lambda limits: limits.message_too_big(),
+}
+
+
+def smtp_limits(settings: IntakeSettings) -> SmtpLimits:
+    return SmtpLimits(
+        max_message_bytes=settings.max_message_bytes,
+        max_connections=settings.smtp_max_connections,
+        max_connections_per_client=settings.smtp_max_connections_per_client,
+        max_recipients=settings.smtp_max_recipients,
+        max_commands=settings.smtp_max_commands,
+        max_session_seconds=settings.smtp_max_session_seconds,
+    )
 
 
 class IntakeHandler:
@@ -175,25 +300,54 @@ class IntakeHandler:
         self.spool = spool
         # The copiers' scan-to-email addresses too (docs/intake-letters.md); the pipeline's front routes those.
         self.allowed = {address.lower() for address in [*settings.complaint_addresses, *settings.letters_scan_addresses]}
+        self.hostname = settings.smtp_hostname
+        # Per sending client IP, messages beyond the hourly limit are registered without an automatic acknowledgment
+        # (client_rate.py), so that nobody uses intake to mail-bomb an address they write in From. Relays (the MX)
+        # and authenticated staff sessions are not counted: the notifier's per-recipient limit covers them.
+        self.client_rate = ClientRate(settings.ack_rate_per_client_per_hour)
+        self.relay_networks = settings.relay_networks()
         self.clock = clock
+
+    def _over_client_rate(self, provenance: Provenance) -> bool:
+        if provenance.authenticated_as or not provenance.peer_ip:
+            return False
+        try:
+            address = ipaddress.ip_address(provenance.peer_ip)
+        except ValueError:
+            return False
+        if any(address in network for network in self.relay_networks):
+            return False
+        return self.client_rate.record(provenance.peer_ip, time.monotonic()) is not None
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         if address.strip().lower() not in self.allowed:
-            log.info("smtp.recipient_refused", recipient=address)
+            # Not the address itself (personal data): a short digest, enough to tell repeats apart in the logs.
+            log.info("smtp.recipient_refused", recipient_digest=log_digest(address))
             return "550 5.1.1 Recipient address rejected: not a complaint address here"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
-        raw = envelope.original_content or b""
-        details: dict[str, Any] = {"channel": Channel.EMAIL, "received_at": self.clock(),
+        sent = bytes(envelope.original_content or b"")
+        received_at = self.clock()
+        login = session.auth_data if session.authenticated and isinstance(session.auth_data, str) else None
+        provenance = session_provenance(session.peer, session.host_name, login)
+        if self._over_client_rate(provenance):
+            provenance = provenance.model_copy(update={"client_over_rate_limit": True})
+        # The spool id is the digest of the bytes as the client sent them: an SMTP retry is recognised although our
+        # Received line (with its time) differs.
+        spool_id = hashlib.sha256(sent).hexdigest()
+        raw = received_header(provenance, our_host=self.hostname, tls=session.ssl is not None,
+                              queue_id=spool_id[:16], when=received_at) + sent
+        details: dict[str, Any] = {"channel": Channel.EMAIL, "received_at": received_at,
                                    "envelope_sender": envelope.mail_from,
-                                   "envelope_recipients": tuple(envelope.rcpt_tos), "source": "smtp"}
+                                   "envelope_recipients": tuple(envelope.rcpt_tos), "source": "smtp",
+                                   "provenance": provenance}
         try:
             if self.spool.fits(raw):
-                spooled = await self.spool.put(raw, **details)
+                spooled = await self.spool.put(raw, spool_id=spool_id, **details)
                 key, duplicate = spooled.spool_id, not spooled.fresh
                 log.info("smtp.spooled", spool_id=key[:16], size=len(raw), duplicate=duplicate)
             else:
@@ -220,7 +374,7 @@ class UserPasswordAuthenticator:
         expected = self.users.get(username)
         given = auth_data.password.decode("utf-8", "replace")
         success = expected is not None and hmac.compare_digest(expected.encode(), given.encode())
-        log.info("smtp.auth", user=username, success=success)
+        log.info("smtp.auth", user_digest=log_digest(username), success=success)
         return AuthResult(success=success, handled=False, auth_data=username if success else None)
 
 
@@ -252,6 +406,9 @@ class SmtpListener:
         self.pipeline = pipeline
         self.settings = settings
         self.handler = IntakeHandler(pipeline, spool, settings)
+        self.limits = smtp_limits(settings)
+        # One count for the whole listener: the cap is on connections open at once, across all sessions.
+        self.connections = ConnectionCounter(self.limits)
         self.server: asyncio.base_events.Server | None = None
         self._tls_context: ssl.SSLContext | None = None
 
@@ -261,7 +418,8 @@ class SmtpListener:
         users = {name: secret.get_secret_value() for name, secret in settings.smtp_auth_users.items()}
         return IntakeSMTP(
             self.handler,
-            max_message_bytes=settings.max_message_bytes,
+            limits=self.limits,
+            connections=self.connections,
             enable_SMTPUTF8=True,
             hostname=settings.smtp_hostname,
             ident="ombudsdesk intake",

@@ -30,7 +30,7 @@ from nats.js.errors import BadRequestError, KeyDeletedError, KeyNotFoundError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared import streams
-from shared.events import Channel
+from shared.events import Channel, Provenance
 from shared.messaging import DeliveryPolicy
 from services.intake.stores import key_value_bucket
 
@@ -56,6 +56,8 @@ class SpoolEnvelope(BaseModel):
     envelope_sender: str | None = None
     envelope_recipients: tuple[str, ...] = ()
     source: str = "smtp"
+    # What the SMTP session saw (peer, HELO, AUTH login): evidence for the sender verdict, kept with the entry.
+    provenance: Provenance = Provenance()
 
 
 class SpoolEntryInvalid(ValueError):
@@ -181,14 +183,19 @@ class Spool:
         envelope_sender: str | None,
         envelope_recipients: Sequence[str],
         source: str,
+        provenance: Provenance = Provenance(),
+        spool_id: str | None = None,
     ) -> Spooled:
+        """`spool_id`: the identity of the bytes as the client sent them (default: of `raw`), so that an SMTP retry
+        is recognised although intake's own Received line (with its time) differs."""
         envelope = SpoolEnvelope(
-            spool_id=hashlib.sha256(raw).hexdigest(),
+            spool_id=spool_id or hashlib.sha256(raw).hexdigest(),
             channel=channel,
             received_at=received_at,
             envelope_sender=envelope_sender,
             envelope_recipients=tuple(dict.fromkeys(envelope_recipients))[:MAX_SPOOL_RECIPIENTS],
             source=source,
+            provenance=provenance,
         )
         js: JetStreamContext = self._js()
         ack = await js.publish_async(streams.SUBJECT_INTAKE_SPOOL, raw, stream=streams.STREAM_INTAKE_SPOOL,

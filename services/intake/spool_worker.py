@@ -33,7 +33,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from shared import streams
-from shared.events import Channel
+from shared.events import Channel, Provenance
 from shared.messaging import DeliveryPolicy
 from services.intake.acceptor import MessageAcceptor
 from services.intake.pipeline import ParsersBusy
@@ -233,6 +233,7 @@ class SpoolWorker:
                     envelope_sender=envelope.envelope_sender,
                     envelope_recipients=envelope.envelope_recipients,
                     source=envelope.source,
+                    provenance=envelope.provenance,
                 )
                 return True
             except TRANSIENT as error:
@@ -266,6 +267,7 @@ class SpoolWorker:
                 envelope_sender=envelope.envelope_sender if envelope else None,
                 envelope_recipients=envelope.envelope_recipients if envelope else (),
                 source=envelope.source if envelope else "spool",
+                provenance=envelope.provenance if envelope else Provenance(),
             )
         except Exception as error:  # noqa: BLE001 - not kept yet: the entry stays in the spool and comes back
             log.error("intake.spool_quarantine_failed", error=repr(error))

@@ -41,7 +41,7 @@ from nats.nuid import NUID
 from pydantic import BaseModel, ConfigDict
 
 from shared import streams
-from shared.events import AttachmentRef, Channel
+from shared.events import AttachmentRef, Channel, Provenance
 from services.intake.mime import Attachment
 
 log = structlog.get_logger(__name__)
@@ -271,6 +271,7 @@ class QuarantineRecord(BaseModel):
     source: str = ""
     quarantined_at: datetime
     attempts: int = 1
+    provenance: Provenance = Provenance()
 
 
 class Quarantine:

@@ -13,17 +13,21 @@ from datetime import datetime
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
-from services.intake.automation import detect_automated
-from services.intake.bounces import BounceReport, parse_bounce
-from services.intake.charsets import decode_header_value
+from services.intake.addresses import address_list, display_name, mailboxes, principal
+from services.intake.authentication import MAX_HEADERS, TxtLookup, Verdict, verdict_from_headers, verify_dkim
+from services.intake.automation import acknowledgment_suppression, detect_automated
+from services.intake.bounces import BounceReport, read_delivery_notice
+from services.intake.charsets import decode_header_value, header_text
 from services.intake.forwarding import ForwardedOriginal, find_forwarded_original
 from services.intake.language import detect_language
 from services.intake.large_parts import hollow_out
 from services.intake.message_key import message_ids, normalise_message_id, repair_header_block
 from services.intake.mime import Attachment, MimeContent, MimeLimits, extract_content
 from services.intake.references import case_numbers, ours
+from services.intake.reports import DISPOSITION_NOTIFICATION, find_report
+from shared.events import Provenance, SenderVerdict
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,12 @@ class ParseContext:
     limits: MimeLimits = MimeLimits()
     max_text_chars: int = 200_000
     envelope_sender: str | None = None
+    # Trust at the door (docs/security.md): the authserv-ids (RFC 8601) whose Authentication-Results we believe,
+    # and what the channel itself saw (peer, SMTP AUTH login, staff mailbox).
+    trusted_authserv_ids: frozenset[str] = frozenset()
+    provenance: Provenance = Provenance()
+    # Intake's own DKIM check where it is the MX (setting verify_dkim_dmarc): the DNS TXT lookup to use, None = off.
+    dkim_txt_lookup: TxtLookup | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,13 @@ class Understanding:
     forwarded_by: Person | None = None
     bounce: BounceReport | None = None
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+    sender_verdict: SenderVerdict = SenderVerdict.UNVERIFIED
+    sender_evidence: str = ""
+    identity_notes: tuple[str, ...] = ()
+    forward_verified: bool = False
+    needs_confirmation: str | None = None
+    acknowledgment_suppressed: str | None = None
+    disposition_of: str | None = None
 
 
 def parse_bytes(raw: bytes) -> Message:
@@ -101,19 +118,48 @@ def header_charsets(message: Message) -> tuple[str, ...]:
     return tuple(sorted(found, key=lambda charset: bool(_SINGLE_BYTE.match(charset))))
 
 
-def find_sender(message: Message, defects: list[str], charsets: tuple[str, ...]) -> Person:
-    """The first From header with an address (some spam carries a junk one first), else the mbox envelope line."""
+# Identity anomalies (codes, recorded in `identity_notes`) that leave a message `unverified` whatever a trusted
+# server said about its From domain: the domain checked may not be the author the message shows.
+UNVERIFYING_NOTES = ("several_from_headers", "several_from_addresses", "sender_differs", "no_from_address")
+MAX_FROM_HEADERS = 10
+
+
+def find_sender(message: Message, defects: list[str], charsets: tuple[str, ...], notes: list[str]) -> Person:
+    """The author (RFC 5322 3.6.2): the first From header with an address (some spam carries a junk one first),
+    else the mbox envelope line. Addresses are parsed from the raw header before any decoding (`addresses`).
+    Anomalies go to `notes` as codes: several From fields or addresses, a Sender that differs, no From address."""
     values = message.get_all("From") or []
-    for value in values:
-        person = first_address(decode_header_value(value, defects, "from", charsets))
-        if person.email:
-            return person
-    unixfrom = message.get_unixfrom() or ""
-    parts = unixfrom.split()
-    if len(parts) > 1 and "@" in parts[1]:
-        defects.append("no From address: mbox envelope line used")
-        return Person(email=parts[1].strip("<>").lower())
-    return first_address(decode_header_value(values[0], defects, "from")) if values else Person()
+    if len(values) > 1:
+        notes.append(f"several_from_headers: {len(values)}")
+    found = [mailboxes(value, defects, "from", charsets) for value in values[:MAX_FROM_HEADERS]]
+    every = list(dict.fromkeys(mailbox.email for header in found for mailbox in header))
+    if len(every) > 1:
+        notes.append("several_from_addresses: " + ", ".join(every[:5]))
+    author = next((principal(header) for header in found if header), None)
+    if author is None:
+        notes.append("no_from_address")
+        unixfrom = message.get_unixfrom() or ""
+        parts = unixfrom.split()
+        if len(parts) > 1 and "@" in parts[1]:
+            defects.append("no From address: mbox envelope line used")
+            return Person(email=parts[1].strip("<>").lower())
+        if not values:
+            return Person()
+        name = display_name(header_text(values[0], defects, "from", charsets), defects, "from", charsets)
+        return Person(name=name[:MAX_NAME_CHARS])
+    sender = Person(name=author.name, email=author.email)
+    if "@" in sender.name and sender.email not in sender.name.lower():
+        notes.append("display_name_shows_another_address")
+    if "=?" in sender.email:  # RFC 2047 5: never in an addr-spec; kept literal, never decoded into another address
+        notes.append("encoded_word_in_address")
+    senders = message.get_all("Sender") or []
+    if len(senders) > 1:
+        notes.append(f"sender_differs: {len(senders)} Sender headers")
+    elif senders:
+        named = principal(mailboxes(senders[0], defects, "sender", charsets))
+        if named is not None and named.email != sender.email:
+            notes.append(f"sender_differs: {named.email}")
+    return sender
 
 
 def header_map(message: Message, defects: list[str], charsets: tuple[str, ...] = ()) -> dict[str, str]:
@@ -126,24 +172,9 @@ def header_map(message: Message, defects: list[str], charsets: tuple[str, ...] =
     return headers
 
 
-def first_address(value: str) -> Person:
-    try:
-        pairs = getaddresses([value])
-    except Exception:  # noqa: BLE001 - an unparseable address header yields no address
-        return Person(name=value.strip()[:200])
-    for name, address in pairs:
-        address = address.strip()
-        if "@" in address:
-            return Person(name=name.strip().strip('"'), email=address.lower())
-    return Person(name=value.strip()[:200]) if value.strip() else Person()
-
-
-def all_addresses(values: list[str]) -> tuple[str, ...]:
-    try:
-        pairs = getaddresses(values)
-    except Exception:  # noqa: BLE001
-        return ()
-    return tuple(dict.fromkeys(address.strip().lower() for _, address in pairs if "@" in address))
+def all_addresses(values: list[object], defects: list[str], charsets: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Every address of raw To/Cc values, parsed before decoding (`addresses`), lower-case, each once."""
+    return address_list(values, defects, "recipients", charsets)
 
 
 def parse_date(value: str) -> datetime | None:
@@ -217,6 +248,39 @@ def _is_staff(person: Person, context: ParseContext) -> bool:
     return person.email in context.staff_addresses or domain in context.staff_domains
 
 
+def sender_verdict(
+    raw: bytes, message: Message, from_domain: str | None, notes: list[str], context: ParseContext,
+    defects: list[str],
+) -> Verdict:
+    """Who wrote it, on which evidence (`authentication`): the topmost trusted Authentication-Results, else intake's
+    own DKIM check when configured; never `verified` with an identity anomaly in `notes` (several From, a Sender
+    that differs), since the domain checked may then not be the author's the message shows."""
+    values = [header_text(value, defects, "authentication-results")
+              for value in (message.get_all("Authentication-Results") or [])[:MAX_HEADERS]]
+    verdict = verdict_from_headers(values, from_domain, context.trusted_authserv_ids)
+    if verdict.verdict is SenderVerdict.UNVERIFIED and context.dkim_txt_lookup is not None and from_domain:
+        own = verify_dkim(raw, from_domain, context.dkim_txt_lookup)
+        verdict = own if own.verdict is SenderVerdict.VERIFIED else Verdict(
+            verdict.verdict, f"{verdict.evidence}; {own.evidence}")
+    anomalies = [note.partition(":")[0] for note in notes if note.partition(":")[0] in UNVERIFYING_NOTES]
+    if verdict.verdict is SenderVerdict.VERIFIED and anomalies:
+        verdict = Verdict(SenderVerdict.UNVERIFIED,
+                          f"{verdict.evidence}; not verified: {', '.join(dict.fromkeys(anomalies))}")
+    return verdict
+
+
+def forward_authenticated(forwarder: Person, verdict: SenderVerdict, context: ParseContext) -> bool:
+    """Whether a staff forward is proven to come from staff (docs/security.md): its From is a staff address or domain
+    and verified; or it came over the submission port under SMTP AUTH (RFC 4954) as a staff account (an address of
+    `staff_addresses` or in `staff_domains`); or from an IMAP mailbox configured as staff's."""
+    if verdict is SenderVerdict.VERIFIED and _is_staff(forwarder, context):
+        return True
+    login = (context.provenance.authenticated_as or "").strip().lower()
+    if "@" in login and _is_staff(Person(email=login), context):
+        return True
+    return context.provenance.staff_mailbox
+
+
 def understand(raw: bytes, context: ParseContext) -> Understanding:
     skeleton, large = hollow_out(raw)
     repaired = repair_header_block(skeleton)
@@ -231,10 +295,15 @@ def understand(raw: bytes, context: ParseContext) -> Understanding:
         defects.append(f"text truncated to {context.max_text_chars} characters")
         text = text[: context.max_text_chars]
 
-    sender = find_sender(message, defects, charsets)
+    identity_notes: list[str] = []
+    sender = find_sender(message, defects, charsets, identity_notes)
+    from_domain = sender.email.rpartition("@")[2] if sender.email and "no_from_address" not in identity_notes else None
     if sender.email is None and context.envelope_sender and "@" in context.envelope_sender:
         defects.append("no From address: envelope sender used")
         sender = Person(name=sender.name, email=context.envelope_sender.strip("<>").lower())
+    # About this message's own From: on a staff forward, the staff member's mail (`forward_verified` then says
+    # whether staff vouch for the original inside; the citizen quoted there is never authenticated by it).
+    verdict = sender_verdict(raw, message, from_domain, identity_notes, context, defects)
     subject = headers.get("subject", "")
     sent_at = parse_date(headers.get("date", ""))
     message_id = normalise_message_id(headers.get("message-id"))
@@ -244,14 +313,23 @@ def understand(raw: bytes, context: ParseContext) -> Understanding:
         if reply_id not in references:
             references = (*references, reply_id)
 
-    bounce = parse_bounce(message, headers, content, sender.email)
+    delivery_notice = read_delivery_notice(message, headers, content, sender.email)
+    bounce = delivery_notice.bounce if delivery_notice else None
+    report = find_report(message, headers, content)
     forwarded_by: Person | None = None
-    if bounce is None and _is_staff(sender, context):
+    forward_verified = False
+    needs_confirmation: str | None = None
+    # A report (a read receipt, an abuse report) quoting a citizen's mail is a machine's, never a staff forward.
+    if bounce is None and report is None and _is_staff(sender, context):
         original: ForwardedOriginal | None = find_forwarded_original(content, text)
         if original is not None and original.sender.email and not _is_staff(
             Person(email=original.sender.email), context
         ):
             forwarded_by = sender
+            # Extracted even when unproven, so that staff see whom it is about; the registry holds it then.
+            forward_verified = forward_authenticated(forwarded_by, verdict.verdict, context)
+            if not forward_verified:
+                needs_confirmation = "staff_forward_not_verified"
             sender = Person(name=original.sender.name, email=original.sender.email)
             sent_at = original.sent_at or sent_at
             subject = original.subject or subject
@@ -259,13 +337,24 @@ def understand(raw: bytes, context: ParseContext) -> Understanding:
         else:
             defects.append("mail from staff without an identifiable original sender")
 
+    # Machines are never answered (issue 10): a bounce, any multipart/report (reports.py), an auto-reply.
     automated_reason = None
     if bounce is None and forwarded_by is None:
         automated_reason = detect_automated(
-            headers, subject, sender.email, message_id, context.own_domain, context.envelope_sender
+            headers, subject, sender.email, message_id, context.own_domain, context.envelope_sender, text
         )
+    if report is not None and bounce is None:
+        automated_reason = report.reason
+    elif delivery_notice is not None and bounce is None:
+        automated_reason = delivery_notice.reason
     if bounce is not None:
         automated_reason = "delivery status notification"
+    # X-Auto-Response-Suppress asks not to auto-reply to its writer; on a staff forward that is the staff member.
+    acknowledgment_suppressed = acknowledgment_suppression(headers) if forwarded_by is None else None
+    # A read receipt (RFC 8098) is about one message: the registry attaches it to that file as an event.
+    disposition_of = report.original_message_id if report and report.report_type == DISPOSITION_NOTIFICATION else None
+    if disposition_of and disposition_of not in references:
+        references = (*references, disposition_of)
 
     language, confidence = detect_language(f"{subject}\n{text}")
     # Bounded only now, once forwarding and automation saw the headers as they came (see MAX_SUBJECT_CHARS).
@@ -277,8 +366,8 @@ def understand(raw: bytes, context: ParseContext) -> Understanding:
     our_references = cap_references(ours(references, context.own_domain), defects)
     references = cap_references(references, defects)
     in_reply_to = _cap_id(in_reply_to_ids[0] if in_reply_to_ids else None, "In-Reply-To", defects)
-    recipients = cap_items(all_addresses(message.get_all("To", []) + message.get_all("Cc", [])), MAX_RECIPIENTS,
-                           "recipients", defects)
+    recipients = cap_items(all_addresses(message.get_all("To", []) + message.get_all("Cc", []), defects, charsets),
+                           MAX_RECIPIENTS, "recipients", defects)
     recipients = tuple(recipient for recipient in recipients if len(recipient) <= MAX_ID_CHARS)
     found_case_numbers = cap_items(
         case_numbers([subject, text], context.case_number_prefix, context.case_number_width), MAX_CASE_NUMBERS,
@@ -306,4 +395,11 @@ def understand(raw: bytes, context: ParseContext) -> Understanding:
         forwarded_by=forwarded_by,
         bounce=bounce,
         headers=headers,
+        sender_verdict=verdict.verdict,
+        sender_evidence=verdict.evidence[:MAX_SUBJECT_CHARS],
+        identity_notes=tuple(note[:MAX_SUBJECT_CHARS] for note in dict.fromkeys(identity_notes))[:MAX_DEFECTS],
+        forward_verified=forward_verified,
+        needs_confirmation=needs_confirmation,
+        acknowledgment_suppressed=acknowledgment_suppressed,
+        disposition_of=disposition_of,
     )

@@ -36,7 +36,8 @@ class IntakeService:
         self.scan_to_email = ScanToEmail(self.pipeline, settings.letters_scan_addresses,
                                          settings.letters_path() / REJECTED, today=letters_today(settings),
                                          language=settings.letters_staff_language,
-                                         scan_senders=settings.letters_scan_senders)
+                                         scan_senders=settings.letters_scan_senders,
+                                         max_age_days=settings.letters_scan_max_age_days)
         self.spool = Spool(lambda: self.pipeline.js, self.pipeline.max_payload)
         takes_mail_in = settings.intake_role in ("all", "front")
         self.smtp: SmtpListener | None = None

@@ -18,15 +18,16 @@ from services.notifier.letters import build_letter_pdf
 from services.notifier.models import NoticeChannel, NoticeStatus
 from services.notifier.notices import (
     SETTLES_DEADLINE,
+    LimitWindow,
     NoticeDraft,
     draft_acknowledgment,
     draft_deadline_warnings,
     draft_requested_notice,
 )
-from services.notifier.outbox import Outbox, RecipientFacts
+from services.notifier.outbox import CountedNotices, Outbox, RecipientFacts
 from services.notifier.reasons import ReasonCode, reason
 from services.notifier.rendering import TemplateRenderer, pick_language
-from services.notifier.routing import route_notice
+from services.notifier.routing import NoticeLimits, route_notice
 from services.notifier.settings import NotifierSettings
 from services.notifier.suppression import SuppressionRules
 from shared.events import ComplaintRegistered, DeadlineAlert, DeliveryFailed, NoticeRequested
@@ -77,6 +78,8 @@ class NotifierHandlers:
         self.outbox = outbox
         self.renderer = renderer
         self.rules = suppression_rules(settings)
+        self.limits = NoticeLimits(follow_ups_per_day=settings.follow_up_notices_per_day,
+                                   acknowledgments_per_24_hours=settings.acknowledgment_limit_per_recipient)
         self.on_new_notice = on_new_notice
         self.clock = clock
 
@@ -151,17 +154,14 @@ class NotifierHandlers:
             except UnsafeAddress:
                 log.warning("notice.unusable_address", complaint_number=draft.complaint_number)
         now = self.clock()
-        # The follow-up limit counts per calendar day of the service (Brussels), not per UTC day.
-        local_now = now.astimezone(self.settings.timezone)
-        day_start = local_now.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
 
         def compose(facts: RecipientFacts) -> dict[str, Any]:
             return self._compose(draft, address, facts, now)
 
+        counted = CountedNotices(str(draft.kind), self._window_start(draft.limit_window, now)) \
+            if draft.limit_window else None
         try:
-            stored = await self.outbox.record(
-                draft.notification_key, address, compose, day_start if draft.rate_limited else None
-            )
+            stored = await self.outbox.record(draft.notification_key, address, compose, counted)
         except TemplateError as error:
             raise PermanentError(f"template {draft.language}/{draft.kind}: {error}") from error
         if stored and draft.kind in SETTLES_DEADLINE:
@@ -175,16 +175,27 @@ class NotifierHandlers:
                      notification_key=draft.notification_key)
         return stored
 
+    def _window_start(self, window: LimitWindow, now: datetime) -> datetime:
+        """Where a limit's counting period starts: the follow-up limit counts per calendar day of the service
+        (Brussels midnight, not UTC's); the acknowledgment limit over the last 24 hours."""
+        if window is LimitWindow.LAST_24_HOURS:
+            return now - timedelta(hours=24)
+        local_now = now.astimezone(self.settings.timezone)
+        return local_now.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
+
     def _compose(self, draft: NoticeDraft, address: str | None, facts: RecipientFacts, now: datetime) -> dict[str, Any]:
-        route = route_notice(draft, address, facts, self.rules, self.settings.follow_up_notices_per_day)
+        route = route_notice(draft, address, facts, self.rules, self.limits)
+        organisation = organisation_variables(self.settings, draft.language)
         variables = {
             **draft.variables,
-            "org": organisation_variables(self.settings, draft.language),
+            "org": organisation,
             "case_number": draft.complaint_number,
             "recipient_name": clean_header_text(draft.recipient_name, 120),
             "channel": route.channel.value,
         }
-        rendered = self.renderer.render(draft.kind, draft.language, variables)
+        # Links only from configuration (the organisation, the ombudsman directory), never from a sender's text.
+        trusted = [*organisation.values(), *(str(draft.variables.get(name) or "") for name in draft.trusted_variables)]
+        rendered = self.renderer.render(draft.kind, draft.language, variables, link_sources=trusted)
         pdf = None
         if route.channel is NoticeChannel.LETTER:
             pdf = build_letter_pdf(

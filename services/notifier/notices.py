@@ -2,6 +2,11 @@
 
 The notification key is the notice's identity across redeliveries and restarts: one acknowledgment per complaint,
 one notice per registry request key, one warning per deadline alert and recipient.
+
+A draft also says how its kind is rate-limited per recipient (`LimitWindow`: follow-up confirmations per calendar
+day, acknowledgments per 24 hours, so intake cannot be used to mail-bomb a third party), why it must not go out at
+all though a person wrote (`acknowledgment_suppressed`, decided at intake), and which of its variables come from
+configuration rather than from a sender (`trusted_variables`: only their web addresses may become links).
 """
 
 from __future__ import annotations
@@ -34,6 +39,13 @@ class NoticeKind(StrEnum):
 STAFF_KINDS = frozenset({NoticeKind.DEADLINE_APPROACHING, NoticeKind.DEADLINE_MISSED, NoticeKind.DEADLINE_DIGEST})
 # A notice of this kind settles the deadline of that kind: the file leaves the handler's digest.
 SETTLES_DEADLINE = {NoticeKind.ACKNOWLEDGMENT: "acknowledgment", NoticeKind.FINAL_ANSWER: "answer"}
+
+
+class LimitWindow(StrEnum):
+    """Over which period the notices of one kind to one address are counted against their limit."""
+
+    LOCAL_DAY = "local_day"  # the calendar day in the service's time zone (follow-up confirmations)
+    LAST_24_HOURS = "last_24_hours"  # any 24 hours, counted back from now (acknowledgments)
 
 
 class _Context(BaseModel):
@@ -122,7 +134,9 @@ class NoticeDraft:
     references: tuple[str, ...] = ()
     automated: bool = False
     automated_reason: str | None = None
-    rate_limited: bool = False
+    limit_window: LimitWindow | None = None
+    acknowledgment_suppressed: str | None = None
+    trusted_variables: tuple[str, ...] = ()
 
     @property
     def for_citizen(self) -> bool:
@@ -155,6 +169,8 @@ def draft_acknowledgment(event: ComplaintRegistered, default_language: str) -> N
         references=event.references,
         automated=event.automated,
         automated_reason=event.automated_reason,
+        limit_window=LimitWindow.LAST_24_HOURS,
+        acknowledgment_suppressed=(event.acknowledgment_suppressed or "").strip()[:200] or None,
     )
 
 
@@ -181,7 +197,9 @@ def draft_requested_notice(event: NoticeRequested, default_language: str) -> Not
         postal_address=person.postal_address,
         in_reply_to=event.reply_to_message_id,
         references=event.references,
-        rate_limited=kind is NoticeKind.FOLLOW_UP_RECEIVED,
+        limit_window=LimitWindow.LOCAL_DAY if kind is NoticeKind.FOLLOW_UP_RECEIVED else None,
+        # The competent ombudsman's contact comes from the registry's directory (configuration), never a sender.
+        trusted_variables=("competent_contact",) if kind is NoticeKind.REDIRECTED else (),
     )
 
 

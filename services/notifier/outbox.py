@@ -4,18 +4,24 @@
 makes a second delivery of the same event a no-op (INSERT ... ON CONFLICT DO NOTHING on both SQLite and PostgreSQL).
 Relays claim notices with a lease, so a relay killed mid-send leaves its notice to be sent again once the lease
 runs out: a notice may, in that narrow window, be sent twice, but is never lost.
+
+Rate limits per recipient (follow-up confirmations, acknowledgments) count the notices this outbox recorded: durable
+across restarts and shared by every notifier instance on the database. On PostgreSQL the recording transaction
+takes an advisory lock on the recipient's address, so two instances recording for one address take turns and the
+second counts the first's notice; SQLite has a single writer already.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -27,10 +33,25 @@ COMPOSE_ATTEMPTS = 3
 
 @dataclass(frozen=True)
 class RecipientFacts:
-    """What the database knows about a recipient when a notice to them is recorded."""
+    """What the database knows about a recipient when a notice to them is recorded: whether the address is
+    flagged, and how many notices of the counted kind it was sent (or is due) within the counted period."""
 
     flagged_reason: str | None
-    follow_ups_today: int
+    recent: int
+
+
+@dataclass(frozen=True)
+class CountedNotices:
+    """Which notices to count against a limit: those of `kind` recorded since `since` and not suppressed."""
+
+    kind: str
+    since: datetime
+
+
+def recipient_lock_key(address: str) -> int:
+    """A stable PostgreSQL advisory-lock key (signed 64-bit) for one recipient address."""
+    digest = hashlib.sha256(f"ombudsdesk-notifier-recipient:{address.lower()}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class Outbox:
@@ -57,7 +78,7 @@ class Outbox:
         notification_key: str,
         address: str | None,
         compose: Callable[[RecipientFacts], dict[str, Any]],
-        count_follow_ups_since: datetime | None = None,
+        counted: CountedNotices | None = None,
     ) -> bool:
         """Store the notice `compose` builds, unless one with this key exists. True when this call stored it.
 
@@ -68,21 +89,23 @@ class Outbox:
             async with self.sessions() as session:
                 if await self._exists(session, notification_key):
                     return False
-                facts = await self._facts(session, address, count_follow_ups_since)
+                facts = await self._facts(session, address, counted)
             values = compose(facts)
             async with self._writing() as session:
+                await self._lock_recipient(session, address, counted)
                 if await self._exists(session, notification_key):
                     return False
-                if await self._facts(session, address, count_follow_ups_since) != facts:
+                if await self._facts(session, address, counted) != facts:
                     continue
                 statement = self._insert(Notice.__table__).values(notification_key=notification_key, **values)
                 result = await session.execute(statement.on_conflict_do_nothing(index_elements=["notification_key"]))
                 return bool(result.rowcount)
         # The facts kept changing under us: compose within the transaction, slow but correct.
         async with self._writing() as session:
+            await self._lock_recipient(session, address, counted)
             if await self._exists(session, notification_key):
                 return False
-            values = compose(await self._facts(session, address, count_follow_ups_since))
+            values = compose(await self._facts(session, address, counted))
             statement = self._insert(Notice.__table__).values(notification_key=notification_key, **values)
             result = await session.execute(statement.on_conflict_do_nothing(index_elements=["notification_key"]))
             return bool(result.rowcount)
@@ -91,21 +114,28 @@ class Outbox:
     async def _exists(session: AsyncSession, notification_key: str) -> bool:
         return await session.scalar(select(Notice.id).where(Notice.notification_key == notification_key)) is not None
 
-    async def _facts(self, session: AsyncSession, address: str | None, since: datetime | None) -> RecipientFacts:
+    async def _lock_recipient(self, session: AsyncSession, address: str | None,
+                              counted: CountedNotices | None) -> None:
+        """PostgreSQL: hold the recipient's advisory lock until the transaction ends, when a limit is counted."""
+        if address and counted is not None and self.engine.dialect.name == "postgresql":
+            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": recipient_lock_key(address)})
+
+    async def _facts(self, session: AsyncSession, address: str | None,
+                     counted: CountedNotices | None) -> RecipientFacts:
         if not address:
             return RecipientFacts(None, 0)
         flag = await session.scalar(select(AddressFlag.reason).where(AddressFlag.address == address.lower()))
-        if since is None:
+        if counted is None:
             return RecipientFacts(flag, 0)
-        follow_ups = await session.scalar(
+        recent = await session.scalar(
             select(func.count(Notice.id)).where(
                 Notice.recipient == address.lower(),
-                Notice.notice_kind == "follow_up_received",
-                Notice.created_at >= since,
+                Notice.notice_kind == counted.kind,
+                Notice.created_at >= counted.since,
                 Notice.status != NoticeStatus.SUPPRESSED,
             )
         )
-        return RecipientFacts(flag, int(follow_ups or 0))
+        return RecipientFacts(flag, int(recent or 0))
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Notice]:
         """Notices due now (or whose previous relay's lease expired), each claimed by exactly one relay.

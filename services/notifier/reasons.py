@@ -20,6 +20,8 @@ class ReasonCode(StrEnum):
     EMAIL_UNDELIVERABLE = "email_undeliverable"
     ADDRESS_FLAGGED = "address_flagged"
     RATE_LIMITED = "rate_limited"
+    ACKNOWLEDGMENT_LIMIT = "acknowledgment_limit"
+    ACKNOWLEDGMENT_SUPPRESSED = "acknowledgment_suppressed"
     UNSAFE_ADDRESS = "unsafe_address"
     RECIPIENT_REFUSED = "recipient_refused"
     RELAY_REFUSED = "relay_refused"
@@ -85,6 +87,18 @@ _TEXTS: dict[ReasonCode, dict[str, str]] = {
         "nl": "daglimiet van berichten voor dit adres bereikt",
         "de": "Tageshöchstzahl an Nachrichten für diese Adresse erreicht",
         "en": "daily notice limit reached for this address",
+    },
+    ReasonCode.ACKNOWLEDGMENT_LIMIT: {
+        "fr": "limite d'accusés de réception sur 24 heures atteinte pour cette adresse",
+        "nl": "limiet van ontvangstbevestigingen per 24 uur bereikt voor dit adres",
+        "de": "Höchstzahl an Eingangsbestätigungen in 24 Stunden für diese Adresse erreicht",
+        "en": "acknowledgment limit per 24 hours reached for this address",
+    },
+    ReasonCode.ACKNOWLEDGMENT_SUPPRESSED: {
+        "fr": "pas d'accusé de réception automatique, décidé à la réception du message",
+        "nl": "geen automatische ontvangstbevestiging, beslist bij de ontvangst van het bericht",
+        "de": "keine automatische Eingangsbestätigung, beim Eingang der Nachricht entschieden",
+        "en": "no automatic acknowledgment, decided when the message was received",
     },
     ReasonCode.UNSAFE_ADDRESS: {
         "fr": "adresse refusée (format dangereux)",

@@ -4,12 +4,16 @@ Each notice kind has one template per language, `<lang>/<kind>.j2`, with two blo
 text); the phrases every notice of a language shares live in `<lang>/_common.j2`, available to them as `c`. The HTML version is the same text laid out by `layout.html`, so the two versions can never say different
 things. A deployment overrides any file by putting one with the same relative path in its own folder. Undefined
 variables are errors (`StrictUndefined`): a missing value must fail a test, not leave a blank in a citizen's mail.
+
+Links are never made from text a sender wrote (issue 10): the HTML part escapes every character of the text, and
+turns into a link only a web address that also appears in one of the `link_sources` the caller vouches for (the
+organisation's settings, the ombudsman directory). A subject `http://evil.example` stays text.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -61,22 +65,35 @@ class RenderedNotice:
     html: str
 
 
-def _paragraphs_to_html(text: str) -> Markup:
-    """Plain text to HTML: blank lines separate paragraphs, `- ` lines make a list, links become links."""
+def linkable_urls(sources: Iterable[str]) -> frozenset[str]:
+    """The web addresses (HTML-escaped, as `_linkify` meets them) found in text the caller vouches for."""
+    return frozenset(url for source in sources if source for url in _URL.findall(str(escape(source))))
+
+
+def _paragraphs_to_html(text: str, linkable: frozenset[str] = frozenset()) -> Markup:
+    """Plain text to HTML: blank lines separate paragraphs, `- ` lines make a list, the `linkable` addresses
+    become links (nothing else does)."""
     blocks: list[str] = []
     for block in re.split(r"\n\s*\n", text.strip()):
         lines = block.splitlines()
         if lines and all(line.startswith("- ") for line in lines):
-            items = "".join(f"<li>{_linkify(line[2:])}</li>" for line in lines)
+            items = "".join(f"<li>{_linkify(line[2:], linkable)}</li>" for line in lines)
             blocks.append(f"<ul>{items}</ul>")
         else:
-            blocks.append("<p>" + "<br>\n".join(_linkify(line) for line in lines) + "</p>")
+            blocks.append("<p>" + "<br>\n".join(_linkify(line, linkable) for line in lines) + "</p>")
     return Markup("\n".join(blocks))
 
 
-def _linkify(line: str) -> str:
+def _linkify(line: str, linkable: frozenset[str]) -> str:
     escaped = str(escape(line))
-    return _URL.sub(lambda match: f'<a href="{match.group(1)}">{match.group(1)}</a>', escaped)
+    if not linkable:
+        return escaped
+
+    def link(match: re.Match[str]) -> str:
+        url = match.group(1)
+        return f'<a href="{url}">{url}</a>' if url in linkable else url
+
+    return _URL.sub(link, escaped)
 
 
 @pass_context
@@ -102,7 +119,9 @@ class TemplateRenderer:
         return sorted({Path(name).stem for name in self.environment.list_templates(extensions=["j2"])
                        if not Path(name).name.startswith("_")})
 
-    def render(self, kind: str, language: str, variables: Mapping[str, Any]) -> RenderedNotice:
+    def render(self, kind: str, language: str, variables: Mapping[str, Any],
+               link_sources: Iterable[str] = ()) -> RenderedNotice:
+        """Render one notice; only web addresses found in `link_sources` (trusted text) become links in HTML."""
         if language not in LANGUAGES:
             raise ValueError(f"unsupported language {language!r}")
         template = self.environment.get_template(f"{language}/{kind}.j2")
@@ -115,6 +134,6 @@ class TemplateRenderer:
         subject = " ".join(subject.split())
         text = re.sub(r"\n{3,}", "\n\n", body.strip()) + "\n"
         html = self.environment.get_template("layout.html").render(
-            {**context_vars, "subject": subject, "body_html": _paragraphs_to_html(text)}
+            {**context_vars, "subject": subject, "body_html": _paragraphs_to_html(text, linkable_urls(link_sources))}
         )
         return RenderedNotice(language=language, subject=subject, text=text, html=html)

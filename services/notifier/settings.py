@@ -98,6 +98,9 @@ class NotifierSettings(CommonSettings):
     staff_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # "Your message was added to case N": at most this many per address and calendar day (in `notifier_timezone`).
     follow_up_notices_per_day: int = 1
+    # Acknowledgments one address gets in any 24 hours, counted in the outbox (all instances); beyond it they are
+    # recorded as suppressed with the reason, so mail sent in a third party's name cannot flood that party.
+    acknowledgment_limit_per_recipient: int = Field(default=5, ge=1)
     # Time zone of the service's calendar: the day of the follow-up limit, the date printed on letters.
     notifier_timezone: str = "Europe/Brussels"
 

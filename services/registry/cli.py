@@ -7,6 +7,10 @@ service's outbox loop, or at once when NATS is reachable).
 What it prints for people is translated (`--lang fr|nl|de|en`, French by default): statuses, kinds, channels,
 outcomes and every other enumerated value through `vocabulary.label`, themes, services and ombudsmen through the
 screening configuration (`views.TextContext`). `--json` keeps the stable English identifiers, for scripts.
+
+Much of what it prints was written by strangers (names, subjects, bodies): nothing reaches the terminal with a
+control character in it (`shared.untrusted_text`: escape sequences and controls removed from text, DEL and C1
+escaped in JSON).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from services.registry.wiring import policy_from_settings
 from shared.cli_help import StaffCommand, one_of, staff_app
 from shared.database import create_engine
 from shared.settings import load_settings
+from shared.untrusted_text import for_terminal, json_for_terminal
 
 
 # --- help as staff read it (shared/cli_help.py), with the screening configuration's values -------------------------
@@ -103,10 +108,10 @@ def _run(action: Callable[[RegistryStore, Registry], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except NotFound as error:
-        typer.echo(f"introuvable / not found: {error}", err=True)
+        typer.echo(for_terminal(f"introuvable / not found: {error}"), err=True)
         raise typer.Exit(2) from None
     except Conflict as error:
-        typer.echo(f"refusé / refused: {error}", err=True)
+        typer.echo(for_terminal(f"refusé / refused: {error}"), err=True)
         raise typer.Exit(3) from None
 
 
@@ -122,7 +127,11 @@ def _context(registry: Registry, lang: str) -> views.TextContext:
 
 
 def _echo(lines: list[str]) -> None:
-    typer.echo("\n".join(lines))
+    typer.echo(for_terminal("\n".join(lines)))
+
+
+def _echo_json(value: Any) -> None:
+    typer.echo(json_for_terminal(json.dumps(value, ensure_ascii=False, indent=2)))
 
 
 @command("list")
@@ -153,7 +162,7 @@ def list_complaints(
 
     output = _run(listed)
     if as_json:
-        typer.echo(json.dumps(output, ensure_ascii=False, indent=2))
+        _echo_json(output)
     else:
         _echo(output)
 
@@ -178,7 +187,7 @@ def show(number: str = NumberArgument, lang: Language = LangOption,
         typer.echo(f"{ctx.colon(ctx.text('not_found'))} {number}", err=True)
         raise typer.Exit(1)
     if isinstance(output, dict):
-        typer.echo(json.dumps(output, ensure_ascii=False, indent=2))
+        _echo_json(output)
     else:
         _echo(output)
 
@@ -195,7 +204,7 @@ def held(as_json: bool = JsonOption, lang: Language = LangOption) -> None:
 
     output = _run(pen)
     if as_json:
-        typer.echo(json.dumps(output, ensure_ascii=False, indent=2))
+        _echo_json(output)
     else:
         _echo(output)
 
@@ -206,7 +215,7 @@ HeldIdArgument = typer.Argument(..., metavar="HELD_ID", help="number of the held
 def _confirm(complaint: Any, lang: str, *extra: str) -> None:
     """One line after a staff action: the number, its status in words, what changed."""
     ctx = views.TextContext(language=lang)
-    typer.echo("  ".join([complaint.number, ctx.term(complaint.status), *extra]))
+    typer.echo(for_terminal("  ".join([complaint.number, ctx.term(complaint.status), *extra])))
 
 
 @command("attach")
@@ -359,6 +368,7 @@ def indicators(year: int = typer.Argument(..., metavar="YEAR", help="e.g. 2026")
         zone = registry.policy.timezone
         if output_format is ReportFormat.CSV:
             return await annual_report_csv(store, year, zone, as_of=cutoff)
-        return json.dumps(await annual_report(store, year, zone, as_of=cutoff), ensure_ascii=False, indent=2)
+        return json_for_terminal(json.dumps(await annual_report(store, year, zone, as_of=cutoff), ensure_ascii=False,
+                                            indent=2))
 
     typer.echo(_run(report), nl=output_format is not ReportFormat.CSV)

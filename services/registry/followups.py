@@ -5,6 +5,13 @@ its thread, or a case number) is attached only when its sender is a party to tha
 correspondent). Knowing a number must never let a stranger write into someone else's file, so anything else is held
 for staff with the reason and ranked suggestions. What a party's message does to its case (attach, resume, reopen
 within the window, or a new linked complaint after it) is `workflow.decide_follow_up`'s decision.
+
+Issue 10, "Trust at the door", comes first: a message whose sender failed authentication (DMARC fail recorded by a
+trusted server) never enters a file nor becomes a complaint on its own; one intake asks staff to confirm (a staff
+forward nobody proved, a scanned letter dated long ago) is held with that reason, so nobody receives anything
+before staff decide; a read receipt (RFC 8098) of one of our notices is recorded in the file that sent the notice,
+never registered as a complaint. An `unverified` sender is no reason to hold: the message is handled as before and
+its verdict is stored with it, for staff to see.
 """
 
 from __future__ import annotations
@@ -28,6 +35,24 @@ class HoldReason(StrEnum):
     UNKNOWN_CASE_NUMBER = "unknown_case_number"
     AMBIGUOUS_REFERENCE = "ambiguous_reference"
     AUTOMATED_UNMATCHED = "automated_unmatched"
+    SENDER_FAILED_AUTHENTICATION = "sender_failed_authentication"
+    # Reasons intake gives for a staff confirmation (`MessageReceived.needs_confirmation`); any other code it may
+    # give is held as NEEDS_CONFIRMATION (the code itself stays in the held event).
+    STAFF_FORWARD_NOT_VERIFIED = "staff_forward_not_verified"
+    LETTER_DATE_TOO_OLD = "letter_date_too_old"
+    NEEDS_CONFIRMATION = "needs_confirmation"
+
+
+_CONFIRMATION_REASONS = frozenset({HoldReason.STAFF_FORWARD_NOT_VERIFIED, HoldReason.LETTER_DATE_TOO_OLD})
+
+
+def confirmation_reason(code: str) -> HoldReason:
+    """The hold reason for intake's `needs_confirmation` code."""
+    try:
+        reason = HoldReason(code)
+    except ValueError:
+        return HoldReason.NEEDS_CONFIRMATION
+    return reason if reason in _CONFIRMATION_REASONS else HoldReason.NEEDS_CONFIRMATION
 
 
 @dataclass(frozen=True)
@@ -65,12 +90,19 @@ class Attach:
 
 
 @dataclass(frozen=True)
+class RecordReceipt:
+    """A read receipt of a notice of this case: an entry in its thread, nothing else (no status, no notice)."""
+
+    number: str
+
+
+@dataclass(frozen=True)
 class Hold:
     reason: HoldReason
     suggestions: tuple[Suggestion, ...] = field(default_factory=tuple)
 
 
-Decision = RegisterNew | Attach | Hold
+Decision = RegisterNew | Attach | RecordReceipt | Hold
 
 _SCORES = {MatchedBy.HEADER: 3, MatchedBy.NUMBER: 2, MatchedBy.SENDER: 1}
 
@@ -98,8 +130,26 @@ def decide(
     automated: bool = False,
     today: date,
     policy: ReopenPolicy,
+    sender_failed: bool = False,
+    needs_confirmation: str | None = None,
+    receipt: bool = False,
+    receipt_cases: Sequence[str] = (),
 ) -> Decision:
-    """Decide the fate of one incoming message; `referenced` are the existing cases it refers to."""
+    """Decide the fate of one incoming message; `referenced` are the existing cases it refers to.
+
+    `sender_failed`: a trusted server recorded that the sender failed authentication. `needs_confirmation`: intake's
+    reason to have staff confirm it. `receipt`: it is an automated read receipt, and `receipt_cases` the cases whose
+    thread holds the notice it reports on (found by our own Message-ID, which nobody can guess).
+    """
+    if sender_failed:
+        return Hold(HoldReason.SENDER_FAILED_AUTHENTICATION, rank_suggestions(referenced, sender_cases))
+    if receipt:
+        cases = list(dict.fromkeys(receipt_cases))
+        if len(cases) == 1:
+            return RecordReceipt(cases[0])
+        return Hold(HoldReason.AUTOMATED_UNMATCHED, rank_suggestions(referenced, sender_cases))
+    if needs_confirmation:
+        return Hold(confirmation_reason(needs_confirmation), rank_suggestions(referenced, sender_cases))
     if not referenced:
         if unknown_numbers:
             return Hold(HoldReason.UNKNOWN_CASE_NUMBER, rank_suggestions((), sender_cases))

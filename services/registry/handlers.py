@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from services.registry import deadlines, workflow
-from services.registry.followups import Attach, CaseFacts, Hold, MatchedBy, RegisterNew, decide
+from services.registry.followups import Attach, CaseFacts, Hold, MatchedBy, RecordReceipt, RegisterNew, decide
 from services.registry.models import (
     CaseParty,
     ChangeLogEntry,
@@ -47,6 +47,7 @@ from shared.events import (
     NotificationFailed,
     NotificationSent,
     Party,
+    SenderVerdict,
 )
 from shared.messaging import PermanentError
 
@@ -81,6 +82,27 @@ def stored_message_id(value: str | None) -> str | None:
 def aware(moment: datetime) -> datetime:
     """A timestamp without a zone (an older or foreign producer) is taken as UTC, the events' convention."""
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def sender_trust(event: MessageReceived) -> dict[str, Any]:
+    """What is known of who wrote `event` (`models.SenderTrust`), as stored with its complaint or thread entry."""
+    forwarded_by = event.forwarded_by
+    return {
+        "sender_verdict": event.sender_verdict.value,
+        "sender_evidence": event.sender_evidence or None,
+        "identity_notes": list(event.identity_notes),
+        "peer_ip": event.provenance.peer_ip,
+        "peer_helo": event.provenance.peer_helo,
+        "authenticated_as": event.provenance.authenticated_as,
+        "forwarded_by_name": forwarded_by.name or None if forwarded_by else None,
+        "forwarded_by_email": (forwarded_by.email or "").strip().lower() or None if forwarded_by else None,
+        "forward_verified": event.forward_verified if forwarded_by else None,
+    }
+
+
+def is_read_receipt(event: MessageReceived) -> bool:
+    """An automated read receipt (RFC 8098 MDN) naming the notice it reports on."""
+    return bool(event.automated and stored_message_id(event.disposition_of))
 
 
 class EventPublisher(Protocol):
@@ -186,6 +208,9 @@ class Registry:
             await self._append(tx, decision.number, event, new_status=decision.new_status,
                                explanation=decision.explanation, actor=SYSTEM_ACTOR)
             return Outcome("appended", decision.number), []
+        if isinstance(decision, RecordReceipt):
+            await self._record_receipt(tx, decision.number, event)
+            return Outcome("receipt", decision.number), []
         self._hold(tx, event, decision)
         return Outcome("held", None, reason=decision.reason.value), []
 
@@ -198,6 +223,8 @@ class Registry:
         complaint = await tx.complaint_by_id(ref)
         if place == "complaint":
             action, dedup_id = "registered", f"registered:{complaint.number}"
+        elif is_read_receipt(event):
+            return Outcome("receipt", complaint.number, replay=True), []  # its change-log event went out with it
         else:
             action, dedup_id = "appended", f"appended:{complaint.number}:{event.message_key}"
         row = await tx.outbox_by_dedup_id(dedup_id)
@@ -217,8 +244,12 @@ class Registry:
         for complaint in number_cases:
             referenced.setdefault(complaint.number, (complaint, MatchedBy.NUMBER))
         sender = sender_address(event.sender.email)
-        if not referenced and not unknown and not event.automated:
+        sender_failed = event.sender_verdict is SenderVerdict.FAILED
+        if not (referenced or unknown or event.automated or sender_failed or event.needs_confirmation):
             return RegisterNew()  # the common case: a new complaint, no further query
+        receipt = is_read_receipt(event)
+        receipt_cases = await tx.complaints_by_message_ids([stored_message_id(event.disposition_of) or ""],
+                                                           direction="out") if receipt else []
         own = await tx.complaints_of_party(sender) if sender else []
         parties = await tx.party_emails([c.id for c, _ in referenced.values()])
 
@@ -240,6 +271,10 @@ class Registry:
             automated=event.automated,
             today=self.today(),
             policy=self.policy.reopen,
+            sender_failed=sender_failed,
+            needs_confirmation=event.needs_confirmation,
+            receipt=receipt,
+            receipt_cases=[c.number for c in receipt_cases],
         )
 
     def local_date(self, moment: datetime) -> date:
@@ -293,8 +328,10 @@ class Registry:
             recommendations=[],
             linked_number=linked_number,
             automated=event.automated,
+            acknowledgment_suppressed=event.acknowledgment_suppressed,
             created_at=now,
             updated_at=now,
+            **sender_trust(event),
         )
         await tx.add(complaint)
         if complaint.complainant_email:
@@ -302,7 +339,9 @@ class Registry:
                                added_by=actor, added_at=now))
         tx.stage(self._incoming_thread_message(complaint.id, event))
         self.log_change(tx, complaint, "registered", actor, None,
-                        {"message_key": event.message_key, "linked_number": linked_number})
+                        {"message_key": event.message_key, "linked_number": linked_number,
+                         "sender_verdict": event.sender_verdict.value,
+                         "acknowledgment_suppressed": event.acknowledgment_suppressed})
         tx.enqueue(ComplaintRegistered(
             complaint_number=number,
             message_key=event.message_key,
@@ -322,6 +361,8 @@ class Registry:
             language=complaint.complainant_language,
             handler=Party(email=complaint.handler) if complaint.handler else None,
             service_concerned=complaint.service_concerned,
+            sender_verdict=event.sender_verdict,
+            acknowledgment_suppressed=event.acknowledgment_suppressed,
         ))
         return complaint
 
@@ -343,7 +384,8 @@ class Registry:
         dpo = self.policy.screening.dpo if self.policy.screening else None
         return dpo.email if dpo else None
 
-    def _incoming_thread_message(self, complaint_id: int, event: MessageReceived) -> ThreadMessage:
+    def _incoming_thread_message(self, complaint_id: int, event: MessageReceived, *,
+                                 disposition_of: str | None = None) -> ThreadMessage:
         return ThreadMessage(
             complaint_id=complaint_id,
             direction="in",
@@ -357,7 +399,9 @@ class Registry:
             attachments=[a.model_dump() for a in event.attachments],
             raw_object=event.raw_object,
             automated=event.automated,
+            disposition_of=disposition_of,
             occurred_at=aware(event.received_at),
+            **sender_trust(event),
         )
 
     async def _append(self, tx: Transaction, number: str, event: MessageReceived, *, new_status: str | None,
@@ -374,7 +418,9 @@ class Registry:
             # "every change is recorded with who, when and why").
             self.log_change(tx, complaint, change, actor, explanation or None, {
                 "message_key": event.message_key, "message_id": event.message_id,
-                "sender": (event.sender.email or "").strip().lower() or None, "subject": event.subject_line})
+                "sender": (event.sender.email or "").strip().lower() or None, "subject": event.subject_line,
+                "sender_verdict": event.sender_verdict.value,
+                "acknowledgment_suppressed": event.acknowledgment_suppressed})
         if new_status and new_status != complaint.status:
             await self._set_status(tx, complaint, new_status, actor, explanation,
                                    details={"message_key": event.message_key})
@@ -387,10 +433,26 @@ class Registry:
             reply_to_message_id=event.message_id,
             automated=event.automated,
         ))
-        if notify_sender and not event.automated and event.sender.email:
+        # A person who asked for no automatic reply (X-Auto-Response-Suppress...) gets no receipt either.
+        if notify_sender and not event.automated and not event.acknowledgment_suppressed and event.sender.email:
             await self._request_notice(tx, complaint, "follow_up_received", f"follow_up_received:{event.message_key}",
                                        {"subject": event.subject_line}, recipient=event.sender,
                                        reply_to=event.message_id)
+        return complaint
+
+    async def _record_receipt(self, tx: Transaction, number: str, event: MessageReceived) -> Complaint:
+        """A read receipt of one of our notices: an entry in the file's thread and history; no status change, no
+        notice, no `MessageAppended` (it is no message of a party)."""
+        complaint = await tx.complaint_by_number(number, for_update=True)
+        if complaint is None:
+            raise NotFound(number)
+        disposition_of = stored_message_id(event.disposition_of)
+        tx.stage(self._incoming_thread_message(complaint.id, event, disposition_of=disposition_of))
+        complaint.updated_at = self.clock()
+        self.log_change(tx, complaint, "read_receipt", SYSTEM_ACTOR, None, {
+            "message_key": event.message_key, "disposition_of": disposition_of,
+            "sender": (event.sender.email or "").strip().lower() or None,
+            "sender_verdict": event.sender_verdict.value})
         return complaint
 
     def _hold(self, tx: Transaction, event: MessageReceived, decision: Hold) -> HeldMessage:

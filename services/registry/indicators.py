@@ -5,7 +5,9 @@ Interface:
 - `ComplaintRecord` — one complaint as the database adapter reads it (frozen dataclass of plain values);
 - `annual_indicators(records, year, *, as_of=None) -> dict` — JSON-able; `as_of` (default 31 December of `year`)
   is "today" when computing the current year, so that deadlines not yet due are not counted as missed;
-- `indicators_csv(indicators) -> str` — the same figures as CSV rows `section,key,value`.
+- `indicators_csv(indicators) -> str` — the same figures as CSV rows `section,key,value`; a text cell that a
+  spreadsheet would read as a formula (`=`, `+`, `-`, `@`, tab, CR first) is escaped with a leading quote
+  (`shared.untrusted_text.csv_cell`): improvement actions, themes and services are typed by people.
 
 Which complaints each figure covers (the usual conventions of Belgian and French ombudsman annual reports):
 - received, by channel / kind / service / theme, admissibility and its reasons, redirected, withdrawn:
@@ -35,6 +37,7 @@ from typing import Any
 
 from services.registry.vocabulary import FoundedCategory, InadmissibilityReason, Kind, Outcome, Status
 from shared.events import Channel
+from shared.untrusted_text import csv_cell
 
 __all__ = ["ComplaintRecord", "Tallies", "annual_indicators", "indicators_csv", "nearest_rank_percentile", "report"]
 
@@ -207,30 +210,34 @@ def report(t: Tallies, year: int, period_end: date) -> dict[str, Any]:
     }
 
 
-def _rows(prefix: str, value: Any) -> Iterable[tuple[str, str]]:
+def _rows(prefix: str, value: Any) -> Iterable[tuple[str, Any]]:
     if isinstance(value, Mapping):
         for key, item in value.items():
             yield from _rows(f"{prefix}.{key}" if prefix else str(key), item)
     else:
-        yield prefix, "" if value is None else str(value)
+        yield prefix, "" if value is None else value
 
 
 def indicators_csv(indicators: Mapping[str, Any]) -> str:
     """CSV (RFC 4180, CRLF line ends) with a header `section,key,value`; nested figures get dotted keys, and each
     improvement action is a row `improvement_actions,action:<number>,<text>`."""
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["section", "key", "value"])
+    csv_writer = csv.writer(out)
+
+    def writerow(cells: Iterable[Any]) -> None:
+        csv_writer.writerow([csv_cell(cell) for cell in cells])
+
+    writerow(["section", "key", "value"])
     for section, value in indicators.items():
         if section == "improvement_actions":
             for key, item in value.items():
                 if key != "list":
-                    writer.writerow([section, key, item])
+                    writerow([section, key, item])
             for action in value.get("list", ()):
-                writer.writerow([section, f"action:{action['number']}", action["action"]])
+                writerow([section, f"action:{action['number']}", action["action"]])
         elif isinstance(value, Mapping):
             for key, item in _rows("", value):
-                writer.writerow([section, key, item])
+                writerow([section, key, item])
         else:
-            writer.writerow([section, "", "" if value is None else value])
+            writerow([section, "", "" if value is None else value])
     return out.getvalue()

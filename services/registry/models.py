@@ -4,6 +4,8 @@
 - `number_counters`: one row per year; incremented in the registering transaction, so numbers are gap-free.
 - `complaints`: the file of a complaint; `message_key` is unique so a replayed event never registers twice.
 - `thread_messages`: every message in and out of a case; `message_id` matches In-Reply-To/References of replies.
+  Both keep, for an incoming message (a complaint: its first one), what is known of who wrote it (`SenderTrust`:
+  the sender verdict and its evidence, the channel's provenance, the forwarding staff member; issue 10).
 - `case_parties`: who may write into a case (the complainant, known correspondents).
 - `change_log`: who changed what, when and why (published as `ComplaintChanged`).
 - `holding_pen`: follow-ups the registry would not attach on its own, with the reason and ranked suggestions.
@@ -74,7 +76,27 @@ class NumberCounter(Base):
     last: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
-class Complaint(Base):
+class SenderTrust:
+    """Who wrote an incoming message, as far as evidence goes (`shared.events.MessageReceived`, docs/security.md).
+
+    NULL on rows written before it was recorded, and on outgoing messages. `sender_verdict` is verified, failed or
+    unverified; `identity_notes` lists anomalies intake saw (several From addresses, a Sender that differs, ...);
+    `peer_ip` / `peer_helo` / `authenticated_as` are what the SMTP session itself saw; `forwarded_by_*` the staff
+    member who forwarded a citizen's mail, `forward_verified` whether that staff member is proven.
+    """
+
+    sender_verdict: Mapped[str | None] = mapped_column(String(16))
+    sender_evidence: Mapped[str | None] = mapped_column(Text)
+    identity_notes: Mapped[list[Any] | None] = mapped_column(JSON)
+    peer_ip: Mapped[str | None] = mapped_column(Text)
+    peer_helo: Mapped[str | None] = mapped_column(Text)
+    authenticated_as: Mapped[str | None] = mapped_column(Text)
+    forwarded_by_name: Mapped[str | None] = mapped_column(Text)
+    forwarded_by_email: Mapped[str | None] = mapped_column(Text)
+    forward_verified: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class Complaint(SenderTrust, Base):
     __tablename__ = "complaints"
     __table_args__ = (
         UniqueConstraint("year", "sequence", name="uq_complaints_year_sequence"),
@@ -123,11 +145,13 @@ class Complaint(Base):
     linked_number: Mapped[str | None] = mapped_column(String(40))
     redirected_to: Mapped[str | None] = mapped_column(Text)  # directory id of the competent ombudsman
     automated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Why no automatic acknowledgment was asked of the notifier though a person wrote it (X-Auto-Response-Suppress...).
+    acknowledgment_suppressed: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
 
-class ThreadMessage(Base):
+class ThreadMessage(SenderTrust, Base):
     __tablename__ = "thread_messages"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -144,6 +168,8 @@ class ThreadMessage(Base):
     attachments: Mapped[list[Any]] = mapped_column(default=list)
     raw_object: Mapped[str | None] = mapped_column(Text)
     automated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A read receipt (RFC 8098 MDN): the Message-ID of our notice it reports on (the entry is no message to answer).
+    disposition_of: Mapped[str | None] = mapped_column(Text)
     occurred_at: Mapped[datetime]
 
 

@@ -247,13 +247,16 @@ class Transaction:
             return []
         return list((await self.session.execute(select(Complaint).where(Complaint.number.in_(wanted)))).scalars())
 
-    async def complaints_by_message_ids(self, message_ids: Iterable[str]) -> list[Complaint]:
+    async def complaints_by_message_ids(self, message_ids: Iterable[str], *, direction: str | None = None
+                                        ) -> list[Complaint]:
+        """The complaints whose thread holds one of these Message-IDs (`direction` "out": only our own mail)."""
         wanted = [m for m in dict.fromkeys(message_ids) if m]
         if not wanted:
             return []
-        query = select(Complaint).where(
-            Complaint.id.in_(select(ThreadMessage.complaint_id).where(ThreadMessage.message_id.in_(wanted)))
-        )
+        in_thread = select(ThreadMessage.complaint_id).where(ThreadMessage.message_id.in_(wanted))
+        if direction is not None:
+            in_thread = in_thread.where(ThreadMessage.direction == direction)
+        query = select(Complaint).where(Complaint.id.in_(in_thread))
         return list((await self.session.execute(query)).scalars())
 
     async def complaints_of_party(self, email: str, limit: int = 5) -> list[Complaint]:

@@ -4,6 +4,11 @@ the CLI prints for staff (`TextContext` + `*_lines`).
 JSON keeps the stable English identifiers (machines read it); text shows every enumerated value through
 `vocabulary.label` and the screening configuration's theme, service and ombudsman names, in the reader's language,
 French first. French typography puts a non-breaking space before ":" (`colon`).
+
+Both show what is known of who wrote each incoming message (`models.SenderTrust`, issue 10): the sender verdict and
+its evidence, identity notes, the SMTP session's provenance, the forwarding staff member. Text for a terminal carries
+no control character a sender wrote (`shared.untrusted_text.for_terminal`, applied to every table cell here and to
+every line the CLI prints).
 """
 
 from __future__ import annotations
@@ -11,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone, tzinfo
+import json
 from typing import Any
 
-from services.registry.models import ChangeLogEntry, Complaint, HeldMessage, ThreadMessage
+from services.registry.models import ChangeLogEntry, Complaint, HeldMessage, SenderTrust, ThreadMessage
 from services.registry.screening import ScreeningConfig
 from services.registry.vocabulary import DEFAULT_LANGUAGE, LANGUAGES, label, primary_language
+from shared.untrusted_text import for_terminal
 
 
 def _iso(value: date | datetime | None) -> str | None:
@@ -40,7 +47,29 @@ def complaint_summary(c: Complaint) -> dict[str, Any]:
     }
 
 
+def identity_note(note: str, language: str) -> str:
+    """An identity note ("code" or "code: detail") with its code in the reader's language, the detail as written."""
+    code, colon, detail = note.partition(":")
+    shown = label(code.strip(), language, "identity_note")
+    return f"{shown}{colon}{detail}" if colon else shown
+
+
+def sender_trust(record: SenderTrust) -> dict[str, Any]:
+    """What is known of who wrote a message (a complaint: its first one); None values when it was not recorded."""
+    forwarded = record.forwarded_by_email or record.forwarded_by_name
+    return {
+        "sender_verdict": record.sender_verdict,
+        "sender_evidence": record.sender_evidence,
+        "identity_notes": list(record.identity_notes or ()),
+        "provenance": {"peer_ip": record.peer_ip, "peer_helo": record.peer_helo,
+                       "authenticated_as": record.authenticated_as},
+        "forwarded_by": {"name": record.forwarded_by_name or "", "email": record.forwarded_by_email,
+                         "verified": bool(record.forward_verified)} if forwarded else None,
+    }
+
+
 def thread_message(m: ThreadMessage) -> dict[str, Any]:
+    trust = sender_trust(m) if m.direction == "in" else {}
     return {
         "direction": m.direction,
         "occurred_at": _iso(m.occurred_at),
@@ -53,6 +82,8 @@ def thread_message(m: ThreadMessage) -> dict[str, Any]:
         "attachments": m.attachments,
         "raw_object": m.raw_object,
         "automated": m.automated,
+        "read_receipt_of": f"<{m.disposition_of}>" if m.disposition_of else None,
+        **trust,
     }
 
 
@@ -87,16 +118,36 @@ def complaint_file(c: Complaint, thread: list[ThreadMessage], changes: list[Chan
         "recommendations": c.recommendations,
         "linked_number": c.linked_number,
         "redirected_to": c.redirected_to,
+        **sender_trust(c),
+        "acknowledgment_suppressed": c.acknowledgment_suppressed,
         "parties": parties,
         "thread": [thread_message(m) for m in thread],
         "changes": [change(e) for e in changes],
     }
 
 
+def _held_event(h: HeldMessage) -> dict[str, Any]:
+    """The held `MessageReceived` as JSON (its evidence: verdict, reason to confirm, forwarder); {} if unreadable."""
+    try:
+        event = json.loads(h.event)
+    except (TypeError, ValueError):
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
 def held_message(h: HeldMessage) -> dict[str, Any]:
+    event = _held_event(h)
+    forwarded_by = event.get("forwarded_by") if isinstance(event.get("forwarded_by"), dict) else None
     return {
         "id": h.id,
         "reason": h.reason,
+        "needs_confirmation": event.get("needs_confirmation"),
+        "sender_verdict": event.get("sender_verdict"),
+        "sender_evidence": event.get("sender_evidence") or None,
+        "identity_notes": event.get("identity_notes") or [],
+        "forwarded_by": {"name": forwarded_by.get("name") or "", "email": forwarded_by.get("email"),
+                         "verified": bool(event.get("forward_verified"))} if forwarded_by else None,
+        "read_receipt_of": event.get("disposition_of"),
         "sender": h.sender_email,
         "subject": h.subject_line,
         "received_at": _iso(h.received_at),
@@ -128,6 +179,10 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "held_empty": "Aucun message en attente.", "held_id": "N°", "held_received": "Reçu le",
         "reason": "Motif", "sender": "Expéditeur", "suggestions": "Dossiers suggérés",
         "list_start": "Départ légal", "from_to": "{old} → {new}",
+        "sender_check": "Authentification de l'expéditeur", "identity_notes": "Anomalies d'identité",
+        "provenance": "Provenance", "logged_in_as": "connecté en tant que", "forwarded_by": "Transmis par",
+        "forward_verified": "agent vérifié", "forward_unverified": "transfert non vérifié",
+        "ack_suppressed": "Accusé de réception non envoyé", "read_receipt_of": "Accusé de lecture de",
     },
     "nl": {
         "number": "Nummer", "status": "Status", "kind": "Aard", "channel": "Kanaal", "received": "Ontvangen op",
@@ -144,6 +199,10 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "not_found": "Geen klacht met dat nummer", "held_empty": "Geen berichten in de wachtrij.",
         "held_id": "Nr.", "held_received": "Ontvangen op", "reason": "Reden", "sender": "Afzender",
         "suggestions": "Voorgestelde dossiers", "list_start": "Begindatum", "from_to": "{old} → {new}",
+        "sender_check": "Verificatie van de afzender", "identity_notes": "Afwijkingen in de identiteit",
+        "provenance": "Herkomst", "logged_in_as": "aangemeld als", "forwarded_by": "Doorgestuurd door",
+        "forward_verified": "medewerker geverifieerd", "forward_unverified": "doorsturing niet geverifieerd",
+        "ack_suppressed": "Geen ontvangstbevestiging verstuurd", "read_receipt_of": "Leesbevestiging van",
     },
     "de": {
         "number": "Nummer", "status": "Status", "kind": "Art", "channel": "Kanal", "received": "Eingegangen am",
@@ -161,6 +220,10 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "not_found": "Keine Beschwerde mit dieser Nummer", "held_empty": "Keine Nachrichten in der Warteschlange.",
         "held_id": "Nr.", "held_received": "Eingegangen am", "reason": "Grund", "sender": "Absender",
         "suggestions": "Vorgeschlagene Akten", "list_start": "Fristbeginn", "from_to": "{old} → {new}",
+        "sender_check": "Prüfung des Absenders", "identity_notes": "Auffälligkeiten der Identität",
+        "provenance": "Herkunft", "logged_in_as": "angemeldet als", "forwarded_by": "Weitergeleitet von",
+        "forward_verified": "Mitarbeiter verifiziert", "forward_unverified": "Weiterleitung nicht verifiziert",
+        "ack_suppressed": "Keine Eingangsbestätigung versandt", "read_receipt_of": "Lesebestätigung für",
     },
     "en": {
         "number": "Number", "status": "Status", "kind": "Kind", "channel": "Channel", "received": "Received",
@@ -176,6 +239,10 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "not_found": "No complaint with that number", "held_empty": "No held messages.", "held_id": "No.",
         "held_received": "Received", "reason": "Reason", "sender": "Sender", "suggestions": "Suggested cases",
         "list_start": "Legal start", "from_to": "{old} → {new}",
+        "sender_check": "Sender check", "identity_notes": "Identity notes", "provenance": "Provenance",
+        "logged_in_as": "logged in as", "forwarded_by": "Forwarded by", "forward_verified": "staff verified",
+        "forward_unverified": "forward not verified", "ack_suppressed": "Acknowledgment not sent",
+        "read_receipt_of": "Read receipt of",
     },
 }
 _DATE_FORMATS = {"fr": "%d/%m/%Y", "nl": "%d-%m-%Y", "de": "%d.%m.%Y", "en": "%Y-%m-%d"}
@@ -247,8 +314,9 @@ class TextContext:
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    """Left-aligned columns two spaces apart; the last column is not padded."""
-    body = [list(row) for row in rows]
+    """Left-aligned columns two spaces apart; the last column is not padded. Cells may hold what a sender wrote:
+    control characters are removed before the widths are measured."""
+    body = [[for_terminal(cell) for cell in row] for row in rows]
     widths = [max(len(line[i]) for line in [list(header), *body]) for i in range(len(header) - 1)]
     return ["  ".join([*(cell.ljust(width) for cell, width in zip(line, widths)), line[-1]]).rstrip()
             for line in [list(header), *body]]
@@ -275,9 +343,16 @@ def held_table_lines(rows: Sequence[HeldMessage], ctx: TextContext) -> list[str]
         return [ctx.text("held_empty")]
     header = [ctx.text(k) for k in ("held_id", "held_received", "reason", "sender", "subject", "suggestions")]
     return _table(header, (
-        [f"#{h.id}", ctx.moment(h.received_at), ctx.term(h.reason, "hold_reason"), h.sender_email or NONE,
+        [f"#{h.id}", ctx.moment(h.received_at), _held_reason(h, ctx), h.sender_email or NONE,
          _clip(h.subject_line, 50), ", ".join(s["number"] for s in h.suggestions) or NONE]
         for h in rows))
+
+
+def _held_reason(h: HeldMessage, ctx: TextContext) -> str:
+    """The reason, translated, with the evidence a trust hold rests on (`dmarc=fail ...`)."""
+    reason = ctx.term(h.reason, "hold_reason")
+    evidence = _held_event(h).get("sender_evidence") if h.reason == "sender_failed_authentication" else None
+    return f"{reason} ({_clip(str(evidence), 60)})" if evidence else reason
 
 
 def _admissibility(c: Complaint, ctx: TextContext) -> str:
@@ -340,6 +415,8 @@ def _change_summary(entry: ChangeLogEntry, ctx: TextContext) -> str:
                                                details.get("recipient")) if v)
     elif entry.change == "correspondent_added":
         summary = str(details.get("email", ""))
+    elif entry.change == "read_receipt" and details.get("disposition_of"):
+        summary = f"<{details['disposition_of']}>"
     elif entry.change == "registered" and details.get("linked_number"):
         summary = f"{ctx.text('linked')} {details['linked_number']}"
     line = f"{ctx.colon(what)} {summary}" if summary else what
@@ -354,8 +431,43 @@ def _date_text(value: Any, ctx: TextContext) -> str:
         return str(value)
 
 
+def _verdict(record: SenderTrust, ctx: TextContext) -> str | None:
+    """"expéditeur non vérifié — <evidence>", or None when no verdict was recorded (older rows, outgoing mail)."""
+    if not record.sender_verdict:
+        return None
+    verdict = ctx.term(record.sender_verdict, "sender_verdict")
+    return f"{verdict} {NONE} {record.sender_evidence}" if record.sender_evidence else verdict
+
+
+def _provenance(record: SenderTrust, ctx: TextContext) -> str | None:
+    parts = [f"IP {record.peer_ip}" if record.peer_ip else "", f"HELO {record.peer_helo}" if record.peer_helo else "",
+             f"{ctx.text('logged_in_as')} {record.authenticated_as}" if record.authenticated_as else ""]
+    return ", ".join(p for p in parts if p) or None
+
+
+def _forwarded_by(record: SenderTrust, ctx: TextContext) -> str | None:
+    if not (record.forwarded_by_email or record.forwarded_by_name):
+        return None
+    who = " ".join(p for p in (record.forwarded_by_name,
+                               f"<{record.forwarded_by_email}>" if record.forwarded_by_email else "") if p)
+    return f"{who} ({ctx.text('forward_verified' if record.forward_verified else 'forward_unverified')})"
+
+
+def _trust_rows(record: SenderTrust, ctx: TextContext) -> list[tuple[str, str | None]]:
+    """The rows of `register show` (and of an incoming thread entry) on who wrote the message."""
+    return [
+        ("sender_check", _verdict(record, ctx)),
+        ("identity_notes", ctx.semicolon.join(identity_note(str(n), ctx.lang) for n in record.identity_notes or ())
+         or None),
+        ("provenance", _provenance(record, ctx)),
+        ("forwarded_by", _forwarded_by(record, ctx)),
+    ]
+
+
 def _thread_lines(m: ThreadMessage, ctx: TextContext) -> list[str]:
-    """A message in or out: when, which way, with whom, its subject (for a notice: its kind and the subject sent)."""
+    """A message in or out: when, which way, with whom, its subject (for a notice: its kind and the subject sent);
+    for an incoming one, whether its sender was verified (and on which evidence), where it came from, who forwarded
+    it; for a read receipt, the notice it reports on."""
     who = (m.sender_email or m.sender_name) if m.direction == "in" else m.recipient
     if m.notice_kind:
         notice = ctx.term(m.notice_kind, "notice")
@@ -364,8 +476,17 @@ def _thread_lines(m: ThreadMessage, ctx: TextContext) -> list[str]:
         subject = m.subject_line or NONE
     # A notice the notifier gave up on is filed as "out" under a "failed:" key (`Registry._record_failed`).
     direction = "failed" if m.direction == "out" and m.message_key.startswith("failed:") else m.direction
-    lines = [f"  {ctx.moment(m.occurred_at)}  {ctx.term(direction, 'direction').ljust(12)} {who or NONE}",
+    if m.disposition_of:
+        direction = "receipt"
+    verdict = f"  [{ctx.term(m.sender_verdict, 'sender_verdict')}]" if m.direction == "in" and m.sender_verdict else ""
+    lines = [f"  {ctx.moment(m.occurred_at)}  {ctx.term(direction, 'direction').ljust(12)} {who or NONE}{verdict}",
              f"      {ctx.colon(ctx.text('subject'))} {subject}"]
+    if m.disposition_of:
+        lines.append(f"      {ctx.colon(ctx.text('read_receipt_of'))} <{m.disposition_of}>")
+    if m.direction == "in":
+        # The verdict is in the first line already; its own row only when it has evidence to show.
+        lines += [f"      {ctx.colon(ctx.text(key))} {value}" for key, value in _trust_rows(m, ctx)
+                  if value is not None and (key != "sender_check" or m.sender_evidence)]
     if m.message_id:
         lines.append(f"      {ctx.colon('Message-ID')} <{m.message_id}>")
     if m.attachments:
@@ -407,6 +528,8 @@ def complaint_file_lines(c: Complaint, thread: Sequence[ThreadMessage], changes:
         ("outcome", outcome or NONE),
         ("redirected_to", ctx.ombudsman(c.redirected_to) if c.redirected_to else None),
         ("linked", c.linked_number or NONE),
+        *_trust_rows(c, ctx),
+        ("ack_suppressed", c.acknowledgment_suppressed),
         ("parties", ", ".join(parties) or NONE),
         ("attachments", _attachments(c.attachments) if c.attachments else None),
     ]

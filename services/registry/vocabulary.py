@@ -185,6 +185,17 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
         "in": {"fr": "reçu", "nl": "ontvangen", "de": "erhalten", "en": "in"},
         "out": {"fr": "envoyé", "nl": "verzonden", "de": "gesendet", "en": "out"},
         "failed": {"fr": "non remis", "nl": "niet bezorgd", "de": "nicht zugestellt", "en": "not delivered"},
+        "receipt": {"fr": "accusé de lecture", "nl": "leesbevestiging", "de": "Lesebestätigung",
+                    "en": "read receipt"},
+    },
+    # Who wrote an incoming message, as far as evidence goes (`shared.events.SenderVerdict`, docs/security.md).
+    "sender_verdict": {
+        "verified": {"fr": "expéditeur vérifié", "nl": "afzender geverifieerd", "de": "Absender verifiziert",
+                     "en": "sender verified"},
+        "unverified": {"fr": "expéditeur non vérifié", "nl": "afzender niet geverifieerd",
+                       "de": "Absender nicht verifiziert", "en": "sender not verified"},
+        "failed": {"fr": "échec de l'authentification de l'expéditeur", "nl": "authenticatie van de afzender mislukt",
+                   "de": "Authentifizierung des Absenders fehlgeschlagen", "en": "sender failed authentication"},
     },
     "notice": {
         "acknowledgment": _ACKNOWLEDGMENT,
@@ -229,6 +240,8 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
                                 "de": "Mitteilung nicht zugestellt", "en": "Notice not delivered"},
         "correspondent_added": {"fr": "Correspondant admis", "nl": "Correspondent toegelaten",
                                 "de": "Korrespondent zugelassen", "en": "Correspondent admitted"},
+        "read_receipt": {"fr": "Accusé de lecture reçu", "nl": "Leesbevestiging ontvangen",
+                         "de": "Lesebestätigung erhalten", "en": "Read receipt received"},
     },
     "language": {
         "fr": {"fr": "français", "nl": "Frans", "de": "Französisch", "en": "French"},
@@ -245,6 +258,22 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
                                   "de": "die Eingangsbestätigung konnte nicht zugestellt werden",
                                   "en": "the acknowledgment could not be delivered"},
     },
+    # Identity anomalies intake records as "code" or "code: detail" (services/intake/understanding.py).
+    "identity_note": {
+        "several_from_headers": {"fr": "plusieurs en-têtes From", "nl": "meerdere From-kopregels",
+                                 "de": "mehrere From-Kopfzeilen", "en": "several From headers"},
+        "several_from_addresses": {"fr": "plusieurs adresses dans From", "nl": "meerdere adressen in From",
+                                   "de": "mehrere Adressen in From", "en": "several From addresses"},
+        "no_from_address": {"fr": "aucune adresse dans From", "nl": "geen adres in From",
+                            "de": "keine Adresse in From", "en": "no From address"},
+        "display_name_shows_another_address": {
+            "fr": "le nom affiché montre une autre adresse", "nl": "de weergavenaam toont een ander adres",
+            "de": "der Anzeigename zeigt eine andere Adresse", "en": "the display name shows another address"},
+        "encoded_word_in_address": {"fr": "mot encodé dans l'adresse", "nl": "gecodeerd woord in het adres",
+                                    "de": "kodiertes Wort in der Adresse", "en": "encoded word in the address"},
+        "sender_differs": {"fr": "l'en-tête Sender diffère de From", "nl": "de Sender-kopregel verschilt van From",
+                           "de": "die Sender-Kopfzeile weicht von From ab", "en": "the Sender header differs from From"},
+    },
     "hold_reason": {
         "sender_not_party": {"fr": "Expéditeur étranger au dossier", "nl": "Afzender is geen partij",
                              "de": "Absender ist nicht beteiligt", "en": "Sender is not a party"},
@@ -254,6 +283,17 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
                                 "de": "Mehrdeutiger Verweis", "en": "Ambiguous reference"},
         "automated_unmatched": {"fr": "Message automatique sans dossier", "nl": "Automatisch bericht zonder dossier",
                                 "de": "Automatische Nachricht ohne Akte", "en": "Automated message without a case"},
+        "sender_failed_authentication": {
+            "fr": "Échec de l'authentification de l'expéditeur", "nl": "Authenticatie van de afzender mislukt",
+            "de": "Authentifizierung des Absenders fehlgeschlagen", "en": "Sender failed authentication"},
+        "staff_forward_not_verified": {
+            "fr": "Transfert d'un agent non vérifié", "nl": "Doorsturing door een medewerker niet geverifieerd",
+            "de": "Weiterleitung durch Mitarbeiter nicht verifiziert", "en": "Staff forward not verified"},
+        "letter_date_too_old": {
+            "fr": "Date de réception du courrier trop ancienne", "nl": "Ontvangstdatum van de brief te oud",
+            "de": "Eingangsdatum des Briefes zu alt", "en": "Letter receipt date too old"},
+        "needs_confirmation": {"fr": "À confirmer par le personnel", "nl": "Te bevestigen door een medewerker",
+                               "de": "Von Mitarbeitern zu bestätigen", "en": "To be confirmed by staff"},
     },
 }
 
@@ -266,8 +306,8 @@ def primary_language(language: str | None) -> str:
 def label(value: str, language: str | None = None, vocabulary: str | None = None) -> str:
     """The label of a vocabulary value in `language` ("fr", "nl", "de", "en"; "fr-BE" works), French by default.
 
-    `vocabulary` names one of `VOCABULARIES` (channel, admissibility, direction, notice, change, language,
-    system_reason, hold_reason); without it the value is looked up among kinds, statuses, outcomes, founded categories and
+    `vocabulary` names one of `VOCABULARIES` (channel, admissibility, direction, sender_verdict, notice, change,
+    language, system_reason, hold_reason, identity_note); without it the value is looked up among kinds, statuses, outcomes, founded categories and
     inadmissibility reasons.
     """
     table = VOCABULARIES.get(vocabulary, {}) if vocabulary else LABELS

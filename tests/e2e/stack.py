@@ -63,11 +63,11 @@ class StackConfig:
 class InProcessStack:
     """The three services built by their own wiring functions, in this event loop."""
 
-    def __init__(self, config: StackConfig) -> None:
+    def __init__(self, config: StackConfig, intake_settings: dict[str, object] | None = None) -> None:
         common = config.overrides()
         self.intake = build_intake(load_settings(
             IntakeSettings, **common, smtp_port=config.smtp_port, intake_health_port=config.health_port,
-            complaint_addresses=[COMPLAINT_ADDRESS]))
+            complaint_addresses=[COMPLAINT_ADDRESS], **(intake_settings or {})))
         self.registry = build_registry(load_settings(
             RegistrySettings, **common, registry_database_url=config.registry_database_url,
             registry_api_port=config.api_port))

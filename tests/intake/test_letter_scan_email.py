@@ -12,10 +12,16 @@ import pytest
 
 from services.intake.letters import LetterInvalid, letter_message_key
 from services.intake.pipeline import AcceptStatus, IntakePipeline
-from services.intake.scan_to_email import ScanToEmail, parse_key_value_lines, parse_scan_email
+from services.intake.scan_to_email import (
+    LETTER_DATE_TOO_OLD,
+    ScanToEmail,
+    letter_date_check,
+    parse_key_value_lines,
+    parse_scan_email,
+)
 from services.intake.settings import IntakeSettings
 from shared import streams
-from shared.events import Channel, MessageReceived
+from shared.events import Channel, MessageReceived, Provenance
 from shared.messaging import ensure_streams, make_broker
 from shared.settings import SettingsError, load_settings
 from tests.intake.letter_support import make_pdf
@@ -38,7 +44,7 @@ Device name: XRX-WorkCentre-7845
 
 
 def scan_mail(body: str = BODY, pdfs: int = 1, metadata_json: dict | None = None, pages: int = 1,
-              message_id: str = "<scan-42@copier.local>") -> bytes:
+              message_id: str = "<scan-42@copier.local>", salt: bytes = b"") -> bytes:
     message = EmailMessage()
     message["From"] = "copieur@ombudsdesk.localhost"
     message["To"] = SCANS
@@ -46,7 +52,7 @@ def scan_mail(body: str = BODY, pdfs: int = 1, metadata_json: dict | None = None
     message["Message-ID"] = message_id
     message.set_content(body)
     for number in range(pdfs):
-        message.add_attachment(make_pdf(pages) + b"%" + bytes([number]), maintype="application", subtype="pdf",
+        message.add_attachment(make_pdf(pages) + b"%" + bytes([number]) + salt, maintype="application", subtype="pdf",
                                filename=f"Scan_{number:04d}.pdf")
     if metadata_json is not None:
         message.add_attachment(json.dumps(metadata_json).encode(), maintype="application", subtype="json",
@@ -97,10 +103,15 @@ async def scan_to_email(nats_server, tmp_path: Path) -> AsyncIterator[ScanToEmai
     await broker.stop()
 
 
+# The copier logged in on the submission port (SMTP AUTH over TLS).
+SUBMISSION = Provenance(peer_ip="192.0.2.50", peer_helo="xrx-7845", authenticated_as="copieur")
+
+
 async def accept(router: ScanToEmail, raw: bytes, recipient: str = SCANS,
-                 sender: str = "copieur@ombudsdesk.localhost"):
+                 sender: str = "copieur@ombudsdesk.localhost", provenance: Provenance = SUBMISSION):
     return await router.accept(raw, channel=Channel.EMAIL, received_at=datetime(2026, 11, 24, 10, tzinfo=timezone.utc),
-                               envelope_sender=sender, envelope_recipients=[recipient], source="smtp")
+                               envelope_sender=sender, envelope_recipients=[recipient], source="smtp",
+                               provenance=provenance)
 
 
 async def letters(nats_url: str) -> list[MessageReceived]:
@@ -121,6 +132,7 @@ async def test_scan_mail_becomes_one_letter_with_its_receipt_date(nats_server, s
     assert (event.sender.language, event.letter_scanned_by) == ("nl", "a.dubois")
     assert event.message_key == letter_message_key(parse_scan_email(raw).pdf)
     assert event.source == "smtp:scan-to-email"
+    assert event.needs_confirmation is None  # received 4 days before the scan
 
 
 async def test_invalid_scan_mail_is_kept_in_rejected_with_the_reason(nats_server, scan_to_email, tmp_path):
@@ -162,3 +174,40 @@ async def test_a_scan_from_a_sender_who_is_not_a_configured_copier_is_refused(na
 def test_scan_addresses_without_authorised_copiers_stop_the_start_with_a_clear_message():
     with pytest.raises(SettingsError, match="OMBUDSDESK_LETTERS_SCAN_SENDERS"):
         load_settings(IntakeSettings, letters_scan_addresses=[SCANS])
+
+
+async def test_a_scan_not_sent_over_the_authenticated_submission_port_is_refused(nats_server, scan_to_email, tmp_path):
+    """The envelope sender and From are the copier's, but anyone can write those on port 25."""
+    outcome = await accept(scan_to_email, scan_mail(), provenance=Provenance(peer_ip="198.51.100.7",
+                                                                            peer_helo="copier.local"))
+    assert outcome.status is AcceptStatus.QUARANTINED
+    assert await letters(nats_server.url) == []
+    [reason] = (tmp_path / "letters" / "rejected").glob("*.reason.txt")
+    assert "a scan is accepted only over the authenticated submission port (SMTP AUTH)" in reason.read_text()
+
+
+async def test_a_scan_from_a_staff_imap_mailbox_is_taken(nats_server, scan_to_email):
+    outcome = await accept(scan_to_email, scan_mail(), provenance=Provenance(staff_mailbox=True))
+    assert outcome.status is AcceptStatus.PROCESSED
+
+
+async def test_a_receipt_date_long_before_the_scan_is_held_for_staff_not_registered_silently(nats_server,
+                                                                                            scan_to_email):
+    # Scanned on 2026-11-24: the 25th of October is 30 days before (taken), the 24th 31 days (held); a mistyped
+    # year is held too.
+    cases = {"25/10/2026": None, "24/10/2026": LETTER_DATE_TOO_OLD, "20/11/2025": LETTER_DATE_TOO_OLD}
+    for number, received in enumerate(cases):
+        body = BODY.replace("20/11/2026", received).replace("Date cachet: 19/11/2026\n", "")
+        outcome = await accept(scan_to_email, scan_mail(body=body, message_id=f"<scan-old-{number}@copier.local>",
+                                                        salt=f"%letter {number}".encode()))
+        assert outcome.status is AcceptStatus.PROCESSED, received
+    events = await letters(nats_server.url)
+    held = {event.letter_received_on.isoformat(): event.needs_confirmation for event in events}
+    assert held == {"2026-10-25": None, "2026-10-24": LETTER_DATE_TOO_OLD, "2025-11-20": LETTER_DATE_TOO_OLD}
+
+
+def test_letter_date_check_counts_whole_days_before_the_scan():
+    assert letter_date_check(date(2026, 10, 25), date(2026, 11, 24), 30) is None
+    assert letter_date_check(date(2026, 10, 24), date(2026, 11, 24), 30) == LETTER_DATE_TOO_OLD
+    assert letter_date_check(date(2026, 11, 24), date(2026, 11, 24), 0) is None
+    assert letter_date_check(date(2026, 11, 23), date(2026, 11, 24), 0) == LETTER_DATE_TOO_OLD

@@ -5,22 +5,47 @@ from __future__ import annotations
 
 import asyncio
 import json
+import smtplib
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from email.message import EmailMessage
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 from shared import streams
 from shared.events import Channel, MessageReceived
 from tests.intake.letter_support import make_pdf, metadata
 from tests.intake.imap_support import append_mails, sample_mail, wait_for_marks
-from tests.intake.support import asend, running_intake, settled, stream_events
+from tests.intake.support import running_intake, settled, stream_events
+from tests.intake.test_smtp_protocol import self_signed_certificate
 
 SCANS = "scans@ombudsdesk.localhost"
 # Yesterday: never "in the future" in Brussels, whatever the time zone the tests run in.
 RECEIVED = date.today() - timedelta(days=1)
 T = TypeVar("T")
+COPIER_LOGIN = ("copieur", "scan-pass-1")
+
+
+def submission_settings(tmp_path: Path) -> dict[str, Any]:
+    """A scan is taken only over the authenticated submission port: STARTTLS, then SMTP AUTH as the copier."""
+    cert, key = self_signed_certificate(tmp_path)
+    return {"smtp_tls_cert_file": cert, "smtp_tls_key_file": key, "smtp_auth_users": dict([COPIER_LOGIN])}
+
+
+async def submit(port: int, tmp_path: Path, message: EmailMessage | bytes) -> dict[str, Any]:
+    def conversation() -> dict[str, Any]:
+        context = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+        context.check_hostname = False
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+            client.starttls(context=context)
+            client.login(*COPIER_LOGIN)
+            if isinstance(message, EmailMessage):
+                return client.send_message(message, from_addr="copieur@ombudsdesk.localhost", to_addrs=[SCANS])
+            return client.sendmail("copieur@ombudsdesk.localhost", [SCANS], message)
+
+    return await asyncio.to_thread(conversation)
 
 
 async def wait_for_received(nats_url: str, count: int, timeout: float = 15.0) -> list[MessageReceived]:
@@ -69,8 +94,9 @@ async def test_scan_to_email_over_smtp_becomes_a_letter(nats_server, tmp_path):
                         "staff_member: a.dubois\n")
     message.add_attachment(make_pdf(1), maintype="application", subtype="pdf", filename="scan.pdf")
     async with running_intake(nats_server.url, tmp_path, letters_scan_addresses=[SCANS],
-                              letters_scan_senders=["@ombudsdesk.localhost"]) as intake:
-        assert await asend(intake.smtp_port, message, recipients=[SCANS], sender="copieur@ombudsdesk.localhost") == {}
+                              letters_scan_senders=["@ombudsdesk.localhost"],
+                              **submission_settings(tmp_path)) as intake:
+        assert await submit(intake.smtp_port, tmp_path, message) == {}
         await settled(intake)
         [event] = await wait_for_received(nats_server.url, 1, timeout=1)  # published once the spool is worked
     assert event.channel is Channel.LETTER
@@ -104,7 +130,7 @@ async def test_a_copier_mailbox_read_over_imap_gives_letters(nats_server, doveco
     message.add_attachment(make_pdf(1), maintype="application", subtype="pdf", filename="scan.pdf")
     append_mails(dovecot, [bytes(message)])
     mailbox = {"name": "copieur", "host": dovecot.host, "port": dovecot.port, "ssl": False,
-               "username": dovecot.user, "password": dovecot.password, "recipient": SCANS}
+               "username": dovecot.user, "password": dovecot.password, "recipient": SCANS, "staff": True}
     async with running_intake(nats_server.url, tmp_path, imap_mailboxes=[mailbox], letters_scan_addresses=[SCANS],
                               letters_scan_senders=["@ombudsdesk.localhost"]):
         [event] = await wait_for_received(nats_server.url, 1)
@@ -124,8 +150,9 @@ async def test_a_scan_mail_with_a_malformed_part_is_rejected_not_451_for_ever(na
            b"Content-Disposition: attachment; filename*=\"'\"'\r\n\r\n" + make_pdf(1) + b"\r\n--B--\r\n")
     letters = tmp_path / "letters"
     async with running_intake(nats_server.url, tmp_path, letters_dir=letters, letters_scan_addresses=[SCANS],
-                              letters_scan_senders=["@ombudsdesk.localhost"]) as intake:
-        assert await asend(intake.smtp_port, raw, recipients=[SCANS], sender="copieur@ombudsdesk.localhost") == {}
+                              letters_scan_senders=["@ombudsdesk.localhost"],
+                              **submission_settings(tmp_path)) as intake:
+        assert await submit(intake.smtp_port, tmp_path, raw) == {}
         await settled(intake)
     [reason] = (letters / "rejected").glob("*.reason.txt")
     assert "scan e-mail <scan-malformed@copier.local>" in reason.read_text()

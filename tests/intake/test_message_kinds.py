@@ -132,7 +132,9 @@ def test_follow_up_references_to_our_mail():
     [
         ({"Auto_Submitted": "auto-replied"}, "Re: plainte", "jeanne@example.org", "Auto-Submitted"),
         ({"Auto_Submitted": "no"}, "Re: plainte", "jeanne@example.org", None),
-        ({"X_Auto_Response_Suppress": "All"}, "Réunion", "jeanne@example.org", "X-Auto-Response-Suppress"),
+        # Issue 10: X-Auto-Response-Suppress asks us not to auto-reply; it does not make a person's mail a machine's
+        # (test_machines.py checks that it suppresses the acknowledgment).
+        ({"X_Auto_Response_Suppress": "All"}, "Réunion", "jeanne@example.org", None),
         ({"Precedence": "bulk"}, "Newsletter", "news@example.org", "Precedence"),
         ({"List_Id": "<citoyens.example.org>"}, "Débat", "jeanne@example.org", "mailing list"),
         ({}, "Absent du bureau jusqu'au 3 décembre", "jeanne@example.org", "out-of-office"),

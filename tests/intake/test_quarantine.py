@@ -67,12 +67,19 @@ async def test_absurd_nesting_is_quarantined_and_the_next_mail_still_flows(nats_
     assert report["quarantined"] == 1
 
 
-async def test_parse_time_limit_quarantines(nats_server, tmp_path):
-    def slow_parser(raw, context):  # noqa: ANN001, ANN202
-        time.sleep(1.0)
-        return understand(raw, context)
+def slow_parser(raw, context):  # noqa: ANN001, ANN201 - module level: it runs in a parse worker process
+    time.sleep(3.0)
+    return understand(raw, context)
 
-    broker, settings = await connected(nats_server.url, tmp_path, parse_timeout_seconds=0.2,
+
+def parser_that_hangs_on_hostile_mail(raw, context):  # noqa: ANN001, ANN201
+    if b"hostile" in raw:
+        time.sleep(30)
+    return understand(raw, context)
+
+
+async def test_parse_time_limit_quarantines(nats_server, tmp_path):
+    broker, settings = await connected(nats_server.url, tmp_path, parse_timeout_seconds=2,
                                        parse_in_thread_above_bytes=0)
     async with broker:
         pipeline = IntakePipeline(broker, settings, understand_message=slow_parser)
@@ -80,7 +87,7 @@ async def test_parse_time_limit_quarantines(nats_server, tmp_path):
                                         envelope_recipients=(), source="test")
         pipeline.close()
     assert outcome.status is AcceptStatus.QUARANTINED
-    assert "longer than 0.2 s" in (outcome.reason or "")
+    assert "longer than 2 s" in (outcome.reason or "")
 
 
 async def test_replay_after_a_fix_publishes_exactly_once(nats_server, tmp_path):
@@ -212,41 +219,29 @@ async def test_an_old_message_received_again_is_stopped_by_the_durable_seen_set(
     assert len(await received(nats_server.url)) == 2
 
 
-async def test_parses_stuck_past_their_limit_do_not_hold_up_later_messages(nats_server, tmp_path):
-    """Hung parses give up their place: the mails after them are parsed (review of issue 3: four hung parses
-    filled the pool and every later large mail timed out)."""
-    import threading
-
-    release = threading.Event()
-
-    def parser_that_hangs_on_hostile_mail(raw, context):  # noqa: ANN001, ANN202
-        if b"hostile" in raw:
-            release.wait(30)
-        return understand(raw, context)
-
-    broker, settings = await connected(nats_server.url, tmp_path, parse_timeout_seconds=0.3,
+async def test_parses_past_their_limit_do_not_hold_up_later_messages(nats_server, tmp_path):
+    """Hung parses are killed with their worker process and give their place up: the mails after them are parsed
+    (review of issue 3: four hung parses filled the pool; issue 10: they are stopped for real, none left stuck)."""
+    broker, settings = await connected(nats_server.url, tmp_path, parse_timeout_seconds=2,
                                        parse_in_thread_above_bytes=0)
-    try:
-        async with broker:
-            pipeline = IntakePipeline(broker, settings, understand_message=parser_that_hangs_on_hostile_mail)
+    async with broker:
+        pipeline = IntakePipeline(broker, settings, understand_message=parser_that_hangs_on_hostile_mail)
 
-            async def accept(message):  # noqa: ANN001, ANN202
-                return await pipeline.accept(message.as_bytes(), received_at=settings_now(), envelope_sender=None,
-                                             envelope_recipients=(), source="smtp")
+        async def accept(message):  # noqa: ANN001, ANN202
+            return await pipeline.accept(message.as_bytes(), received_at=settings_now(), envelope_sender=None,
+                                         envelope_recipients=(), source="smtp")
 
-            hostile = await asyncio.gather(*(accept(citizen_mail(subject=f"hostile {index}",
-                                                                 message_id=f"<hostile.{index}@example.org>"))
-                                             for index in range(6)))
-            assert pipeline.stuck_parses == 6
-            later = [await accept(citizen_mail(subject=f"plainte {index}", message_id=f"<later.{index}@example.org>"))
-                     for index in range(3)]
-            release.set()
-            await pipeline.drain()
-            pipeline.close()
-    finally:
-        release.set()
+        hostile = await asyncio.gather(*(accept(citizen_mail(subject=f"hostile {index}",
+                                                             message_id=f"<hostile.{index}@example.org>"))
+                                         for index in range(6)))
+        later = [await accept(citizen_mail(subject=f"plainte {index}", message_id=f"<later.{index}@example.org>"))
+                 for index in range(3)]
+        await pipeline.drain()
+        stuck = pipeline.stuck_parses
+        pipeline.close()
     assert {outcome.status for outcome in hostile} == {AcceptStatus.QUARANTINED}
     assert [outcome.status for outcome in later] == [AcceptStatus.PROCESSED] * 3
+    assert stuck == 0
     assert len(await received(nats_server.url)) == 3
 
 

@@ -126,3 +126,40 @@ async def test_health_answers_503_while_nats_is_down(nats_server, tmp_path):
         nats_server.start()
     assert status == 503
     assert report["nats_connected"] is False
+
+
+async def test_the_smtp_session_is_recorded_with_the_message_and_in_its_raw_original(nats_server, tmp_path):
+    """Peer address and HELO travel with the event (spool → worker → event); the raw original starts with our
+    Received line (RFC 5321 4.4), whose HELO cannot add a header."""
+    async with running_intake(nats_server.url, tmp_path) as intake:
+        def send_with_helo() -> None:
+            with smtplib.SMTP("127.0.0.1", intake.smtp_port, timeout=30, local_hostname="client.example\tBcc:x") as c:
+                c.send_message(citizen_mail())
+        await asyncio.to_thread(send_with_helo)
+        await settled(intake)
+        [event] = await received_events(nats_server.url)
+        raw = await read_object(nats_server.url, streams.BUCKET_RAW_MESSAGES, event.raw_object)
+    assert event.provenance.peer_ip == "127.0.0.1"
+    assert event.provenance.peer_helo == "client.exampleBcc:x"
+    assert event.provenance.authenticated_as is None
+    trace = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\nFrom:", 1)[0]
+    assert trace.startswith(b"Received: from client.exampleBcc:x ([127.0.0.1])\r\n\tby ombudsdesk.localhost")
+    assert b"with ESMTP id" in trace and trace.count(b"\r\n") == 2  # one field over three lines, nothing more
+
+
+@pytest.mark.parametrize("relay_clients, suppressed", [([], [None, None, "rate limit: sending client"]),
+                                                        (["127.0.0.1"], [None, None, None])])
+async def test_acknowledgments_are_limited_per_sending_client_unless_it_is_a_relay(
+        nats_server, tmp_path, relay_clients, suppressed):
+    """A client over its hourly share is still taken in, registered, but not acknowledged automatically; the MX
+    (a relay for everybody) is not counted."""
+    async with running_intake(nats_server.url, tmp_path, ack_rate_per_client_per_hour=2,
+                              smtp_relay_clients=relay_clients) as intake:
+        for index in range(3):
+            await asend(intake.smtp_port, citizen_mail(message_id=f"<rate-{index}@example.org>",
+                                                       sender=f"Person {index} <p{index}@example.org>"))
+            await settled(intake)
+        events = await received_events(nats_server.url)
+    by_id = {event.message_id: event for event in events}
+    assert [by_id[f"rate-{index}@example.org"].acknowledgment_suppressed for index in range(3)] == suppressed
+    assert all(event.automated is False for event in events)
