@@ -65,8 +65,19 @@ class Provenance(Contract):
     authenticated_as: str | None = Field(
         default=None, description="SMTP AUTH (RFC 4954) login of the submission session, over TLS")
     staff_mailbox: bool = Field(default=False, description="Fetched from an IMAP mailbox configured as staff's")
+    delivered_by_relay: bool | None = Field(
+        default=None, description="SMTP: the client is a trusted relay (the organisation's MX), whose "
+        "Authentication-Results count; False: a direct client, whose own are ignored; None: not an SMTP delivery")
     client_over_rate_limit: bool = Field(
         default=False, description="The SMTP client sent more than its hourly share: no automatic acknowledgment")
+
+
+class RuleHit(Contract):
+    """One named rule of intake's understanding that hit (issue 11): which, what it decided, and why."""
+
+    rule: str = Field(description="The rule's name, e.g. vacation-subject, multipart-report, staff-forward")
+    outcome: str = Field(description="What it decided: automated, bounce, report, forward, acknowledgment-suppressed...")
+    why: str = Field(default="", description="Technical detail in English (a header's value, the pattern's words)")
 
 
 class AttachmentRef(Contract):
@@ -145,6 +156,12 @@ class MessageReceived(Event):
         "(X-Auto-Response-Suppress, a rate limit)")
     disposition_of: str | None = Field(
         default=None, description="Original-Message-ID a read receipt (RFC 8098 MDN) is about")
+    disposition: str | None = Field(
+        default=None, description="Its disposition-type (RFC 8098 3.2.6: displayed, deleted, dispatched, processed)")
+    rules: tuple[RuleHit, ...] = Field(default=(), description="The named rules of intake that hit, in order")
+    new_text: str | None = Field(
+        default=None, description="The text the sender wrote this time, without quoted history or signature "
+        "(None: not separated; `text` always holds the whole)")
 
     def dedup_id(self) -> str:
         return f"received:{self.message_key}"

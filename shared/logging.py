@@ -6,8 +6,11 @@ line written while a message is being processed carries them.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
+import secrets
 import sys
 from typing import Any
 
@@ -59,11 +62,15 @@ def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)
 
 
+# Keyed per process: a plain hash of an address can be reversed by hashing a list of known addresses.
+_DIGEST_KEY = secrets.token_bytes(32)
+
+
 def log_digest(value: str | None) -> str | None:
-    """A short, stable stand-in for personal data (an address, a login) in a log line: the same value always gives
-    the same 12 hex digits, so repeats can be told apart, but the value itself is not written (issue 10)."""
+    """A short stand-in for personal data (an address, a login, an IP) in a log line: within one process the same
+    value always gives the same 12 hex digits, so repeats can be told apart, but the value itself is neither written
+    nor recoverable (an HMAC under a key that lives only in the process's memory; issue 10)."""
     if value is None:
         return None
-    import hashlib
-
-    return hashlib.sha256(value.strip().lower().encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    normalised = value.strip().lower().encode("utf-8", "surrogateescape")
+    return hmac.new(_DIGEST_KEY, normalised, hashlib.sha256).hexdigest()[:12]

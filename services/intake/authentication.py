@@ -118,6 +118,7 @@ def verdict_from_headers(values: Sequence[str], from_domain: str | None, trusted
     `values` are the header values top down, unfolded or not; `trusted_ids` lower-case authserv-ids."""
     trusted = {authserv_id.strip().lower() for authserv_id in trusted_ids}
     ignored = 0
+    verdicts: list[Verdict] = []
     for value in values[:MAX_HEADERS]:
         text = " ".join(str(value).split())
         authserv_id = _authserv_id(text)
@@ -125,15 +126,22 @@ def verdict_from_headers(values: Sequence[str], from_domain: str | None, trusted
             ignored += 1
             continue
         if len(text) > MAX_HEADER_CHARS:
-            return Verdict(SenderVerdict.UNVERIFIED,
-                           f"Authentication-Results of {authserv_id} longer than {MAX_HEADER_CHARS} characters ignored")
+            verdicts.append(Verdict(SenderVerdict.UNVERIFIED, f"Authentication-Results of {authserv_id} longer than "
+                                                              f"{MAX_HEADER_CHARS} characters ignored"))
+            continue
         try:
             header = authres.core_features().parse_value(text)
         except Exception:  # noqa: BLE001 - authres raises its own errors, RecursionError on nested comments...
-            return Verdict(SenderVerdict.UNVERIFIED, f"Authentication-Results of {authserv_id} unreadable")
-        if header.authserv_id != authserv_id:
-            return Verdict(SenderVerdict.UNVERIFIED, f"Authentication-Results of {authserv_id} unreadable")
-        return _judge(header.results, _domain(from_domain), authserv_id)
+            header = None
+        if header is None or header.authserv_id != authserv_id:
+            verdicts.append(Verdict(SenderVerdict.UNVERIFIED, f"Authentication-Results of {authserv_id} unreadable"))
+            continue
+        verdicts.append(_judge(header.results, _domain(from_domain), authserv_id))
+    if verdicts:
+        # The topmost decides a pass; a DMARC fail recorded in any of them wins (an MX that writes DKIM and DMARC
+        # results in separate headers may put the DMARC one below).
+        failed = next((verdict for verdict in verdicts if verdict.verdict is SenderVerdict.FAILED), None)
+        return failed or verdicts[0]
     if ignored:
         return Verdict(SenderVerdict.UNVERIFIED,
                        f"no trusted Authentication-Results ({ignored} from other authserv-ids ignored)")
@@ -150,8 +158,9 @@ def _judge(results: Sequence[object], from_domain: str, authserv_id: str) -> Ver
     if not from_domain:
         return Verdict(SenderVerdict.UNVERIFIED, f"no From domain to check ({authserv_id})")
     for result in dmarc:
+        # A pass counts only for the domain it names: a result without header.from says nothing about this From.
         checked = _domain(_property(result, "header", "from"))
-        if str(result.result).lower() == "pass" and checked in ("", from_domain):
+        if str(result.result).lower() == "pass" and checked == from_domain:
             return Verdict(SenderVerdict.VERIFIED, f"dmarc=pass header.from={from_domain} ({authserv_id})")
     for result in results:
         if str(getattr(result, "method", "")).lower() != "dkim" or str(result.result).lower() != "pass":
@@ -163,7 +172,10 @@ def _judge(results: Sequence[object], from_domain: str, authserv_id: str) -> Ver
                            f"({authserv_id})")
     if dmarc:
         # What the MX found, for the domain it names (a pass about another domain is no pass for this From).
-        checked = _domain(_property(dmarc[0], "header", "from")) or from_domain
+        checked = _domain(_property(dmarc[0], "header", "from"))
+        if not checked:
+            return Verdict(SenderVerdict.UNVERIFIED,
+                           f"dmarc={str(dmarc[0].result).lower()} without header.from ({authserv_id})")
         other = f", not the From domain {from_domain}" if checked != from_domain else ""
         return Verdict(SenderVerdict.UNVERIFIED,
                        f"dmarc={str(dmarc[0].result).lower()} header.from={checked}{other} ({authserv_id})")
@@ -178,6 +190,7 @@ def verify_dkim(raw: bytes, from_domain: str | None, lookup: TxtLookup) -> Verdi
     import dkim  # dkimpy: imported only where intake is configured to verify
 
     author = _domain(from_domain)
+    lookup = bounded_key_lookup(lookup)
     try:
         checker = dkim.DKIM(raw, logger=_DKIM_LOG, minkey=1024, timeout=DNS_TIMEOUT_SECONDS)
         count = sum(1 for name, _ in checker.headers if name.lower() == b"dkim-signature")
@@ -205,6 +218,43 @@ def verify_dkim(raw: bytes, from_domain: str | None, lookup: TxtLookup) -> Verdi
         outcomes.append(f"dkim={'pass' if passed else 'fail'} header.d={_domain(signing) or '?'}")
     detail = ", ".join(dict.fromkeys(outcomes))
     return Verdict(SenderVerdict.UNVERIFIED, f"{detail}; none aligned with header.from={author or '?'} (intake)")
+
+
+# RSA verification costs grow with the key and the exponent: a sender's DNS could publish an 8192-bit key with a
+# huge exponent and make each signature cost seconds. DKIM keys are 1024 to 4096 bits (RFC 8301 3.2) with a small
+# exponent (65537 in practice); anything else is treated as no key at all (dkim=permerror).
+MAX_KEY_BITS = 4096
+ALLOWED_EXPONENTS = frozenset({3, 65537})
+
+
+def bounded_key_lookup(lookup: TxtLookup) -> TxtLookup:
+    """`lookup`, answering None for a DKIM key record whose RSA key is larger than `MAX_KEY_BITS` or whose exponent is
+    not a usual one, so that dkimpy never spends long on it."""
+    def bounded(name: bytes, *args: object, **kwargs: object) -> bytes | None:
+        record = lookup(name, *args, **kwargs)
+        return record if record is None or acceptable_key_record(record) else None
+    return bounded
+
+
+def acceptable_key_record(record: bytes) -> bool:
+    """Whether a DKIM key record (RFC 6376 3.6.1) holds a key we agree to verify with; non-RSA keys are left to
+    dkimpy (ed25519 costs the same whatever the record says)."""
+    import base64
+
+    from dkim.crypto import parse_public_key
+    from dkim.util import parse_tag_value
+
+    try:
+        tags = parse_tag_value(record)
+        if tags.get(b"k", b"rsa").strip().lower() != b"rsa":
+            return True
+        der = base64.b64decode(b"".join(tags.get(b"p", b"").split()))
+        if len(der) > MAX_KEY_BITS // 8 + 64:
+            return False
+        key = parse_public_key(der)
+    except Exception:  # noqa: BLE001 - a record dkimpy cannot read either: it reports the error itself
+        return True
+    return key["modulus"].bit_length() <= MAX_KEY_BITS and key["publicExponent"] in ALLOWED_EXPONENTS
 
 
 def system_txt_lookup(name: bytes, timeout: float = DNS_TIMEOUT_SECONDS) -> bytes | None:

@@ -14,6 +14,18 @@ Reports (multipart/report of any report-type) are recognised by reports.py.
 write (meeting requests, replies) to ask the *receiver* not to auto-reply. It suppresses our acknowledgment
 (`acknowledgment_suppression`) but the complaint is registered as any other.
 
+Strong and weak signals. Headers, senders and the null reverse path are a machine's own marks and decide alone.
+The words of an out-of-office subject and the phrases of challenge-response systems are only *weak*: citizens write
+them too ("Plainte : le répondeur de la commune…", "le site me dit « please confirm you are a human »",
+"Abwesenheit meines Sachbearbeiters…"), and a complaint taken for a machine's mail is never acknowledged. A weak
+signal counts only with the shape auto-replies give their subject — the phrase leading it, followed by a separator
+or the end ("Réponse automatique : <subject>", "Out of Office: …", "Abwesenheitsnotiz: …", "Afwezig: …", after any
+Re:/AW:/TR: prefixes; "Absent du bureau jusqu'au …"; Lotus Notes' "AUTO: … is out of the office") — or with a
+machine signal: an In-Reply-To / References naming a message of ours (RFC 5322 3.6.4), i.e. an answer to one of
+our notices (the other machine signals already decide alone). The fixed sentences that name a challenge-response
+product (Bluebottle, Boxbe, SpamArrest, TMDA) are that product's signature and decide alone, like its domain.
+Quoted lines ("> …") of a body are the sender's quote of someone else, never read for challenge phrases.
+
 Every pattern runs on a subject and lines cut by regex_bounds, and none can backtrack over a run of characters
 (each alternative is a literal phrase, or a bounded gap): the work is linear in the input size.
 """
@@ -24,6 +36,8 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
+from services.intake.message_key import message_ids
+from services.intake.references import ours
 from services.intake.regex_bounds import bounded_line, bounded_subject
 
 _LIST_HEADERS = ("list-id", "list-unsubscribe", "list-post", "list-help", "list-subscribe", "list-owner", "list-archive")
@@ -74,16 +88,57 @@ _CHALLENGE_SUBJECT = re.compile(
     r"|bevestig (uw|je) (e-?mail|bericht)|best[äa]tigen sie ihre (e-?mail|nachricht))\b",
     re.IGNORECASE,
 )
-# Sentences of challenge-response systems; looked for in the first lines of the body only.
+# Sentences that name a challenge-response product: its signature (strong). Looked for in the first lines only.
+_CHALLENGE_PRODUCT_TEXT = re.compile(
+    r"(this account is protected by bluebottle|boxbe guest list|protected by spam ?arrest|i use tmda|tmda-based)",
+    re.IGNORECASE,
+)
+# Generic sentences of challenge-response systems (weak: a citizen may quote what a web site told them).
 _CHALLENGE_TEXT = re.compile(
     r"(please confirm (that )?you are (a )?human|to prove (that )?you are (a )?human"
-    r"|this account is protected by bluebottle|boxbe guest list|protected by spam ?arrest"
-    r"|i use tmda|tmda-based|challenge[- ]response (spam )?(filter|system)"
+    r"|challenge[- ]response (spam )?(filter|system)"
     r"|your message .{0,80}? has been (held|waitlisted|quarantined) .{0,40}?until you (verify|confirm)"
     r"|confirmez que vous [êe]tes (un )?humain)",
     re.IGNORECASE,
 )
 _CHALLENGE_SCAN_LINES = 60
+# The shape of an auto-reply's subject: reply/forward prefixes (bounded, each a literal followed by its colon),
+# an optional bracket, then the phrase leading the subject...
+_REPLY_PREFIXES = re.compile(
+    r"(\s{0,5}(re|aw|tr|fw|fwd|wg|antw|antwoord|sv|vs|ref|réf|rif|r)\s{0,3}(\[\d{1,3}\])?\s{0,3}:){0,10}\s{0,5}"
+    r"[\[(]?\s{0,3}",
+    re.IGNORECASE,
+)
+_LEAD_OUT_OF_OFFICE = re.compile(
+    r"((je suis|i am|i'm|ik ben|ich bin) )?("
+    r"out of (the )?office( auto[- ]?reply)?|automatic reply|automatic response|auto[- ]?reply|autoreply"
+    r"|auto[- ]?response|away from (the )?office|vacation reply"
+    r"|r[ée]ponse automatique|r[ée]pondeur automatique|message d'absence|absent(e)?( du bureau)?"
+    r"|absence du bureau"
+    r"|automatisch antwoord|automatische reactie|afwezigheidsbericht|afwezig|niet op kantoor|buiten kantoor"
+    r"|automatische antwort|abwesenheitsnotiz|abwesend|nicht im b[üu]ro|au(ss|ß)er haus"
+    r"|autoantwort|autosvar|risposta automatica|respuesta autom[áa]tica|automatyczna odpowied[źz]"
+    r")",
+    re.IGNORECASE,
+)
+_LEAD_CHALLENGE = re.compile(
+    r"(please confirm (that )?you are (a )?human|confirm you are (a )?human|verify your e-?mail( address)?"
+    r"|please confirm your (message|e-?mail)|sender verification|e-?mail verification required"
+    r"|confirmez que vous [êe]tes (un )?humain|v[ée]rifi(ez|cation de) votre (adresse )?e-?mail"
+    r"|bevestig (uw|je) (e-?mail|bericht)|best[äa]tigen sie ihre (e-?mail|nachricht))",
+    re.IGNORECASE,
+)
+# ...followed by a separator or the end ("Out of Office: …", "Afwezig - …", "[Auto-Reply] …"), or by "until"
+# ("Absent du bureau jusqu'au 3 décembre", "Abwesend bis 12.5.", "Out of office until Monday").
+_LEAD_END = re.compile(r"\s{0,3}([:\-–—|\])]|$)|\s{1,3}(jusqu|until|till|tot( en met)?|bis|t/m)\b", re.IGNORECASE)
+# Words a citizen may well lead a subject with ("On holiday: lost luggage"): auto-reply shape only with "until".
+_LEAD_ON_LEAVE_UNTIL = re.compile(
+    r"((je suis|i am|i'm|ik ben|ich bin) )?(on vacation|on holiday|en cong[ée]s?|op vakantie|met vakantie"
+    r"|im urlaub|in urlaub)\s{1,3}(jusqu|until|till|tot|bis)\b",
+    re.IGNORECASE,
+)
+# Lotus Notes: "AUTO: Smith, John is out of the office. (returning 05/01/2010)".
+_LOTUS_AUTO = re.compile(r"auto\s{0,3}:", re.IGNORECASE)
 # [MS-OXCMAIL] 2.2.3.2.14: the automatic replies the sender does not want; ours is an "AutoReply".
 _SUPPRESS_TOKENS = {"all", "autoreply", "oof", "dr", "ndr", "rn", "nrn", "none"}
 _SUPPRESS_OURS = {"all", "autoreply"}
@@ -99,9 +154,47 @@ def _on_leave_until(subject: str) -> bool:
     return leave is not None and _UNTIL.search(subject, leave.end()) is not None
 
 
-def _challenge_text(text: str) -> bool:
-    lines = text.splitlines()[:_CHALLENGE_SCAN_LINES]
-    return any(_CHALLENGE_TEXT.search(bounded_line(line)) for line in lines)
+def _first_lines(text: str) -> list[str]:
+    """The first lines of the body the sender wrote: quoted lines (RFC 3676 4.5 "> ") are someone else's words."""
+    lines = text.split("\n", _CHALLENGE_SCAN_LINES)[:_CHALLENGE_SCAN_LINES]
+    return [bounded_line(line) for line in lines if not line.lstrip().startswith(">")]
+
+
+def _leads(pattern: re.Pattern[str], subject: str) -> bool:
+    """The auto-reply shape: after any reply prefixes, `pattern` leads the subject and a separator, the end or
+    "until" follows it. Anchored matches over a bounded subject: constant work per subject."""
+    start = _REPLY_PREFIXES.match(subject).end()
+    lead = pattern.match(subject, start)
+    return lead is not None and _LEAD_END.match(subject, lead.end()) is not None
+
+
+def _out_of_office_shape(subject: str) -> bool:
+    if _leads(_LEAD_OUT_OF_OFFICE, subject):
+        return True
+    start = _REPLY_PREFIXES.match(subject).end()
+    if _LEAD_ON_LEAVE_UNTIL.match(subject, start):
+        return True
+    lotus = _LOTUS_AUTO.match(subject, start)
+    return lotus is not None and _OUT_OF_OFFICE.search(subject, lotus.end()) is not None
+
+
+def _answers_our_mail(headers: Mapping[str, str], own_domain: str) -> bool:
+    """In-Reply-To / References name a message we sent (its id ends in our domain, RFC 5322 3.6.4)."""
+    if not own_domain:
+        return False
+    return any(ours(message_ids(headers.get(name)), own_domain) for name in ("in-reply-to", "references"))
+
+
+def _weak_signals(subject: str, text: str) -> list[str]:
+    """The reason of each weak signal found (which counts only with a machine signal)."""
+    found = []
+    if _OUT_OF_OFFICE.search(subject) or _on_leave_until(subject):
+        found.append("out-of-office subject")
+    if _CHALLENGE_SUBJECT.search(subject):
+        found.append("challenge-response subject")
+    if any(_CHALLENGE_TEXT.search(line) for line in _first_lines(text)):
+        found.append("challenge-response text")
+    return found
 
 
 def detect_automated(
@@ -142,13 +235,16 @@ def detect_automated(
         return "machine sender named in an unreadable From"
     if domain and any(domain == known or domain.endswith("." + known) for known in _CHALLENGE_DOMAINS):
         return f"challenge-response ({domain})"
+    if any(_CHALLENGE_PRODUCT_TEXT.search(line) for line in _first_lines(text)):
+        return "challenge-response text (a challenge-response product's own sentence)"
     folded = _fold(bounded_subject(subject))
-    if _OUT_OF_OFFICE.search(folded) or _on_leave_until(folded):
+    if _out_of_office_shape(folded):
         return "out-of-office subject"
-    if _CHALLENGE_SUBJECT.search(folded):
+    if _leads(_LEAD_CHALLENGE, folded):
         return "challenge-response subject"
-    if _challenge_text(text):
-        return "challenge-response text"
+    weak = _weak_signals(folded, text)
+    if weak and _answers_our_mail(headers, own_domain):
+        return f"{weak[0]}, in reply to our mail"
     if not sender_email and _DELIVERY_NOTICE.search(folded):
         return "delivery notice subject without a sender"
     return None

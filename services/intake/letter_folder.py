@@ -25,6 +25,8 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from shared.logging import log_digest
+
 from services.intake.letter_intake import accept_letter
 from services.intake.letters import (
     LetterInvalid,
@@ -43,9 +45,11 @@ from services.intake.safe_files import (
     ensure_own_directory,
     entry_kind,
     lexists,
+    lexists_at,
     modified_at,
     move_entry,
     open_directory,
+    own_directory,
     read_regular_file,
     write_new_file,
 )
@@ -92,8 +96,11 @@ async def _exists(path: Path) -> bool:
     return await asyncio.to_thread(lexists, path)  # the entry itself: a dangling link exists too
 
 
+_UNSAFE_CODES = {"symlink": "symlink", "hardlink": "hard_link"}
+
+
 def _unsafe_problem(path: Path, kind: str) -> LetterProblem:
-    return LetterProblem(path.name, "(file)", "symlink" if kind == "symlink" else "not_regular_file")
+    return LetterProblem(path.name, "(file)", _UNSAFE_CODES.get(kind, "not_regular_file"))
 
 
 def _is_plain_name(name: str) -> bool:
@@ -221,7 +228,8 @@ class LetterFolder:
             return await handler(path, files, report)
         except Exception as error:  # noqa: BLE001 - one letter's failure must never stop the others
             report.failed[path.name] = f"{type(error).__name__}: {error}"
-            log.warning("letters.failed", file=path.name, error=report.failed[path.name])
+            # A scan's file name may carry a person's name: a digest tells repeats apart without writing it.
+            log.warning("letters.failed", file=log_digest(path.name), error=report.failed[path.name])
             return set()
 
     async def _pdf_named(self, name: str, files: dict[str, Path]) -> Path | None:
@@ -318,7 +326,7 @@ class LetterFolder:
             await accept_letter(self.pipeline, letter.pdf, letter.pdf_path.name, letter.metadata,
                                 source=f"letters:{letter.pdf_path.name}", submitted_fields=letter.fields)
         # Only now, every event durable: move the files out of the drop folder.
-        destination = await asyncio.to_thread(self._move, group, self.processed_dir)
+        destination = await asyncio.to_thread(self._move, group, PROCESSED)
         report.imported.append(name)
         log.info("letters.imported", batch=name, letters=len(letters), moved_to=str(destination))
 
@@ -327,36 +335,38 @@ class LetterFolder:
         lines = [render("folder_reason_header", self.language, stamp=stamp, count=len(problems)), ""]
         lines += [problem.describe(self.language) for problem in problems]
         reason = (f"{name}{REASON_SUFFIX}", "\n".join(lines) + "\n")
-        await asyncio.to_thread(self._move, group, self.rejected_dir, reason)
+        await asyncio.to_thread(self._move, group, REJECTED, reason)
         report.rejected.append(name)
         # Field and problem code only: the values (an address, a name) are personal data and stay in the reason file.
         log.warning("letters.rejected", batch=name,
                     problems=[f"{problem.field}: {problem.code}" for problem in problems])
 
-    def _move(self, group: list[Path], base: Path, reason: tuple[str, str] | None = None) -> Path:
-        """Move the entries still there into `base` (see `_destination`), next to the reason file if one is given.
+    def _move(self, group: list[Path], base: str, reason: tuple[str, str] | None = None) -> Path:
+        """Move the entries still there into our folder `base` (processed/ or rejected/), or into a dated sub-folder
+        of it when a name is taken there (scanners reuse names like scan0001.pdf), next to the reason file if one
+        is given; the folder it went to.
 
-        Through directory descriptors opened without following links (safe_files.py): the reason file is created
-        new inside our own folder, and a link is moved as the link."""
+        The letters root is opened once; `base` and the dated sub-folder are created and opened one level at a time
+        relative to it, never through a link (safe_files.own_directory): swapping `rejected` for a link at any
+        moment makes the move fail, never land elsewhere. The reason file is created new, entries are moved
+        without replacing anything, and a link is moved as the link."""
         names = [member.name for member in group] + ([reason[0]] if reason else [])
-        destination = self._destination(base, names)
-        with open_directory(self.root) as source, open_directory(destination) as target:
-            if reason is not None:
-                write_new_file(target, reason[0], reason[1].encode("utf-8"))
-            for member in group:
-                if lexists(member):
-                    move_entry(source, member.name, target)
-        return destination
+        with open_directory(self.root) as root, own_directory(root, base) as base_fd:
+            if not any(lexists_at(base_fd, name) for name in names):
+                self._move_into(root, base_fd, group, reason)
+                return self.root / base
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+            with own_directory(base_fd, stamp) as target:
+                self._move_into(root, target, group, reason)
+            return self.root / base / stamp
 
-    def _destination(self, base: Path, names: list[str]) -> Path:
-        """`base` itself, or a dated sub-folder when a name is taken there (scanners reuse names like scan0001.pdf)."""
-        ensure_own_directory(base)
-        if not any(lexists(base / name) for name in names):
-            return base
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-        target = base / stamp
-        ensure_own_directory(target)
-        return target
+    @staticmethod
+    def _move_into(root: int, target: int, group: list[Path], reason: tuple[str, str] | None) -> None:
+        if reason is not None:
+            write_new_file(target, reason[0], reason[1].encode("utf-8"))
+        for member in group:
+            if lexists_at(root, member.name):
+                move_entry(root, member.name, target)
 
     # -- the watcher ------------------------------------------------------------------------------------------------
 

@@ -177,6 +177,12 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "de": "keine gewöhnliche Datei (Pipe, Gerät…): abgelehnt, ohne gelesen zu werden",
         "en": "not a regular file (pipe, device…): refused without being read",
     },
+    "hard_link": {
+        "fr": "fichier à plusieurs noms (lien physique) refusé sans être lu : déposer une copie du fichier",
+        "nl": "bestand met meerdere namen (harde koppeling) geweigerd zonder te lezen: plaats een kopie ervan",
+        "de": "Datei mit mehreren Namen (harter Link) abgelehnt, ohne gelesen zu werden: eine Kopie der Datei ablegen",
+        "en": "file with several names (hard link) refused without being read: drop a copy of the file",
+    },
     # Scan-to-email
     "unreadable_mail": {
         "fr": "e-mail illisible : {error}",

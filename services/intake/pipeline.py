@@ -95,6 +95,7 @@ def parse_context(
         envelope_sender=envelope_sender,
         provenance=provenance,
         trusted_authserv_ids=frozenset(settings.authserv_ids),
+        staff_logins=frozenset(settings.staff_logins),
         dkim_txt_lookup=system_txt_lookup if settings.verify_dkim_dmarc else None,
     )
 
@@ -342,9 +343,10 @@ class IntakePipeline:
 
     async def _understand(self, raw: bytes, arrival: Arrival) -> Understanding:
         context = parse_context(self.settings, arrival.envelope_sender, arrival.provenance)
-        if len(raw) <= self.settings.parse_in_thread_above_bytes:
+        if len(raw) <= self.settings.parse_in_thread_above_bytes and context.dkim_txt_lookup is None:
             # A small message parses in well under a millisecond and its work is bounded by its size and the MIME
             # limits: a hand-off to a worker process would cost more than it protects (docs/benchmarks-intake.md).
+            # Intake's own DKIM check waits on DNS and RSA whatever the size: always in a worker, under the limit.
             return self.understand_message(raw, context)
         if self.stuck_parses >= MAX_STUCK_PARSES:
             raise ParsersBusy(f"{self.stuck_parses} parse processes killed past their time limit are not gone yet")
@@ -407,6 +409,7 @@ class IntakePipeline:
                 acknowledgment_suppressed=understanding.acknowledgment_suppressed or (
                     CLIENT_RATE_REASON if arrival.provenance.client_over_rate_limit else None),
                 disposition_of=understanding.disposition_of,
+                disposition=understanding.disposition,
             )
         except ValidationError as error:
             raise ValueError(f"cannot build the event: {error.errors()[0].get('msg', error)}") from None

@@ -6,13 +6,21 @@ service's files, or replace `rejected/` by a link to somewhere else. Hence:
 - an entry is examined with `lstat` (the link itself, not its target) before anything else;
 - files are opened with `O_NOFOLLOW` (and `O_NONBLOCK`, so a planted FIFO cannot block the reader), then `fstat`
   checks that what was opened is a regular file;
-- our sub-folders are opened with `O_DIRECTORY | O_NOFOLLOW`, and files are created and moved relative to those
-  descriptors (`dir_fd`), so a folder swapped for a link between a check and a write cannot redirect the write;
-- files are created with `O_EXCL`: an existing name (or a link planted under it) is never written through.
+- a regular file with more than one name (`st_nlink > 1`) is refused unread: someone who may write into the folder
+  can plant a hard link to a file elsewhere on the same file system, which no `O_NOFOLLOW` can tell apart;
+- our sub-folders are reached from a descriptor on the letters root, one level at a time: `mkdirat` then `openat`
+  with `O_DIRECTORY | O_NOFOLLOW` relative to the parent's descriptor (`dir_fd`), never by a path of several
+  components, whose earlier components the kernel would follow (O_NOFOLLOW covers the last one only). A folder
+  swapped for a link after any check cannot redirect a write: the swap makes the open fail (ELOOP / ENOTDIR);
+- files are created with `O_EXCL`: an existing name (or a link planted under it) is never written through;
+- entries are moved without any check-then-act: `renameat2(RENAME_NOREPLACE)` where the kernel and the file system
+  have it, else `linkat` (which never replaces a name) then `unlinkat`, all relative to directory descriptors.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -23,17 +31,22 @@ from pathlib import Path
 MAX_READ_BYTES = 1024 * 1024 * 1024
 
 
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 class UnsafeEntry(OSError):
-    """A directory entry that is not what it must be (a symbolic link, a device, a FIFO, a directory)."""
+    """A directory entry that is not what it must be (a symbolic link, a hard link, a device, a FIFO, a directory)."""
 
 
 def entry_kind(path: Path) -> str:
-    """'file', 'symlink', 'directory' or 'other', from `lstat` (the entry itself, never what a link points to)."""
-    mode = os.lstat(path).st_mode
+    """'file', 'hardlink' (a regular file with other names), 'symlink', 'directory' or 'other', from `lstat` (the
+    entry itself, never what a link points to)."""
+    info = os.lstat(path)
+    mode = info.st_mode
     if stat.S_ISLNK(mode):
         return "symlink"
     if stat.S_ISREG(mode):
-        return "file"
+        return "hardlink" if info.st_nlink > 1 else "file"
     if stat.S_ISDIR(mode):
         return "directory"
     return "other"
@@ -59,6 +72,8 @@ def read_regular_file(path: Path, limit: int = MAX_READ_BYTES) -> bytes:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
             raise UnsafeEntry(f"{path.name} is not a regular file")
+        if info.st_nlink > 1:  # checked on what was opened: a link made after a listing is caught too
+            raise UnsafeEntry(f"{path.name} is a hard link (the file has other names)")
         if info.st_size > limit:
             raise UnsafeEntry(f"{path.name} is larger than {limit} bytes")
         chunks: list[bytes] = []
@@ -76,24 +91,78 @@ def read_regular_file(path: Path, limit: int = MAX_READ_BYTES) -> bytes:
         os.close(descriptor)
 
 
-def ensure_own_directory(path: Path) -> None:
-    """Create `path` as a directory, or check that it is one: a symbolic link in its place is refused."""
-    try:
-        os.mkdir(path, 0o750)
-    except FileExistsError:
-        pass
-    if entry_kind(path) != "directory":
-        raise UnsafeEntry(f"{path} is not a directory of ours (a symbolic link or a file is in its place)")
+def _not_ours(name: str) -> UnsafeEntry:
+    return UnsafeEntry(f"{name} is not a directory of ours (a symbolic link or a file is in its place)")
+
+
+def _is_plain_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and "/" not in name and "\x00" not in name
 
 
 @contextmanager
 def open_directory(path: Path) -> Iterator[int]:
-    """A descriptor on the directory `path` itself (`O_NOFOLLOW`: never on what a link there points to)."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    """A descriptor on the directory `path` itself (`O_NOFOLLOW`: never on what a link there points to). For the
+    folder the operator configured (the letters root); what is below it is reached with `own_directory`."""
+    try:
+        descriptor = os.open(path, _DIRECTORY_FLAGS)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise _not_ours(path.name) from None
+        raise
     try:
         yield descriptor
     finally:
         os.close(descriptor)
+
+
+def open_own_directory(parent: int, name: str) -> int:
+    """A new descriptor on the sub-folder `name` of the open directory `parent`, created if missing (`mkdirat`),
+    opened relative to `parent` with `O_DIRECTORY | O_NOFOLLOW`: a link or a file in its place is refused, whenever
+    it was put there. The caller closes the descriptor."""
+    if not _is_plain_name(name):
+        raise UnsafeEntry(f"{name!r} is not a single folder name")
+    try:
+        os.mkdir(name, 0o750, dir_fd=parent)
+    except FileExistsError:
+        pass
+    try:
+        return os.open(name, _DIRECTORY_FLAGS, dir_fd=parent)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise _not_ours(name) from None
+        raise
+
+
+@contextmanager
+def own_directory(parent: int, *names: str) -> Iterator[int]:
+    """A descriptor on `parent/names[0]/names[1]/…`, each level created if missing and opened relative to the one
+    above (`open_own_directory`), never through a link; `parent` itself when no name is given."""
+    opened: list[int] = []
+    try:
+        current = parent
+        for name in names:
+            current = open_own_directory(current, name)
+            opened.append(current)
+        yield current
+    finally:
+        for descriptor in reversed(opened):
+            os.close(descriptor)
+
+
+def ensure_own_directory(path: Path) -> None:
+    """Create `path` (its parent being the folder the operator configured) as a directory of ours, or check that it
+    is one: a symbolic link or a file in its place is refused."""
+    with open_directory(path.parent) as parent, own_directory(parent, path.name):
+        pass
+
+
+def lexists_at(directory: int, name: str) -> bool:
+    """Whether the open `directory` has an entry `name` (a dangling link exists too)."""
+    try:
+        os.lstat(name, dir_fd=directory)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def write_new_file(directory: int, name: str, content: bytes) -> None:
@@ -108,12 +177,43 @@ def write_new_file(directory: int, name: str, content: bytes) -> None:
         os.close(descriptor)
 
 
-def move_entry(source: int, name: str, target: int) -> None:
-    """Rename the entry `name` (a link is moved as the link, its target untouched) from one open directory to
-    another, never replacing an entry already there."""
+# renameat2(2) flag (linux/fs.h): fail with EEXIST rather than replace the target.
+_RENAME_NOREPLACE = 1
+# The answers of a kernel or file system without renameat2 / RENAME_NOREPLACE (CIFS, NFS, old kernels).
+_NOREPLACE_UNSUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP}
+
+
+def _libc_renameat2() -> object | None:
     try:
-        os.lstat(name, dir_fd=target)
-    except FileNotFoundError:
-        os.rename(name, name, src_dir_fd=source, dst_dir_fd=target)
+        return ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # not glibc >= 2.28, or not Linux
+        return None
+
+
+_renameat2 = _libc_renameat2()
+
+
+def _rename_noreplace(source: int, name: str, target: int) -> bool:
+    """renameat2(source, name, target, name, RENAME_NOREPLACE); False where it is not available."""
+    if _renameat2 is None:
+        return False
+    encoded = os.fsencode(name)
+    if _renameat2(source, encoded, target, encoded, _RENAME_NOREPLACE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in _NOREPLACE_UNSUPPORTED:
+        return False
+    if code == errno.EEXIST:
+        raise FileExistsError(code, f"{name} already exists where it was to be moved")
+    raise OSError(code, os.strerror(code), name)
+
+
+def move_entry(source: int, name: str, target: int) -> None:
+    """Move the entry `name` (a link is moved as the link, its target untouched) from one open directory to another,
+    never replacing an entry already there (`FileExistsError`), with no check-then-act in between: renameat2 with
+    RENAME_NOREPLACE, else linkat (which fails on an existing name; AT_SYMLINK_FOLLOW not given, so a link is
+    linked as itself) then unlinkat of the old name."""
+    if _rename_noreplace(source, name, target):
         return
-    raise FileExistsError(f"{name} already exists where it was to be moved")
+    os.link(name, name, src_dir_fd=source, dst_dir_fd=target, follow_symlinks=False)
+    os.unlink(name, dir_fd=source)

@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import structlog
 
-from services.intake.safe_files import ensure_own_directory, open_directory, write_new_file
+from services.intake.safe_files import open_directory, own_directory, write_new_file
 from services.intake.addresses import mailboxes, principal
 from services.intake.html_text import html_to_text
 from services.intake.letter_intake import accept_letter
@@ -265,9 +265,11 @@ class ScanToEmail:
     def _write_rejected(self, name: str, reason: str, raw: bytes) -> None:
         """Into our own `rejected/` only: never through a symbolic link planted there (safe_files.py). A name already
         there is the same mail rejected before (the name holds its key): that copy is kept."""
+        # The letters root is the operator's (created as configured); `rejected` below it is reached from the root's
+        # descriptor, created and opened without following a link (safe_files.own_directory).
         self.rejected_dir.parent.mkdir(parents=True, exist_ok=True)
-        ensure_own_directory(self.rejected_dir)
-        with open_directory(self.rejected_dir) as directory:
+        with (open_directory(self.rejected_dir.parent) as root,
+              own_directory(root, self.rejected_dir.name) as directory):
             for file_name, content in ((f"{name}.eml", raw), (f"{name}.reason.txt", reason.encode("utf-8"))):
                 try:
                     write_new_file(directory, file_name, content)

@@ -66,6 +66,9 @@ class IntakeSettings(CommonSettings):
     staff_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # ... or whole staff domains (example.be).
     staff_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # SMTP AUTH logins (the submission port) that are staff members': their forwards are trusted. A copier's login
+    # is not one (its password often sits on the device); empty: no login vouches for a forward.
+    staff_logins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Authserv-ids (RFC 8601) of the organisation's own MX, whose Authentication-Results (SPF, DKIM, DMARC checked
     # before relaying to intake) decide a sender's verdict; those of any other authserv-id are ignored (see
     # docs/security.md). Empty: no message is ever `verified` by a header.
@@ -174,12 +177,13 @@ class IntakeSettings(CommonSettings):
     def relay_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in self.smtp_relay_clients)
 
-    @field_validator("complaint_addresses", "staff_addresses", "staff_domains", "authserv_ids", mode="before")
+    @field_validator("complaint_addresses", "staff_addresses", "staff_domains", "authserv_ids", "staff_logins",
+                     mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return split_list(value)
 
-    @field_validator("complaint_addresses", "staff_addresses", "staff_domains", "authserv_ids")
+    @field_validator("complaint_addresses", "staff_addresses", "staff_domains", "authserv_ids", "staff_logins")
     @classmethod
     def _lowercase(cls, value: list[str]) -> list[str]:
         return [item.strip().lower() for item in value]

@@ -288,6 +288,16 @@ def smtp_limits(settings: IntakeSettings) -> SmtpLimits:
     )
 
 
+def client_address(peer_ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The client's address; an IPv4 client seen through a dual-stack socket (::ffff:a.b.c.d) as IPv4."""
+    try:
+        address = ipaddress.ip_address(peer_ip or "")
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
 class IntakeHandler:
     def __init__(
         self,
@@ -308,16 +318,13 @@ class IntakeHandler:
         self.relay_networks = settings.relay_networks()
         self.clock = clock
 
-    def _over_client_rate(self, provenance: Provenance) -> bool:
-        if provenance.authenticated_as or not provenance.peer_ip:
+    def _over_client_rate(self, provenance: Provenance, client: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
+                          ) -> bool:
+        if provenance.authenticated_as or client is None:
             return False
-        try:
-            address = ipaddress.ip_address(provenance.peer_ip)
-        except ValueError:
-            return False
-        if any(address in network for network in self.relay_networks):
-            return False
-        return self.client_rate.record(provenance.peer_ip, time.monotonic()) is not None
+        # One IPv6 client holds a whole /64 (RFC 6177): counted as one, or it would rotate addresses at will.
+        key = str(ipaddress.ip_network(f"{client}/64", strict=False)) if client.version == 6 else str(client)
+        return self.client_rate.record(key, time.monotonic()) is not None
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -334,8 +341,11 @@ class IntakeHandler:
         received_at = self.clock()
         login = session.auth_data if session.authenticated and isinstance(session.auth_data, str) else None
         provenance = session_provenance(session.peer, session.host_name, login)
-        if self._over_client_rate(provenance):
-            provenance = provenance.model_copy(update={"client_over_rate_limit": True})
+        client = client_address(provenance.peer_ip)
+        relay = client is not None and any(client in network for network in self.relay_networks)
+        provenance = provenance.model_copy(update={
+            "delivered_by_relay": relay,
+            "client_over_rate_limit": not relay and self._over_client_rate(provenance, client)})
         # The spool id is the digest of the bytes as the client sent them: an SMTP retry is recognised although our
         # Received line (with its time) differs.
         spool_id = hashlib.sha256(sent).hexdigest()
@@ -354,7 +364,8 @@ class IntakeHandler:
                 outcome = await self.pipeline.accept(raw, **details)
                 key, duplicate = outcome.message_key, outcome.status is AcceptStatus.DUPLICATE
         except Exception as error:  # noqa: BLE001 - whatever failed, the sender must keep the mail and retry
-            log.error("smtp.temporary_failure", error=repr(error), peer=str(session.peer))
+            # The error's type only: its text may quote the message; the client as a digest (an IP is personal data).
+            log.error("smtp.temporary_failure", error=type(error).__name__, client=log_digest(provenance.peer_ip))
             return "451 4.3.0 Temporary failure, please try again later"
         if duplicate:
             return f"250 2.0.0 OK, already received ({key[:16]})"

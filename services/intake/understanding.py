@@ -45,6 +45,8 @@ class ParseContext:
     # Trust at the door (docs/security.md): the authserv-ids (RFC 8601) whose Authentication-Results we believe,
     # and what the channel itself saw (peer, SMTP AUTH login, staff mailbox).
     trusted_authserv_ids: frozenset[str] = frozenset()
+    # SMTP AUTH logins that are staff members' (their forwards are trusted), lower-case.
+    staff_logins: frozenset[str] = frozenset()
     provenance: Provenance = Provenance()
     # Intake's own DKIM check where it is the MX (setting verify_dkim_dmarc): the DNS TXT lookup to use, None = off.
     dkim_txt_lookup: TxtLookup | None = None
@@ -83,6 +85,7 @@ class Understanding:
     needs_confirmation: str | None = None
     acknowledgment_suppressed: str | None = None
     disposition_of: str | None = None
+    disposition: str | None = None
 
 
 def parse_bytes(raw: bytes) -> Message:
@@ -257,7 +260,13 @@ def sender_verdict(
     that differs), since the domain checked may then not be the author's the message shows."""
     values = [header_text(value, defects, "authentication-results")
               for value in (message.get_all("Authentication-Results") or [])[:MAX_HEADERS]]
-    verdict = verdict_from_headers(values, from_domain, context.trusted_authserv_ids)
+    if context.provenance.delivered_by_relay is False and values:
+        # Delivered straight to us by a client that is not the organisation's MX: whatever Authentication-Results
+        # it carries, it wrote itself (a trusted MX would have stripped forged ones, RFC 8601 5).
+        verdict = Verdict(SenderVerdict.UNVERIFIED,
+                          "Authentication-Results ignored: not delivered by a trusted relay (smtp_relay_clients)")
+    else:
+        verdict = verdict_from_headers(values, from_domain, context.trusted_authserv_ids)
     if verdict.verdict is SenderVerdict.UNVERIFIED and context.dkim_txt_lookup is not None and from_domain:
         own = verify_dkim(raw, from_domain, context.dkim_txt_lookup)
         verdict = own if own.verdict is SenderVerdict.VERIFIED else Verdict(
@@ -272,11 +281,13 @@ def sender_verdict(
 def forward_authenticated(forwarder: Person, verdict: SenderVerdict, context: ParseContext) -> bool:
     """Whether a staff forward is proven to come from staff (docs/security.md): its From is a staff address or domain
     and verified; or it came over the submission port under SMTP AUTH (RFC 4954) as a staff account (an address of
-    `staff_addresses` or in `staff_domains`); or from an IMAP mailbox configured as staff's."""
+    `staff_logins`); or from an IMAP mailbox configured as staff's."""
     if verdict is SenderVerdict.VERIFIED and _is_staff(forwarder, context):
         return True
+    # Only logins named as staff's: a copier's account (its password often stored on the device) is not staff,
+    # whatever its name looks like.
     login = (context.provenance.authenticated_as or "").strip().lower()
-    if "@" in login and _is_staff(Person(email=login), context):
+    if login and login in context.staff_logins:
         return True
     return context.provenance.staff_mailbox
 
@@ -402,4 +413,5 @@ def understand(raw: bytes, context: ParseContext) -> Understanding:
         needs_confirmation=needs_confirmation,
         acknowledgment_suppressed=acknowledgment_suppressed,
         disposition_of=disposition_of,
+        disposition=report.disposition if disposition_of and report else None,
     )

@@ -25,6 +25,7 @@ from services.notifier.notices import (
     draft_requested_notice,
 )
 from services.notifier.outbox import CountedNotices, Outbox, RecipientFacts
+from services.notifier.quota import limit_key
 from services.notifier.reasons import ReasonCode, reason
 from services.notifier.rendering import TemplateRenderer, pick_language
 from services.notifier.routing import NoticeLimits, route_notice
@@ -158,8 +159,9 @@ class NotifierHandlers:
         def compose(facts: RecipientFacts) -> dict[str, Any]:
             return self._compose(draft, address, facts, now)
 
-        counted = CountedNotices(str(draft.kind), self._window_start(draft.limit_window, now)) \
-            if draft.limit_window else None
+        # A limit counts the recipient's mailbox (any spelling of it) in the quota of the sender answered.
+        counted = CountedNotices(str(draft.kind), self._window_start(draft.limit_window, now),
+                                 limit_key(address, draft.quota)) if draft.limit_window and address else None
         try:
             stored = await self.outbox.record(draft.notification_key, address, compose, counted)
         except TemplateError as error:
@@ -214,6 +216,7 @@ class NotifierHandlers:
             "notice_kind": str(draft.kind),
             "channel": route.channel.value,
             "recipient": address or "",
+            "limit_key": limit_key(address, draft.quota) if address else None,
             "recipient_name": clean_header_text(draft.recipient_name, 300),
             "postal_address": draft.postal_address or "",
             "language": rendered.language,

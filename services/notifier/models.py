@@ -78,6 +78,9 @@ class Notice(Base):
     notice_kind: Mapped[str] = mapped_column(String(40))
     channel: Mapped[str] = mapped_column(String(10))
     recipient: Mapped[str] = mapped_column(String(320), default="", index=True)
+    # What per-recipient limits count (`quota.limit_key`): "verified:victim@gmail.com" for any spelling of the
+    # mailbox (sub-address, Gmail dots) and the quota of the sender answered; NULL without an address.
+    limit_key: Mapped[str | None] = mapped_column(String(400), nullable=True, index=True)
     recipient_name: Mapped[str] = mapped_column(Text, default="")
     postal_address: Mapped[str] = mapped_column(Text, default="")
     language: Mapped[str] = mapped_column(String(5))

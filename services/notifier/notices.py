@@ -19,8 +19,9 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shared.events import ComplaintRegistered, DeadlineAlert, NoticeRequested
+from shared.events import ComplaintRegistered, DeadlineAlert, NoticeRequested, SenderVerdict
 from shared.messaging import PermanentError
+from services.notifier.quota import Quota
 from services.notifier.rendering import pick_language
 
 
@@ -135,6 +136,8 @@ class NoticeDraft:
     automated: bool = False
     automated_reason: str | None = None
     limit_window: LimitWindow | None = None
+    # The count it takes part in: an acknowledgment of a verified sender is not counted with unverified ones.
+    quota: Quota = Quota.UNVERIFIED
     acknowledgment_suppressed: str | None = None
     trusted_variables: tuple[str, ...] = ()
 
@@ -170,6 +173,8 @@ def draft_acknowledgment(event: ComplaintRegistered, default_language: str) -> N
         automated=event.automated,
         automated_reason=event.automated_reason,
         limit_window=LimitWindow.LAST_24_HOURS,
+        # Forged unverified mail "From: victim@..." must not use up the acknowledgments of the verified victim.
+        quota=Quota.VERIFIED if event.sender_verdict is SenderVerdict.VERIFIED else Quota.UNVERIFIED,
         acknowledgment_suppressed=(event.acknowledgment_suppressed or "").strip()[:200] or None,
     )
 

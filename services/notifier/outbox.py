@@ -6,9 +6,10 @@ Relays claim notices with a lease, so a relay killed mid-send leaves its notice 
 runs out: a notice may, in that narrow window, be sent twice, but is never lost.
 
 Rate limits per recipient (follow-up confirmations, acknowledgments) count the notices this outbox recorded: durable
-across restarts and shared by every notifier instance on the database. On PostgreSQL the recording transaction
-takes an advisory lock on the recipient's address, so two instances recording for one address take turns and the
-second counts the first's notice; SQLite has a single writer already.
+across restarts and shared by every notifier instance on the database. They count by `Notice.limit_key`, the
+recipient's mailbox however its address is spelled and the sender's quota (`quota.limit_key`), not by the exact
+address. On PostgreSQL the recording transaction takes an advisory lock on that key, so two instances recording for
+one mailbox take turns and the second counts the first's notice; SQLite has a single writer already.
 """
 
 from __future__ import annotations
@@ -42,15 +43,17 @@ class RecipientFacts:
 
 @dataclass(frozen=True)
 class CountedNotices:
-    """Which notices to count against a limit: those of `kind` recorded since `since` and not suppressed."""
+    """Which notices to count against a limit: those of `kind` with this `limit_key` (`quota.limit_key`: one
+    mailbox in one quota) recorded since `since` and not suppressed."""
 
     kind: str
     since: datetime
+    limit_key: str
 
 
-def recipient_lock_key(address: str) -> int:
-    """A stable PostgreSQL advisory-lock key (signed 64-bit) for one recipient address."""
-    digest = hashlib.sha256(f"ombudsdesk-notifier-recipient:{address.lower()}".encode()).digest()
+def recipient_lock_key(limit_key: str) -> int:
+    """A stable PostgreSQL advisory-lock key (signed 64-bit) for one counted key (`quota.limit_key`)."""
+    digest = hashlib.sha256(f"ombudsdesk-notifier-recipient:{limit_key}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -116,9 +119,10 @@ class Outbox:
 
     async def _lock_recipient(self, session: AsyncSession, address: str | None,
                               counted: CountedNotices | None) -> None:
-        """PostgreSQL: hold the recipient's advisory lock until the transaction ends, when a limit is counted."""
+        """PostgreSQL: hold the counted key's advisory lock until the transaction ends, when a limit is counted."""
         if address and counted is not None and self.engine.dialect.name == "postgresql":
-            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": recipient_lock_key(address)})
+            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                  {"key": recipient_lock_key(counted.limit_key)})
 
     async def _facts(self, session: AsyncSession, address: str | None,
                      counted: CountedNotices | None) -> RecipientFacts:
@@ -129,7 +133,7 @@ class Outbox:
             return RecipientFacts(flag, 0)
         recent = await session.scalar(
             select(func.count(Notice.id)).where(
-                Notice.recipient == address.lower(),
+                Notice.limit_key == counted.limit_key,
                 Notice.notice_kind == counted.kind,
                 Notice.created_at >= counted.since,
                 Notice.status != NoticeStatus.SUPPRESSED,

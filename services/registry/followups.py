@@ -10,7 +10,9 @@ Issue 10, "Trust at the door", comes first: a message whose sender failed authen
 trusted server) never enters a file nor becomes a complaint on its own; one intake asks staff to confirm (a staff
 forward nobody proved, a scanned letter dated long ago) is held with that reason, so nobody receives anything
 before staff decide; a read receipt (RFC 8098) of one of our notices is recorded in the file that sent the notice,
-never registered as a complaint. An `unverified` sender is no reason to hold: the message is handled as before and
+never registered as a complaint, and only when it comes from the very address the notice went to: our Message-IDs
+travel with every thread a citizen forwards or copies, so knowing one proves nothing (anyone else's receipt is held,
+`RECEIPT_SENDER_NOT_RECIPIENT`). An `unverified` sender is no reason to hold: the message is handled as before and
 its verdict is stored with it, for staff to see.
 """
 
@@ -36,6 +38,7 @@ class HoldReason(StrEnum):
     AMBIGUOUS_REFERENCE = "ambiguous_reference"
     AUTOMATED_UNMATCHED = "automated_unmatched"
     SENDER_FAILED_AUTHENTICATION = "sender_failed_authentication"
+    RECEIPT_SENDER_NOT_RECIPIENT = "receipt_sender_not_recipient"
     # Reasons intake gives for a staff confirmation (`MessageReceived.needs_confirmation`); any other code it may
     # give is held as NEEDS_CONFIRMATION (the code itself stays in the held event).
     STAFF_FORWARD_NOT_VERIFIED = "staff_forward_not_verified"
@@ -90,10 +93,32 @@ class Attach:
 
 
 @dataclass(frozen=True)
+class NoticeFacts:
+    """One of our notices a read receipt names: the case whose thread holds it, and the address it went to."""
+
+    number: str
+    recipient: str | None
+    notice_kind: str | None = None
+
+
+@dataclass(frozen=True)
 class RecordReceipt:
     """A read receipt of a notice of this case: an entry in its thread, nothing else (no status, no notice)."""
 
     number: str
+    notice_kind: str | None = None
+
+
+# RFC 8098 3.2.6.2: the disposition-type of a read receipt; anything else is not recorded.
+DISPOSITION_TYPES = frozenset({"displayed", "deleted", "dispatched", "processed"})
+
+
+def receipt_disposition(value: str | None) -> str | None:
+    """The RFC 8098 disposition-type intake read in a receipt (`MessageReceived.disposition`, "displayed"; from an
+    older intake, its reason "read receipt (RFC 8098): displayed"), or None: only one of the four known words is
+    ever kept, never text the receipt's sender wrote."""
+    word = (value or "")[-40:].rpartition(":")[2].strip().lower()
+    return word if word in DISPOSITION_TYPES else None
 
 
 @dataclass(frozen=True)
@@ -133,21 +158,28 @@ def decide(
     sender_failed: bool = False,
     needs_confirmation: str | None = None,
     receipt: bool = False,
-    receipt_cases: Sequence[str] = (),
+    receipt_notices: Sequence[NoticeFacts] = (),
 ) -> Decision:
     """Decide the fate of one incoming message; `referenced` are the existing cases it refers to.
 
     `sender_failed`: a trusted server recorded that the sender failed authentication. `needs_confirmation`: intake's
-    reason to have staff confirm it. `receipt`: it is an automated read receipt, and `receipt_cases` the cases whose
-    thread holds the notice it reports on (found by our own Message-ID, which nobody can guess).
+    reason to have staff confirm it. `receipt`: it is an automated read receipt, and `receipt_notices` our notices
+    with the Message-ID it reports on (RFC 8098 3.2.5 Original-Message-ID). That id is no secret (it is quoted in
+    every reply, forward and copy of the thread), so the receipt is recorded only when its sender is the address
+    the notice went to.
     """
     if sender_failed:
         return Hold(HoldReason.SENDER_FAILED_AUTHENTICATION, rank_suggestions(referenced, sender_cases))
     if receipt:
-        cases = list(dict.fromkeys(receipt_cases))
-        if len(cases) == 1:
-            return RecordReceipt(cases[0])
-        return Hold(HoldReason.AUTOMATED_UNMATCHED, rank_suggestions(referenced, sender_cases))
+        cases = list(dict.fromkeys(notice.number for notice in receipt_notices))
+        if len(cases) != 1:
+            return Hold(HoldReason.AUTOMATED_UNMATCHED, rank_suggestions(referenced, sender_cases))
+        sender = (sender_email or "").strip().lower()
+        sent_to_sender = [notice for notice in receipt_notices
+                          if sender and (notice.recipient or "").strip().lower() == sender]
+        if not sent_to_sender:
+            return Hold(HoldReason.RECEIPT_SENDER_NOT_RECIPIENT, rank_suggestions(referenced, sender_cases))
+        return RecordReceipt(cases[0], sent_to_sender[0].notice_kind)
     if needs_confirmation:
         return Hold(confirmation_reason(needs_confirmation), rank_suggestions(referenced, sender_cases))
     if not referenced:

@@ -22,7 +22,17 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from services.registry import deadlines, workflow
-from services.registry.followups import Attach, CaseFacts, Hold, MatchedBy, RecordReceipt, RegisterNew, decide
+from services.registry.followups import (
+    Attach,
+    CaseFacts,
+    Hold,
+    MatchedBy,
+    NoticeFacts,
+    RecordReceipt,
+    RegisterNew,
+    decide,
+    receipt_disposition,
+)
 from services.registry.models import (
     CaseParty,
     ChangeLogEntry,
@@ -209,7 +219,7 @@ class Registry:
                                explanation=decision.explanation, actor=SYSTEM_ACTOR)
             return Outcome("appended", decision.number), []
         if isinstance(decision, RecordReceipt):
-            await self._record_receipt(tx, decision.number, event)
+            await self._record_receipt(tx, decision, event)
             return Outcome("receipt", decision.number), []
         self._hold(tx, event, decision)
         return Outcome("held", None, reason=decision.reason.value), []
@@ -248,8 +258,9 @@ class Registry:
         if not (referenced or unknown or event.automated or sender_failed or event.needs_confirmation):
             return RegisterNew()  # the common case: a new complaint, no further query
         receipt = is_read_receipt(event)
-        receipt_cases = await tx.complaints_by_message_ids([stored_message_id(event.disposition_of) or ""],
-                                                           direction="out") if receipt else []
+        receipt_notices = [NoticeFacts(number, recipient, kind) for number, recipient, kind
+                           in await tx.notices_by_message_id(stored_message_id(event.disposition_of) or "")
+                           ] if receipt else []
         own = await tx.complaints_of_party(sender) if sender else []
         parties = await tx.party_emails([c.id for c, _ in referenced.values()])
 
@@ -274,7 +285,7 @@ class Registry:
             sender_failed=sender_failed,
             needs_confirmation=event.needs_confirmation,
             receipt=receipt,
-            receipt_cases=[c.number for c in receipt_cases],
+            receipt_notices=receipt_notices,
         )
 
     def local_date(self, moment: datetime) -> date:
@@ -384,8 +395,7 @@ class Registry:
         dpo = self.policy.screening.dpo if self.policy.screening else None
         return dpo.email if dpo else None
 
-    def _incoming_thread_message(self, complaint_id: int, event: MessageReceived, *,
-                                 disposition_of: str | None = None) -> ThreadMessage:
+    def _incoming_thread_message(self, complaint_id: int, event: MessageReceived) -> ThreadMessage:
         return ThreadMessage(
             complaint_id=complaint_id,
             direction="in",
@@ -399,7 +409,6 @@ class Registry:
             attachments=[a.model_dump() for a in event.attachments],
             raw_object=event.raw_object,
             automated=event.automated,
-            disposition_of=disposition_of,
             occurred_at=aware(event.received_at),
             **sender_trust(event),
         )
@@ -440,18 +449,40 @@ class Registry:
                                        reply_to=event.message_id)
         return complaint
 
-    async def _record_receipt(self, tx: Transaction, number: str, event: MessageReceived) -> Complaint:
-        """A read receipt of one of our notices: an entry in the file's thread and history; no status change, no
-        notice, no `MessageAppended` (it is no message of a party)."""
-        complaint = await tx.complaint_by_number(number, for_update=True)
+    async def _record_receipt(self, tx: Transaction, decision: RecordReceipt, event: MessageReceived) -> Complaint:
+        """A read receipt of one of our notices, from the address it went to: an entry in the file's thread and
+        history; no status change, no notice, no `MessageAppended` (it is no message of a party).
+
+        Only its facts are kept: which notice, when, from which address, and the RFC 8098 disposition-type when
+        intake read one ("displayed"...). Never the receipt's subject, text, attachments or raw original: whatever
+        its sender wrote there has no place in a citizen's file."""
+        complaint = await tx.complaint_by_number(decision.number, for_update=True)
         if complaint is None:
-            raise NotFound(number)
+            raise NotFound(decision.number)
         disposition_of = stored_message_id(event.disposition_of)
-        tx.stage(self._incoming_thread_message(complaint.id, event, disposition_of=disposition_of))
+        disposition = receipt_disposition(event.disposition or event.automated_reason)
+        tx.stage(ThreadMessage(
+            complaint_id=complaint.id,
+            direction="in",
+            message_key=event.message_key,
+            message_id=stored_message_id(event.message_id),
+            sender_name="",
+            sender_email=sender_address(event.sender.email),
+            recipient=None,
+            subject_line="",
+            body="",
+            attachments=[],
+            raw_object=None,
+            automated=True,
+            disposition_of=disposition_of,
+            occurred_at=aware(event.received_at),
+            **sender_trust(event),
+        ))
         complaint.updated_at = self.clock()
         self.log_change(tx, complaint, "read_receipt", SYSTEM_ACTOR, None, {
             "message_key": event.message_key, "disposition_of": disposition_of,
-            "sender": (event.sender.email or "").strip().lower() or None,
+            "notice_kind": decision.notice_kind, "disposition": disposition,
+            "sender": sender_address(event.sender.email),
             "sender_verdict": event.sender_verdict.value})
         return complaint
 

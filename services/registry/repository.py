@@ -259,6 +259,18 @@ class Transaction:
         query = select(Complaint).where(Complaint.id.in_(in_thread))
         return list((await self.session.execute(query)).scalars())
 
+    async def notices_by_message_id(self, message_id: str) -> list[tuple[str, str | None, str | None]]:
+        """Our notices (outgoing thread entries) with this Message-ID: (case number, recipient, notice kind)."""
+        if not message_id:
+            return []
+        query = (
+            select(Complaint.number, ThreadMessage.recipient, ThreadMessage.notice_kind)
+            .join(Complaint, Complaint.id == ThreadMessage.complaint_id)
+            .where(ThreadMessage.message_id == message_id, ThreadMessage.direction == "out")
+            .order_by(ThreadMessage.id)
+        )
+        return [(number, recipient, kind) for number, recipient, kind in (await self.session.execute(query)).all()]
+
     async def complaints_of_party(self, email: str, limit: int = 5) -> list[Complaint]:
         query = (
             select(Complaint)

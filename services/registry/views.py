@@ -416,7 +416,11 @@ def _change_summary(entry: ChangeLogEntry, ctx: TextContext) -> str:
     elif entry.change == "correspondent_added":
         summary = str(details.get("email", ""))
     elif entry.change == "read_receipt" and details.get("disposition_of"):
-        summary = f"<{details['disposition_of']}>"
+        # "Accusé de réception <id> — affiché": which notice, and what the receipt says became of it (RFC 8098).
+        notice, disposition = details.get("notice_kind"), details.get("disposition")
+        which = f"<{details['disposition_of']}>"
+        which = f"{ctx.term(notice, 'notice')} {which}" if notice else which
+        summary = f"{which} {NONE} {ctx.term(disposition, 'disposition')}" if disposition else which
     elif entry.change == "registered" and details.get("linked_number"):
         summary = f"{ctx.text('linked')} {details['linked_number']}"
     line = f"{ctx.colon(what)} {summary}" if summary else what

@@ -188,6 +188,16 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
         "receipt": {"fr": "accusé de lecture", "nl": "leesbevestiging", "de": "Lesebestätigung",
                     "en": "read receipt"},
     },
+    # What a read receipt says became of our notice (RFC 8098 3.2.6.2 disposition-type).
+    "disposition": {
+        "displayed": {"fr": "affiché", "nl": "weergegeven", "de": "angezeigt", "en": "displayed"},
+        # RFC 8098: deleted, "the recipient may or may not have seen the message"; dispatched (printed, faxed,
+        # forwarded), "without necessarily having been previously displayed".
+        "deleted": {"fr": "supprimé", "nl": "verwijderd", "de": "gelöscht", "en": "deleted"},
+        "dispatched": {"fr": "transmis", "nl": "doorgestuurd", "de": "weitergegeben", "en": "dispatched"},
+        "processed": {"fr": "traité sans être affiché", "nl": "verwerkt zonder te zijn weergegeven",
+                      "de": "ohne Anzeige verarbeitet", "en": "processed without being displayed"},
+    },
     # Who wrote an incoming message, as far as evidence goes (`shared.events.SenderVerdict`, docs/security.md).
     "sender_verdict": {
         "verified": {"fr": "expéditeur vérifié", "nl": "afzender geverifieerd", "de": "Absender verifiziert",
@@ -292,6 +302,11 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
         "letter_date_too_old": {
             "fr": "Date de réception du courrier trop ancienne", "nl": "Ontvangstdatum van de brief te oud",
             "de": "Eingangsdatum des Briefes zu alt", "en": "Letter receipt date too old"},
+        "receipt_sender_not_recipient": {
+            "fr": "Accusé de lecture envoyé par une autre adresse que celle du destinataire de l'avis",
+            "nl": "Leesbevestiging verstuurd door een ander adres dan dat van de geadresseerde van het bericht",
+            "de": "Lesebestätigung von einer anderen Adresse als der des Empfängers der Mitteilung",
+            "en": "Read receipt sent from an address other than the notice's recipient"},
         "needs_confirmation": {"fr": "À confirmer par le personnel", "nl": "Te bevestigen door een medewerker",
                                "de": "Von Mitarbeitern zu bestätigen", "en": "To be confirmed by staff"},
     },
@@ -306,8 +321,8 @@ def primary_language(language: str | None) -> str:
 def label(value: str, language: str | None = None, vocabulary: str | None = None) -> str:
     """The label of a vocabulary value in `language` ("fr", "nl", "de", "en"; "fr-BE" works), French by default.
 
-    `vocabulary` names one of `VOCABULARIES` (channel, admissibility, direction, sender_verdict, notice, change,
-    language, system_reason, hold_reason, identity_note); without it the value is looked up among kinds, statuses, outcomes, founded categories and
+    `vocabulary` names one of `VOCABULARIES` (channel, admissibility, direction, disposition, sender_verdict, notice,
+    change, language, system_reason, hold_reason, identity_note); without it the value is looked up among kinds, statuses, outcomes, founded categories and
     inadmissibility reasons.
     """
     table = VOCABULARIES.get(vocabulary, {}) if vocabulary else LABELS

@@ -159,6 +159,9 @@ async def test_nobody_is_believed_on_their_word(stack):
     assert len(forged) == 1 and forged[0]["sender_verdict"] == "unverified"
     receipts = [m for m in thread if m.get("read_receipt_of")]
     assert [m["read_receipt_of"] for m in receipts] == [genuine_ack["Message-ID"]]
+    assert not receipts[0].get("text") and not receipts[0].get("attachments")  # only the facts are kept
+    [receipt_change] = [c for c in victim_file["changes"] if c["change"] == "read_receipt"]
+    assert receipt_change["details"]["disposition"] == "displayed"
 
     # The verified staff forward: the citizen is the complainant, the staff member who forwarded is recorded.
     [forwarded] = [f for f in files.values() if f["complainant"]["email"] == "marie.claes@example.net"]

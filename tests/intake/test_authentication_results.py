@@ -49,8 +49,11 @@ VERIFIED, FAILED, UNVERIFIED = SenderVerdict.VERIFIED, SenderVerdict.FAILED, Sen
     # a forged one from elsewhere, then ours (split milters: the topmost trusted one is DMARC's)
     (["attacker.example; dmarc=pass header.from=example.org", f"{MX}; dmarc=fail header.from=example.org",
       f"{MX}; dkim=pass header.d=example.org"], FAILED, f"dmarc=fail header.from=example.org ({MX})"),
-    ([f"{MX}; dmarc=pass header.from=example.org", f"{MX}; dmarc=fail header.from=example.org"], VERIFIED,
-     f"dmarc=pass header.from=example.org ({MX})"),
+    # a DMARC fail in any trusted header wins over a pass above it (split milters may write DMARC's below)
+    ([f"{MX}; dmarc=pass header.from=example.org", f"{MX}; dmarc=fail header.from=example.org"], FAILED,
+     f"dmarc=fail header.from=example.org ({MX})"),
+    # a pass that names no From domain says nothing about this From
+    ([f"{MX}; dmarc=pass"], UNVERIFIED, f"dmarc=pass without header.from ({MX})"),
     # the authserv-id must be the first token, not a word somewhere in the header
     ([f"attacker.example ({MX}); dmarc=pass header.from=example.org"], UNVERIFIED,
      "no trusted Authentication-Results (1 from other authserv-ids ignored)"),
@@ -193,3 +196,22 @@ def test_settings_name_the_trusted_authserv_ids_and_the_own_check_is_off_by_defa
     assert context.dkim_txt_lookup is system_txt_lookup
     # The context travels to the parse worker processes: it must pickle.
     assert pickle.loads(pickle.dumps(context)).dkim_txt_lookup is system_txt_lookup
+
+
+def test_a_dkim_key_too_large_or_with_an_unusual_exponent_is_treated_as_no_key():
+    """An 8192-bit key, or a huge exponent, would make each RSA verification cost seconds (security review)."""
+    import base64
+    import subprocess
+
+    from services.intake.authentication import acceptable_key_record
+
+    def record(bits: int, exponent: int) -> bytes:
+        der = subprocess.run(
+            ["sh", "-c", f"openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:{bits} "
+                         f"-pkeyopt rsa_keygen_pubexp:{exponent} 2>/dev/null | openssl pkey -pubout -outform DER"],
+            capture_output=True, check=True).stdout
+        return b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+
+    assert acceptable_key_record(record(2048, 65537))
+    assert not acceptable_key_record(record(2048, 65539))
+    assert not acceptable_key_record(record(4608, 65537))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timezone
 from email.message import EmailMessage
@@ -211,3 +212,36 @@ def test_letter_date_check_counts_whole_days_before_the_scan():
     assert letter_date_check(date(2026, 10, 24), date(2026, 11, 24), 30) == LETTER_DATE_TOO_OLD
     assert letter_date_check(date(2026, 11, 24), date(2026, 11, 24), 0) is None
     assert letter_date_check(date(2026, 11, 23), date(2026, 11, 24), 0) == LETTER_DATE_TOO_OLD
+
+
+async def test_a_rejected_scan_is_never_written_through_a_link_in_place_of_rejected(nats_server, scan_to_email,
+                                                                                   tmp_path, monkeypatch):
+    """Security review of issue 10: `rejected/` is reached from the letters root's descriptor, one level at a time.
+    A link planted in its place is refused; swapped in after it was opened, it redirects nothing."""
+    from services.intake import scan_to_email as module
+    from services.intake.safe_files import UnsafeEntry
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    letters_root = tmp_path / "letters"
+    letters_root.mkdir()
+    (letters_root / "rejected").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(UnsafeEntry, match="not a directory of ours"):
+        await accept(scan_to_email, scan_mail(), sender="forger@example.org")
+    assert os.listdir(elsewhere) == []
+
+    (letters_root / "rejected").unlink()
+    real_write = module.write_new_file
+    aside = letters_root / "rejected.aside"
+
+    def swap_then_write(directory: int, name: str, content: bytes) -> None:
+        if not aside.exists():  # after rejected/ was opened, before anything is written into it
+            (letters_root / "rejected").rename(aside)
+            (letters_root / "rejected").symlink_to(elsewhere, target_is_directory=True)
+        real_write(directory, name, content)
+
+    monkeypatch.setattr(module, "write_new_file", swap_then_write)
+    outcome = await accept(scan_to_email, scan_mail(), sender="forger@example.org")
+    assert outcome.status is AcceptStatus.QUARANTINED
+    assert os.listdir(elsewhere) == []
+    assert sorted(path.suffix for path in aside.iterdir()) == [".eml", ".txt"]

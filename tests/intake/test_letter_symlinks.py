@@ -90,3 +90,142 @@ async def test_a_fifo_in_the_folder_does_not_block_the_scan(nats_server, pipelin
     report = await folder.scan_once()
     assert "scan.json" in report.rejected
     assert "pas un fichier ordinaire" in (root / "rejected" / "scan.json.reason.txt").read_text()
+
+
+# -- Security review of issue 10: races between a check and a use, and hard links ---------------------------------
+
+
+def swap_for_link(folder: Path, elsewhere: Path) -> Path:
+    """What someone with write access to the drop folder does between our check and our use: the folder moves aside
+    and a link to `elsewhere` takes its name. Returns where the original folder went."""
+    aside = folder.with_name(folder.name + ".aside")
+    folder.rename(aside)
+    folder.symlink_to(elsewhere, target_is_directory=True)
+    return aside
+
+
+async def test_rejected_swapped_for_a_link_after_it_was_opened_receives_nothing(  # noqa: F811 - the fixture
+        nats_server, pipeline, tmp_path, outside, monkeypatch):
+    from services.intake import letter_folder, safe_files
+
+    root = tmp_path / "letters"
+    folder = folder_for(root, pipeline)
+    elsewhere = outside.parent
+    (root / "notes.txt").write_text("pas un courrier")
+    os.utime(root / "notes.txt", (0, 0))
+    swapped: list[Path] = []
+    real_exists = safe_files.lexists_at
+
+    def swap_after_check(directory: int, name: str) -> bool:
+        # "Is this name taken in rejected/?" answered: the swap comes before the write and the move.
+        taken = real_exists(directory, name)
+        if not swapped:
+            swapped.append(swap_for_link(root / "rejected", elsewhere))
+        return taken
+
+    monkeypatch.setattr(letter_folder, "lexists_at", swap_after_check)
+    report = await folder.scan_once()
+    assert "notes.txt" in report.rejected and swapped
+    assert sorted(os.listdir(elsewhere)) == ["passwd"]  # nothing written or moved through the link
+    # Both landed in the folder that was opened, wherever it went.
+    assert sorted(os.listdir(swapped[0])) == ["notes.txt", "notes.txt.reason.txt"]
+    assert not (root / "notes.txt").exists()
+
+
+async def test_rejected_swapped_for_a_link_before_the_dated_sub_folder_receives_nothing(  # noqa: F811
+        nats_server, pipeline, tmp_path, outside, monkeypatch):
+    """A name already taken in rejected/ sends the batch into a dated sub-folder: the reviewer's race was between the
+    check of `rejected` and the creation of `rejected/<stamp>` by its full path, which followed the link (before the
+    fix, this test found notes.txt and its reason file in elsewhere/<stamp>/)."""
+    from services.intake import letter_folder, safe_files
+
+    root = tmp_path / "letters"
+    folder = folder_for(root, pipeline)
+    elsewhere = outside.parent
+    (root / "rejected" / "notes.txt").write_text("rejected last week")
+    (root / "notes.txt").write_text("pas un courrier")
+    os.utime(root / "notes.txt", (0, 0))
+    swapped: list[Path] = []
+    real_exists = safe_files.lexists_at
+
+    def swap_after_check(directory: int, name: str) -> bool:
+        taken = real_exists(directory, name)  # True: notes.txt is taken in the real rejected/
+        if not swapped:
+            swapped.append(swap_for_link(root / "rejected", elsewhere))
+        return taken
+
+    monkeypatch.setattr(letter_folder, "lexists_at", swap_after_check)
+    report = await folder.scan_once()
+    assert "notes.txt" in report.rejected and swapped
+    assert sorted(os.listdir(elsewhere)) == ["passwd"]
+    [stamp] = [entry for entry in os.listdir(swapped[0]) if entry != "notes.txt"]
+    assert sorted(os.listdir(swapped[0] / stamp)) == ["notes.txt", "notes.txt.reason.txt"]
+    assert (swapped[0] / "notes.txt").read_text() == "rejected last week"  # never replaced
+
+
+async def test_a_hard_link_to_a_file_outside_is_rejected_unread(nats_server, pipeline, tmp_path,  # noqa: F811
+                                                                 outside):
+    root = tmp_path / "letters"
+    folder = folder_for(root, pipeline)
+    (root / "scan.pdf").write_bytes(make_pdf(2))
+    os.link(outside, root / "scan.json")  # same file system: the drop folder's name for /etc/passwd
+    os.utime(outside, (1_000_000, 1_000_000))  # a read would move the access time on
+    before = os.stat(outside)
+    report = await folder.scan_once()
+    assert untouched(outside, before)
+    assert "scan.json" in report.rejected
+    reason = (root / "rejected" / "scan.json.reason.txt").read_text()
+    assert "lien physique" in reason and SECRET not in reason
+    assert await letters_in_stream(nats_server.url) == []
+
+
+def test_a_hard_link_made_after_the_listing_is_refused_when_opened(tmp_path, outside):
+    from services.intake.safe_files import UnsafeEntry, read_regular_file
+
+    os.link(outside, tmp_path / "scan.json")
+    with pytest.raises(UnsafeEntry, match="hard link"):
+        read_regular_file(tmp_path / "scan.json")
+
+
+@pytest.mark.parametrize("renameat2", [True, False], ids=["renameat2", "link-unlink"])
+def test_move_entry_never_replaces_and_moves_a_link_as_itself(tmp_path, outside, monkeypatch, renameat2):
+    from services.intake import safe_files
+
+    if not renameat2:
+        monkeypatch.setattr(safe_files, "_renameat2", None)
+    elif safe_files._renameat2 is None:
+        pytest.skip("this libc has no renameat2")
+    source, target = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    target.mkdir()
+    (source / "taken.pdf").write_text("new")
+    (target / "taken.pdf").write_text("already there")
+    (source / "link.pdf").symlink_to(outside)
+    with safe_files.open_directory(source) as src, safe_files.open_directory(target) as dst:
+        with pytest.raises(FileExistsError):
+            safe_files.move_entry(src, "taken.pdf", dst)
+        safe_files.move_entry(src, "link.pdf", dst)
+    assert (source / "taken.pdf").read_text() == "new"
+    assert (target / "taken.pdf").read_text() == "already there"
+    assert (target / "link.pdf").is_symlink() and os.readlink(target / "link.pdf") == str(outside)
+    assert not os.path.lexists(source / "link.pdf")
+    assert outside.read_text() == SECRET and os.stat(outside).st_nlink == 1
+
+
+def test_own_directory_walks_one_level_at_a_time_and_refuses_a_link_at_any_level(tmp_path, outside):
+    from services.intake.safe_files import UnsafeEntry, open_directory, own_directory
+
+    root = tmp_path / "letters"
+    root.mkdir()
+    with open_directory(root) as descriptor:
+        with own_directory(descriptor, "rejected", "20261124T100000000000"):
+            pass
+        assert (root / "rejected" / "20261124T100000000000").is_dir()
+        (root / "processed").symlink_to(outside.parent, target_is_directory=True)
+        with pytest.raises(UnsafeEntry, match="not a directory of ours"):
+            with own_directory(descriptor, "processed", "x"):
+                pass
+        with pytest.raises(UnsafeEntry):
+            with own_directory(descriptor, "../elsewhere"):
+                pass
+    assert sorted(os.listdir(outside.parent)) == ["passwd"]

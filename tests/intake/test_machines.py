@@ -196,6 +196,98 @@ def test_citizens_writing_about_deliveries_and_delays_are_people(subject, body):
     assert result.automated_reason is None
 
 
+# Security review of issue 10: each of these genuine complaints was taken for a machine's mail (then held as
+# automated_unmatched and never acknowledged). A phrase of an auto-reply or a challenge inside what a person wrote is
+# no machine signal; the first six are the review's own examples.
+CITIZENS_QUOTING_MACHINES = [
+    ("Plainte contre le SPF Finances", 'Le site me dit "please confirm you are a human" et bloque.'),
+    ("Courriels perdus", "Votre administration utilise un challenge-response filter qui renvoie mes courriels."),
+    ("Vérification de votre adresse e-mail impossible sur MyMinfin", "Le lien de vérification expire toujours."),
+    ("Plainte: le répondeur de la commune ne donne aucun horaire", "Personne ne décroche depuis un mois."),
+    ("Klacht: automatisch antwoord zonder enige inhoud", "Ik krijg enkel een automatisch antwoord van het OCMW."),
+    ("Abwesenheit meines Sachbearbeiters seit drei Monaten", "Niemand bearbeitet meinen Antrag."),
+    ("Complaint: the automatic reply of the tax office is all I get", "Nobody has answered in six weeks."),
+    ("On holiday: my passport was refused at the desk", "I was told to come back after my holidays."),
+    ("Afwezigheid van mijn dossierbeheerder", "Mijn dossier ligt stil."),
+    ("Re: Votre plainte", "Bonjour,\n> please confirm you are a human\nJe vous cite ce que le site m'affiche."),
+]
+
+
+@pytest.mark.parametrize(("subject", "body"), CITIZENS_QUOTING_MACHINES)
+def test_citizens_quoting_auto_replies_and_challenges_are_people(subject, body):
+    result = understand(citizen(subject, body), ParseContext())
+    assert result.automated_reason is None, result.automated_reason
+
+
+# What real auto-replies put in their subject (Exchange/Outlook in each language, Lotus Notes, Gmail's vacation
+# responder keeps the original subject after the phrase, challenge-response systems), with a plain sender and
+# no header that would give them away: the subject's shape alone must tell.
+AUTO_REPLY_SUBJECTS = [
+    "Réponse automatique : Plainte contre le SPF Finances",
+    "RE: Réponse automatique : Plainte",
+    "TR: Absent du bureau jusqu'au 3 décembre",
+    "Je suis absente du bureau jusqu'au 12/08",
+    "Automatisch antwoord: Klacht",
+    "Afwezig: Klacht over de wachttijd",
+    "Ik ben met vakantie tot 3 augustus",
+    "Abwesenheitsnotiz: Beschwerde",
+    "AW: Automatische Antwort: Beschwerde",
+    "Abwesend bis 12.05.",
+    "Automatic reply: your complaint",
+    "Out of Office: complaint",
+    "Out of Office AutoReply: Votre plainte [MED-2026-00001]",
+    "[Auto-Reply] Votre plainte",
+    "AUTO: Smith, John is out of the office. (returning 05/01/2010)",
+    "Please confirm you are a human: Re: Votre plainte [MED-2026-00004]",
+]
+
+
+@pytest.mark.parametrize("subject", AUTO_REPLY_SUBJECTS)
+def test_auto_reply_subject_shapes_are_machines(subject):
+    result = understand(citizen(subject, "Texte."), ParseContext())
+    assert result.automated_reason in {"out-of-office subject", "challenge-response subject"}, subject
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "reason"),
+    [
+        ("Re: [MED-2026-00001] Accusé de réception de votre réclamation",
+         "I am protected by a challenge-response spam filter.\nPlease confirm you are a human.",
+         "challenge-response text, in reply to our mail"),
+        ("Re: [MED-2026-00001] Accusé de réception - répondeur", "Texte.", "out-of-office subject, in reply to our mail"),
+    ],
+)
+def test_weak_signals_in_an_answer_to_our_mail_are_machines(subject, body, reason):
+    message = EmailMessage()
+    message["From"] = "luc.dubois@example.net"
+    message["Subject"] = subject
+    message["In-Reply-To"] = "<ack.MED-2026-00001.1@ombudsdesk.localhost>"
+    message.set_content(body)
+    assert understand(message.as_bytes(), ParseContext()).automated_reason == reason
+    # The same mail answering someone else's message is a person's.
+    del message["In-Reply-To"]
+    message["In-Reply-To"] = "<ack.1@example.org>"
+    assert understand(message.as_bytes(), ParseContext()).automated_reason is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({"Return-Path": "<>"}, "null reverse path"),
+        ({"Auto-Submitted": "auto-replied"}, "Auto-Submitted"),
+        ({"X-Autoreply": "yes"}, "auto-reply header"),
+    ],
+)
+def test_a_machine_signal_decides_even_with_a_citizen_like_subject(headers, reason):
+    message = EmailMessage()
+    message["From"] = "marc.lenoir@example.be"
+    message["Subject"] = "Plainte: le répondeur de la commune"
+    for name, value in headers.items():
+        message[name] = value
+    message.set_content("Le site me dit please confirm you are a human.")
+    assert reason in (understand(message.as_bytes(), ParseContext()).automated_reason or "")
+
+
 def test_exim_bounce_names_the_failed_address_of_x_failed_recipients():
     raw = (b"From: Mail Delivery System <Mailer-Daemon@mx.example.net>\r\nTo: plaintes@ombudsdesk.localhost\r\n"
            b"Subject: Mail delivery failed: returning message to sender\r\nAuto-Submitted: auto-replied\r\n"

@@ -86,12 +86,22 @@ def test_without_any_trusted_authserv_id_nothing_is_verified():
     assert result.sender_verdict is SenderVerdict.UNVERIFIED
 
 
-def test_the_topmost_trusted_result_decides_dmarc_pass():
-    """The MX's own header (topmost, mixed case, with a comment) says pass; a forged one further down says fail."""
+def test_a_dmarc_fail_in_any_trusted_header_wins_over_the_topmost_pass():
+    """The MX's own header (topmost, mixed case, with a comment) says pass; one further down with the same
+    authserv-id says fail: a pass cannot outvote a recorded DMARC fail (split milters may write it below)."""
     result = read("dmarc_pass_trusted.eml")
-    assert result.sender_verdict is SenderVerdict.VERIFIED
-    assert result.sender_evidence == "dmarc=pass header.from=example.org (mx.mediation.example.be)"
+    assert result.sender_verdict is SenderVerdict.FAILED
+    assert result.sender_evidence == "dmarc=fail header.from=example.org (mx.mediation.example.be)"
     assert result.identity_notes == ()
+
+
+def test_authentication_results_from_a_client_that_is_not_a_trusted_relay_are_ignored():
+    """Delivered straight to intake by a client outside smtp_relay_clients: its trusted-looking header is its own."""
+    context = ParseContext(trusted_authserv_ids=frozenset({"mx.mediation.example.be"}),
+                           provenance=Provenance(peer_ip="192.0.2.66", delivered_by_relay=False))
+    result = read("dmarc_fail_follow_up.eml", context)
+    assert result.sender_verdict is SenderVerdict.UNVERIFIED
+    assert "not delivered by a trusted relay" in result.sender_evidence
 
 
 def test_dmarc_fail_on_a_follow_up_is_failed_whatever_a_forged_header_below_says():
@@ -155,16 +165,16 @@ def test_a_pass_for_another_domain_does_not_authenticate_a_staff_forward():
 
 
 @pytest.mark.parametrize(("provenance", "trusted"), [
-    (Provenance(authenticated_as="balie@commune.example.be"), True),  # a staff address
-    (Provenance(authenticated_as="Accueil@Commune.Example.be"), True),  # in a staff domain
+    (Provenance(authenticated_as="balie@commune.example.be"), True),  # a login named in staff_logins
+    (Provenance(authenticated_as="copier@commune.example.be"), False),  # looks like staff, is not a staff login
     (Provenance(staff_mailbox=True), True),
-    (Provenance(authenticated_as="copieur"), False),  # a login that names no staff address
+    (Provenance(authenticated_as="copieur"), False),  # a login that names no staff member
     (Provenance(authenticated_as="jeanne@example.org"), False),
     (Provenance(peer_ip="192.0.2.10", peer_helo="commune.example.be"), False),  # what a client says is no proof
 ])
 def test_a_staff_forward_over_a_staff_channel_is_trusted(provenance, trusted):
     context = ParseContext(staff_domains=STAFF.staff_domains, staff_addresses=STAFF.staff_addresses,
-                           provenance=provenance)
+                           staff_logins=frozenset({"balie@commune.example.be"}), provenance=provenance)
     result = read("staff_forward_unauthenticated.eml", context)
     assert result.forwarded_by is not None and result.sender.email == "jeanne@example.org"
     assert result.forward_verified is trusted

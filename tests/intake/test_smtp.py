@@ -163,3 +163,13 @@ async def test_acknowledgments_are_limited_per_sending_client_unless_it_is_a_rel
     by_id = {event.message_id: event for event in events}
     assert [by_id[f"rate-{index}@example.org"].acknowledgment_suppressed for index in range(3)] == suppressed
     assert all(event.automated is False for event in events)
+    # Only a relay's Authentication-Results count (docs/security.md): the flag travels with every event.
+    assert {event.provenance.delivered_by_relay for event in events} == {bool(relay_clients)}
+
+
+def test_a_dual_stack_client_is_seen_as_ipv4_and_an_ipv6_client_by_its_64():
+    from services.intake.smtp_server import client_address
+
+    assert str(client_address("::ffff:192.0.2.10")) == "192.0.2.10"
+    assert str(client_address("2001:db8::1")) == "2001:db8::1"
+    assert client_address("not an address") is None and client_address(None) is None

@@ -153,3 +153,46 @@ def test_no_template_marks_text_safe_or_turns_escaping_off():
         if template.is_file():
             source = template.read_text(encoding="utf-8")
             assert not re.search(r"\|\s*safe\b|autoescape\s+false|Markup\(", source), template
+
+
+def _gmail_victim_mails(sink: SmtpSink) -> int:
+    return sum(1 for mail in sink.messages if mail["To"].addresses[0].domain in {"gmail.com", "googlemail.com"})
+
+
+async def test_every_spelling_of_one_mailbox_shares_its_limit(start_notifier, nats_server, smtp_sink: SmtpSink):
+    """victim+1@, v.ictim@, googlemail.com...: one Gmail mailbox (RFC 5233 sub-address, Gmail ignores dots)."""
+    service = await start_notifier(acknowledgment_limit_per_recipient=3)
+    spellings = ["victim@gmail.com", "victim+1@gmail.com", "v.ictim@gmail.com", "Victim+2@googlemail.com",
+                 "v.i.ctim+x@gmail.com"]
+    await publish(nats_server.url, *[registered_event(f"MED-2026-{n:05d}", complainant=Party(name="V", email=email))
+                                     for n, email in enumerate(spellings, start=1)])
+    await eventually(lambda: _settled(nats_server.url), what="five events handled")
+    await wait_until(lambda: _gmail_victim_mails(smtp_sink) >= 3, what="three acknowledgments")
+    notices = await service.outbox.notices()
+    assert sorted(n.status for n in notices) == ["sent"] * 3 + ["suppressed"] * 2
+    assert {n.limit_key for n in notices} == {"unverified:victim@gmail.com"}
+    assert {n.status_reason for n in notices if n.status == "suppressed"} == {"acknowledgment_limit: 3/24h"}
+    assert _gmail_victim_mails(smtp_sink) == 3
+
+
+async def test_forged_unverified_mail_does_not_use_up_a_verified_citizens_acknowledgments(
+    start_notifier, nats_server, smtp_sink: SmtpSink
+):
+    service = await start_notifier(acknowledgment_limit_per_recipient=2)
+    # Three forged complaints "From: victim@example.org", nobody proved who wrote them: two acknowledgments at most.
+    await publish(nats_server.url, *[registered_event(f"MED-2026-{n:05d}", complainant=VICTIM,
+                                                      sender_verdict="unverified") for n in range(1, 4)])
+    await eventually(lambda: _settled(nats_server.url), what="the forged complaints handled")
+    await wait_until(lambda: _victim_mails(smtp_sink) >= 2, what="two acknowledgments")
+    # Then the victim's own complaints, DMARC-verified by the organisation's MX: their own quota, the same limit.
+    await publish(nats_server.url, *[registered_event(f"MED-2026-{n:05d}", complainant=VICTIM,
+                                                      sender_verdict="verified") for n in range(4, 7)])
+    await eventually(lambda: _settled(nats_server.url), what="the verified complaints handled")
+    await wait_until(lambda: _victim_mails(smtp_sink) >= 4, what="two acknowledgments of verified complaints")
+    notices = {n.complaint_number: n for n in await service.outbox.notices()}
+    assert notices["MED-2026-00004"].status == "sent"  # the first genuine one is answered, the forged ones notwithstanding
+    by_quota = {key: sorted(n.status for n in notices.values() if n.limit_key == key)
+                for key in ("unverified:victim@example.org", "verified:victim@example.org")}
+    assert by_quota == {"unverified:victim@example.org": ["sent", "sent", "suppressed"],
+                        "verified:victim@example.org": ["sent", "sent", "suppressed"]}
+    assert _victim_mails(smtp_sink) == 4

@@ -8,9 +8,21 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from services.registry import views
-from services.registry.followups import CaseFacts, Hold, HoldReason, MatchedBy, RecordReceipt, RegisterNew, decide
+from services.registry.followups import (
+    CaseFacts,
+    Hold,
+    HoldReason,
+    MatchedBy,
+    NoticeFacts,
+    RecordReceipt,
+    RegisterNew,
+    decide,
+    receipt_disposition,
+)
+from services.registry.vocabulary import label
 from services.registry.workflow import ReopenPolicy
 from shared.events import (
+    AttachmentRef,
     ComplaintChanged,
     ComplaintRegistered,
     MessageAppended,
@@ -26,6 +38,10 @@ TODAY = datetime(2026, 11, 24, tzinfo=timezone.utc).date()
 POLICY = ReopenPolicy(window_days=30)
 JEANNE = "jeanne.dupont@example.org"
 ACK_ID = "<ack-7f3a9c@notices.ombudsdesk.test>"
+# What a read receipt's sender may write into it: free text and an attachment, neither of which belongs in a file.
+RECEIPT_TEXT = "Your message was displayed. Urgent: verify your account at https://evil.example/login"
+RECEIPT_ATTACHMENT = AttachmentRef(filename="invoice.pdf.exe", content_type="application/octet-stream", size=3,
+                                   sha256="0" * 64, object_name="attachments/evil")
 
 
 # --- the decision (pure) ------------------------------------------------------------------------------------------
@@ -40,13 +56,36 @@ def test_a_failed_sender_is_held_even_from_a_party_and_even_for_a_new_complaint(
 
 
 def test_a_receipt_goes_to_the_one_file_of_its_notice_else_it_is_held():
-    assert decide(sender_email=JEANNE, referenced=[], today=TODAY, policy=POLICY, automated=True, receipt=True,
-                  receipt_cases=["MED-2026-00004"]) == RecordReceipt("MED-2026-00004")
+    to_jeanne = NoticeFacts("MED-2026-00004", JEANNE, "acknowledgment")
+    assert decide(sender_email="Jeanne.Dupont@example.org", referenced=[], today=TODAY, policy=POLICY,
+                  automated=True, receipt=True, receipt_notices=[to_jeanne]) == RecordReceipt(
+        "MED-2026-00004", "acknowledgment")
     unmatched = decide(sender_email=JEANNE, referenced=[], today=TODAY, policy=POLICY, automated=True, receipt=True)
     assert isinstance(unmatched, Hold) and unmatched.reason is HoldReason.AUTOMATED_UNMATCHED
     forged = decide(sender_email=JEANNE, referenced=[], today=TODAY, policy=POLICY, automated=True, receipt=True,
-                    receipt_cases=["MED-2026-00004"], sender_failed=True)
+                    receipt_notices=[to_jeanne], sender_failed=True)
     assert isinstance(forged, Hold) and forged.reason is HoldReason.SENDER_FAILED_AUTHENTICATION
+
+
+def test_a_receipt_from_anyone_but_the_notices_recipient_is_held():
+    """Our notice's Message-ID travels in every forward and copy of the thread: knowing it proves nothing."""
+    to_jeanne = NoticeFacts("MED-2026-00004", JEANNE, "acknowledgment")
+    for sender in ("eve@example.net", "jeanne.dupont+x@example.org", "", None):
+        decision = decide(sender_email=sender, referenced=[], today=TODAY, policy=POLICY, automated=True,
+                          receipt=True, receipt_notices=[to_jeanne])
+        assert isinstance(decision, Hold) and decision.reason is HoldReason.RECEIPT_SENDER_NOT_RECIPIENT
+    # A notice without a recorded recipient (a letter) takes no receipt either.
+    letter = decide(sender_email=JEANNE, referenced=[], today=TODAY, policy=POLICY, automated=True, receipt=True,
+                    receipt_notices=[NoticeFacts("MED-2026-00004", None)])
+    assert isinstance(letter, Hold) and letter.reason is HoldReason.RECEIPT_SENDER_NOT_RECIPIENT
+
+
+def test_only_a_known_disposition_type_is_kept_from_a_receipt():
+    assert receipt_disposition("read receipt (RFC 8098): displayed") == "displayed"
+    assert receipt_disposition("read receipt (RFC 8098): Deleted") == "deleted"
+    assert receipt_disposition("read receipt (RFC 8098)") is None
+    assert receipt_disposition("read receipt (RFC 8098): pwned-go-to-evil.example") is None
+    assert receipt_disposition(None) is None
 
 
 def test_confirmation_reasons_hold_with_their_own_reason_or_a_generic_one():
@@ -193,8 +232,12 @@ async def test_a_read_receipt_of_our_notice_joins_its_file_as_an_event(registry_
         notice_kind="acknowledgment", recipient=JEANNE, message_id=ACK_ID, subject_line="Accusé de réception"))
     status_before = (await registry.store.complaint(first.number)).status
     before = len(publisher.events)
-    receipt = received(subject="Lu : Accusé de réception", automated=True, automated_reason="mdn",
-                       disposition_of=ACK_ID, message_id="<mdn-1@example.org>", at=datetime.now(timezone.utc))
+    # Jeanne's own mail client (the notice's recipient) reports the notice displayed. A receipt carries text and
+    # may carry attachments its sender chose; none of it is kept.
+    receipt = received(subject="Lu : Accusé de réception", automated=True,
+                       automated_reason="read receipt (RFC 8098): displayed", disposition_of=ACK_ID,
+                       message_id="<mdn-1@example.org>", at=datetime.now(timezone.utc),
+                       attachments=(RECEIPT_ATTACHMENT,)).model_copy(update={"text": RECEIPT_TEXT})
     outcome = await registry.on_message_received(receipt)
     assert (outcome.action, outcome.number) == ("receipt", first.number)
     fresh = publisher.events[before:]
@@ -202,12 +245,19 @@ async def test_a_read_receipt_of_our_notice_joins_its_file_as_an_event(registry_
     complaint, thread, changes, _parties = await registry.store.complaint_file(first.number)
     assert complaint.status == status_before
     assert [m.direction for m in thread] == ["in", "out", "in"]  # in time order: the receipt came last
-    assert thread[-1].disposition_of == ACK_ID.strip("<>") and thread[-1].automated
-    assert changes[-1].details["disposition_of"] == ACK_ID.strip("<>")
+    entry = thread[-1]
+    assert entry.disposition_of == ACK_ID.strip("<>") and entry.automated and entry.sender_email == JEANNE
+    assert (entry.subject_line, entry.body, entry.attachments, entry.raw_object) == ("", "", [], None)
+    assert {k: changes[-1].details[k] for k in ("disposition_of", "notice_kind", "disposition", "sender")} == {
+        "disposition_of": ACK_ID.strip("<>"), "notice_kind": "acknowledgment", "disposition": "displayed",
+        "sender": JEANNE}
     assert views.complaint_file(complaint, thread, changes, [])["thread"][-1]["read_receipt_of"] == ACK_ID
     french = _text(await registry.store.complaint_file(first.number))
     assert "accusé de lecture" in french and f"Accusé de lecture de : {ACK_ID}".replace(" :", "\u00a0:") in french
-    assert "Accusé de lecture reçu" in french
+    assert f"Accusé de lecture reçu : Accusé de réception {ACK_ID} \u2014 affiché".replace(" :", "\u00a0:") in french
+    assert "Lu :" not in french and "evil.example" not in french  # neither its subject nor its text
+    dutch = _text(await registry.store.complaint_file(first.number), "nl")
+    assert f"Leesbevestiging ontvangen: Ontvangstbevestiging {ACK_ID} \u2014 weergegeven" in dutch
     assert len(publisher.of(ComplaintRegistered)) == 1 and await registry.store.held_messages() == []
 
     replay = await registry.on_message_received(receipt)
@@ -220,6 +270,40 @@ async def test_a_read_receipt_of_our_notice_joins_its_file_as_an_event(registry_
                                                            subject="Read: x"))
         assert (held.action, held.reason) == ("held", "automated_unmatched")
     assert len(publisher.of(ComplaintRegistered)) == 1
+
+
+async def test_a_read_receipt_from_another_address_is_held_and_the_file_is_unchanged(registry_on_db):
+    """Jeanne forwarded our acknowledgment (its Message-ID with it) to Eve; Eve's "receipt" names it."""
+    registry, publisher, _clock = registry_on_db
+    first = await registry.on_message_received(received(message_id="<first@example.org>"))
+    await registry.on_notification_sent(NotificationSent(
+        notification_key=f"acknowledgment:{first.number}", complaint_number=first.number,
+        notice_kind="acknowledgment", recipient=JEANNE, message_id=ACK_ID, subject_line="Accusé de réception"))
+    before_file = await registry.store.complaint_file(first.number)
+    before_events = len(publisher.events)
+    forged = received(email="eve@example.net", name="Eve", subject="Read: Accusé de réception", automated=True,
+                      automated_reason="read receipt (RFC 8098): displayed", disposition_of=ACK_ID,
+                      in_reply_to=ACK_ID, references=(ACK_ID,), message_id="<mdn-eve@example.net>",
+                      sender_verdict=SenderVerdict.VERIFIED, attachments=(RECEIPT_ATTACHMENT,),
+                      ).model_copy(update={"text": RECEIPT_TEXT})
+    outcome = await registry.on_message_received(forged)
+    assert (outcome.action, outcome.reason) == ("held", "receipt_sender_not_recipient")
+    after_file = await registry.store.complaint_file(first.number)
+    assert [(m.direction, m.message_key) for m in after_file[1]] == [
+        (m.direction, m.message_key) for m in before_file[1]]
+    assert [c.change for c in after_file[2]] == [c.change for c in before_file[2]]
+    assert publisher.events[before_events:] == []  # no change-log event, no notice
+    [held] = await registry.store.held_messages()
+    assert held.sender_email == "eve@example.net"
+    assert [s["number"] for s in held.suggestions] == [first.number]  # staff see which file it names
+    assert views.held_message(held)["read_receipt_of"] == ACK_ID
+    # Staff read the reason in their language.
+    assert label("receipt_sender_not_recipient", "fr", "hold_reason") == (
+        "Accusé de lecture envoyé par une autre adresse que celle du destinataire de l'avis")
+    # Redelivered: the same hold, nothing new.
+    replay = await registry.on_message_received(forged)
+    assert (replay.action, replay.replay, replay.reason) == ("held", True, "receipt_sender_not_recipient")
+    assert len(await registry.store.held_messages()) == 1
 
 
 async def test_the_api_shows_who_wrote_and_why_a_message_is_held(registry_on_db):

@@ -1,7 +1,7 @@
 """Trust at the door across the registry and the notifier (issue 10), both running over real NATS, each on its own
 database (SQLite and PostgreSQL), with a real SMTP server: what the citizen's mailbox, the file, the holding pen and
-the outbox show for a forward nobody proved, a message asking for no automatic reply, a failed follow-up and a
-read receipt of our acknowledgment."""
+the outbox show for a forward nobody proved, a message asking for no automatic reply, a failed follow-up, a
+read receipt of our acknowledgment and one from another address than the acknowledgment's recipient."""
 
 from __future__ import annotations
 
@@ -118,6 +118,15 @@ async def test_nobody_is_written_to_before_staff_decide_and_a_receipt_joins_the_
     complaint, thread, changes, _parties = await registry.store.complaint_file("MED-2026-00002")
     assert [(m.direction, bool(m.disposition_of)) for m in thread] == [("in", False), ("out", False), ("in", True)]
     assert changes[-1].change == "read_receipt" and complaint.status == "acknowledged"
+    assert (thread[-1].subject_line, thread[-1].body) == ("", "")  # the receipt's own words are not kept
+
+    # 5. Paul forwarded the acknowledgment to Jeanne; her mail client's "receipt" names it: held, Paul's file as is.
+    await publish(js, _now_received(email=JEANNE, subject=f"Lu : {acknowledgment['Subject']}", automated=True,
+                                    automated_reason="read receipt (RFC 8098): displayed",
+                                    disposition_of=acknowledgment["Message-ID"]))
+    await eventually(lambda: _held_count(registry, 3), what="the receipt from another address held")
+    assert "receipt_sender_not_recipient" in [h.reason for h in await registry.store.held_messages()]
+    assert len((await registry.store.complaint_file("MED-2026-00002"))[1]) == 3
     assert complaint.forwarded_by_email == "agent@guichet.example.be" and complaint.forward_verified is False
     _jeanne, jeanne_thread, _c, _p = await registry.store.complaint_file("MED-2026-00001")
     assert len(jeanne_thread) == 1  # the forged follow-up never entered her file
