@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from services.intake.understanding import ParseContext, understand  # noqa: E402
+from services.intake.message.understanding import ParseContext, understand  # noqa: E402
 
 STAFF = ParseContext(staff_addresses=frozenset({"accueil@commune.example.be"}),
                      staff_domains=frozenset({"ombudsdesk.localhost"}))

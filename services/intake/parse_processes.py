@@ -30,7 +30,7 @@ log = structlog.get_logger(__name__)
 
 START_METHOD = "forkserver"
 # Imported once by the fork server, so that each worker starts with the parser loaded.
-PRELOAD = ["services.intake.understanding"]
+PRELOAD = ["services.intake.message.understanding"]
 # How long a killed worker may take to be reaped before it counts as stuck (see `ParseProcesses.stuck`).
 REAP_POLL_SECONDS = 0.2
 

@@ -26,10 +26,10 @@ from pydantic import ValidationError
 from shared import streams
 from shared.events import Channel, DeliveryFailed, Event, MessageReceived, Party, Provenance
 from shared.messaging import describe_error, publish_event
-from services.intake.authentication import system_txt_lookup
-from services.intake.client_rate import SUPPRESSED_REASON as CLIENT_RATE_REASON
-from services.intake.message_key import content_digest, identify
-from services.intake.mime import MimeLimits
+from services.intake.message.authentication import system_txt_lookup
+from services.intake.channels.client_rate import SUPPRESSED_REASON as CLIENT_RATE_REASON
+from services.intake.message.message_key import content_digest, identify
+from services.intake.message.mime import MimeLimits
 from services.intake.parse_processes import ParseProcesses, ParseTimedOut
 from services.intake.settings import IntakeSettings
 from services.intake.stores import (
@@ -41,7 +41,7 @@ from services.intake.stores import (
     raw_object_name,
     settle,
 )
-from services.intake.understanding import MAX_ID_CHARS, MAX_RECIPIENTS, ParseContext, Understanding, understand
+from services.intake.message.understanding import MAX_ID_CHARS, MAX_RECIPIENTS, ParseContext, Understanding, understand
 
 log = structlog.get_logger(__name__)
 

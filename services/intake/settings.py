@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from services.intake.imap_poller import DEFAULT_PROCESSED_KEYWORD, ImapMailbox
+from services.intake.channels.imap_poller import DEFAULT_PROCESSED_KEYWORD, ImapMailbox
 from shared.settings import CommonSettings, split_list
 
 MEGABYTE = 1024 * 1024

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict
 
 from shared import streams
 from shared.events import AttachmentRef, Channel, Provenance
-from services.intake.mime import Attachment
+from services.intake.message.mime import Attachment
 
 log = structlog.get_logger(__name__)
 

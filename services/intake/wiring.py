@@ -14,14 +14,14 @@ from faststream.nats import NatsBroker
 from shared import streams
 from shared.messaging import DeliveryPolicy, ensure_streams, make_broker
 from services.intake.health import HealthServer
-from services.intake.imap_poller import ImapIntake, PollerTiming, PositionStore
-from services.intake.letter_folder import REJECTED, LetterFolder, letters_today
+from services.intake.channels.imap_poller import ImapIntake, PollerTiming, PositionStore
+from services.intake.letters.folder import REJECTED, LetterFolder, letters_today
 from services.intake.pipeline import MAX_STUCK_PARSES, IntakePipeline
-from services.intake.scan_to_email import ScanToEmail
+from services.intake.letters.scan_to_email import ScanToEmail
 from services.intake.settings import IntakeSettings
-from services.intake.smtp_server import SmtpListener
-from services.intake.spool import Spool, SpoolAttempts, ensure_spool, spool_backlog
-from services.intake.spool_worker import SpoolWorker
+from services.intake.channels.smtp_server import SmtpListener
+from services.intake.channels.spool import Spool, SpoolAttempts, ensure_spool, spool_backlog
+from services.intake.channels.spool_worker import SpoolWorker
 from services.intake.stores import ensure_intake_buckets
 
 log = structlog.get_logger(__name__)

@@ -268,7 +268,7 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
                                   "de": "die Eingangsbestätigung konnte nicht zugestellt werden",
                                   "en": "the acknowledgment could not be delivered"},
     },
-    # Identity anomalies intake records as "code" or "code: detail" (services/intake/understanding.py).
+    # Identity anomalies intake records as "code" or "code: detail" (services/intake/message/understanding.py).
     "identity_note": {
         "several_from_headers": {"fr": "plusieurs en-têtes From", "nl": "meerdere From-kopregels",
                                  "de": "mehrere From-Kopfzeilen", "en": "several From headers"},

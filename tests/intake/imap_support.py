@@ -10,7 +10,7 @@ from datetime import datetime
 from imapclient import IMAPClient
 from nats.js import JetStreamContext
 
-from services.intake.imap_poller import DEFAULT_PROCESSED_KEYWORD, ImapMailbox
+from services.intake.channels.imap_poller import DEFAULT_PROCESSED_KEYWORD, ImapMailbox
 from shared import streams
 from shared.events import MessageReceived
 from tests.intake.dovecot import Dovecot

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.intake.authentication import (
+from services.intake.message.authentication import (
     MAX_HEADER_CHARS,
     aligned,
     system_txt_lookup,
@@ -20,7 +20,7 @@ from services.intake.authentication import (
 )
 from services.intake.pipeline import parse_context
 from services.intake.settings import IntakeSettings
-from services.intake.understanding import ParseContext, understand
+from services.intake.message.understanding import ParseContext, understand
 from shared.events import SenderVerdict
 from shared.settings import load_settings
 
@@ -203,7 +203,7 @@ def test_a_dkim_key_too_large_or_with_an_unusual_exponent_is_treated_as_no_key()
     import base64
     import subprocess
 
-    from services.intake.authentication import acceptable_key_record
+    from services.intake.message.authentication import acceptable_key_record
 
     def record(bits: int, exponent: int) -> bytes:
         der = subprocess.run(

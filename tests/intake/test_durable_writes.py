@@ -11,7 +11,7 @@ from nats.js.errors import ObjectNotFoundError
 from shared import streams
 from shared.events import MessageReceived
 from shared.messaging import ensure_streams, make_broker
-from services.intake.message_key import message_key
+from services.intake.message.message_key import message_key
 from services.intake.pipeline import AcceptStatus, IntakePipeline
 from services.intake.stores import ObjectStorage, ensure_intake_buckets
 from tests.intake.support import citizen_mail, intake_settings, read_object, stream_events

@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from pydantic import SecretStr
 
 from ombudsdesk.embedded_nats import free_port
-from services.intake.imap_poller import (
+from services.intake.channels.imap_poller import (
     ImapIntake,
     ImapMailbox,
     MailboxPoller,
@@ -27,7 +27,7 @@ from services.intake.imap_poller import (
     STUCK_AFTER_ATTEMPTS,
     PositionStore,
 )
-from services.intake.message_key import message_key
+from services.intake.message.message_key import message_key
 from services.intake.pipeline import AcceptOutcome, IntakePipeline
 from services.intake.settings import IntakeSettings
 from shared.messaging import ensure_streams, make_broker

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from services.intake.large_parts import TOKEN_PREFIX, ExpansionTooLarge, hollow_out
-from services.intake.mime import MimeLimits
-from services.intake.understanding import ParseContext, understand
+from services.intake.message.large_parts import TOKEN_PREFIX, ExpansionTooLarge, hollow_out
+from services.intake.message.mime import MimeLimits
+from services.intake.message.understanding import ParseContext, understand
 from tests.intake.support import citizen_mail
 
 

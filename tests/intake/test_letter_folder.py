@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from services.intake.letter_folder import LetterFolder
-from services.intake.letter_intake import accept_letter
-from services.intake.letters import letter_message_key, validate_letter
+from services.intake.letters.folder import LetterFolder
+from services.intake.letters.intake import accept_letter
+from services.intake.letters.metadata import letter_message_key, validate_letter
 from services.intake.pipeline import AcceptStatus, IntakePipeline
 from services.intake.settings import IntakeSettings
 from shared import streams

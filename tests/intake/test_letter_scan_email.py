@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from services.intake.letters import LetterInvalid, letter_message_key
+from services.intake.letters.metadata import LetterInvalid, letter_message_key
 from services.intake.pipeline import AcceptStatus, IntakePipeline
-from services.intake.scan_to_email import (
+from services.intake.letters.scan_to_email import (
     LETTER_DATE_TOO_OLD,
     ScanToEmail,
     letter_date_check,
@@ -218,8 +218,8 @@ async def test_a_rejected_scan_is_never_written_through_a_link_in_place_of_rejec
                                                                                    tmp_path, monkeypatch):
     """Security review of issue 10: `rejected/` is reached from the letters root's descriptor, one level at a time.
     A link planted in its place is refused; swapped in after it was opened, it redirects nothing."""
-    from services.intake import scan_to_email as module
-    from services.intake.safe_files import UnsafeEntry
+    from services.intake.letters import scan_to_email as module
+    from services.intake.letters.safe_files import UnsafeEntry
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -74,7 +74,7 @@ async def test_a_rejected_folder_replaced_by_a_link_is_never_written_through(  #
     (root / "rejected").symlink_to(elsewhere)  # someone with write access to the drop folder
     (root / "notes.txt").write_text("pas un courrier")
     os.utime(root / "notes.txt", (0, 0))  # old enough to be rejected as "not a letter" at once
-    from services.intake.safe_files import UnsafeEntry
+    from services.intake.letters.safe_files import UnsafeEntry
 
     with pytest.raises(UnsafeEntry, match="not a directory of ours"):  # the scan fails, logged, retried later
         await folder.scan_once()
@@ -106,7 +106,7 @@ def swap_for_link(folder: Path, elsewhere: Path) -> Path:
 
 async def test_rejected_swapped_for_a_link_after_it_was_opened_receives_nothing(  # noqa: F811 - the fixture
         nats_server, pipeline, tmp_path, outside, monkeypatch):
-    from services.intake import letter_folder, safe_files
+    from services.intake.letters import folder as letter_folder, safe_files
 
     root = tmp_path / "letters"
     folder = folder_for(root, pipeline)
@@ -137,7 +137,7 @@ async def test_rejected_swapped_for_a_link_before_the_dated_sub_folder_receives_
     """A name already taken in rejected/ sends the batch into a dated sub-folder: the reviewer's race was between the
     check of `rejected` and the creation of `rejected/<stamp>` by its full path, which followed the link (before the
     fix, this test found notes.txt and its reason file in elsewhere/<stamp>/)."""
-    from services.intake import letter_folder, safe_files
+    from services.intake.letters import folder as letter_folder, safe_files
 
     root = tmp_path / "letters"
     folder = folder_for(root, pipeline)
@@ -180,7 +180,7 @@ async def test_a_hard_link_to_a_file_outside_is_rejected_unread(nats_server, pip
 
 
 def test_a_hard_link_made_after_the_listing_is_refused_when_opened(tmp_path, outside):
-    from services.intake.safe_files import UnsafeEntry, read_regular_file
+    from services.intake.letters.safe_files import UnsafeEntry, read_regular_file
 
     os.link(outside, tmp_path / "scan.json")
     with pytest.raises(UnsafeEntry, match="hard link"):
@@ -189,7 +189,7 @@ def test_a_hard_link_made_after_the_listing_is_refused_when_opened(tmp_path, out
 
 @pytest.mark.parametrize("renameat2", [True, False], ids=["renameat2", "link-unlink"])
 def test_move_entry_never_replaces_and_moves_a_link_as_itself(tmp_path, outside, monkeypatch, renameat2):
-    from services.intake import safe_files
+    from services.intake.letters import safe_files
 
     if not renameat2:
         monkeypatch.setattr(safe_files, "_renameat2", None)
@@ -213,7 +213,7 @@ def test_move_entry_never_replaces_and_moves_a_link_as_itself(tmp_path, outside,
 
 
 def test_own_directory_walks_one_level_at_a_time_and_refuses_a_link_at_any_level(tmp_path, outside):
-    from services.intake.safe_files import UnsafeEntry, open_directory, own_directory
+    from services.intake.letters.safe_files import UnsafeEntry, open_directory, own_directory
 
     root = tmp_path / "letters"
     root.mkdir()

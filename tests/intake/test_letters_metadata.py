@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from services.intake.letters import (
+from services.intake.letters.metadata import (
     LetterInvalid,
     count_pdf_pages,
     letter_message_key,

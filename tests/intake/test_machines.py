@@ -17,7 +17,7 @@ import pytest
 
 from shared import streams
 from shared.events import MessageReceived
-from services.intake.understanding import ParseContext, understand
+from services.intake.message.understanding import ParseContext, understand
 from tests.intake.support import asend, running_intake, settled, stream_events
 
 MAILS = Path(__file__).parent / "mails"

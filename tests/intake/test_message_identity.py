@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from shared import streams
 from shared.events import MessageReceived
-from services.intake.message_key import message_key
+from services.intake.message.message_key import message_key
 from tests.intake.support import asend, citizen_mail, running_intake, settled, stream_events
 
 WEB_FORM_ID = "<contact-form@mairie.example.org>"

@@ -7,9 +7,9 @@ from email.message import EmailMessage
 
 import pytest
 
-from services.intake.forwarding import parse_loose_date
-from services.intake.references import case_numbers
-from services.intake.understanding import ParseContext, understand
+from services.intake.message.forwarding import parse_loose_date
+from services.intake.message.references import case_numbers
+from services.intake.message.understanding import ParseContext, understand
 
 STAFF = ParseContext(staff_addresses=frozenset({"accueil@commune.example.be"}),
                      staff_domains=frozenset({"ombudsdesk.localhost"}))

@@ -71,7 +71,7 @@ async def test_an_smtp_retry_of_a_spooled_mail_is_stored_once(nats_server, tmp_p
 
 
 async def test_intake_buckets_are_named_in_shared_streams(nats_server, tmp_path):
-    from services.intake.imap_poller import PositionStore
+    from services.intake.channels.imap_poller import PositionStore
     from services.intake.stores import ensure_intake_buckets
 
     broker = make_broker(intake_settings(nats_server.url, tmp_path))

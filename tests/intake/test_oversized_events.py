@@ -12,7 +12,7 @@ import pytest
 from shared import streams
 from shared.events import MessageReceived, Party
 from services.intake.pipeline import DEFAULT_MAX_PAYLOAD, AcceptStatus, EventTooLarge, IntakePipeline, fit_to_payload
-from services.intake.understanding import ParseContext, understand
+from services.intake.message.understanding import ParseContext, understand
 from tests.intake.support import COMPLAINTS, asend, citizen_mail, read_object, running_intake, settled, stream_events
 from tests.intake.test_quarantine import connected
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from shared.messaging import ensure_streams, make_broker
 from services.intake.pipeline import AcceptStatus, IntakePipeline
 from services.intake.stores import ensure_intake_buckets
-from services.intake.understanding import ParseContext, understand
+from services.intake.message.understanding import ParseContext, understand
 from tests.intake.support import citizen_mail, intake_settings
 
 PID_FILE = re.compile(rb"pid-file: (\S+)")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from bench.intake.bench_pathological import CASES, best_time, normal_mail
-from services.intake.understanding import ParseContext
+from services.intake.message.understanding import ParseContext
 
 SIZE = 40_000
 RATIO_BOUND = 100

@@ -17,7 +17,7 @@ from shared.messaging import ensure_streams, make_broker
 from services.intake.cli import app
 from services.intake.pipeline import AcceptStatus, IntakePipeline
 from services.intake.stores import ensure_intake_buckets
-from services.intake.understanding import understand
+from services.intake.message.understanding import understand
 from tests.intake.support import asend, citizen_mail, intake_settings, running_intake, settled, stream_events
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.intake.understanding import ParseContext, Understanding, understand
+from services.intake.message.understanding import ParseContext, Understanding, understand
 from shared.events import Provenance, SenderVerdict
 
 MAILS = Path(__file__).parent / "mails"

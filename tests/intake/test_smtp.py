@@ -168,7 +168,7 @@ async def test_acknowledgments_are_limited_per_sending_client_unless_it_is_a_rel
 
 
 def test_a_dual_stack_client_is_seen_as_ipv4_and_an_ipv6_client_by_its_64():
-    from services.intake.smtp_server import client_address
+    from services.intake.channels.smtp_server import client_address
 
     assert str(client_address("::ffff:192.0.2.10")) == "192.0.2.10"
     assert str(client_address("2001:db8::1")) == "2001:db8::1"

@@ -176,7 +176,7 @@ async def test_a_message_too_big_gets_552_5_3_4_naming_the_limit(nats_server, tm
 
 
 def test_the_acknowledgment_rate_per_sending_client_is_a_sliding_hour():
-    from services.intake.client_rate import SUPPRESSED_REASON, ClientRate
+    from services.intake.channels.client_rate import SUPPRESSED_REASON, ClientRate
 
     rate = ClientRate(3)
     # Three messages in the hour are acknowledged, the fourth and fifth are not; another client is not affected.

@@ -14,7 +14,7 @@ import pytest
 from shared import streams
 from shared.events import MessageReceived
 from tests.intake.support import COMPLAINTS, asend, citizen_mail, read_object, running_intake, settled, stream_events
-from services.intake.message_key import without_own_trace
+from services.intake.message.message_key import without_own_trace
 
 MEGABYTE = 1024 * 1024
 
@@ -209,7 +209,7 @@ def test_fast_address_parsing_agrees_with_aiosmtpd(local_part_limit):
     """`IntakeSMTP._getaddr` takes a shortcut for plain paths; whatever the input, it must answer as aiosmtpd."""
     from aiosmtpd.smtp import SMTP
 
-    from services.intake.smtp_server import IntakeSMTP
+    from services.intake.channels.smtp_server import IntakeSMTP
 
     loop = asyncio.new_event_loop()
     try:
@@ -229,7 +229,7 @@ def test_fast_address_parsing_agrees_with_aiosmtpd(local_part_limit):
 
 
 async def test_a_bad_certificate_stops_the_start_with_a_clear_message(nats_server, tmp_path):
-    from services.intake.smtp_server import TlsConfigurationError
+    from services.intake.channels.smtp_server import TlsConfigurationError
     from services.intake.wiring import build_intake
     from tests.intake.support import intake_settings
 

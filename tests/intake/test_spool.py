@@ -18,7 +18,7 @@ from ombudsdesk.embedded_nats import free_port
 from shared import streams
 from shared.events import Channel, MessageReceived
 from shared.messaging import DeliveryPolicy
-from services.intake.spool import (
+from services.intake.channels.spool import (
     ENVELOPE_HEADER,
     SpoolEntryInvalid,
     SpoolEnvelope,
@@ -26,7 +26,7 @@ from services.intake.spool import (
     envelope_headers,
     read_envelope,
 )
-from services.intake.spool_worker import SpoolWorker
+from services.intake.channels.spool_worker import SpoolWorker
 from tests.intake.support import COMPLAINTS, asend, citizen_mail, running_intake, settled, stream_events
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from services.intake.language import detect_language
-from services.intake.message_key import message_ids, message_key, normalise_message_id
-from services.intake.mime import MimeLimitExceeded, MimeLimits, safe_filename, sniff_content_type
-from services.intake.understanding import ParseContext, Person, understand
+from services.intake.message.language import detect_language
+from services.intake.message.message_key import message_ids, message_key, normalise_message_id
+from services.intake.message.mime import MimeLimitExceeded, MimeLimits, safe_filename, sniff_content_type
+from services.intake.message.understanding import ParseContext, Person, understand
 
 CONTEXT = ParseContext()
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"

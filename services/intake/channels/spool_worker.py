@@ -35,9 +35,9 @@ from nats.js import JetStreamContext
 from shared import streams
 from shared.events import Channel, Provenance
 from shared.messaging import DeliveryPolicy
-from services.intake.acceptor import MessageAcceptor
+from services.intake.channels.acceptor import MessageAcceptor
 from services.intake.pipeline import ParsersBusy
-from services.intake.spool import SpoolAttempts, SpoolEntryInvalid, SpoolEnvelope, read_envelope
+from services.intake.channels.spool import SpoolAttempts, SpoolEntryInvalid, SpoolEnvelope, read_envelope
 
 log = structlog.get_logger(__name__)
 

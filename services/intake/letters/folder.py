@@ -27,8 +27,8 @@ import structlog
 
 from shared.logging import log_digest
 
-from services.intake.letter_intake import accept_letter
-from services.intake.letters import (
+from services.intake.letters.intake import accept_letter
+from services.intake.letters.metadata import (
     LetterInvalid,
     LetterMetadata,
     LetterProblem,
@@ -38,9 +38,9 @@ from services.intake.letters import (
     parse_sidecar,
     validate_letter,
 )
-from services.intake.letter_messages import DEFAULT_LANGUAGE, render
+from services.intake.letters.messages import DEFAULT_LANGUAGE, render
 from services.intake.pipeline import IntakePipeline
-from services.intake.safe_files import (
+from services.intake.letters.safe_files import (
     UnsafeEntry,
     ensure_own_directory,
     entry_kind,

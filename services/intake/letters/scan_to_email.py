@@ -28,12 +28,12 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import structlog
 
-from services.intake.safe_files import open_directory, own_directory, write_new_file
-from services.intake.addresses import mailboxes, principal
-from services.intake.html_text import html_to_text
-from services.intake.letter_intake import accept_letter
-from services.intake.letter_messages import DEFAULT_LANGUAGE, render
-from services.intake.letters import (
+from services.intake.letters.safe_files import open_directory, own_directory, write_new_file
+from services.intake.message.addresses import mailboxes, principal
+from services.intake.message.html_text import html_to_text
+from services.intake.letters.intake import accept_letter
+from services.intake.letters.messages import DEFAULT_LANGUAGE, render
+from services.intake.letters.metadata import (
     LetterInvalid,
     LetterProblem,
     count_pdf_pages,
@@ -42,7 +42,7 @@ from services.intake.letters import (
     parse_sidecar,
     validate_letter,
 )
-from services.intake.message_key import message_key, raw_message_id
+from services.intake.message.message_key import message_key, raw_message_id
 from services.intake.pipeline import AcceptOutcome, AcceptStatus, IntakePipeline
 from shared.events import Channel, Provenance
 

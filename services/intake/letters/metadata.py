@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from services.intake.letter_messages import render
+from services.intake.letters.messages import render
 
 LANGUAGES = ("fr", "nl", "de", "en")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import re
 
-from services.intake.regex_bounds import LINE_CHARS
+from services.intake.message.regex_bounds import LINE_CHARS
 
 _BLOCK_TAGS = {
     "p", "div", "br", "li", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "hr",

@@ -36,9 +36,9 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
-from services.intake.message_key import message_ids
-from services.intake.references import ours
-from services.intake.regex_bounds import bounded_line, bounded_subject
+from services.intake.message.message_key import message_ids
+from services.intake.message.references import ours
+from services.intake.message.regex_bounds import bounded_line, bounded_subject
 
 _LIST_HEADERS = ("list-id", "list-unsubscribe", "list-post", "list-help", "list-subscribe", "list-owner", "list-archive")
 _AUTOREPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autorespond-from", "x-auto-reply", "x-vacation",

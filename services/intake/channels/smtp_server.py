@@ -39,12 +39,12 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Se
 
 from shared.events import Channel, Provenance
 from shared.logging import log_digest
-from services.intake.client_rate import ClientRate
+from services.intake.channels.client_rate import ClientRate
 from services.intake.pipeline import AcceptStatus, IntakePipeline
 from services.intake.settings import IntakeSettings
-from services.intake.smtp_limits import COMMAND_READ_LIMIT, ConnectionCounter, SmtpLimits
-from services.intake.spool import Spool
-from services.intake.trace import received_header, session_provenance
+from services.intake.channels.smtp_limits import COMMAND_READ_LIMIT, ConnectionCounter, SmtpLimits
+from services.intake.channels.spool import Spool
+from services.intake.channels.trace import received_header, session_provenance
 
 log = structlog.get_logger(__name__)
 

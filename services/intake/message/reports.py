@@ -27,10 +27,10 @@ from email.parser import HeaderParser
 from email.policy import compat32
 from typing import TYPE_CHECKING
 
-from services.intake.message_key import normalise_message_id
+from services.intake.message.message_key import normalise_message_id
 
 if TYPE_CHECKING:  # mime.py imports REPORT_PARTS from here
-    from services.intake.mime import MimeContent
+    from services.intake.message.mime import MimeContent
 
 DELIVERY_STATUS = "delivery-status"
 FEEDBACK_REPORT = "feedback-report"

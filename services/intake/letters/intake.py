@@ -15,8 +15,8 @@ from datetime import datetime, time, timezone
 
 import structlog
 
-from services.intake.letters import LetterMetadata, letter_message_key
-from services.intake.mime import Attachment
+from services.intake.letters.metadata import LetterMetadata, letter_message_key
+from services.intake.message.mime import Attachment
 from services.intake.pipeline import AcceptOutcome, AcceptStatus, IntakePipeline
 from shared import streams
 from shared.events import AttachmentRef, Channel, MessageReceived, Party

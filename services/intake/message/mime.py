@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from email.message import Message
 
-from services.intake.charsets import decode_bytes, decode_header_value
-from services.intake.html_text import html_to_text
-from services.intake.large_parts import LargeParts
-from services.intake.reports import REPORT_PARTS
+from services.intake.message.charsets import decode_bytes, decode_header_value
+from services.intake.message.html_text import html_to_text
+from services.intake.message.large_parts import LargeParts
+from services.intake.message.reports import REPORT_PARTS
 
 
 class MimeLimitExceeded(Exception):

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from shared import streams
 from shared.events import Channel, Provenance
-from services.intake.acceptor import MessageAcceptor
+from services.intake.channels.acceptor import MessageAcceptor
 from services.intake.stores import key_value_bucket
 
 log = structlog.get_logger(__name__)

@@ -29,9 +29,9 @@ from email.policy import compat32
 
 from flufl.bounce import all_failures
 
-from services.intake.message_key import normalise_message_id
-from services.intake.mime import MimeContent
-from services.intake.regex_bounds import LINE_CHARS, bounded_subject, bounded_text
+from services.intake.message.message_key import normalise_message_id
+from services.intake.message.mime import MimeContent
+from services.intake.message.regex_bounds import LINE_CHARS, bounded_subject, bounded_text
 
 # flufl.bounce logs every detector it runs, and the traceback of a detector that fails on a hostile message (its
 # text may carry personal data): its records stay out of our logs, the failure is handled below.

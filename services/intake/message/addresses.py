@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 from email.utils import getaddresses
 
-from services.intake.charsets import decode_header_value, header_text
+from services.intake.message.charsets import decode_header_value, header_text
 
 # An address header longer than this is not parsed at all (recorded as a defect): no real From, Sender or Reply-To
 # comes near it, and the parser's cost grows with its length.

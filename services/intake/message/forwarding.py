@@ -15,10 +15,10 @@ from datetime import datetime, timezone
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
-from services.intake.addresses import MAX_MAILBOX_HEADER_CHARS, display_name, mailboxes, principal
-from services.intake.charsets import decode_header_value, header_text
-from services.intake.mime import MimeContent, MimeLimits, extract_content
-from services.intake.regex_bounds import LINE_CHARS, bounded_line
+from services.intake.message.addresses import MAX_MAILBOX_HEADER_CHARS, display_name, mailboxes, principal
+from services.intake.message.charsets import decode_header_value, header_text
+from services.intake.message.mime import MimeContent, MimeLimits, extract_content
+from services.intake.message.regex_bounds import LINE_CHARS, bounded_line
 
 
 @dataclass(frozen=True)

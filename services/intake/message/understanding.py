@@ -15,18 +15,18 @@ from email.parser import BytesParser
 from email.policy import compat32
 from email.utils import parsedate_to_datetime
 
-from services.intake.addresses import address_list, display_name, mailboxes, principal
-from services.intake.authentication import MAX_HEADERS, TxtLookup, Verdict, verdict_from_headers, verify_dkim
-from services.intake.automation import acknowledgment_suppression, detect_automated
-from services.intake.bounces import BounceReport, read_delivery_notice
-from services.intake.charsets import decode_header_value, header_text
-from services.intake.forwarding import ForwardedOriginal, find_forwarded_original
-from services.intake.language import detect_language
-from services.intake.large_parts import hollow_out
-from services.intake.message_key import message_ids, normalise_message_id, repair_header_block
-from services.intake.mime import Attachment, MimeContent, MimeLimits, extract_content
-from services.intake.references import case_numbers, ours
-from services.intake.reports import DISPOSITION_NOTIFICATION, find_report
+from services.intake.message.addresses import address_list, display_name, mailboxes, principal
+from services.intake.message.authentication import MAX_HEADERS, TxtLookup, Verdict, verdict_from_headers, verify_dkim
+from services.intake.message.automation import acknowledgment_suppression, detect_automated
+from services.intake.message.bounces import BounceReport, read_delivery_notice
+from services.intake.message.charsets import decode_header_value, header_text
+from services.intake.message.forwarding import ForwardedOriginal, find_forwarded_original
+from services.intake.message.language import detect_language
+from services.intake.message.large_parts import hollow_out
+from services.intake.message.message_key import message_ids, normalise_message_id, repair_header_block
+from services.intake.message.mime import Attachment, MimeContent, MimeLimits, extract_content
+from services.intake.message.references import case_numbers, ours
+from services.intake.message.reports import DISPOSITION_NOTIFICATION, find_report
 from shared.events import Provenance, SenderVerdict
 
 
