@@ -158,6 +158,12 @@ class MessageReceived(Event):
         default=None, description="Original-Message-ID a read receipt (RFC 8098 MDN) is about")
     disposition: str | None = Field(
         default=None, description="Its disposition-type (RFC 8098 3.2.6: displayed, deleted, dispatched, processed)")
+    # Facts screening weighs for admissibility, when the channel states them (a scanned letter's metadata):
+    # None is unknown, and the registry's screening then looks for them in the text.
+    facts_date: date | None = Field(default=None, description="Date of the facts complained about")
+    last_step_date: date | None = Field(default=None, description="Date of the citizen's last step since the facts")
+    first_line_contacted: bool | None = Field(
+        default=None, description="Whether the service concerned was contacted first (first-line complaint)")
     rules: tuple[RuleHit, ...] = Field(default=(), description="The named rules of intake that hit, in order")
     new_text: str | None = Field(
         default=None, description="The text the sender wrote this time, without quoted history or signature "

@@ -1,28 +1,44 @@
-"""JetStream plumbing shared by the services: broker construction, stream set-up, publishing, delivery policy.
+"""JetStream plumbing shared by the services: broker construction, stream set-up, typed publishers and durable
+subscribers, delivery policy.
 
-Losing a complaint is the worst failure this product can have, so no consumer relies on FastStream's default
-acknowledgement (which drops a message whose handler raised). Every consumer runs its handler through
-`settle_delivery`: ack after success; on failure a negative ack with a growing delay; after the configured number
-of deliveries the event is copied whole to the dead-letter stream (with the error) and only then acknowledged.
-The server's own `max_deliver` is left unlimited so that JetStream never drops a message silently; a message whose
-previous deliveries never finished (the process crashed on it) is dead-lettered by the next one.
+One style for every event (issue 11): events are the pydantic contracts of `shared.events`; a service declares what
+it publishes with `declare_publishers` (FastStream publishers, `broker.publisher(subject, schema=Model)`) and each
+subscription with `durable_subscriber`, a FastStream JetStream pull subscriber whose handler takes the event model
+as its parameter. The same declarations feed the AsyncAPI document (`python -m ombudsdesk.asyncapi`) and
+FastStream's `TestNatsBroker`.
+
+Losing a complaint is the worst failure this product can have, so no subscriber relies on FastStream's default
+acknowledgement (which drops a message whose handler raised). Every durable subscriber runs its handler through
+`settle_delivery` (a FastStream middleware of its own router): ack after success; on failure a negative ack with a
+growing delay; after the configured number of deliveries the event is copied whole to the dead-letter stream (with
+the error) and only then acknowledged. A payload that is not a valid event (FastStream validates it against the
+handler's model inside the middleware) is dead-lettered at once. The server's own `max_deliver` is left unlimited
+so that JetStream never drops a message silently; a message whose previous deliveries never finished (the process
+crashed on it) is dead-lettered by the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import weakref
-from urllib.parse import urlsplit
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
-import structlog
-from faststream.middlewares import AckPolicy
-from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 import nats
+import structlog
+from faststream import BaseMiddleware
+from faststream.message import StreamMessage
+from faststream.middlewares import AckPolicy
+from faststream.nats import JStream, NatsBroker, NatsMessage, NatsRouter, PullSub
+from faststream.nats.publisher.usecase import LogicPublisher
+from faststream.nats.subscriber.usecases import LogicSubscriber
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
+from nats.errors import NotJSMessageError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as ServerAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy, ObjectStoreConfig, StorageType, StreamConfig
@@ -31,6 +47,7 @@ from pydantic import ValidationError
 
 from shared import streams
 from shared.events import DeadLettered, Event
+from shared.jetstream_producer import use_pipelined_publishing
 from shared.logging import redact_url
 from shared.settings import CommonSettings
 
@@ -41,13 +58,15 @@ PUBLISH_TIMEOUT_SECONDS = 5.0
 
 def make_broker(settings: CommonSettings) -> NatsBroker:
     """A broker that reconnects for ever: a NATS restart must not stop a service."""
-    return NatsBroker(
-        [url.strip() for url in settings.nats_url.split(",") if url.strip()],
+    broker = NatsBroker(
+        _server_urls(settings),
         connect_timeout=5,
         reconnect_time_wait=1,
         max_reconnect_attempts=-1,
         logger=None,
     )
+    use_pipelined_publishing(broker)
+    return broker
 
 
 # A command-line tool must say within seconds that NATS is not there, never wait for it (issue 10).
@@ -99,14 +118,16 @@ async def _probe(settings: CommonSettings) -> None:
 
 def command_broker(settings: CommonSettings) -> NatsBroker:
     """A broker for a staff command: no reconnection, so that a server that is not there fails at once."""
-    return NatsBroker(
-        [url.strip() for url in settings.nats_url.split(",") if url.strip()],
+    broker = NatsBroker(
+        _server_urls(settings),
         connect_timeout=2,
         allow_reconnect=False,
         max_reconnect_attempts=0,
         error_cb=_quiet,
         logger=None,
     )
+    use_pipelined_publishing(broker)
+    return broker
 
 
 async def connect_for_command(broker: NatsBroker, settings: CommonSettings) -> None:
@@ -164,38 +185,51 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
             await js.create_object_store(bucket, config=ObjectStoreConfig(storage=StorageType.FILE, replicas=replicas))
 
 
-async def publish_event(broker: NatsBroker, event: Event, subject: str | None = None) -> bool:
-    """Publish and wait for JetStream's acknowledgement. Returns False when JetStream saw it as a duplicate.
+def declare_publishers(broker: NatsBroker | NatsRouter, events: Iterable[type[Event]]) -> None:
+    """Declare a FastStream publisher for each event type a service publishes (its AsyncAPI `send` operations)."""
+    for event_type in events:
+        _declare_publisher(broker, event_type.subject, event_type)
 
-    Straight through nats-py's asynchronous JetStream publish (one shared reply subscription per connection)
-    rather than a request per event: the ack is awaited all the same, and several callers publishing at once
-    (`asyncio.gather`) go out in one write instead of one round trip each (docs/benchmarks-intake.md).
+
+def _declare_publisher(broker: NatsBroker | NatsRouter, subject: str, event_type: type[Event]) -> LogicPublisher:
+    return broker.publisher(
+        subject,
+        schema=event_type,
+        stream=JStream(stream_for_subject(subject), declare=False),
+        timeout=PUBLISH_TIMEOUT_SECONDS,
+        title=f"{subject}:{event_type.__name__}",
+        description=(event_type.__doc__ or "").strip() or None,
+    )
+
+
+def _publisher_for(broker: NatsBroker, subject: str, event_type: type[Event]) -> LogicPublisher:
+    """The publisher declared for `subject`; declared now for a caller that did not (a tool, a test, a benchmark)."""
+    known = _PUBLISHERS.setdefault(broker, {})
+    publisher = known.get(subject)
+    if publisher is None:
+        declared = (p for p in broker.publishers if isinstance(p, LogicPublisher) and p.subject.template == subject)
+        publisher = known[subject] = next(declared, None) or _declare_publisher(broker, subject, event_type)
+    return publisher
+
+
+_PUBLISHERS: weakref.WeakKeyDictionary[NatsBroker, dict[str, LogicPublisher]] = weakref.WeakKeyDictionary()
+
+
+def event_headers(event: Event) -> dict[str, str]:
+    """`Nats-Msg-Id`: JetStream drops a second publish with the same id within the stream's duplicate window."""
+    return {"Nats-Msg-Id": event.dedup_id(), "Ombudsdesk-Event": getattr(event, "event_type", "")}
+
+
+async def publish_event(broker: NatsBroker, event: Event, subject: str | None = None) -> bool:
+    """Publish through the subject's FastStream publisher and wait for JetStream's acknowledgement.
+
+    Returns False when JetStream saw it as a duplicate. Publishes are pipelined (`shared.jetstream_producer`):
+    several callers awaiting at once (`asyncio.gather`) go out in one write instead of one round trip each.
     """
     target = subject or event.publish_subject()
-    ack = await _jetstream(broker).publish_async(
-        target,
-        event.model_dump_json().encode(),
-        stream=stream_for_subject(target),
-        headers={"Nats-Msg-Id": event.dedup_id(), "Ombudsdesk-Event": getattr(event, "event_type", "")},
-    )
-    try:
-        async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
-            result = await ack
-    finally:
-        ack.cancel()
-    return not result.duplicate
-
-
-_JETSTREAM_CONTEXTS: weakref.WeakKeyDictionary[Client, JetStreamContext] = weakref.WeakKeyDictionary()
-
-
-def _jetstream(broker: NatsBroker) -> JetStreamContext:
-    """The connection's JetStream context for publishing, made once (each one subscribes its own reply inbox)."""
-    connection = broker.connection
-    context = _JETSTREAM_CONTEXTS.get(connection)
-    if context is None:
-        context = _JETSTREAM_CONTEXTS[connection] = connection.jetstream(timeout=PUBLISH_TIMEOUT_SECONDS)
-    return context
+    ack = await _publisher_for(broker, target, type(event)).publish(
+        event, headers=event_headers(event), stream=stream_for_subject(target), timeout=PUBLISH_TIMEOUT_SECONDS)
+    return ack is None or not ack.duplicate  # None: FastStream's TestNatsBroker, which has no JetStream
 
 
 @dataclass(frozen=True)
@@ -237,50 +271,63 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    """Where one delivery stands in its stream: the how-manyth, and the stream sequence of the event."""
+
+    number: int
+    sequence: int
+
+    @classmethod
+    def of(cls, message: NatsMessage) -> _Delivery:
+        try:
+            metadata = message.raw_message.metadata
+        except NotJSMessageError:  # FastStream's TestNatsBroker: no JetStream, every delivery is the first
+            return cls(1, 0)
+        return cls(metadata.num_delivered or 1, metadata.sequence.stream if metadata.sequence else 0)
+
+
 async def settle_delivery(
     broker: NatsBroker,
     message: NatsMessage,
     policy: DeliveryPolicy,
-    process: Callable[[], Awaitable[None]],
+    process: Callable[[], Awaitable[Any]],
 ) -> None:
     """Run `process` for one delivery and settle it with JetStream according to `policy`."""
-    metadata = message.raw_message.metadata
-    delivery = metadata.num_delivered or 1
-    sequence = metadata.sequence.stream if metadata.sequence else 0
+    delivery = _Delivery.of(message)
     subject = message.raw_message.subject
-    if delivery > policy.max_deliveries:
+    if delivery.number > policy.max_deliveries:
         await _dead_letter(broker, message, policy, delivery, "previous deliveries never finished (crash or timeout)")
         return
     try:
         await process()
     except (PermanentError, ValidationError, json.JSONDecodeError) as error:
-        log.error("event.rejected", consumer=policy.durable, subject=subject, sequence=sequence,
+        log.error("event.rejected", consumer=policy.durable, subject=subject, sequence=delivery.sequence,
                   error=describe_error(error))
         await _dead_letter(broker, message, policy, delivery, describe_error(error))
         return
     except Exception as error:  # noqa: BLE001 - any failure must lead to a retry, never to a lost event
-        if delivery >= policy.max_deliveries:
-            log.error("event.failed.giving_up", consumer=policy.durable, subject=subject, sequence=sequence,
-                      delivery=delivery, error=describe_error(error))
+        if delivery.number >= policy.max_deliveries:
+            log.error("event.failed.giving_up", consumer=policy.durable, subject=subject, sequence=delivery.sequence,
+                      delivery=delivery.number, error=describe_error(error))
             await _dead_letter(broker, message, policy, delivery, describe_error(error))
             return
-        delay = policy.retry_delay(delivery)
-        log.warning("event.failed.will_retry", consumer=policy.durable, subject=subject, sequence=sequence,
-                    delivery=delivery, retry_in_seconds=delay, error=describe_error(error))
+        delay = policy.retry_delay(delivery.number)
+        log.warning("event.failed.will_retry", consumer=policy.durable, subject=subject, sequence=delivery.sequence,
+                    delivery=delivery.number, retry_in_seconds=delay, error=describe_error(error))
         await message.nack(delay=delay)
         return
     await message.ack()
 
 
 async def _dead_letter(
-    broker: NatsBroker, message: NatsMessage, policy: DeliveryPolicy, delivery: int, error: str
+    broker: NatsBroker, message: NatsMessage, policy: DeliveryPolicy, delivery: _Delivery, error: str
 ) -> None:
-    metadata = message.raw_message.metadata
     record = DeadLettered(
         consumer=policy.durable,
         original_subject=message.raw_message.subject,
-        stream_sequence=metadata.sequence.stream if metadata.sequence else 0,
-        deliveries=delivery,
+        stream_sequence=delivery.sequence,
+        deliveries=delivery.number,
         error=error,
         payload=message.raw_message.data.decode("utf-8", errors="replace"),
     )
@@ -290,34 +337,54 @@ async def _dead_letter(
     log.error("event.dead_lettered", consumer=policy.durable, sequence=record.stream_sequence, error=error)
 
 
-def subscribe_durable(
+class _SettledDelivery(BaseMiddleware):
+    """The middleware of one durable subscriber: its handler (FastStream's validation of the event included) runs
+    inside `settle_delivery`, which alone acknowledges."""
+
+    def __init__(self, msg: Any, /, *, context: Any, broker: NatsBroker, policy: DeliveryPolicy) -> None:
+        super().__init__(msg, context=context)
+        self.broker = broker
+        self.policy = policy
+
+    async def consume_scope(self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]],
+                            msg: StreamMessage[Any]) -> None:
+        with structlog.contextvars.bound_contextvars(consumer=self.policy.durable):
+            await settle_delivery(self.broker, msg, self.policy, lambda: call_next(msg))  # type: ignore[arg-type]
+
+
+def durable_subscriber(
     broker: NatsBroker,
     settings: CommonSettings,
     *,
     subject: str,
     durable: str,
-    handle: Callable[[bytes, str], Awaitable[None]],
     workers: int = 1,
-) -> None:
-    """Declare one durable pull consumer on `broker` whose deliveries are settled by `settle_delivery`.
+) -> LogicSubscriber[Any]:
+    """A durable JetStream pull subscriber for `subject`, to decorate the handler of one event type:
 
-    `handle(data, subject)` decodes and applies one event; it must be idempotent. With `workers` > 1, that many
-    events are in flight at once in this process (FastStream runs a fetched batch concurrently). No I/O here: the
-    consumer starts with the broker.
+        @durable_subscriber(broker, settings, subject=streams.SUBJECT_X, durable=streams.CONSUMER_Y)
+        async def x_happened(event: XHappened) -> None: ...
+
+    FastStream validates the payload against the handler's event model; the handler must be idempotent (an event
+    can come twice). Deliveries are settled by `settle_delivery` (`DeliveryPolicy` from the settings); the
+    consumer's dead-letter subject gets its publisher here. With `workers` > 1, that many events are in flight at
+    once in this process (FastStream runs a fetched batch concurrently). No I/O: it starts with the broker.
     """
     policy = DeliveryPolicy(durable=durable, max_deliveries=settings.max_deliveries,
                             ack_wait_seconds=settings.ack_wait_seconds)
+    # A router of its own: FastStream attaches middlewares to a broker or a router, and the policy names the consumer.
+    router = NatsRouter(middlewares=(functools.partial(_SettledDelivery, broker=broker, policy=policy),))
     concurrency = {"max_workers": workers} if workers > 1 else {}
-
-    @broker.subscriber(
+    subscriber = router.subscriber(
         subject,
         stream=JStream(stream_for_subject(subject), declare=False),
         durable=durable,
         config=policy.consumer_config(),
         pull_sub=PullSub(batch_size=workers, timeout=1.0),
         ack_policy=AckPolicy.MANUAL,
+        title=f"{subject}:{durable}",
         **concurrency,
     )
-    async def on_message(msg: NatsMessage) -> None:
-        with structlog.contextvars.bound_contextvars(consumer=durable):
-            await settle_delivery(broker, msg, policy, lambda: handle(msg.raw_message.data, msg.raw_message.subject))
+    _declare_publisher(router, streams.dead_letter_subject(durable), DeadLettered)
+    broker.include_router(router)
+    return subscriber

@@ -21,10 +21,25 @@ POSTGRES_ADMIN_URL = os.environ.get("OMBUDSDESK_TEST_POSTGRES_URL", "postgresql:
 
 
 def require_or_skip(reason: str) -> None:
-    """Skip with the reason on a developer's machine; fail in CI where every real part must be proven."""
+    """Skip with the reason on a developer's machine; fail in CI where every real part must be proven.
+
+    The one way a test of this project skips: `tests/test_skips.py` fails on any other `pytest.skip`, `skipif`,
+    `mark.skip` or `importorskip` under tests/.
+    """
     if IN_CI:
         pytest.fail(f"required in CI but unavailable: {reason}")
     pytest.skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """The net under `require_or_skip`: in CI a skip from anywhere else (a plugin, a library) fails as well."""
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where every test must run: {reason}"
 
 
 @pytest.fixture

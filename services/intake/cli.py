@@ -82,6 +82,12 @@ def quarantine_list() -> None:
     run_command(run())
 
 
+def describe_hit(hit: dict[str, str]) -> str:
+    """One rule hit as staff read it: "automated by rule vacation-subject (out-of-office subject)"."""
+    why = f" ({hit['why']})" if hit.get("why") else ""
+    return f"{hit['outcome']} by rule {hit['rule']}{why}"
+
+
 @quarantine_app.command("show", cls=StaffCommand)
 def quarantine_show(
     key: str = typer.Argument(..., help="Message key or a unique prefix of it"),
@@ -97,8 +103,13 @@ def quarantine_show(
             if raw:
                 sys.stdout.buffer.write(await pipeline.objects.get_raw(record.raw_object))
                 return
-        for name, value in record.model_dump().items():
+        fields = record.model_dump()
+        hits = fields.pop("rules", None) or ()
+        for name, value in fields.items():
             typer.echo(f"{name:>20}: {value}")
+        # The named rules of understanding that hit before the message was stopped (services/intake/message/rules).
+        for index, hit in enumerate(hits):
+            typer.echo(f"{'rules' if index == 0 else '':>20}: {describe_hit(hit)}")
 
     run_command(run())
 

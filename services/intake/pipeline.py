@@ -1,22 +1,39 @@
-"""The one path every incoming message takes (SMTP, IMAP, scan-to-email, letters): dedupe, keep the raw original,
-understand it under a time limit, store its attachments, publish its event — or quarantine it.
+"""The one way in for every message, whatever its channel (SMTP through the spool, IMAP, the letters folder,
+scan-to-email): `IntakePipeline.accept(raw, arrival)`. What differs per channel is data, the `Arrival`: channel,
+time, envelope, provenance, whether the raw original is already stored (the SMTP front wrote it, `stored_raw`) and
+whether the channel already understood the message (a letter, read by staff: `prepared`). The pipeline dedupes,
+keeps the raw original (once), understands the message under a time limit, stores its attachments and publishes
+its event — or quarantines it.
 
-`IntakePipeline.accept` returns only once everything is durable in JetStream, and raises on any infrastructure
-failure, so that SMTP answers 451 (the sender retries) and IMAP leaves the message unflagged. A message the parser
-cannot handle never raises: it is kept raw in the quarantine with the reason and `accept` returns `QUARANTINED`
-(SMTP answers 250: we have it, safely). Writes, each idempotent, so a crash anywhere is repaired by the sender's
-retry: the raw original, the attachments and the event (`Nats-Msg-Id` = message key) are published together and all
-acknowledged before `accept` returns; then the seen-set (written after the answer, see `_mark_seen_soon`). Small
-messages are parsed inline, larger ones in a worker process killed at the time limit (parse_processes.py).
+`accept` returns only once everything is durable in JetStream, and raises on any infrastructure failure, so that
+the spool entry is retried (SMTP's 250 was already given for a durable spool entry), IMAP leaves the message
+unflagged and the letters folder leaves its files. A message the parser cannot handle never raises: it is kept raw
+in the quarantine with the reason and `accept` returns `QUARANTINED`. Writes, each idempotent, so a crash anywhere
+is repaired by a retry: the raw original's name, the attachments and the event (`Nats-Msg-Id` = message key) are
+published together and all acknowledged before `accept` returns; then the seen-set (written after, see
+`_mark_seen_soon`). Small messages are parsed inline, larger ones in a worker process killed at the time limit
+(parse_processes.py).
+
+Duplicate checks, from the door inwards, and why each exists (also docs/intake.md, "Duplicates"):
+
+1. the spool's `Nats-Msg-Id` (`spool:<sha256 of the bytes as sent>`, spool.py): an SMTP retry of the very same bytes
+   after a lost 250 is answered at once and never parsed or stored again (its fresh chunks are discarded);
+2. the message key (message_key.py): the same message in other bytes (relayed by a second MX with one more
+   Received line, fetched again over IMAP) has one key; a letter's key is its scan's sha256;
+3. the event stream's `Nats-Msg-Id` window (a day, `streams.DUPLICATE_WINDOW_SECONDS`): a second event for one key
+   is dropped by JetStream, so a retry after a crash between the event and the answer publishes nothing twice;
+4. the durable seen-set (stores.SeenMessages), asked only when a repeat could fall outside that window
+   (`needs_durable_check`: no Date, an old one, or one far in the future, and always for letters);
+5. the registry's unique message key: the last word, should a repeat pass all of the above (a seen-set write lost
+   in a crash, after the window).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Any
 from datetime import datetime, timedelta, timezone
-from enum import StrEnum
 
 import structlog
 from faststream.nats import NatsBroker
@@ -24,40 +41,26 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from shared import streams
-from shared.events import Channel, DeliveryFailed, Event, MessageReceived, Party, Provenance
+from shared.events import DeliveryFailed, Event, MessageReceived, Party, Provenance, RuleHit
 from shared.messaging import describe_error, publish_event
 from services.intake.message.authentication import system_txt_lookup
 from services.intake.channels.client_rate import SUPPRESSED_REASON as CLIENT_RATE_REASON
 from services.intake.message.message_key import content_digest, identify
-from services.intake.message.mime import MimeLimits
+from services.intake.arrival import AcceptOutcome, AcceptStatus, Arrival
+from services.intake.message.mime import Attachment, MimeLimits
 from services.intake.parse_processes import ParseProcesses, ParseTimedOut
 from services.intake.settings import IntakeSettings
 from services.intake.stores import (
-    ObjectStorage,
-    Quarantine,
+    IntakeStores,
     QuarantineRecord,
-    SeenMessages,
     attachment_ref,
+    cancel_all,
     raw_object_name,
     settle,
 )
 from services.intake.message.understanding import MAX_ID_CHARS, MAX_RECIPIENTS, ParseContext, Understanding, understand
 
 log = structlog.get_logger(__name__)
-
-
-class AcceptStatus(StrEnum):
-    PROCESSED = "processed"
-    DUPLICATE = "duplicate"
-    QUARANTINED = "quarantined"
-
-
-@dataclass(frozen=True)
-class AcceptOutcome:
-    status: AcceptStatus
-    message_key: str
-    event: Event | None = None
-    reason: str | None = None
 
 
 class ParseTimeout(Exception):
@@ -67,18 +70,6 @@ class ParseTimeout(Exception):
 class ParsersBusy(RuntimeError):
     """Too many parses are stuck past their limit: not this message's fault, so it is not quarantined; `accept`
     raises, the sender retries later (451) and nothing is lost."""
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """How a message reached intake: its channel, when, the SMTP envelope, and what the channel saw of its origin."""
-
-    channel: Channel
-    received_at: datetime
-    envelope_sender: str | None
-    envelope_recipients: tuple[str, ...]
-    source: str
-    provenance: Provenance = Provenance()
 
 
 def parse_context(
@@ -175,6 +166,7 @@ class IntakePipeline:
         broker: NatsBroker,
         settings: IntakeSettings,
         *,
+        stores: IntakeStores | None = None,
         understand_message: Callable[[bytes, ParseContext], Understanding] = understand,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
@@ -187,37 +179,18 @@ class IntakePipeline:
         # is killed with its process, so a hostile mail holds neither a place nor a CPU past its limit (issue 10:
         # a thread could only be abandoned, still running and holding the GIL).
         self._parsers = ParseProcesses(PARSE_WORKERS)
-        self._js: JetStreamContext | None = None
-        self._objects: ObjectStorage | None = None
-        self._seen: SeenMessages | None = None
-        self._quarantine: Quarantine | None = None
+        # Injected (wiring.py builds one set per process); a pipeline built alone (the CLI, tests) makes its own.
+        self.stores = stores or IntakeStores(lambda: broker.connection.jetstream(timeout=5), settings.stream_replicas)
+        self.objects = self.stores.objects
+        self.seen = self.stores.seen
+        self.quarantine = self.stores.quarantine
         self.counters = {status.value: 0 for status in AcceptStatus}
         self._marks_waiting: list[tuple[str, str]] = []
         self._marking: asyncio.Future[None] | None = None
 
     @property
     def js(self) -> JetStreamContext:
-        if self._js is None:
-            self._js = self.broker.connection.jetstream(timeout=5)
-        return self._js
-
-    @property
-    def objects(self) -> ObjectStorage:
-        if self._objects is None:
-            self._objects = ObjectStorage(self.js)
-        return self._objects
-
-    @property
-    def seen(self) -> SeenMessages:
-        if self._seen is None:
-            self._seen = SeenMessages(self.js, self.settings.stream_replicas)
-        return self._seen
-
-    @property
-    def quarantine(self) -> Quarantine:
-        if self._quarantine is None:
-            self._quarantine = Quarantine(self.js, self.settings.stream_replicas)
-        return self._quarantine
+        return self.stores.js_context()
 
     def max_payload(self) -> int:
         server_limit = getattr(self.broker.connection, "max_payload", 0) or DEFAULT_MAX_PAYLOAD
@@ -236,23 +209,17 @@ class IntakePipeline:
         """Stop the parse worker processes (a parse still running in one is killed)."""
         self._parsers.close()
 
-    async def accept(
-        self,
-        raw: bytes,
-        *,
-        channel: Channel = Channel.EMAIL,
-        received_at: datetime,
-        envelope_sender: str | None,
-        envelope_recipients: Sequence[str],
-        source: str,
-        provenance: Provenance = Provenance(),
-    ) -> AcceptOutcome:
-        identity = identify(raw)
-        key = identity.key
-        arrival = Arrival(channel, received_at, envelope_sender, tuple(dict.fromkeys(envelope_recipients)), source,
-                          provenance)
-        with structlog.contextvars.bound_contextvars(message_key=key, source=source):
-            outcome = await self._accept(raw, key, arrival, needs_durable_check(identity.date, self.clock()))
+    async def accept(self, raw: bytes, arrival: Arrival | None = None, **details: Any) -> AcceptOutcome:
+        """Take one message in (module docstring). `arrival` says how it came; `details` are its fields, for
+        callers that have no `Arrival` at hand (`Arrival.of`)."""
+        arrival = arrival or Arrival.of(**details)
+        if arrival.prepared is not None:
+            key, sent = arrival.prepared.key, None  # a letter has no Date: always the durable check
+        else:
+            identity = identify(raw)
+            key, sent = identity.key, identity.date
+        with structlog.contextvars.bound_contextvars(message_key=key, source=arrival.source):
+            outcome = await self._accept(raw, key, arrival, needs_durable_check(sent, self.clock()))
             self.counters[outcome.status.value] += 1
             message_id = getattr(outcome.event, "message_id", None)
             log.info("intake.accepted", status=outcome.status.value, reason=outcome.reason, size=len(raw),
@@ -269,7 +236,8 @@ class IntakePipeline:
         # The durable duplicate check and the parse run side by side: a duplicate merely wastes a parse. A fresh
         # message needs no check (see `needs_durable_check`) and is parsed straight away, without a task.
         max_payload = self.max_payload()
-        parsing = asyncio.ensure_future(self._understand(raw, arrival)) if durable_check else None
+        raw_object = raw_object_name(key, arrival.prepared.raw_suffix if arrival.prepared else ".eml")
+        parsing = asyncio.ensure_future(self._read(raw, key, arrival, raw_object)) if durable_check else None
         if parsing is not None:
             try:
                 already_seen = await self.seen.contains(key)
@@ -279,27 +247,27 @@ class IntakePipeline:
             if already_seen:
                 parsing.cancel()
                 return AcceptOutcome(AcceptStatus.DUPLICATE, key)
+        event: Event | None = None
         try:
-            understanding = await (parsing if parsing is not None else self._understand(raw, arrival))
-            event = self._event(understanding, key, arrival, raw_object_name(key))
-            attachments = understanding.attachments if isinstance(event, MessageReceived) else ()
-            if isinstance(event, MessageReceived):
-                event = event.model_copy(update={"attachments": tuple(attachment_ref(item) for item in attachments)})
+            event, attachments = await (parsing if parsing is not None else self._read(raw, key, arrival, raw_object))
             # Inside the quarantining `try`: an event NATS would refuse must not make the sender retry for ever.
             event = fit_to_payload(event, max_payload)
         except ParsersBusy:
             raise
         except Exception as error:  # noqa: BLE001 - any parser failure quarantines; infrastructure errors are below
             reason = describe_failure(error)
-            raw_object = await self.objects.put_raw(key, raw)
-            await self._quarantine_message(key, reason, raw, raw_object, arrival)
-            return AcceptOutcome(AcceptStatus.QUARANTINED, key, reason=reason)
+            # What understanding decided before the event was refused, for `intake quarantine show`.
+            rules = getattr(error, "rules", None) or getattr(event, "rules", ())
+            await settle(await self._start_raw(raw_object, raw, arrival))
+            await self._quarantine_message(key, reason, raw, raw_object, arrival, rules)
+            return AcceptOutcome(AcceptStatus.QUARANTINED, key, reason=reason,
+                                 kept_stored_raw=arrival.stored_raw is not None)
         # Raw original, attachments and event go out together and the answer waits for every acknowledgement:
-        # one write and one round trip instead of one after the other. Should any fail, the sender retries the
-        # whole message: the raw and attachments are stored again (idempotent) and JetStream drops the event's
-        # repeat (`Nats-Msg-Id`). The raw's publishes are queued first and the event's right after, in the same
-        # turn of the event loop, so that the connection writes them at once.
-        raw_acks = await self.objects.start_put(streams.BUCKET_RAW_MESSAGES, raw_object_name(key), raw)
+        # one write and one round trip instead of one after the other. Should any fail, the whole message is
+        # retried: the raw and attachments are stored again (idempotent) and JetStream drops the event's repeat
+        # (`Nats-Msg-Id`). The raw's publishes are queued first and the event's right after, in the same turn of
+        # the event loop, so that the connection writes them at once.
+        raw_acks = await self._start_raw(raw_object, raw, arrival)
         try:
             if attachments:
                 fresh, *_ = await asyncio.gather(
@@ -309,12 +277,37 @@ class IntakePipeline:
             else:
                 fresh = await publish_event(self.broker, event)
         except BaseException:
-            for ack in raw_acks:
-                ack.cancel()
+            cancel_all(raw_acks)
             raise
         await settle(raw_acks)
         self._mark_seen_soon(key, event.dedup_id())
-        return AcceptOutcome(AcceptStatus.PROCESSED if fresh else AcceptStatus.DUPLICATE, key, event=event)
+        return AcceptOutcome(AcceptStatus.PROCESSED if fresh else AcceptStatus.DUPLICATE, key, event=event,
+                             kept_stored_raw=arrival.stored_raw is not None)
+
+    async def _start_raw(self, name: str, raw: bytes, arrival: Arrival) -> list[asyncio.Future[Any]]:
+        """Keep the raw original as `name`: only its name when the channel already stored its bytes (the raw is
+        written once), else the whole object. Acknowledgements still to await."""
+        if arrival.stored_raw is not None:
+            return self.objects.start_name(streams.BUCKET_RAW_MESSAGES, name, arrival.stored_raw)
+        return await self.objects.start_put(streams.BUCKET_RAW_MESSAGES, name, raw)
+
+    async def _read(
+        self, raw: bytes, key: str, arrival: Arrival, raw_object: str
+    ) -> tuple[Event, tuple[Attachment, ...]]:
+        """The message's event and the files to store with it: as its channel prepared it, or understood here."""
+        if arrival.prepared is not None:
+            return arrival.prepared.event, arrival.prepared.attachments
+        understanding = await self._understand(raw, arrival)
+        try:
+            event = self._event(understanding, key, arrival, raw_object)
+        except ValueError as error:
+            error.rules = understanding.rules  # type: ignore[attr-defined] - kept with the quarantined message
+            raise
+        if not isinstance(event, MessageReceived):
+            return event, ()
+        attachments = tuple(understanding.attachments)
+        return event.model_copy(update={"attachments": tuple(attachment_ref(item) for item in attachments)}), \
+            attachments
 
     def _mark_seen_soon(self, key: str, dedup_id: str) -> None:
         """Record the key in the seen-set without holding up the answer to the sender.
@@ -410,6 +403,9 @@ class IntakePipeline:
                     CLIENT_RATE_REASON if arrival.provenance.client_over_rate_limit else None),
                 disposition_of=understanding.disposition_of,
                 disposition=understanding.disposition,
+                # Issue 11 (understanding's rule chain and new text): the named rules that hit, what is new.
+                rules=understanding.rules,
+                new_text=understanding.new_text,
             )
         except ValidationError as error:
             raise ValueError(f"cannot build the event: {error.errors()[0].get('msg', error)}") from None
@@ -421,6 +417,7 @@ class IntakePipeline:
         raw: bytes,
         raw_object: str,
         arrival: Arrival,
+        rules: tuple[RuleHit, ...] = (),
     ) -> None:
         previous = await self.quarantine.get(key)
         record = QuarantineRecord(
@@ -434,31 +431,21 @@ class IntakePipeline:
             envelope_recipients=arrival.envelope_recipients,
             source=arrival.source,
             provenance=arrival.provenance,
+            rules=tuple(rules),
             quarantined_at=self.clock(),
             attempts=(previous.attempts + 1) if previous else 1,
         )
         await self.quarantine.put(record)
         log.warning("intake.quarantined", reason=reason)
 
-    async def quarantine_unprocessable(
-        self,
-        raw: bytes,
-        *,
-        reason: str,
-        channel: Channel,
-        received_at: datetime,
-        envelope_sender: str | None,
-        envelope_recipients: Sequence[str],
-        source: str,
-        provenance: Provenance = Provenance(),
-    ) -> None:
+    async def quarantine_unprocessable(self, raw: bytes, arrival: Arrival, *, reason: str) -> None:
         """Keep a message the spool worker gave up on (see spool_worker.py), raw and with the reason, for a replay."""
         try:
             key = identify(raw).key
         except Exception:  # noqa: BLE001 - this message may be the very one that breaks the parsers
             key = "raw-" + content_digest(raw)  # as `identify` names a message without a usable Message-ID
-        raw_object = await self.objects.put_raw(key, raw)
-        arrival = Arrival(channel, received_at, envelope_sender, tuple(envelope_recipients), source, provenance)
+        raw_object = raw_object_name(key)
+        await settle(await self._start_raw(raw_object, raw, arrival))
         await self._quarantine_message(key, reason, raw, raw_object, arrival)
         self.counters[AcceptStatus.QUARANTINED.value] += 1
 
@@ -468,15 +455,14 @@ class IntakePipeline:
         if record is None:
             raise KeyError(f"no quarantined message {key}")
         raw = await self.objects.get_raw(record.raw_object)
-        outcome = await self.accept(
-            raw,
+        outcome = await self.accept(raw, Arrival.of(
             channel=record.channel,
             received_at=record.received_at,
             envelope_sender=record.envelope_sender,
             envelope_recipients=record.envelope_recipients,
             source=record.source,
             provenance=record.provenance,
-        )
+        ))
         if outcome.status is not AcceptStatus.QUARANTINED:
             await self.quarantine.remove(key)
         return outcome

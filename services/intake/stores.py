@@ -1,33 +1,27 @@
 """Intake's durable state, all in JetStream (intake has no database): raw originals and attachments in the object
-store, the set of message keys already taken in, and the quarantine.
+store, the set of message keys already taken in, and the quarantine. `IntakeStores` bundles them; it is built once
+(wiring.py) and handed to whoever needs them (pipeline, spool, spool worker): nobody reaches for another's stores.
 
 The seen-set is the durable duplicate check beyond the stream's `Nats-Msg-Id` window (one day): a key is written
 only after the message's event, raw original and attachments were acknowledged by JetStream, so a crash in between
-leads to a second publish that the window drops. Attachments are content-addressed (`sha256-<hex>`): the same file
-sent twice is stored once.
+leads to a second publish that the window drops (all the duplicate checks: pipeline.py). Attachments are
+content-addressed (`sha256-<hex>`): the same file sent twice is stored once. An object can be written in two steps,
+its bytes first (`write_chunks`, by the SMTP front) and its name later (`start_name`, by the pipeline once it knows
+the message key), so that a raw original is stored once (docs/intake.md, "The raw original, once").
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import structlog
 from nats.js import JetStreamContext
-from nats.js import api
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.kv import MSG_ROLLUP_SUBJECT
-from nats.js.object_store import (
-    OBJ_CHUNKS_PRE_TEMPLATE,
-    OBJ_DEFAULT_CHUNK_SIZE,
-    OBJ_DIGEST_TEMPLATE,
-    OBJ_META_PRE_TEMPLATE,
-    OBJ_STREAM_TEMPLATE,
-)
 from nats.js.errors import (
     APIError,
     BucketNotFoundError,
@@ -37,11 +31,12 @@ from nats.js.errors import (
     NotFoundError,
     ObjectNotFoundError,
 )
-from nats.nuid import NUID
 from pydantic import BaseModel, ConfigDict
 
 from shared import streams
-from shared.events import AttachmentRef, Channel, Provenance
+from shared.events import AttachmentRef, Channel, Provenance, RuleHit
+from services.intake import jetstream_internals as layout
+from services.intake.jetstream_internals import Chunks
 from services.intake.message.mime import Attachment
 
 log = structlog.get_logger(__name__)
@@ -51,6 +46,14 @@ PUT_WINDOW = 8
 ACK_TIMEOUT_SECONDS = 5.0
 # JetStream's answers to a publish whose Nats-Expected-Last-Subject-Sequence does not hold (as nats-py's KV create).
 WRONG_LAST_SEQUENCE = (10071, 10164)
+
+# A JetStream context, or (in the service, where the connection exists only once it started) what gives it.
+JetStreamSource = JetStreamContext | Callable[[], JetStreamContext]
+
+
+def js_getter(js: JetStreamSource) -> Callable[[], JetStreamContext]:
+    return js if callable(js) else (lambda: js)
+
 
 async def settle(acks: list[asyncio.Future[Any]], timeout: float = ACK_TIMEOUT_SECONDS) -> None:
     """Wait for JetStream's acknowledgements of pipelined publishes (one timer for all); raise the first failure.
@@ -62,6 +65,11 @@ async def settle(acks: list[asyncio.Future[Any]], timeout: float = ACK_TIMEOUT_S
     finally:
         for ack in acks:
             ack.cancel()
+
+
+def cancel_all(acks: list[asyncio.Future[Any]]) -> None:
+    for ack in acks:
+        ack.cancel()
 
 
 async def key_value_bucket(
@@ -78,8 +86,9 @@ async def key_value_bucket(
         ))
 
 
-def raw_object_name(message_key: str) -> str:
-    return f"{message_key}.eml"
+def raw_object_name(message_key: str, suffix: str = ".eml") -> str:
+    """A raw original's name: the message key, `.eml` for a mail, `.json` for a letter's metadata record."""
+    return f"{message_key}{suffix}"
 
 
 def attachment_ref(attachment: Attachment) -> AttachmentRef:
@@ -93,15 +102,33 @@ def attachment_ref(attachment: Attachment) -> AttachmentRef:
     )
 
 
+def _pieces_in_chunks(pieces: tuple[bytes | bytearray | memoryview, ...], size: int) -> Any:
+    """The concatenation of `pieces` in chunks of `size` bytes, without building the whole (a 34 MB mail)."""
+    chunk = bytearray()
+    for piece in pieces:
+        view = memoryview(piece)
+        while view:
+            room = size - len(chunk)
+            chunk += view[:room]
+            view = view[room:]
+            if len(chunk) == size:
+                yield bytes(chunk)
+                chunk = bytearray()
+    if chunk:
+        yield bytes(chunk)
+
+
 class ObjectStorage:
     """Raw originals and attachments in the buckets every service can read (created by `ensure_streams`)."""
 
-    def __init__(self, js: JetStreamContext) -> None:
-        self.js = js
+    def __init__(self, js: JetStreamSource) -> None:
+        self._js = js_getter(js)
         self._raw: Any = None
         self._attachments: Any = None
-        # Unique chunk subjects per put, as nats-py's own put makes them (its generator is private to a connection).
-        self._nuid = NUID()
+
+    @property
+    def js(self) -> JetStreamContext:
+        return self._js()
 
     async def _buckets(self) -> tuple[Any, Any]:
         if self._raw is None:
@@ -120,76 +147,101 @@ class ObjectStorage:
 
     async def start_put(self, bucket: str, name: str, data: bytes) -> list[asyncio.Future[Any]]:
         """Publish an object in the standard JetStream object-store layout (readable by any client's `get`) and
-        return the acknowledgements still to await (`settle`), so that a caller can publish more before waiting.
-
-        The chunk and metadata publishes are pipelined instead of one round trip each; at most `PUT_WINDOW` chunks
-        are unacknowledged at once, so a small object returns at once and a 25 MB one holds little memory. A repeated
-        put of the same name (an SMTP retry, the same mail by IMAP, a quarantine replay) must not leave a second
-        copy behind (review of issue 3): the metadata is first published on the condition that the name has none
-        yet (`Nats-Expected-Last-Subject-Sequence: 0`, as a key-value `create`), which costs nothing; when JetStream
-        refuses it, the name existed: see `_replace_meta`.
-        """
-        js = self.js
-        nuid = self._nuid.next().decode()
-        stream = OBJ_STREAM_TEMPLATE.format(bucket=bucket)
-        chunk_subject = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=bucket, obj=nuid)
-        pending: list[asyncio.Future[Any]] = []
-        chunks = 0
-        view = memoryview(data)
+        return the acknowledgements still to await (`settle`), so that a caller can publish more before waiting:
+        `write_chunks` then `start_name`."""
+        written, pending = await self.write_chunks(bucket, data)
         try:
-            for offset in range(0, len(data), OBJ_DEFAULT_CHUNK_SIZE):
-                if len(pending) >= PUT_WINDOW:
-                    await settle(pending[:1])
-                    del pending[0]
-                pending.append(await js.publish_async(
-                    chunk_subject, bytes(view[offset : offset + OBJ_DEFAULT_CHUNK_SIZE]), stream=stream
-                ))
-                chunks += 1
-            info = api.ObjectInfo(
-                name=name,
-                bucket=bucket,
-                nuid=nuid,
-                size=len(data),
-                chunks=chunks,
-                digest=OBJ_DIGEST_TEMPLATE.format(
-                    digest=base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode()
-                ),
-                mtime=datetime.now(timezone.utc).isoformat(),
-                options=api.ObjectMetaOptions(max_chunk_size=OBJ_DEFAULT_CHUNK_SIZE),
-            )
-            meta_subject = OBJ_META_PRE_TEMPLATE.format(
-                bucket=bucket, obj=base64.urlsafe_b64encode(name.encode()).decode()
-            )
-            meta = json.dumps(info.as_dict()).encode()
-            pending.append(asyncio.ensure_future(self._publish_meta(stream, meta_subject, meta, bucket, nuid)))
+            pending += self.start_name(bucket, name, written)
         except BaseException:
-            for future in pending:
-                future.cancel()
+            cancel_all(pending)
             raise
         return pending
 
-    async def _publish_meta(self, stream: str, meta_subject: str, meta: bytes, bucket: str, nuid: str) -> Any:
+    async def write_chunks(
+        self, bucket: str, *pieces: bytes | bytearray | memoryview
+    ) -> tuple[Chunks, list[asyncio.Future[Any]]]:
+        """Publish the bytes (the concatenation of `pieces`) to a fresh chunk subject of `bucket`, not yet under any
+        name; the acknowledgements are returned still to await. Pipelined instead of one round trip each, at most
+        `PUT_WINDOW` chunks unacknowledged at once, so a small object returns at once and a 25 MB one holds little
+        memory. Chunks no name ever points to are removed with `discard_chunks`."""
+        js = self.js
+        nuid = layout.new_nuid()
+        stream = layout.object_stream(bucket)
+        subject = layout.chunk_subject(bucket, nuid)
+        digest = hashlib.sha256()
+        pending: list[asyncio.Future[Any]] = []
+        chunks = size = 0
+        try:
+            for chunk in _pieces_in_chunks(pieces, layout.CHUNK_SIZE):
+                if len(pending) >= PUT_WINDOW:
+                    await settle(pending[:1])
+                    del pending[0]
+                pending.append(await js.publish_async(subject, chunk, stream=stream))
+                digest.update(chunk)
+                chunks += 1
+                size += len(chunk)
+        except BaseException:
+            cancel_all(pending)
+            raise
+        return Chunks(nuid, chunks, size, layout.object_digest(digest.digest())), pending
+
+    def start_name(self, bucket: str, name: str, written: Chunks) -> list[asyncio.Future[Any]]:
+        """Make `written` the object `name` (its metadata message), acknowledgement still to await.
+
+        A repeated put of the same name (an SMTP retry, the same mail by IMAP, a quarantine replay) must not leave
+        a second copy behind (review of issue 3): the metadata is first published on the condition that the name
+        has none yet (`Nats-Expected-Last-Subject-Sequence: 0`, as a key-value `create`), which costs nothing; when
+        JetStream refuses it, the name existed: see `_publish_meta`."""
+        meta = layout.object_meta(bucket, name, written)
+        return [asyncio.ensure_future(self._publish_meta(bucket, layout.meta_subject(bucket, name), meta,
+                                                         written.nuid))]
+
+    async def _publish_meta(self, bucket: str, meta_subject: str, meta: bytes, nuid: str) -> Any:
         """Publish the metadata (acknowledged); when the name already existed, replace its metadata and purge the
         chunks it pointed to, once ours is acknowledged. Only metadata stored before ours is acted on (stream
         sequences), so a concurrent put of the same name is never undone: at worst an old copy stays, never is one
         lost. (A request rather than `publish_async`: nats-py 2.x leaves an asynchronous publish that JetStream
         refuses waiting until its time-out.)"""
-        rollup = {api.Header.ROLLUP: MSG_ROLLUP_SUBJECT}
+        stream = layout.object_stream(bucket)
         try:
             return await self.js.publish(meta_subject, meta, timeout=ACK_TIMEOUT_SECONDS, stream=stream,
-                                         headers={**rollup, api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: "0"})
+                                         headers=layout.create_only_headers())
         except APIError as error:
             if error.err_code not in WRONG_LAST_SEQUENCE:
                 raise
         previous = await self.js.get_last_msg(stream, meta_subject)
-        ack = await self.js.publish(meta_subject, meta, timeout=ACK_TIMEOUT_SECONDS, stream=stream, headers=rollup)
-        old_nuid = json.loads(previous.data or b"{}").get("nuid")
+        ack = await self.js.publish(meta_subject, meta, timeout=ACK_TIMEOUT_SECONDS, stream=stream,
+                                    headers=layout.rollup_headers())
+        old_nuid = layout.meta_nuid(previous.data)
         if old_nuid and old_nuid != nuid and (previous.seq or 0) < ack.seq:
-            try:
-                await self.js.purge_stream(stream, subject=OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=bucket, obj=old_nuid))
-            except Exception as failure:  # noqa: BLE001 - the object is stored; an old copy left only costs space
-                log.warning("intake.object_purge_failed", stream=stream, error=repr(failure))
+            await self.discard_chunks(bucket, old_nuid)
         return ack
+
+    async def read_chunks(self, bucket: str, written: Chunks) -> bytes:
+        """The bytes of chunks written by `write_chunks` (named or not), in order, checked against their digest.
+        One chunk (every mail under 128 KB) is one direct get: the server answers with the bytes themselves, no
+        JSON or base64 (object-store streams allow direct gets, ADR-20); more are read one after the other."""
+        js, stream, subject = self.js, layout.object_stream(bucket), layout.chunk_subject(bucket, written.nuid)
+        if written.chunks == 1:
+            data = bytes((await js.get_last_msg(stream, subject, direct=True)).data or b"")
+        else:
+            collected = bytearray()
+            sequence = 1
+            for _ in range(written.chunks):
+                message = await js.get_msg(stream, seq=sequence, subject=subject, next=True)
+                collected += message.data or b""
+                sequence = (message.seq or 0) + 1
+            data = bytes(collected)
+        if len(data) != written.size or layout.object_digest(hashlib.sha256(data).digest()) != written.digest:
+            raise ValueError(f"the stored raw original {written.nuid} does not match its digest")
+        return data
+
+    async def discard_chunks(self, bucket: str, nuid: str) -> None:
+        """Remove chunks no name points to (any more): an old copy replaced, or a duplicate's bytes."""
+        try:
+            await self.js.purge_stream(layout.object_stream(bucket), subject=layout.chunk_subject(bucket, nuid))
+        except Exception as failure:  # noqa: BLE001 - the object is stored; chunks left behind only cost space
+            log.warning("intake.object_purge_failed", bucket=bucket, error=repr(failure))
 
     async def get_raw(self, name: str) -> bytes:
         raw_bucket, _ = await self._buckets()
@@ -217,10 +269,14 @@ class ObjectStorage:
 class SeenMessages:
     """Keys of messages whose event is durable: the duplicate check that outlives the `Nats-Msg-Id` window."""
 
-    def __init__(self, js: JetStreamContext, replicas: int = 1) -> None:
-        self.js = js
+    def __init__(self, js: JetStreamSource, replicas: int = 1) -> None:
+        self._js = js_getter(js)
         self.replicas = replicas
         self._kv: Any = None
+
+    @property
+    def js(self) -> JetStreamContext:
+        return self._js()
 
     async def _store(self) -> Any:
         if self._kv is None:
@@ -246,8 +302,9 @@ class SeenMessages:
         acks = []
         try:
             for message_key, dedup_id in entries:
-                acks.append(await self.js.publish_async(f"$KV.{streams.BUCKET_INTAKE_SEEN}.{message_key}",
-                                                        dedup_id.encode(), stream=f"KV_{streams.BUCKET_INTAKE_SEEN}"))
+                acks.append(await self.js.publish_async(layout.kv_subject(streams.BUCKET_INTAKE_SEEN, message_key),
+                                                        dedup_id.encode(),
+                                                        stream=layout.kv_stream(streams.BUCKET_INTAKE_SEEN)))
         except BaseException:
             for ack in acks:
                 ack.cancel()
@@ -272,13 +329,19 @@ class QuarantineRecord(BaseModel):
     quarantined_at: datetime
     attempts: int = 1
     provenance: Provenance = Provenance()
+    # The named rules of understanding that hit, when the parse got that far (the event was then refused).
+    rules: tuple[RuleHit, ...] = ()
 
 
 class Quarantine:
-    def __init__(self, js: JetStreamContext, replicas: int = 1) -> None:
-        self.js = js
+    def __init__(self, js: JetStreamSource, replicas: int = 1) -> None:
+        self._js = js_getter(js)
         self.replicas = replicas
         self._kv: Any = None
+
+    @property
+    def js(self) -> JetStreamContext:
+        return self._js()
 
     async def _store(self) -> Any:
         if self._kv is None:
@@ -317,6 +380,24 @@ class Quarantine:
 
     async def count(self) -> int:
         return len(await self.keys())
+
+
+class IntakeStores:
+    """Intake's stores over one JetStream context, built once per process (wiring.py) and handed to the pipeline,
+    the spool and its worker; the connection is asked for only when a store is first used."""
+
+    def __init__(self, js: JetStreamSource, replicas: int = 1) -> None:
+        self._given = js_getter(js)
+        self._js: JetStreamContext | None = None
+        self.replicas = replicas
+        self.objects = ObjectStorage(self.js_context)
+        self.seen = SeenMessages(self.js_context, replicas)
+        self.quarantine = Quarantine(self.js_context, replicas)
+
+    def js_context(self) -> JetStreamContext:
+        if self._js is None:
+            self._js = self._given()
+        return self._js
 
 
 async def ensure_intake_buckets(js: JetStreamContext, replicas: int = 1) -> None:

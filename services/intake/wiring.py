@@ -1,6 +1,9 @@
-"""Assembly of the intake service: broker, JetStream streams and buckets, pipeline, spool, SMTP listener, spool
-worker, health endpoint (and, when configured, the IMAP pollers and the letters folder watcher), as `intake_role`
-asks. Nothing here does I/O before `start()`.
+"""Assembly of the intake service: broker, JetStream streams and buckets, stores, pipeline, spool, SMTP listener,
+spool worker, health endpoint (and, when configured, the IMAP pollers and the letters folder watcher), as
+`intake_role` asks. The stores are built here, once, and handed to each part that needs them. Every channel ends in
+the same call, `IntakePipeline.accept(raw, arrival)`: SMTP through the spool and its worker, IMAP, scan-to-email and
+the letters folder through the scan-to-email router (docs/intake.md, "One way in"). Nothing here does I/O before
+`start()`.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import structlog
 from faststream.nats import NatsBroker
 
 from shared import streams
-from shared.messaging import DeliveryPolicy, ensure_streams, make_broker
+from shared.messaging import DeliveryPolicy, declare_publishers, ensure_streams, make_broker
 from services.intake.health import HealthServer
+from services.intake.publishing import PUBLISHES
 from services.intake.channels.imap_poller import ImapIntake, PollerTiming, PositionStore
 from services.intake.letters.folder import REJECTED, LetterFolder, letters_today
 from services.intake.pipeline import MAX_STUCK_PARSES, IntakePipeline
@@ -22,7 +26,7 @@ from services.intake.settings import IntakeSettings
 from services.intake.channels.smtp_server import SmtpListener
 from services.intake.channels.spool import Spool, SpoolAttempts, ensure_spool, spool_backlog
 from services.intake.channels.spool_worker import SpoolWorker
-from services.intake.stores import ensure_intake_buckets
+from services.intake.stores import IntakeStores, ensure_intake_buckets
 
 log = structlog.get_logger(__name__)
 
@@ -31,32 +35,34 @@ class IntakeService:
     def __init__(self, settings: IntakeSettings, broker: NatsBroker) -> None:
         self.settings = settings
         self.broker = broker
-        self.pipeline = IntakePipeline(broker, settings)
+        self.stores = IntakeStores(lambda: broker.connection.jetstream(timeout=5), settings.stream_replicas)
+        self.pipeline = IntakePipeline(broker, settings, stores=self.stores)
         # Scan-to-email: mail for a copier's address (SMTP or IMAP) takes the letter path; all other mail passes on.
         self.scan_to_email = ScanToEmail(self.pipeline, settings.letters_scan_addresses,
                                          settings.letters_path() / REJECTED, today=letters_today(settings),
                                          language=settings.letters_staff_language,
                                          scan_senders=settings.letters_scan_senders,
                                          max_age_days=settings.letters_scan_max_age_days)
-        self.spool = Spool(lambda: self.pipeline.js, self.pipeline.max_payload)
+        self.spool = Spool(self.stores.js_context, self.stores.objects)
         takes_mail_in = settings.intake_role in ("all", "front")
         self.smtp: SmtpListener | None = None
         if takes_mail_in:
-            self.smtp = SmtpListener(self.scan_to_email, self.spool, settings)  # type: ignore[arg-type] - same accept()
+            self.smtp = SmtpListener(self.spool, settings)
         self.spool_worker: SpoolWorker | None = None
         if settings.intake_role in ("all", "parser"):
             policy = DeliveryPolicy(durable=streams.CONSUMER_INTAKE_SPOOL, max_deliveries=settings.max_deliveries,
                                     ack_wait_seconds=settings.spool_ack_wait_seconds())
-            self.spool_worker = SpoolWorker(lambda: self.pipeline.js, self.scan_to_email,
+            self.spool_worker = SpoolWorker(self.stores.js_context, self.scan_to_email,
                                             self.pipeline.quarantine_unprocessable, policy,
-                                            SpoolAttempts(lambda: self.pipeline.js, settings.stream_replicas))
+                                            SpoolAttempts(self.stores.js_context, settings.stream_replicas),
+                                            self.stores.objects)
         self.health: HealthServer | None = None
         if settings.intake_health_port:
             self.health = HealthServer(settings.intake_health_host, settings.intake_health_port, self.health_report)
         # Further channels (IMAP pollers, letters folder) register here: objects with async start() and stop().
         self.channels: list[Any] = []
         if takes_mail_in and settings.imap_mailboxes:
-            positions = PositionStore(lambda: self.pipeline.js, replicas=settings.stream_replicas)
+            positions = PositionStore(self.stores.js_context, replicas=settings.stream_replicas)
             timing = PollerTiming(poll_seconds=settings.imap_poll_seconds, idle_seconds=settings.imap_idle_seconds)
             self.channels.append(ImapIntake(settings.imap_mailboxes, self.scan_to_email, positions,
                                             keyword=settings.imap_processed_keyword, timing=timing))
@@ -131,12 +137,12 @@ class IntakeService:
             report.update(channel.status())
         if connected:
             try:
-                report["quarantined"] = await asyncio.wait_for(self.pipeline.quarantine.count(), 3)
+                report["quarantined"] = await asyncio.wait_for(self.stores.quarantine.count(), 3)
             except Exception as error:  # noqa: BLE001 - the probe reports, it does not fail
                 report["quarantined"] = None
                 report["quarantine_error"] = type(error).__name__
             try:
-                report["spool_backlog"] = await asyncio.wait_for(spool_backlog(self.pipeline.js), 3)
+                report["spool_backlog"] = await asyncio.wait_for(spool_backlog(self.stores.js_context()), 3)
             except Exception as error:  # noqa: BLE001 - the probe reports, it does not fail
                 report["spool_backlog"] = None
                 report["spool_error"] = type(error).__name__
@@ -144,8 +150,10 @@ class IntakeService:
 
     async def spool_backlog(self) -> int:
         """Spool entries not yet understood (waiting or in progress), in every intake process."""
-        return await spool_backlog(self.pipeline.js)
+        return await spool_backlog(self.stores.js_context())
 
 
 def build_intake(settings: IntakeSettings) -> IntakeService:
-    return IntakeService(settings, make_broker(settings))
+    broker = make_broker(settings)
+    declare_publishers(broker, PUBLISHES)
+    return IntakeService(settings, broker)

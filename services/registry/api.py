@@ -1,8 +1,8 @@
 """HTTP JSON API for staff tools (FastAPI, OpenAPI at `/openapi.json`, docs at `/docs`), served by the registry on
-`settings.registry_api_port`. A thin adapter over the use cases of `handlers.py`: every change goes through them
-(logged with who, when and why, and published). Errors are JSON `{"error": code, "message": text}` with 404 for an
-unknown number, 409 for a change the register refuses (illegal transition, late extension...), 422 for a malformed
-request.
+`settings.registry_api_port`. A thin adapter over the registry's handlers: every change is a command of
+`commands.py` handled by `Registry.handle` (logged with who, when and why, and published). Errors are JSON
+`{"error": code, "message": text}` with 404 for an unknown number, 409 for a change the register refuses (illegal
+transition, late extension...), 422 for a malformed request.
 
 The acting staff member is the `actor` field of each change; authentication belongs in front of this API (the
 reverse proxy of the deployment), which is why it listens on 127.0.0.1 by default.
@@ -11,14 +11,14 @@ reverse proxy of the deployment), which is why it listens on 127.0.0.1 by defaul
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
-from services.registry import views
+from services.registry import commands, views
 from services.registry.handlers import Conflict, NotFound, Registry
 from services.registry.reports import annual_report, annual_report_csv
 from services.registry.repository import ComplaintFilter
@@ -54,6 +54,14 @@ class ScreeningDecision(Change):
     admissible: bool | None = Field(default=None, description="omit to confirm the proposal")
     reasons: list[str] | None = None
     redirect_to: str | None = None
+
+
+class FactsRequest(Change):
+    facts_date: date | None = Field(default=None, description="date of the facts complained about")
+    last_step_date: date | None = Field(default=None, description="date of the citizen's last step since the facts")
+    first_line_contacted: bool | None = Field(default=None, description="the service concerned was contacted first")
+    forget: list[Literal["facts_date", "last_step_date", "first_line_contacted"]] = Field(
+        default_factory=list, description="facts to make unknown again")
 
 
 class RecommendationRequest(BaseModel):
@@ -128,41 +136,50 @@ def create_api(registry: Registry) -> FastAPI:
 
     @api.post("/complaints/{number}/transitions")
     async def transition(number: str, body: TransitionRequest) -> dict[str, Any]:
-        await registry.transition(number, body.target, body.actor, body.reason, outcome=body.outcome,
-                                  category=body.category, reasons=body.reasons, redirect_to=body.redirect_to,
-                                  answer_text=body.answer_text)
+        await registry.handle(commands.Transition(
+            number, body.target, body.actor, body.reason, outcome=body.outcome, category=body.category,
+            reasons=tuple(body.reasons), redirect_to=body.redirect_to, answer_text=body.answer_text))
         return await _file(number)
 
     @api.post("/complaints/{number}/assignment")
     async def assign(number: str, body: AssignmentRequest) -> dict[str, Any]:
-        await registry.assign(number, body.handler, body.actor, body.reason)
+        await registry.handle(commands.Assign(number, body.handler, body.actor, body.reason))
         return await _file(number)
 
     @api.post("/complaints/{number}/classification")
     async def classify(number: str, body: ClassificationRequest) -> dict[str, Any]:
-        await registry.classify(number, body.actor, body.reason, kind=body.kind, theme=body.theme,
-                                service=body.service)
+        await registry.handle(commands.Classify(number, body.actor, body.reason, kind=body.kind, theme=body.theme,
+                                                service=body.service))
         return await _file(number)
 
     @api.post("/complaints/{number}/screening")
     async def decide_screening(number: str, body: ScreeningDecision) -> dict[str, Any]:
-        await registry.confirm_screening(number, body.actor, body.reason, admissible=body.admissible,
-                                         reasons=body.reasons, redirect_to=body.redirect_to)
+        await registry.handle(commands.DecideScreening(
+            number, body.actor, body.reason, admissible=body.admissible,
+            reasons=tuple(body.reasons) if body.reasons is not None else None, redirect_to=body.redirect_to))
+        return await _file(number)
+
+    @api.post("/complaints/{number}/facts")
+    async def record_facts(number: str, body: FactsRequest) -> dict[str, Any]:
+        """The facts screening weighs (facts date, last step, first-line contact); screening proposes again."""
+        await registry.handle(commands.RecordFacts(
+            number, body.actor, body.reason, facts_date=body.facts_date, last_step_date=body.last_step_date,
+            first_line_contacted=body.first_line_contacted, forget=tuple(body.forget)))
         return await _file(number)
 
     @api.post("/complaints/{number}/extension")
     async def extend(number: str, body: Change) -> dict[str, Any]:
-        await registry.extend(number, body.actor, body.reason)
+        await registry.handle(commands.Extend(number, body.actor, body.reason))
         return await _file(number)
 
     @api.post("/complaints/{number}/recommendations")
     async def recommend(number: str, body: RecommendationRequest) -> dict[str, Any]:
-        await registry.add_recommendation(number, body.text, body.actor)
+        await registry.handle(commands.AddRecommendation(number, body.text, body.actor))
         return await _file(number)
 
     @api.post("/complaints/{number}/correspondents")
     async def add_correspondent(number: str, body: CorrespondentRequest) -> dict[str, Any]:
-        await registry.add_correspondent(number.strip().upper(), body.email, body.actor, body.reason)
+        await registry.handle(commands.AddCorrespondent(number, body.email, body.actor, body.reason))
         return await _file(number)
 
     @api.get("/holding-pen")
@@ -171,18 +188,18 @@ def create_api(registry: Registry) -> FastAPI:
 
     @api.post("/holding-pen/{held_id}/attach")
     async def attach(held_id: int, body: AttachRequest) -> dict[str, Any]:
-        outcome = await registry.attach_held(held_id, body.number.strip().upper(), body.actor,
-                                             add_correspondent=body.add_correspondent)
+        outcome = await registry.handle(commands.AttachHeld(held_id, body.number, body.actor,
+                                                            add_correspondent=body.add_correspondent))
         return {"action": outcome.action, "number": outcome.number}
 
     @api.post("/holding-pen/{held_id}/register")
     async def register(held_id: int, body: ActorRequest) -> dict[str, Any]:
-        outcome = await registry.register_held(held_id, body.actor)
+        outcome = await registry.handle(commands.RegisterHeld(held_id, body.actor))
         return {"action": outcome.action, "number": outcome.number}
 
     @api.post("/holding-pen/{held_id}/discard")
     async def discard(held_id: int, body: ActorRequest) -> dict[str, Any]:
-        outcome = await registry.discard_held(held_id, body.actor)
+        outcome = await registry.handle(commands.DiscardHeld(held_id, body.actor))
         return {"action": outcome.action, "number": outcome.number}
 
     @api.get("/indicators/{year}", response_model=None)

@@ -1,7 +1,8 @@
 """`ombudsdesk register ...`: the staff command line over the register (mounted by the lead in `ombudsdesk/cli.py`).
 
-It works on the registry's database directly (the same settings as the service), through the same use cases as the
-service, so a change made here is logged and its events go out through the outbox (published by the running
+It works on the registry's database directly (the same settings as the service), through the same handlers as the
+service (each change a command of `commands.py`), so a change made here is logged and its events go out through the
+outbox (published by the running
 service's outbox loop, or at once when NATS is reachable).
 
 What it prints for people is translated (`--lang fr|nl|de|en`, French by default): statuses, kinds, channels,
@@ -24,7 +25,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from services.registry import views
+from services.registry import commands, views
 from services.registry.handlers import Conflict, NotFound, Registry
 from services.registry.reports import annual_report, annual_report_csv
 from services.registry.repository import ComplaintFilter, RegistryStore, migrate
@@ -227,15 +228,15 @@ def attach(
                                        help="also admit the sender as a correspondent of the case"),
 ) -> None:
     """Attach a held message to a complaint."""
-    outcome = _run(lambda _store, registry: registry.attach_held(held_id, number.strip().upper(), actor,
-                                                                  add_correspondent=correspondent))
+    outcome = _run(lambda _store, registry: registry.handle(commands.AttachHeld(
+        held_id, number, actor, add_correspondent=correspondent)))
     typer.echo(f"{outcome.action} {outcome.number}")
 
 
 @command("register-held")
 def register_held(held_id: int = HeldIdArgument, actor: str = ActorOption) -> None:
     """Register a held message as a new complaint."""
-    outcome = _run(lambda _store, registry: registry.register_held(held_id, actor))
+    outcome = _run(lambda _store, registry: registry.handle(commands.RegisterHeld(held_id, actor)))
     typer.echo(f"{outcome.action} {outcome.number}")
 
 
@@ -244,7 +245,7 @@ def add_correspondent(number: str = NumberArgument,
                       email: str = typer.Argument(..., metavar="EMAIL", help="address to admit"),
                       actor: str = ActorOption, reason: str | None = ReasonOption) -> None:
     """Admit an email address as a correspondent of a complaint (its mail is then attached to the case)."""
-    added = _run(lambda _store, registry: registry.add_correspondent(number.strip().upper(), email, actor, reason))
+    added = _run(lambda _store, registry: registry.handle(commands.AddCorrespondent(number, email, actor, reason)))
     typer.echo("added" if added else "already a party")
 
 
@@ -268,10 +269,10 @@ def transition(
 ) -> None:
     """Change the status of a complaint (the workflow refuses illegal changes)."""
     answer_text = answer_file.read() if answer_file else None
-    complaint = _run(lambda _store, registry: registry.transition(
+    complaint = _run(lambda _store, registry: registry.handle(commands.Transition(
         number, target.value, actor, reason, outcome=outcome.value if outcome else None,
-        category=category.value if category else None, reasons=[r.value for r in inadmissible_reason],
-        redirect_to=redirect_to, answer_text=answer_text))
+        category=category.value if category else None, reasons=tuple(r.value for r in inadmissible_reason),
+        redirect_to=redirect_to, answer_text=answer_text)))
     _confirm(complaint, lang)
 
 
@@ -280,7 +281,7 @@ def assign(number: str = NumberArgument,
            handler: str = typer.Argument(..., metavar="HANDLER", help="email of the handler"),
            actor: str = ActorOption, reason: str | None = ReasonOption, lang: Language = LangOption) -> None:
     """Assign a complaint to a handler."""
-    complaint = _run(lambda _store, registry: registry.assign(number, handler, actor, reason))
+    complaint = _run(lambda _store, registry: registry.handle(commands.Assign(number, handler, actor, reason)))
     _confirm(complaint, lang, complaint.handler or views.NONE)
 
 
@@ -302,8 +303,8 @@ def classify(number: str = NumberArgument, actor: str = ActorOption,
     async def apply(_store: RegistryStore, registry: Registry) -> tuple[Any, views.TextContext]:
         _check_taxonomy(registry.policy.screening, "themes", theme)
         _check_taxonomy(registry.policy.screening, "services", service)
-        complaint = await registry.classify(number, actor, reason, kind=kind.value if kind else None, theme=theme,
-                                            service=service)
+        complaint = await registry.handle(commands.Classify(number, actor, reason, kind=kind.value if kind else None,
+                                                            theme=theme, service=service))
         return complaint, _context(registry, lang)
 
     complaint, ctx = _run(apply)
@@ -325,17 +326,55 @@ def screening(
     lang: Language = LangOption,
 ) -> None:
     """Confirm the screening proposal, or override it."""
-    complaint = _run(lambda _store, registry: registry.confirm_screening(
-        number, actor, reason, admissible=admissible, reasons=[r.value for r in inadmissible_reason] or None,
-        redirect_to=redirect_to))
+    complaint = _run(lambda _store, registry: registry.handle(commands.DecideScreening(
+        number, actor, reason, admissible=admissible,
+        reasons=tuple(r.value for r in inadmissible_reason) or None, redirect_to=redirect_to)))
     _confirm(complaint, lang, views.TextContext(language=lang).term(complaint.admissibility, "admissibility"))
+
+
+class Fact(StrEnum):
+    FACTS_DATE = "facts_date"
+    LAST_STEP_DATE = "last_step_date"
+    FIRST_LINE_CONTACTED = "first_line_contacted"
+
+
+def _day(value: str | None, option: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is no date (YYYY-MM-DD)", param_hint=option) from None
+
+
+@command("facts")
+def facts(
+    number: str = NumberArgument,
+    actor: str = ActorOption,
+    facts_date: str | None = typer.Option(None, metavar="YYYY-MM-DD", help="date of the facts complained about"),
+    last_step_date: str | None = typer.Option(None, metavar="YYYY-MM-DD",
+                                              help="date of the citizen's last step since the facts"),
+    first_line_contacted: bool | None = typer.Option(
+        None, "--first-line-contacted/--first-line-not-contacted",
+        help="whether the service concerned was contacted first"),
+    forget: list[Fact] = typer.Option([], "--forget", metavar="FACT",
+                                      help=f"make a fact unknown again (repeat), {one_of(Fact)}"),
+    reason: str | None = ReasonOption,
+    lang: Language = LangOption,
+) -> None:
+    """Record the facts screening weighs (facts date, last step, first-line contact); screening proposes again."""
+    recorded = commands.RecordFacts(
+        number, actor, reason, facts_date=_day(facts_date, "--facts-date"),
+        last_step_date=_day(last_step_date, "--last-step-date"), first_line_contacted=first_line_contacted,
+        forget=tuple(fact.value for fact in forget))
+    complaint = _run(lambda _store, registry: registry.handle(recorded))
+    ctx = views.TextContext(language=lang)
+    _confirm(complaint, lang, *(f"{ctx.colon(label)} {value}" for label, value in views.facts_rows(complaint, ctx)))
 
 
 @command("extend")
 def extend(number: str = NumberArgument, actor: str = ActorOption, reason: str | None = ReasonOption,
            lang: Language = LangOption) -> None:
     """Extend the answer deadline once (the citizen is told before the original deadline)."""
-    complaint = _run(lambda _store, registry: registry.extend(number, actor, reason))
+    complaint = _run(lambda _store, registry: registry.handle(commands.Extend(number, actor, reason)))
     _confirm(complaint, lang, views.TextContext(language=lang).date(complaint.answer_due))
 
 
@@ -344,7 +383,7 @@ def recommend(number: str = NumberArgument,
               text: str = typer.Argument(..., metavar="TEXT", help="the recommendation or improvement action"),
               actor: str = ActorOption, lang: Language = LangOption) -> None:
     """Record a recommendation or improvement action drawn from a complaint."""
-    complaint = _run(lambda _store, registry: registry.add_recommendation(number, text, actor))
+    complaint = _run(lambda _store, registry: registry.handle(commands.AddRecommendation(number, text, actor)))
     _confirm(complaint, lang, str(len(complaint.recommendations)))
 
 

@@ -2,13 +2,14 @@
 
 Interface used by the rest of the registry:
 
-- `DeadlineRules` — one organisation's rules (frozen; from settings, or from a TOML table with
-  `DeadlineRules.from_mapping`).
+- `DeadlineRules` — one organisation's rules (frozen; every field is a registry setting, built by
+  `RegistrySettings.deadline_rules()`).
 - `acknowledgment_due(received, rules)` — the N-th working day after the receipt date.
 - `answer_due(received, rules, *, extended=False, paused_days=0)` — receipt date + N calendar days (+ days the clock
-  was paused), moved to the next working day when it falls on a weekend or a public holiday.
-- `PauseInterval` / `paused_days(pauses, today=...)` — days the clock stood still while waiting for the citizen.
-- `validate_extension(...)` — accept (returning the new deadline) or refuse (`ExtensionRefused`) a requested extension.
+  was paused while waiting for the citizen, which the complaint's state counts), moved to the next working day when
+  it falls on a weekend or a public holiday.
+- `validate_extension(received, rules, *, today, ...)` — accept (returning the new deadline) or refuse
+  (`ExtensionRefused`) the extension whose notice goes out today.
 - `alerts_due(deadlines, today, lead_times)` — the "approaching" / "missed" alerts a watcher should publish now, each
   with a stable `key` so that it publishes each exactly once per complaint and deadline, across restarts.
 - `is_working_day`, `next_working_day`, `add_working_days`, `working_days_between` — the calendar primitives.
@@ -21,11 +22,10 @@ to the next working day. The acknowledgment deadline counts working days only, s
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Any
 
 import holidays
 
@@ -100,21 +100,6 @@ class DeadlineRules:
             ) from exc
         for spec in self.extra_closed_days:
             _parse_closed_day(spec)
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> DeadlineRules:
-        """Build rules from a settings/TOML mapping; unknown keys are an error so that typos do not pass silently."""
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise DeadlineError(f"unknown deadline rule(s): {', '.join(sorted(unknown))}")
-        values = dict(data)
-        for name in ("categories", "extra_closed_days"):
-            if name in values:
-                values[name] = tuple(values[name])
-        if "weekend" in values:
-            values["weekend"] = frozenset(values["weekend"])
-        return cls(**values)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -212,43 +197,6 @@ def answer_due(received: date, rules: DeadlineRules, *, extended: bool = False, 
     return next_working_day(received + timedelta(days=period + paused_days), rules)
 
 
-@dataclass(frozen=True)
-class PauseInterval:
-    """The clock stood still from `start` (we asked the citizen something) to `end` (the reply came; None: still
-    waiting). The days between count for nothing: `end - start` days are added to the answer deadline.
-    """
-
-    start: date
-    end: date | None = None
-
-    def __post_init__(self) -> None:
-        if self.end is not None and self.end < self.start:
-            raise DeadlineError(f"pause ends ({self.end}) before it starts ({self.start})")
-
-
-def paused_days(pauses: Iterable[PauseInterval], *, today: date) -> int:
-    """Calendar days the clock was paused up to `today`; overlapping intervals are counted once.
-
-    An open pause runs until `today`; a pause starting after `today` counts nothing yet.
-    """
-    spans = sorted((p.start, min(p.end if p.end is not None else today, today)) for p in pauses)
-    total = 0
-    current_start: date | None = None
-    current_end: date | None = None
-    for start, end in spans:
-        if end <= start:
-            continue
-        if current_end is None or start > current_end:
-            if current_start is not None and current_end is not None:
-                total += (current_end - current_start).days
-            current_start, current_end = start, end
-        else:
-            current_end = max(current_end, end)
-    if current_start is not None and current_end is not None:
-        total += (current_end - current_start).days
-    return total
-
-
 def extension_notice_deadline(received: date, rules: DeadlineRules, *, paused_days: int = 0) -> date:
     """Last day on which the citizen may be told of an extension: the original deadline minus the notice period."""
     return answer_due(received, rules, paused_days=paused_days) - timedelta(days=rules.extension_notice_days)
@@ -258,33 +206,23 @@ def validate_extension(
     received: date,
     rules: DeadlineRules,
     *,
-    notified_on: date,
     today: date,
     already_extended: bool = False,
     paused_days: int = 0,
 ) -> date:
-    """Check a requested extension and return the extended answer deadline, or raise `ExtensionRefused`.
-
-    The rules allow one extension, announced to the citizen (`notified_on`, the date the notice was sent) before
-    the original deadline expired; a notice cannot be dated in the future nor before the complaint was received.
+    """Check the extension whose notice to the citizen goes out `today` (the registry asks for the notice in the
+    same transaction); return the extended answer deadline, or raise `ExtensionRefused`. The rules allow one
+    extension, announced by the last day `extension_notice_deadline`.
     """
     if already_extended:
         raise ExtensionRefused("already_extended", "the answer deadline has already been extended once")
     if rules.extended_answer_calendar_days == rules.answer_calendar_days:
         raise ExtensionRefused("no_extension_allowed", "these rules allow no extension of the answer deadline")
-    if notified_on > today:
-        raise ExtensionRefused(
-            "notice_in_future", f"the extension notice is dated {notified_on}, after today ({today})"
-        )
-    if notified_on < received:
-        raise ExtensionRefused(
-            "notice_before_receipt", f"the extension notice ({notified_on}) predates the receipt ({received})"
-        )
     last_notice_day = extension_notice_deadline(received, rules, paused_days=paused_days)
-    if notified_on > last_notice_day:
+    if today > last_notice_day:
         raise ExtensionRefused(
             "notice_too_late",
-            f"the extension notice ({notified_on}) came after the last day to give it ({last_notice_day})",
+            f"the extension notice ({today}) came after the last day to give it ({last_notice_day})",
         )
     return answer_due(received, rules, extended=True, paused_days=paused_days)
 
@@ -310,7 +248,6 @@ class DeadlineAlert:
     due: date
     alert: AlertKind
     lead_days: int | None = None
-    days_left: int = field(default=0, compare=False)
 
     @property
     def key(self) -> str:
@@ -338,9 +275,9 @@ def alerts_due(
             continue
         days_left = (due - today).days
         if days_left < 0:
-            result.append(DeadlineAlert(kind, due, AlertKind.MISSED, None, days_left))
+            result.append(DeadlineAlert(kind, due, AlertKind.MISSED))
             continue
         reached = [lead for lead in set(lead_times) if days_left <= lead]
         if reached:
-            result.append(DeadlineAlert(kind, due, AlertKind.APPROACHING, min(reached), days_left))
+            result.append(DeadlineAlert(kind, due, AlertKind.APPROACHING, min(reached)))
     return result

@@ -3,7 +3,8 @@
 
 - `number_counters`: one row per year; incremented in the registering transaction, so numbers are gap-free.
 - `complaints`: the file of a complaint; `message_key` is unique so a replayed event never registers twice.
-- `thread_messages`: every message in and out of a case; `message_id` matches In-Reply-To/References of replies.
+- `thread_messages`: every message in and out of a case; `message_id` matches In-Reply-To/References of replies;
+  an incoming one keeps its new text apart from the quoted history, and the record of intake's rules that hit.
   Both keep, for an incoming message (a complaint: its first one), what is known of who wrote it (`SenderTrust`:
   the sender verdict and its evidence, the channel's provenance, the forwarding staff member; issue 10).
 - `case_parties`: who may write into a case (the complainant, known correspondents).
@@ -147,6 +148,12 @@ class Complaint(SenderTrust, Base):
     automated: Mapped[bool] = mapped_column(Boolean, default=False)
     # Why no automatic acknowledgment was asked of the notifier though a person wrote it (X-Auto-Response-Suppress...).
     acknowledgment_suppressed: Mapped[str | None] = mapped_column(Text)
+    # Facts screening weighs for admissibility, as staff recorded them or a letter's metadata stated them (None:
+    # unknown; screening then looks for them in the text): the date of the facts, of the citizen's last step since,
+    # and whether the service concerned was contacted first.
+    facts_date: Mapped[date | None] = mapped_column(Date)
+    last_step_date: Mapped[date | None] = mapped_column(Date)
+    first_line_contacted: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -163,7 +170,11 @@ class ThreadMessage(SenderTrust, Base):
     sender_email: Mapped[str | None] = mapped_column(Text)
     recipient: Mapped[str | None] = mapped_column(Text)
     subject_line: Mapped[str] = mapped_column(Text, default="")
-    body: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")  # the whole text, quoted history included
+    # What the sender wrote this time, without quoted history or signature (None: intake did not separate them).
+    new_text: Mapped[str | None] = mapped_column(Text)
+    # The named rules of intake that hit for this message (`shared.events.RuleHit`: rule, outcome, why), in order.
+    rules: Mapped[list[Any] | None] = mapped_column(JSON)
     notice_kind: Mapped[str | None] = mapped_column(Text)
     attachments: Mapped[list[Any]] = mapped_column(default=list)
     raw_object: Mapped[str | None] = mapped_column(Text)

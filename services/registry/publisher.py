@@ -1,7 +1,8 @@
-"""Publishing the outbox to JetStream (adapter of the `EventPublisher` port of `handlers.py`).
+"""Publishing the outbox to JetStream (adapter of the `EventPublisher` port of `unit_of_work.py`).
 
-A use case publishes the events of its own transaction right after the commit. The `drain` loop publishes whatever
-is left unpublished (the process died between commit and publish, or NATS was down): events are late, never lost.
+The unit of work publishes the events of its own transaction right after the commit. The `drain` loop publishes
+whatever is left unpublished (the process died between commit and publish, or NATS was down): events are late, never
+lost.
 Publishing the same row twice is harmless: its `Nats-Msg-Id` is its dedup id, and consumers are idempotent.
 """
 

@@ -1,7 +1,8 @@
 """Database adapter of the registry: transactions over the schema of `models.py`, nothing else.
 
-Use cases (`handlers.py`) open one `transaction()` per event or staff action and call the small methods of
-`Transaction`; everything they write, including the events to publish (the outbox), commits or rolls back together.
+Handlers (`handlers/`) change the register through `unit_of_work.UnitOfWork`, one `transaction()` per event or staff
+action, and call the small methods of `Transaction`; everything they write, including the events to publish (the
+outbox), commits or rolls back together. `RegistryStore`'s own methods are the read-only queries of the staff views.
 
 Numbers are gap-free because the year's counter is incremented inside the registering transaction
 (`UPDATE number_counters SET last = last + 1 ... RETURNING last`): the row lock serialises concurrent registrations
@@ -192,7 +193,7 @@ class Transaction:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        # Outbox rows written by this transaction: the use case publishes them right after the commit.
+        # Outbox rows to publish right after the commit: written by this transaction, or found again by a replay.
         self.pending_events: list[OutboxEvent] = []
 
     # --- numbers ---------------------------------------------------------------------------------------------------
@@ -238,8 +239,11 @@ class Transaction:
             query = query.with_for_update()
         return (await self.session.execute(query)).scalar_one_or_none()
 
-    async def complaint_by_id(self, complaint_id: int) -> Complaint:
-        return (await self.session.execute(select(Complaint).where(Complaint.id == complaint_id))).scalar_one()
+    async def complaint_by_id(self, complaint_id: int, *, for_update: bool = False) -> Complaint:
+        query = select(Complaint).where(Complaint.id == complaint_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self.session.execute(query)).scalar_one()
 
     async def complaints_by_numbers(self, numbers: Iterable[str]) -> list[Complaint]:
         wanted = list(dict.fromkeys(numbers))
@@ -329,12 +333,16 @@ class Transaction:
 
     def enqueue(self, event: Event) -> OutboxEvent:
         """Record an event to publish once this transaction commits. Its dedup id is unique: a second enqueue of
-        the same event fails the transaction, and the use case's retry finds what was stored."""
+        the same event fails the transaction, and the unit of work's retry finds what was stored."""
         row = OutboxEvent(dedup_id=event.dedup_id(), subject=event.subject, payload=event.model_dump_json(),
                           created_at=utc_now())
         self.stage(row)
         self.pending_events.append(row)
         return row
+
+    def republish(self, row: OutboxEvent) -> None:
+        """Publish again, after this transaction, an event stored before (a replay sends the very same event)."""
+        self.pending_events.append(row)
 
     async def outbox_by_dedup_id(self, dedup_id: str) -> OutboxEvent | None:
         query = select(OutboxEvent).where(OutboxEvent.dedup_id == dedup_id)

@@ -1,4 +1,7 @@
-"""Typed settings of the registry service (environment variables `OMBUDSDESK_*`, see `shared.settings`)."""
+"""Typed settings of the registry service (environment variables `OMBUDSDESK_*`, see `shared.settings`).
+
+Every field of `deadlines.DeadlineRules` has a setting here; `RegistrySettings.deadline_rules()` builds the rules.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +29,14 @@ class RegistrySettings(CommonSettings):
     holiday_country: str = "BE"
     # Regional holidays too: a Belgian Community (Flemish, French, German) or a French département (e.g. 57, 67, 68).
     holiday_subdivision: str | None = None
+    # Holiday categories of the `holidays` package counted as days off, e.g. `public,bank` adds Belgian bank holidays.
+    holiday_categories: Annotated[tuple[str, ...], NoDecode, Field(min_length=1)] = ("public",)
+    # Days the service itself is closed: `MM-DD` every year, `YYYY-MM-DD` once (federal services: `11-02,11-15,12-26`).
+    extra_closed_days: Annotated[tuple[str, ...], NoDecode] = ()
+    # Days of the week that are never working days, Monday = 0 ... Sunday = 6.
+    weekend_days: Annotated[tuple[Annotated[int, Field(ge=0, le=6)], ...], NoDecode] = (5, 6)
+    # An extension must be announced to the citizen at least this many days before the original answer deadline.
+    extension_notice_days: int = Field(default=0, ge=0)
     # The legal start date of an email is its receipt date in the organisation's time zone, not in UTC.
     registry_timezone: str = "Europe/Brussels"
     # A message on a closed case is attached and reopens it within this many days; later it starts a linked case.
@@ -46,9 +57,9 @@ class RegistrySettings(CommonSettings):
 
     # Every check below runs at start-up (`shared.settings.load_settings` names the variable), not on the first
     # complaint or inside the wiring with a traceback.
-    @field_validator("deadline_lead_days", mode="before")
+    @field_validator("deadline_lead_days", "holiday_categories", "extra_closed_days", "weekend_days", mode="before")
     @classmethod
-    def _split_lead_days(cls, value: Any) -> Any:
+    def _split_lists(cls, value: Any) -> Any:
         return split_list(value)
 
     @field_validator("registry_timezone")
@@ -84,6 +95,40 @@ class RegistrySettings(CommonSettings):
             _check_holidays(country, value)
         return value
 
+    @field_validator("holiday_categories")
+    @classmethod
+    def _known_categories(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        country, subdivision = info.data.get("holiday_country"), info.data.get("holiday_subdivision")
+        if country is not None:  # an invalid country is reported on its own variable
+            _check_rules(country=country, subdivision=subdivision, categories=value)
+        return value
+
+    @field_validator("extra_closed_days")
+    @classmethod
+    def _valid_closed_days(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        _check_rules(extra_closed_days=value)
+        return value
+
+    @field_validator("weekend_days")
+    @classmethod
+    def _valid_weekend(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        _check_rules(weekend=frozenset(value))
+        return value
+
+    def deadline_rules(self) -> DeadlineRules:
+        """The organisation's deadline rules, every field from its setting."""
+        return DeadlineRules(
+            acknowledgment_working_days=self.acknowledgment_working_days,
+            answer_calendar_days=self.answer_calendar_days,
+            extended_answer_calendar_days=self.extended_answer_calendar_days,
+            country=self.holiday_country,
+            subdivision=self.holiday_subdivision,
+            categories=self.holiday_categories,
+            extra_closed_days=self.extra_closed_days,
+            weekend=frozenset(self.weekend_days),
+            extension_notice_days=self.extension_notice_days,
+        )
+
     @property
     def database_url(self) -> str:
         if self.registry_database_url:
@@ -93,7 +138,12 @@ class RegistrySettings(CommonSettings):
 
 def _check_holidays(country: str, subdivision: str | None) -> None:
     """The `holidays` package knows this country (and subdivision): the same check `DeadlineRules` makes."""
+    _check_rules(country=country, subdivision=subdivision)
+
+
+def _check_rules(**rules: Any) -> None:
+    """`DeadlineRules` accepts these values (the other rules at their defaults), else the error of the setting."""
     try:
-        DeadlineRules(country=country, subdivision=subdivision)
+        DeadlineRules(**rules)
     except DeadlineError as error:
         raise ValueError(str(error)) from error

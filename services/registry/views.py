@@ -6,9 +6,11 @@ JSON keeps the stable English identifiers (machines read it); text shows every e
 French first. French typography puts a non-breaking space before ":" (`colon`).
 
 Both show what is known of who wrote each incoming message (`models.SenderTrust`, issue 10): the sender verdict and
-its evidence, identity notes, the SMTP session's provenance, the forwarding staff member. Text for a terminal carries
-no control character a sender wrote (`shared.untrusted_text.for_terminal`, applied to every table cell here and to
-every line the CLI prints).
+its evidence, identity notes, the SMTP session's provenance, the forwarding staff member; and what intake made of it
+(issue 11): the named rules that hit ("Classé automatique par la règle vacation-subject": the outcome translated, the
+rule's name a technical id shown as is), and the sender's new text first, the quoted history after it. Text for a
+terminal carries no control character a sender wrote (`shared.untrusted_text.for_terminal`, applied to every table
+cell here and to every line the CLI prints).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import date, datetime, timezone, tzinfo
 import json
 from typing import Any
 
+from services.registry.commands import FACTS
 from services.registry.models import ChangeLogEntry, Complaint, HeldMessage, SenderTrust, ThreadMessage
 from services.registry.screening import ScreeningConfig
 from services.registry.vocabulary import DEFAULT_LANGUAGE, LANGUAGES, label, primary_language
@@ -77,7 +80,9 @@ def thread_message(m: ThreadMessage) -> dict[str, Any]:
         "sender": {"name": m.sender_name, "email": m.sender_email} if m.direction == "in" else None,
         "recipient": m.recipient,
         "subject": m.subject_line,
-        "text": m.body,
+        "new_text": m.new_text,  # what the sender wrote this time (None: not separated from the quoted history)
+        "text": m.body,  # the whole text, quoted history included
+        "rules": list(m.rules or ()),
         "notice_kind": m.notice_kind,
         "attachments": m.attachments,
         "raw_object": m.raw_object,
@@ -104,6 +109,8 @@ def complaint_file(c: Complaint, thread: list[ThreadMessage], changes: list[Chan
         "raw_object": c.raw_object,
         "admissibility": {"decision": c.admissibility, "reasons": c.admissibility_reasons},
         "screening_proposal": c.screening_proposal,
+        "facts": {"facts_date": _iso(c.facts_date), "last_step_date": _iso(c.last_step_date),
+                  "first_line_contacted": c.first_line_contacted},
         "deadlines": {
             "acknowledgment_due": _iso(c.acknowledgment_due),
             "acknowledged_at": _iso(c.acknowledged_at),
@@ -148,6 +155,8 @@ def held_message(h: HeldMessage) -> dict[str, Any]:
         "forwarded_by": {"name": forwarded_by.get("name") or "", "email": forwarded_by.get("email"),
                          "verified": bool(event.get("forward_verified"))} if forwarded_by else None,
         "read_receipt_of": event.get("disposition_of"),
+        "rules": event.get("rules") or [],
+        "new_text": event.get("new_text"),
         "sender": h.sender_email,
         "subject": h.subject_line,
         "received_at": _iso(h.received_at),
@@ -183,6 +192,9 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "provenance": "Provenance", "logged_in_as": "connecté en tant que", "forwarded_by": "Transmis par",
         "forward_verified": "agent vérifié", "forward_unverified": "transfert non vérifié",
         "ack_suppressed": "Accusé de réception non envoyé", "read_receipt_of": "Accusé de lecture de",
+        "facts_date": "Date des faits", "last_step_date": "Dernière démarche le",
+        "first_line_contacted": "Service concerné contacté d'abord", "yes": "oui", "no": "non",
+        "by_rule": "par la règle", "quoted": "Historique cité",
     },
     "nl": {
         "number": "Nummer", "status": "Status", "kind": "Aard", "channel": "Kanaal", "received": "Ontvangen op",
@@ -203,6 +215,9 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "provenance": "Herkomst", "logged_in_as": "aangemeld als", "forwarded_by": "Doorgestuurd door",
         "forward_verified": "medewerker geverifieerd", "forward_unverified": "doorsturing niet geverifieerd",
         "ack_suppressed": "Geen ontvangstbevestiging verstuurd", "read_receipt_of": "Leesbevestiging van",
+        "facts_date": "Datum van de feiten", "last_step_date": "Laatste stap op",
+        "first_line_contacted": "Betrokken dienst eerst gecontacteerd", "yes": "ja", "no": "nee",
+        "by_rule": "door regel", "quoted": "Geciteerde berichten",
     },
     "de": {
         "number": "Nummer", "status": "Status", "kind": "Art", "channel": "Kanal", "received": "Eingegangen am",
@@ -224,6 +239,9 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "provenance": "Herkunft", "logged_in_as": "angemeldet als", "forwarded_by": "Weitergeleitet von",
         "forward_verified": "Mitarbeiter verifiziert", "forward_unverified": "Weiterleitung nicht verifiziert",
         "ack_suppressed": "Keine Eingangsbestätigung versandt", "read_receipt_of": "Lesebestätigung für",
+        "facts_date": "Datum des Sachverhalts", "last_step_date": "Letzter Schritt am",
+        "first_line_contacted": "Betroffene Dienststelle zuerst kontaktiert", "yes": "ja", "no": "nein",
+        "by_rule": "durch Regel", "quoted": "Zitierter Verlauf",
     },
     "en": {
         "number": "Number", "status": "Status", "kind": "Kind", "channel": "Channel", "received": "Received",
@@ -243,6 +261,9 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "logged_in_as": "logged in as", "forwarded_by": "Forwarded by", "forward_verified": "staff verified",
         "forward_unverified": "forward not verified", "ack_suppressed": "Acknowledgment not sent",
         "read_receipt_of": "Read receipt of",
+        "facts_date": "Date of the facts", "last_step_date": "Last step taken",
+        "first_line_contacted": "Service concerned contacted first", "yes": "yes", "no": "no",
+        "by_rule": "by rule", "quoted": "Quoted history",
     },
 }
 _DATE_FORMATS = {"fr": "%d/%m/%Y", "nl": "%d-%m-%Y", "de": "%d.%m.%Y", "en": "%Y-%m-%d"}
@@ -349,10 +370,26 @@ def held_table_lines(rows: Sequence[HeldMessage], ctx: TextContext) -> list[str]
 
 
 def _held_reason(h: HeldMessage, ctx: TextContext) -> str:
-    """The reason, translated, with the evidence a trust hold rests on (`dmarc=fail ...`)."""
+    """The reason, translated, with the evidence a trust hold rests on (`dmarc=fail ...`), or else the rules of
+    intake that classified the message ("Classé automatique par la règle vacation-subject")."""
     reason = ctx.term(h.reason, "hold_reason")
-    evidence = _held_event(h).get("sender_evidence") if h.reason == "sender_failed_authentication" else None
+    event = _held_event(h)
+    evidence = event.get("sender_evidence") if h.reason == "sender_failed_authentication" else None
+    evidence = evidence or ctx.semicolon.join(rule_hit(hit, ctx, why=False) for hit in _rule_hits(event.get("rules")))
     return f"{reason} ({_clip(str(evidence), 60)})" if evidence else reason
+
+
+def _rule_hits(rules: Any) -> list[Mapping[str, Any]]:
+    """The rule record as stored (a list of {rule, outcome, why}); anything else is no record."""
+    return [hit for hit in rules if isinstance(hit, Mapping)] if isinstance(rules, list) else []
+
+
+def rule_hit(hit: Mapping[str, Any], ctx: TextContext, *, why: bool = True) -> str:
+    """"Classé automatique par la règle vacation-subject (Subject: Absence)": the outcome in the reader's language,
+    the rule's name and its technical detail as intake wrote them."""
+    outcome = label(str(hit.get("outcome") or ""), ctx.lang, "rule_outcome")
+    line = f"{outcome[:1].upper()}{outcome[1:]} {ctx.text('by_rule')} {hit.get('rule') or '?'}"
+    return f"{line} ({hit['why']})" if why and hit.get("why") else line
 
 
 def _admissibility(c: Complaint, ctx: TextContext) -> str:
@@ -413,6 +450,13 @@ def _change_summary(entry: ChangeLogEntry, ctx: TextContext) -> str:
     elif entry.change == "notification_failed":
         summary = f" {NONE} ".join(v for v in (ctx.term(details.get("notice_kind"), "notice"),
                                                details.get("recipient")) if v)
+    elif entry.change == "facts":
+        summary = ctx.semicolon.join(
+            f"{ctx.text(name)} {ctx.from_to(_fact_text(change['from'], ctx), _fact_text(change['to'], ctx))}"
+            for name, change in details.items() if name in FACTS and isinstance(change, Mapping))
+        if "proposal_admissible" in details:
+            proposed = ctx.term("admissible" if details["proposal_admissible"] else "inadmissible", "admissibility")
+            summary += f"{ctx.semicolon}{ctx.colon(ctx.text('proposal'))} {proposed}"
     elif entry.change == "correspondent_added":
         summary = str(details.get("email", ""))
     elif entry.change == "read_receipt" and details.get("disposition_of"):
@@ -426,6 +470,19 @@ def _change_summary(entry: ChangeLogEntry, ctx: TextContext) -> str:
     line = f"{ctx.colon(what)} {summary}" if summary else what
     # The registry's own reasons are known phrases, translated; a person's reason is shown as they wrote it.
     return f"{line} ({ctx.term(entry.reason, 'system_reason')})" if entry.reason else line
+
+
+def _fact_text(value: Any, ctx: TextContext) -> str:
+    if value is None:
+        return NONE
+    if isinstance(value, bool):
+        return ctx.text("yes" if value else "no")
+    return _date_text(value, ctx)
+
+
+def facts_rows(c: Complaint, ctx: TextContext) -> list[tuple[str, str]]:
+    """The facts on file, as (translated name, value): only those known."""
+    return [(ctx.text(name), _fact_text(getattr(c, name), ctx)) for name in FACTS if getattr(c, name) is not None]
 
 
 def _date_text(value: Any, ctx: TextContext) -> str:
@@ -478,7 +535,7 @@ def _thread_lines(m: ThreadMessage, ctx: TextContext) -> list[str]:
         subject = f"{notice} {NONE} {m.subject_line}" if m.subject_line else notice
     else:
         subject = m.subject_line or NONE
-    # A notice the notifier gave up on is filed as "out" under a "failed:" key (`Registry._record_failed`).
+    # A notice the notifier gave up on is filed as "out" under a "failed:" key (`handlers/notifications.py`).
     direction = "failed" if m.direction == "out" and m.message_key.startswith("failed:") else m.direction
     if m.disposition_of:
         direction = "receipt"
@@ -495,8 +552,24 @@ def _thread_lines(m: ThreadMessage, ctx: TextContext) -> list[str]:
         lines.append(f"      {ctx.colon('Message-ID')} <{m.message_id}>")
     if m.attachments:
         lines.append(f"      {ctx.colon(ctx.text('attachments'))} {_attachments(m.attachments)}")
-    lines.extend(f"      | {line}" for line in m.body.splitlines()[:20])
+    lines += [f"      {rule_hit(hit, ctx)}" for hit in _rule_hits(m.rules)]
+    new_text, quoted = split_text(m.body, m.new_text)
+    lines.extend(f"      | {line}" for line in new_text.splitlines()[:20])
+    if quoted:
+        lines.append(f"      {ctx.colon(ctx.text('quoted'))}")
+        lines.extend(f"      ¦ {line}" for line in quoted.splitlines()[:20])
     return lines
+
+
+def split_text(text: str, new_text: str | None) -> tuple[str, str]:
+    """(what the sender wrote this time, the quoted history and signature after it) of a message's whole `text`;
+    the whole text and nothing quoted when intake did not separate them."""
+    new = (new_text or "").strip()
+    if new_text is None or not new:
+        return text, ""
+    start = text.find(new)
+    rest = text if start < 0 else text[:start] + text[start + len(new):]
+    return new, rest.strip()
 
 
 def complaint_file_lines(c: Complaint, thread: Sequence[ThreadMessage], changes: Sequence[ChangeLogEntry],
@@ -522,6 +595,7 @@ def complaint_file_lines(c: Complaint, thread: Sequence[ThreadMessage], changes:
         ("handler", c.handler or NONE),
         ("admissibility", _admissibility(c, ctx)),
         ("proposal", _proposal(c.screening_proposal, ctx) if c.admissibility == "pending" else None),
+        *((name, _fact_text(getattr(c, name), ctx) if getattr(c, name) is not None else None) for name in FACTS),
         ("ack_due", ctx.date(c.acknowledgment_due)),
         ("acknowledged", ctx.moment(c.acknowledged_at)),
         ("answer_due", answer_due),

@@ -165,7 +165,8 @@ LABELS: Mapping[str, Mapping[str, str]] = {
 
 # Vocabularies whose values collide with the table above or with one another ("inadmissible" is a status, an
 # admissibility decision and a notice; "extension" a notice and a change), so they are looked up by name.
-# Channels are `shared.events.Channel`; notices are the notifier's templates; changes are `Registry.log_change`'s.
+# Channels are `shared.events.Channel`; notices are the notifier's templates; changes are the registry handlers'
+# (`handlers/records.log_change`).
 _ACKNOWLEDGMENT = {"fr": "Accusé de réception", "nl": "Ontvangstbevestiging", "de": "Eingangsbestätigung",
                    "en": "Acknowledgment"}
 VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
@@ -252,6 +253,22 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
                                 "de": "Korrespondent zugelassen", "en": "Correspondent admitted"},
         "read_receipt": {"fr": "Accusé de lecture reçu", "nl": "Leesbevestiging ontvangen",
                          "de": "Lesebestätigung erhalten", "en": "Read receipt received"},
+        "facts": {"fr": "Faits consignés", "nl": "Feiten vastgelegd", "de": "Sachverhalt erfasst",
+                  "en": "Facts recorded"},
+    },
+    # What a named rule of intake decided (`shared.events.RuleHit.outcome`); the rule's own name is a technical id,
+    # shown as is ("Classé automatique par la règle vacation-subject").
+    "rule_outcome": {
+        "automated": {"fr": "classé automatique", "nl": "als automatisch ingedeeld",
+                      "de": "als automatisch eingestuft", "en": "classified automated"},
+        "bounce": {"fr": "classé avis de non-remise", "nl": "als onbestelbaarheidsbericht ingedeeld",
+                   "de": "als Unzustellbarkeitsnachricht eingestuft", "en": "classified bounce"},
+        "report": {"fr": "classé rapport automatique", "nl": "als automatisch rapport ingedeeld",
+                   "de": "als automatischer Bericht eingestuft", "en": "classified automated report"},
+        "forward": {"fr": "classé transfert", "nl": "als doorgestuurd bericht ingedeeld",
+                    "de": "als Weiterleitung eingestuft", "en": "classified forward"},
+        "acknowledgment-suppressed": {"fr": "accusé de réception supprimé", "nl": "ontvangstbevestiging onderdrukt",
+                                      "de": "Eingangsbestätigung unterdrückt", "en": "acknowledgment suppressed"},
     },
     "language": {
         "fr": {"fr": "français", "nl": "Frans", "de": "Französisch", "en": "French"},
@@ -322,7 +339,7 @@ def label(value: str, language: str | None = None, vocabulary: str | None = None
     """The label of a vocabulary value in `language` ("fr", "nl", "de", "en"; "fr-BE" works), French by default.
 
     `vocabulary` names one of `VOCABULARIES` (channel, admissibility, direction, disposition, sender_verdict, notice,
-    change, language, system_reason, hold_reason, identity_note); without it the value is looked up among kinds, statuses, outcomes, founded categories and
+    change, language, system_reason, hold_reason, identity_note, rule_outcome); without it the value is looked up among kinds, statuses, outcomes, founded categories and
     inadmissibility reasons.
     """
     table = VOCABULARIES.get(vocabulary, {}) if vocabulary else LABELS

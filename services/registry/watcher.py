@@ -1,6 +1,11 @@
-"""The deadline watcher (adapter loop): pages through the open complaints and lets
-`Registry.raise_deadline_alerts` publish what is due. Each alert goes out once per complaint, deadline, due date
-and lead time, across restarts and across several registry processes (stored key + `Nats-Msg-Id`)."""
+"""The deadline watcher (adapter loop): pages through the open complaints and sends `RaiseDeadlineAlerts` for each
+one whose alerts may be due. Each alert goes out once per complaint, deadline, due date and lead time, across
+restarts and across several registry processes (stored key + `Nats-Msg-Id`).
+
+The page is read before the alerts' transactions: it only picks the complaints to look at (an alert it misses on a
+row read a moment ago comes at the next pass). The handler reads each complaint again inside its transaction and
+decides on that, so a complaint acknowledged meanwhile raises no alert for its acknowledgment.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ from collections.abc import Sequence
 
 import structlog
 
+from services.registry.commands import RaiseDeadlineAlerts
 from services.registry.handlers import Registry
+from services.registry.handlers.records import state_of
 from services.registry.publisher import wait_or_stop
 
 log = structlog.get_logger(__name__)
@@ -25,8 +32,10 @@ class DeadlineWatcher:
         raised = 0
         after_id = 0
         while batch := await self.registry.store.open_complaints(after_id=after_id):
+            today = self.registry.today()
             for complaint in batch:
-                raised += await self.registry.raise_deadline_alerts(complaint, self.lead_days)
+                if state_of(complaint).alerts_due(today, self.lead_days):
+                    raised += await self.registry.handle(RaiseDeadlineAlerts(complaint.id, self.lead_days))
             after_id = batch[-1].id
         return raised
 

@@ -1,4 +1,5 @@
-"""Composition of the registry service: settings → engine, store, broker, use cases, consumers, background loops.
+"""Composition of the registry service: settings → engine, store, broker, handlers (`Registry`, their message bus),
+consumers, background loops.
 
 `build_registry(settings)` does no I/O; `RegistryService.start()` migrates the database, creates the streams,
 starts the consumers, the outbox publisher and the deadline watcher (and the HTTP API when a port is set).
@@ -19,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry.api import create_api
 from services.registry.consumer import subscribe_registry
-from services.registry.deadlines import DeadlineRules
 from services.registry.handlers import Registry, RegistryPolicy
 from services.registry.numbering import NumberFormat
 from services.registry.publisher import OutboxPublisher
@@ -48,13 +48,7 @@ class _EmbeddedServer(uvicorn.Server):
 def policy_from_settings(settings: RegistrySettings) -> RegistryPolicy:
     return RegistryPolicy(
         number_format=NumberFormat(settings.case_number_prefix, settings.case_number_width),
-        rules=DeadlineRules(
-            acknowledgment_working_days=settings.acknowledgment_working_days,
-            answer_calendar_days=settings.answer_calendar_days,
-            extended_answer_calendar_days=settings.extended_answer_calendar_days,
-            country=settings.holiday_country,
-            subdivision=settings.holiday_subdivision,
-        ),
+        rules=settings.deadline_rules(),
         timezone=ZoneInfo(settings.registry_timezone),
         reopen=ReopenPolicy(window_days=settings.reopen_window_days),
         screening=load_screening_config(settings.screening_config_path),

@@ -28,6 +28,7 @@ from services.registry.vocabulary import FoundedCategory, InadmissibilityReason,
 
 __all__ = [
     "OPEN_STATUSES",
+    "REOPENABLE_STATUSES",
     "TERMINAL_STATUSES",
     "TRANSITIONS",
     "FollowUpAction",
@@ -63,6 +64,8 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
 
 TERMINAL_STATUSES = frozenset({Status.CLOSED, Status.INADMISSIBLE, Status.REDIRECTED, Status.WITHDRAWN})
 OPEN_STATUSES = frozenset(Status) - TERMINAL_STATUSES
+# Ended statuses a new message may reopen for review: exactly those the transitions allow back to in_review.
+REOPENABLE_STATUSES = frozenset(s for s in TERMINAL_STATUSES if Status.IN_REVIEW in TRANSITIONS[s])
 # Outcomes whose founded category must be stated (and only those).
 _FOUNDED_OUTCOMES = frozenset({Outcome.FOUNDED, Outcome.PARTIALLY_FOUNDED})
 
@@ -92,7 +95,7 @@ def allowed_transitions(current: str) -> frozenset[Status]:
 
 
 def clock_paused(status: str) -> bool:
-    """The answer deadline stands still while we wait for the citizen (see `deadlines.PauseInterval`)."""
+    """The answer deadline stands still while we wait for the citizen (the days waited become `paused_days`)."""
     return Status(status) is Status.WAITING_FOR_CITIZEN
 
 
@@ -180,19 +183,13 @@ class FollowUpDecision:
 @dataclass(frozen=True)
 class ReopenPolicy:
     """A message on an ended case reopens it when it arrives within `window_days` of the end (counted in calendar
-    days, the end day being day 0) and the case ended in one of the `reopenable` statuses."""
+    days, the end day being day 0) and the case ended in one of the `REOPENABLE_STATUSES` (closed, inadmissible)."""
 
     window_days: int = 30
-    reopenable: frozenset[Status] = frozenset({Status.CLOSED, Status.INADMISSIBLE})
 
     def __post_init__(self) -> None:
         if self.window_days < 0:
             raise ValueError(f"window_days must not be negative, got {self.window_days}")
-        if not self.reopenable <= TERMINAL_STATUSES:
-            raise ValueError("only ended statuses can be reopened")
-        for status in self.reopenable:
-            if Status.IN_REVIEW not in TRANSITIONS[status]:
-                raise ValueError(f"the workflow does not allow reopening a {status.value} complaint")
 
 
 def decide_follow_up(
@@ -221,7 +218,7 @@ def decide_follow_up(
     within = age <= policy.window_days
     if automated:
         return FollowUpDecision(FollowUpAction.ATTACH, None, "automatic reply: filed without reopening")
-    if within and current in policy.reopenable:
+    if within and current in REOPENABLE_STATUSES:
         return FollowUpDecision(
             FollowUpAction.ATTACH_AND_REOPEN,
             Status.IN_REVIEW,

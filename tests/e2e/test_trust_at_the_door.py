@@ -112,6 +112,14 @@ async def test_nobody_is_believed_on_their_word(stack):
     genuine_ack = await catcher.next_mail(timeout=20)
     assert genuine_ack["To"].addresses[0].addr_spec == VICTIM
 
+    async def acknowledgment_recorded() -> bool:
+        # The registry records the notice when the notifier reports it sent, a moment after the relay has it; a
+        # read receipt can only be matched to a notice the file knows.
+        file = (await api.get(f"/complaints/{number}")).json()
+        return any(m["direction"] == "out" for m in file.get("thread", []))
+
+    assert await wait_until(acknowledgment_recorded, 20)
+
     order = ["encoded_crlf_from.eml", "display_name_address.eml", "encoded_crlf_followup.eml",
              "forged_authentication_results.eml", "dmarc_fail_followup.eml", "unauthenticated_staff_forward.eml",
              "verified_staff_forward.eml", "feedback_report.eml", "read_receipt.eml", "tls_report.eml",

@@ -9,21 +9,21 @@ import smtplib
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
 
 from shared import streams
 from shared.events import Channel, MessageReceived
+from tests.clock import brussels_yesterday
 from tests.intake.letter_support import make_pdf, metadata
 from tests.intake.imap_support import append_mails, sample_mail, wait_for_marks
 from tests.intake.support import running_intake, settled, stream_events
 from tests.intake.test_smtp_protocol import self_signed_certificate
 
 SCANS = "scans@ombudsdesk.localhost"
-# Yesterday: never "in the future" in Brussels, whatever the time zone the tests run in.
-RECEIVED = date.today() - timedelta(days=1)
+# Yesterday in Brussels (the letters' zone), not the test machine's: never "in the future", whatever the hour.
+RECEIVED = brussels_yesterday()
 T = TypeVar("T")
 COPIER_LOGIN = ("copieur", "scan-pass-1")
 

@@ -194,7 +194,9 @@ def test_move_entry_never_replaces_and_moves_a_link_as_itself(tmp_path, outside,
     if not renameat2:
         monkeypatch.setattr(safe_files, "_renameat2", None)
     elif safe_files._renameat2 is None:
-        pytest.skip("this libc has no renameat2")
+        from tests.conftest import require_or_skip
+
+        require_or_skip("this libc has no renameat2 (glibc >= 2.28 has it)")
     source, target = tmp_path / "in", tmp_path / "out"
     source.mkdir()
     target.mkdir()

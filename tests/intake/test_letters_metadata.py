@@ -122,3 +122,15 @@ def test_problems_read_in_the_staff_language_french_first():
     assert "'deux' is geen geheel getal" in caught.value.report("nl")
     assert "'deux' ist keine ganze Zahl" in caught.value.report("de")
     assert caught.value.report("xx") == caught.value.report("fr")
+
+
+def test_the_facts_screening_uses_can_be_stated_with_the_letter():
+    letter = validate_letter(valid_fields(date_faits="03/09/2026", last_step_date="2026-10-01", premiere_ligne="Oui"),
+                             "scan-001.json", today=TODAY)
+    assert (letter.facts_date, letter.last_step_date, letter.first_line_contacted) == (
+        date(2026, 9, 3), date(2026, 10, 1), True)
+    assert validate_letter(valid_fields(first_line_contacted="nee"), "x.json", today=TODAY).first_line_contacted is False
+    assert validate_letter(valid_fields(), "x.json", today=TODAY).first_line_contacted is None
+    problems = problems_of(valid_fields(facts_date="2026-11-21", first_line_contacted="peut-être"))
+    assert "after the receipt date 2026-11-20" in problems["facts_date"]
+    assert "neither yes nor no" in problems["first_line_contacted"]

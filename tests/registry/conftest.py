@@ -134,6 +134,25 @@ class CapturingPublisher:
         return [e for e in self.events if isinstance(e, event_type)]
 
 
+class LostRace:
+    """Makes the first `Transaction.add_party` of a test lose a unique-key race, as when another process admitted the
+    same party between our check and our insert; `calls` counts every attempt."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from services.registry.repository import IntegrityError, Transaction
+
+        self.calls = 0
+        original = Transaction.add_party
+
+        async def racing(tx, complaint_id, email, role, added_by):  # type: ignore[no-untyped-def]
+            self.calls += 1
+            if self.calls == 1:
+                raise IntegrityError("INSERT INTO case_parties", {}, Exception("duplicate key"))
+            return await original(tx, complaint_id, email, role, added_by)
+
+        monkeypatch.setattr(Transaction, "add_party", racing)
+
+
 @pytest.fixture
 async def registry_on_db(database_url):
     """A `Registry` on a migrated database (SQLite and PostgreSQL), with a settable clock and captured events."""

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from services.registry.api import create_api
+from services.registry.commands import AddCorrespondent
 from services.registry.handlers import Conflict
-from services.registry.repository import IntegrityError, Transaction
-from tests.registry.conftest import received
+from tests.registry.conftest import LostRace, received
 
 
 def client_for(registry) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
@@ -47,7 +47,7 @@ async def test_oversized_correspondent_or_service_is_refused_not_a_500(registry_
 async def test_concurrent_correspondents_add_one_party(registry_on_db):
     registry, _published, clock = registry_on_db
     number = (await registry.on_message_received(received(at=clock.now))).number
-    added = await asyncio.gather(*(registry.add_correspondent(number.lower(), " Avocat@Example.be ", f"agent{i}")
+    added = await asyncio.gather(*(registry.handle(AddCorrespondent(number.lower(), " Avocat@Example.be ", f"agent{i}"))
                                    for i in range(5)))
     assert sorted(added) == [False, False, False, False, True]
     _complaint, _thread, log, parties = await registry.store.complaint_file(number)
@@ -60,18 +60,8 @@ async def test_correspondent_race_is_retried(registry_on_db, monkeypatch):
     staff action runs again and finds the party there."""
     registry, _published, clock = registry_on_db
     number = (await registry.on_message_received(received(at=clock.now))).number
-    original = Transaction.add_party
-    calls = 0
-
-    async def racing(self, complaint_id, email, role, added_by):  # type: ignore[no-untyped-def]
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise IntegrityError("INSERT INTO case_parties", {}, Exception("duplicate key"))
-        return await original(self, complaint_id, email, role, added_by)
-
-    monkeypatch.setattr(Transaction, "add_party", racing)
-    assert await registry.add_correspondent(number, "avocat@example.be", "agent@med.be") is True
-    assert calls == 2
+    race = LostRace(monkeypatch)
+    assert await registry.handle(AddCorrespondent(number, "avocat@example.be", "agent@med.be")) is True
+    assert race.calls == 2
     with pytest.raises(Conflict):
-        await registry.add_correspondent(number, "", "agent@med.be")
+        await registry.handle(AddCorrespondent(number, "", "agent@med.be"))

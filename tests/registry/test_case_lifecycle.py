@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from services.registry.commands import Assign, Classify, DecideScreening, Extend, Transition
 from services.registry.handlers import Conflict
 from shared.events import ComplaintChanged, MessageAppended, NoticeRequested
 from tests.registry.conftest import received
@@ -25,10 +26,10 @@ async def test_full_path_with_pause_answer_close_and_reopen(registry_on_db):
     assert complaint.answer_due == date(2027, 1, 8)
 
     with pytest.raises(Conflict, match="cannot go from received to closed"):
-        await registry.transition(number, "closed", "agent@med.be", outcome="unfounded")
-    await registry.transition(number, "acknowledged", "agent@med.be")
-    await registry.transition(number, "in_review", "agent@med.be")
-    await registry.transition(number, "waiting_for_citizen", "agent@med.be", "we asked for the invoice")
+        await registry.handle(Transition(number, "closed", "agent@med.be", outcome="unfounded"))
+    await registry.handle(Transition(number, "acknowledged", "agent@med.be"))
+    await registry.handle(Transition(number, "in_review", "agent@med.be"))
+    await registry.handle(Transition(number, "waiting_for_citizen", "agent@med.be", "we asked for the invoice"))
     clock.advance(days=10)
     # The citizen's reply to our thread resumes the review; the ten days waited push the deadline back.
     await registry.on_message_received(received(at=clock.now, subject=f"Re: [{number}] facture",
@@ -37,10 +38,10 @@ async def test_full_path_with_pause_answer_close_and_reopen(registry_on_db):
     assert (complaint.status, complaint.paused_days) == ("in_review", 10)
     assert complaint.answer_due == date(2027, 1, 18)
 
-    await registry.transition(number, "answered", "agent@med.be", answer_text="Votre plainte est fondée.")
+    await registry.handle(Transition(number, "answered", "agent@med.be", answer_text="Votre plainte est fondée."))
     with pytest.raises(Conflict, match="requires its founded category"):
-        await registry.transition(number, "closed", "agent@med.be", outcome="founded")
-    await registry.transition(number, "closed", "agent@med.be", outcome="founded", category="file_processing")
+        await registry.handle(Transition(number, "closed", "agent@med.be", outcome="founded"))
+    await registry.handle(Transition(number, "closed", "agent@med.be", outcome="founded", category="file_processing"))
     notices = [n.notice_kind for n in published.of(NoticeRequested)]
     assert notices == ["follow_up_received", "final_answer"]
     final = published.of(NoticeRequested)[-1]
@@ -66,9 +67,9 @@ async def test_message_long_after_closing_starts_a_linked_complaint(registry_on_
     registry, published, clock = registry_on_db
     number, _ = await _register(registry, clock)
     for status in ("acknowledged", "in_review"):
-        await registry.transition(number, status, "agent@med.be")
-    await registry.transition(number, "answered", "agent@med.be", answer_text="Votre plainte n'est pas fondée.")
-    await registry.transition(number, "closed", "agent@med.be", outcome="unfounded")
+        await registry.handle(Transition(number, status, "agent@med.be"))
+    await registry.handle(Transition(number, "answered", "agent@med.be", answer_text="Votre plainte n'est pas fondée."))
+    await registry.handle(Transition(number, "closed", "agent@med.be", outcome="unfounded"))
     clock.advance(days=45)
     outcome = await registry.on_message_received(received(at=clock.now, candidate_case_numbers=(number,)))
     assert outcome.action == "registered" and outcome.number != number
@@ -81,14 +82,14 @@ async def test_message_long_after_closing_starts_a_linked_complaint(registry_on_
 async def test_one_extension_with_its_notice_before_the_deadline(registry_on_db):
     registry, published, clock = registry_on_db
     number, _ = await _register(registry, clock)
-    await registry.extend(number, "agent@med.be", "expertise technique nécessaire")
+    await registry.handle(Extend(number, "agent@med.be", "expertise technique nécessaire"))
     complaint = await registry.store.complaint(number)
     assert complaint.answer_extended and complaint.answer_due == date(2027, 2, 22)
     [notice] = published.of(NoticeRequested)
     assert notice.notice_kind == "extension"
     assert (notice.context["previous_due"], notice.context["answer_due"]) == ("2027-01-08", "2027-02-22")
     with pytest.raises(Conflict, match="already been extended"):
-        await registry.extend(number, "agent@med.be")
+        await registry.handle(Extend(number, "agent@med.be"))
 
 
 async def test_extension_after_the_original_deadline_is_refused(registry_on_db):
@@ -96,7 +97,7 @@ async def test_extension_after_the_original_deadline_is_refused(registry_on_db):
     number, _ = await _register(registry, clock)
     clock.advance(days=60)
     with pytest.raises(Conflict, match="too late|after the last day"):
-        await registry.extend(number, "agent@med.be")
+        await registry.handle(Extend(number, "agent@med.be"))
 
 
 async def test_screening_proposal_is_stored_then_confirmed_as_inadmissible(registry_on_db):
@@ -106,7 +107,7 @@ async def test_screening_proposal_is_stored_then_confirmed_as_inadmissible(regis
     assert complaint.screening_proposal is not None
     assert "anonymous" in [r["code"] for r in complaint.screening_proposal["reasons"]]
     assert complaint.admissibility == "pending"  # a proposal only, until staff decide
-    await registry.confirm_screening(number, "agent@med.be", "pas d'expéditeur identifiable")
+    await registry.handle(DecideScreening(number, "agent@med.be", "pas d'expéditeur identifiable"))
     complaint = await registry.store.complaint(number)
     assert complaint.status == "inadmissible" and "anonymous" in complaint.admissibility_reasons
     # No address at all: no notice can be sent, none is requested.
@@ -116,14 +117,14 @@ async def test_screening_proposal_is_stored_then_confirmed_as_inadmissible(regis
 async def test_staff_override_keeps_a_complaint_admissible_and_reclassifies_it(registry_on_db):
     registry, published, clock = registry_on_db
     number, _ = await _register(registry, clock)
-    await registry.confirm_screening(number, "agent@med.be", admissible=True)
-    await registry.classify(number, "agent@med.be", "c'est une question", kind="question", theme="taxes")
-    await registry.assign(number, "handler@med.be", "chef@med.be")
+    await registry.handle(DecideScreening(number, "agent@med.be", admissible=True))
+    await registry.handle(Classify(number, "agent@med.be", "c'est une question", kind="question", theme="taxes"))
+    await registry.handle(Assign(number, "handler@med.be", "chef@med.be"))
     complaint = await registry.store.complaint(number)
     assert (complaint.admissibility, complaint.kind, complaint.theme, complaint.handler) == (
         "admissible", "question", "taxes", "handler@med.be")
     with pytest.raises(Conflict, match="unknown kind"):
-        await registry.classify(number, "agent@med.be", kind="rant")
+        await registry.handle(Classify(number, "agent@med.be", kind="rant"))
     changes = [c.change for c in published.of(ComplaintChanged)]
     assert changes == ["registered", "screening", "classification", "assignment"]
 
@@ -132,10 +133,10 @@ async def test_redirect_names_the_competent_ombudsman_from_the_directory(registr
     registry, published, clock = registry_on_db
     number, _ = await _register(registry, clock)
     ombudsman = registry.policy.screening.directory[0]
-    await registry.transition(number, "redirected", "agent@med.be", "hors compétence", redirect_to=ombudsman.id)
+    await registry.handle(Transition(number, "redirected", "agent@med.be", "hors compétence", redirect_to=ombudsman.id))
     [notice] = published.of(NoticeRequested)
     assert notice.notice_kind == "redirected" and notice.context["ombudsman"]["id"] == ombudsman.id
     number2, _ = await _register(registry, clock)
     with pytest.raises(Conflict, match="unknown ombudsman"):
-        await registry.transition(number2, "redirected", "agent@med.be", redirect_to="nobody")
+        await registry.handle(Transition(number2, "redirected", "agent@med.be", redirect_to="nobody"))
     assert (await registry.store.complaint(number2)).status == "received"  # refused change left nothing behind

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from services.registry import views
 from services.registry.cli import app
+from services.registry.commands import AttachHeld
 from services.registry.followups import HoldReason
 from services.registry.models import ChangeLogEntry, Complaint, HeldMessage, ThreadMessage
 from services.registry.screening_files import load_screening_config
@@ -114,7 +115,7 @@ async def test_a_follow_up_is_in_the_history_once(registry_on_db):
     stranger = received(email="intrus@example.com", subject=f"Re: [{number}]", candidate_case_numbers=(number,))
     assert (await registry.on_message_received(stranger)).action == "held"
     [held] = await registry.store.held_messages()
-    await registry.attach_held(held.id, number, "agent@med.be")
+    await registry.handle(AttachHeld(held.id, number, "agent@med.be"))
 
     _complaint_row, thread, changes, _parties = await registry.store.complaint_file(number)
     assert len(thread) == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
+from services.registry.commands import Transition
 from services.registry.handlers import Registry
 from services.registry.watcher import DeadlineWatcher
 from services.registry.wiring import build_registry
@@ -28,11 +29,11 @@ async def test_alerts_go_out_once_each_and_stop_when_the_deadline_is_met(registr
     # A restarted process (a new Registry on the same database) raises nothing already raised.
     restarted = DeadlineWatcher(Registry(registry.store, registry.policy, published, clock=clock), (5, 1))
     assert await restarted.check() == 0
-    await registry.transition(outcome.number, "acknowledged", "agent@med.be")
+    await registry.handle(Transition(outcome.number, "acknowledged", "agent@med.be"))
     clock.advance(days=33)  # 4 January 2027: the answer (due 8 January) is 4 days away
     assert await watcher.check() == 1
-    await registry.transition(outcome.number, "in_review", "agent@med.be")
-    await registry.transition(outcome.number, "waiting_for_citizen", "agent@med.be")
+    await registry.handle(Transition(outcome.number, "in_review", "agent@med.be"))
+    await registry.handle(Transition(outcome.number, "waiting_for_citizen", "agent@med.be"))
     clock.advance(days=10)  # past the old deadline, but the clock is paused while we wait for the citizen
     assert await watcher.check() == 0
 
@@ -65,3 +66,20 @@ async def test_missed_deadline_published_once_across_service_restarts(tmp_path, 
     kinds = sorted(DeadlineMissed.model_validate_json(p).deadline_kind for p in payloads)
     assert kinds == ["acknowledgment", "answer"]
     assert await stream_count(js, streams.SUBJECT_DEADLINE_MISSED) == 2
+
+
+async def test_a_complaint_acknowledged_after_the_watcher_read_it_raises_no_alert(registry_on_db, monkeypatch):
+    registry, published, clock = registry_on_db
+    outcome = await registry.on_message_received(received(at=clock.now))  # acknowledgment due 1 December
+    clock.advance(days=2)  # 26 November: the 5-day alert is due, on the row as the watcher reads it
+    read_page = registry.store.open_complaints
+
+    async def acknowledged_just_after_the_read(after_id: int = 0, batch: int = 500):
+        page = await read_page(after_id=after_id, batch=batch)
+        if page:  # staff acknowledge it between the watcher's read and its alert
+            await registry.handle(Transition(outcome.number, "acknowledged", "agent@med.be"))
+        return page
+
+    monkeypatch.setattr(registry.store, "open_complaints", acknowledged_just_after_the_read)
+    assert await DeadlineWatcher(registry, lead_days=(5, 1)).check() == 0
+    assert [e for e in published.events if isinstance(e, DeadlineApproaching | DeadlineMissed)] == []

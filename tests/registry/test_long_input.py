@@ -9,6 +9,7 @@ from datetime import date, datetime, timezone
 from alembic import command
 from sqlalchemy import insert, text
 
+from services.registry.commands import Assign
 from services.registry.models import CaseParty, Complaint, ThreadMessage
 from services.registry.repository import MIGRATIONS, ComplaintFilter, RegistryStore, migrate
 from shared import streams
@@ -40,7 +41,7 @@ async def test_huge_headers_are_registered_whole_or_fitted(running_registry, js)
 
     # Staff input is free text too: a long actor, handler and reason are recorded.
     actor = "agent.traitant." * 30 + "@med.be"
-    await running_registry.registry.assign(number, "h" * 500 + "@med.be", actor, "r" * 5000)
+    await running_registry.registry.handle(Assign(number, "h" * 500 + "@med.be", actor, "r" * 5000))
     complaint = await running_registry.store.complaint(number)
     assert complaint.handler == "h" * 500 + "@med.be"
 

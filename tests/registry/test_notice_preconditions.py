@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from services.registry.api import create_api
+from services.registry.commands import Transition
 from services.registry.handlers import Conflict
 from shared.events import ComplaintChanged, NoticeRequested
 from tests.registry.conftest import received
@@ -16,18 +17,18 @@ async def test_answer_without_text_and_redirection_without_ombudsman_are_refused
     registry, published, clock = registry_on_db
     number = (await registry.on_message_received(received(at=clock.now))).number
     for status in ("acknowledged", "in_review"):
-        await registry.transition(number, status, "agent@med.be")
+        await registry.handle(Transition(number, status, "agent@med.be"))
     changes_before = len(published.of(ComplaintChanged))
     for blank in (None, "", "   "):
         with pytest.raises(Conflict, match="answer needs its text"):
-            await registry.transition(number, "answered", "agent@med.be", answer_text=blank)
+            await registry.handle(Transition(number, "answered", "agent@med.be", answer_text=blank))
         with pytest.raises(Conflict, match="redirection needs the competent ombudsman"):
-            await registry.transition(number, "redirected", "agent@med.be", redirect_to=blank)
+            await registry.handle(Transition(number, "redirected", "agent@med.be", redirect_to=blank))
     complaint = await registry.store.complaint(number)
     assert complaint.status == "in_review" and complaint.answered_at is None
     assert len(published.of(ComplaintChanged)) == changes_before and published.of(NoticeRequested) == []
 
-    await registry.transition(number, "answered", "agent@med.be", answer_text="Votre plainte est fondée.")
+    await registry.handle(Transition(number, "answered", "agent@med.be", answer_text="Votre plainte est fondée."))
     [notice] = published.of(NoticeRequested)
     assert notice.notice_kind == "final_answer" and notice.context["answer"] == "Votre plainte est fondée."
 

@@ -11,6 +11,7 @@ import pytest
 from services.registry.screening import (
     ScreeningConfig,
     ScreeningConfigError,
+    ScreeningFacts,
     ScreeningInput,
     normalise,
     screen,
@@ -174,22 +175,24 @@ class TestFactsAge:
     text = "Plainte contre le SPF Finances au sujet de mon impôt, j'ai écrit au service."
 
     def test_old_facts_without_a_step(self, config: ScreeningConfig) -> None:
-        proposal = screen(complaint(self.text, facts_date=date(2025, 6, 1)), config)
+        proposal = screen(complaint(self.text, facts=ScreeningFacts(facts_date=date(2025, 6, 1))), config)
         assert codes(proposal.reasons) == ["facts_too_old"]
         assert "2025-06-01" in proposal.reasons[0].detail
 
     def test_recent_step_keeps_old_facts_admissible(self, config: ScreeningConfig) -> None:
-        proposal = screen(complaint(self.text, facts_date=date(2024, 6, 1), last_step_date=date(2026, 3, 1)), config)
+        stated = ScreeningFacts(facts_date=date(2024, 6, 1), last_step_date=date(2026, 3, 1))
+        proposal = screen(complaint(self.text, facts=stated), config)
         assert proposal.admissible
 
     def test_old_step_does_not(self, config: ScreeningConfig) -> None:
-        proposal = screen(complaint(self.text, facts_date=date(2024, 6, 1), last_step_date=date(2025, 1, 1)), config)
+        stated = ScreeningFacts(facts_date=date(2024, 6, 1), last_step_date=date(2025, 1, 1))
+        proposal = screen(complaint(self.text, facts=stated), config)
         assert codes(proposal.reasons) == ["facts_too_old"]
 
     def test_boundary(self, config: ScreeningConfig) -> None:
         # 365 days before 24 Nov 2026 is 24 Nov 2025: on the limit is still admissible, the day before is not.
-        assert screen(complaint(self.text, facts_date=date(2025, 11, 24)), config).admissible
-        assert not screen(complaint(self.text, facts_date=date(2025, 11, 23)), config).admissible
+        assert screen(complaint(self.text, facts=ScreeningFacts(facts_date=date(2025, 11, 24))), config).admissible
+        assert not screen(complaint(self.text, facts=ScreeningFacts(facts_date=date(2025, 11, 23))), config).admissible
 
     def test_years_in_the_text_raise_a_check(self, config: ScreeningConfig) -> None:
         old = screen(complaint(self.text + " Les faits datent de 2019 et de janvier 2020."), config)
@@ -202,7 +205,8 @@ class TestFactsAge:
 
 class TestFirstLine:
     def test_stated_not_contacted(self, config: ScreeningConfig) -> None:
-        proposal = screen(complaint("Plainte au sujet de mon impôt.", first_line_contacted=False), config)
+        stated = ScreeningFacts(first_line_contacted=False)
+        proposal = screen(complaint("Plainte au sujet de mon impôt.", facts=stated), config)
         assert codes(proposal.reasons) == ["first_line_not_contacted"]
 
     @pytest.mark.parametrize(
@@ -229,7 +233,7 @@ class TestFirstLine:
             "require_first_line = true", "require_first_line = false"
         )
         relaxed = ScreeningConfig.from_toml(rules, EXAMPLE_DIRECTORY.read_text(encoding="utf-8"))
-        proposal = screen(complaint("Mon impôt est faux.", first_line_contacted=False), relaxed)
+        proposal = screen(complaint("Mon impôt est faux.", facts=ScreeningFacts(first_line_contacted=False)), relaxed)
         assert proposal.admissible and proposal.checks == ()
 
 
@@ -395,3 +399,4 @@ def test_load_from_a_folder_and_from_a_file(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text("self = 'x'\n")
     with pytest.raises(ScreeningConfigError, match=r"bad\.toml.*not in the directory"):
         load_screening_config(tmp_path / "bad.toml")
+

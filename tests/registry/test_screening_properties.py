@@ -8,7 +8,7 @@ from datetime import date
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.registry.screening import ScreeningInput, normalise, screen
+from services.registry.screening import ScreeningFacts, ScreeningInput, normalise, screen
 from services.registry.screening_files import load_screening_config
 
 CONFIG = load_screening_config()
@@ -77,9 +77,7 @@ def test_screen_never_fails(
             sender_email=email,
             subject=subject,
             text=text,
-            facts_date=facts,
-            last_step_date=step,
-            first_line_contacted=first_line,
+            facts=ScreeningFacts(facts_date=facts, last_step_date=step, first_line_contacted=first_line),
         ),
         CONFIG,
     )

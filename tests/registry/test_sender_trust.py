@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from services.registry import views
+from services.registry.commands import RegisterHeld
 from services.registry.followups import (
     CaseFacts,
     Hold,
@@ -212,7 +213,7 @@ async def test_a_forward_nobody_proved_is_held_silently_until_staff_register_it(
                             ("de", "Weiterleitung durch Mitarbeiter"), ("en", "Staff forward not verified")):
         assert words in "\n".join(views.held_table_lines([held], views.TextContext(language=language)))
 
-    registered = await registry.register_held(held.id, "chef@med.be")
+    registered = await registry.handle(RegisterHeld(held.id, "chef@med.be"))
     [event] = publisher.of(ComplaintRegistered)
     assert event.complaint_number == registered.number == "MED-2026-00001"
     assert event.complainant.email == "paul.durand@example.org"  # the acknowledgment goes to the citizen now

@@ -11,10 +11,12 @@ from datetime import datetime, timezone
 import pytest
 
 from services.notifier.wiring import NotifierService, build_notifier
+from services.registry.commands import RegisterHeld
 from services.registry.repository import ComplaintFilter
 from services.registry.wiring import RegistryService, build_registry
 from shared import streams
 from shared.events import MessageReceived, Party, SenderVerdict
+from tests.clock import brussels_today
 from tests.notifier.conftest import notifier_settings
 from tests.notifier.support import SmtpSink, consumer_settled, eventually, wait_until
 from tests.registry.conftest import publish, received, registry_settings
@@ -66,6 +68,8 @@ async def _registry_idle(nats_url: str) -> bool:
 
 async def test_nobody_is_written_to_before_staff_decide_and_a_receipt_joins_the_file(stack, js, nats_server, sink):
     registry, notifier = stack
+    # Messages received now are numbered in the year of their Brussels receipt day (not a year written here).
+    first, second = (f"MED-{brussels_today().year}-{sequence:05d}" for sequence in (1, 2))
     # 1. A forward from a staff domain nobody proved: held, nobody named in it hears anything.
     await publish(js, _now_received(name="Paul Durand", email=PAUL, subject="Plainte transmise",
                                     forwarded_by=Party(name="Agent", email="agent@guichet.example.be"),
@@ -77,33 +81,33 @@ async def test_nobody_is_written_to_before_staff_decide_and_a_receipt_joins_the_
 
     async def both_handled() -> bool:
         return (await _registry_idle(nats_server.url) and len(await registry.store.held_messages()) == 1
-                and await notifier.outbox.by_key("acknowledgment:MED-2026-00001") is not None)
+                and await notifier.outbox.by_key(f"acknowledgment:{first}") is not None)
 
     await eventually(both_handled, what="the forward held and Jeanne's complaint's notice recorded")
     [held] = await registry.store.held_messages()
     assert held.reason == "staff_forward_not_verified"
-    withheld = await notifier.outbox.by_key("acknowledgment:MED-2026-00001")
+    withheld = await notifier.outbox.by_key(f"acknowledgment:{first}")
     assert (withheld.status, withheld.status_reason) == ("suppressed",
                                                          "acknowledgment_suppressed: x_auto_response_suppress")
-    jeanne_file = await registry.store.complaint("MED-2026-00001")
+    jeanne_file = await registry.store.complaint(first)
     assert jeanne_file.acknowledgment_suppressed == "x_auto_response_suppress"
 
     # 3. A follow-up by Jeanne's address that the MX found forged (DMARC fail): held, not in her file, no receipt.
-    await publish(js, _now_received(email=JEANNE, subject="Re: [MED-2026-00001]", in_reply_to="<jeanne-1@example.org>",
-                                    candidate_case_numbers=("MED-2026-00001",),
+    await publish(js, _now_received(email=JEANNE, subject=f"Re: [{first}]", in_reply_to="<jeanne-1@example.org>",
+                                    candidate_case_numbers=(first,),
                                     sender_verdict=SenderVerdict.FAILED, sender_evidence="mx: dmarc=fail"))
     await eventually(lambda: _held_count(registry, 2), what="the forged follow-up held")
 
     # Staff confirm the forward: now, and only now, Paul gets his acknowledgment.
-    outcome = await registry.registry.register_held(held.id, "chef@med.be")
-    assert outcome.number == "MED-2026-00002"
+    outcome = await registry.registry.handle(RegisterHeld(held.id, "chef@med.be"))
+    assert outcome.number == second
     await wait_until(lambda: len(_mails_to(sink, PAUL)) == 1, what="Paul's acknowledgment after staff decided")
     [acknowledgment] = _mails_to(sink, PAUL)
-    assert "[MED-2026-00002]" in acknowledgment["Subject"]
+    assert f"[{second}]" in acknowledgment["Subject"]
 
     # 4. Paul's mail client sends a read receipt of that acknowledgment: an event in his file, nothing else.
     async def acknowledgment_in_thread() -> bool:
-        found = await registry.store.complaint_file("MED-2026-00002")
+        found = await registry.store.complaint_file(second)
         return any(m.direction == "out" for m in found[1])
 
     await eventually(acknowledgment_in_thread, what="the acknowledgment recorded in Paul's thread")
@@ -112,10 +116,10 @@ async def test_nobody_is_written_to_before_staff_decide_and_a_receipt_joins_the_
                                     disposition_of=acknowledgment["Message-ID"]))
 
     async def receipt_filed() -> bool:
-        return any(m.disposition_of for m in (await registry.store.complaint_file("MED-2026-00002"))[1])
+        return any(m.disposition_of for m in (await registry.store.complaint_file(second))[1])
 
     await eventually(receipt_filed, what="the read receipt in Paul's file")
-    complaint, thread, changes, _parties = await registry.store.complaint_file("MED-2026-00002")
+    complaint, thread, changes, _parties = await registry.store.complaint_file(second)
     assert [(m.direction, bool(m.disposition_of)) for m in thread] == [("in", False), ("out", False), ("in", True)]
     assert changes[-1].change == "read_receipt" and complaint.status == "acknowledged"
     assert (thread[-1].subject_line, thread[-1].body) == ("", "")  # the receipt's own words are not kept
@@ -126,9 +130,9 @@ async def test_nobody_is_written_to_before_staff_decide_and_a_receipt_joins_the_
                                     disposition_of=acknowledgment["Message-ID"]))
     await eventually(lambda: _held_count(registry, 3), what="the receipt from another address held")
     assert "receipt_sender_not_recipient" in [h.reason for h in await registry.store.held_messages()]
-    assert len((await registry.store.complaint_file("MED-2026-00002"))[1]) == 3
+    assert len((await registry.store.complaint_file(second))[1]) == 3
     assert complaint.forwarded_by_email == "agent@guichet.example.be" and complaint.forward_verified is False
-    _jeanne, jeanne_thread, _c, _p = await registry.store.complaint_file("MED-2026-00001")
+    _jeanne, jeanne_thread, _c, _p = await registry.store.complaint_file(first)
     assert len(jeanne_thread) == 1  # the forged follow-up never entered her file
 
     await eventually(lambda: _registry_idle(nats_server.url), what="the registry idle")

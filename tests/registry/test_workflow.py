@@ -10,6 +10,7 @@ import pytest
 from services.registry.vocabulary import LABELS, LANGUAGES, FoundedCategory, InadmissibilityReason, Kind, label
 from services.registry.workflow import (
     OPEN_STATUSES,
+    REOPENABLE_STATUSES,
     TERMINAL_STATUSES,
     FollowUpAction,
     IllegalTransition,
@@ -205,8 +206,8 @@ class TestFollowUp:
         )
         with pytest.raises(ValueError):
             ReopenPolicy(window_days=-1)
-        with pytest.raises(ValueError, match="does not allow reopening"):
-            ReopenPolicy(reopenable=frozenset({Status.WITHDRAWN}))
+        # What may be reopened follows from the transitions, not from a policy: closed and inadmissible only.
+        assert REOPENABLE_STATUSES == {Status.CLOSED, Status.INADMISSIBLE}
         with pytest.raises(ValueError, match="needs the date"):
             decide_follow_up("closed", ended_on=None, today=self.today)
 

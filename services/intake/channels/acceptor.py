@@ -1,23 +1,13 @@
-"""What the channels need of the pipeline: `IntakePipeline.accept`, or the scan-to-email router in front of it."""
+"""What the channels need of intake: the one way in, `IntakePipeline.accept(raw, arrival)`, or the scan-to-email
+router in front of it (which ends in the same call)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.events import Channel, Provenance
+if TYPE_CHECKING:
+    from services.intake.arrival import AcceptOutcome, Arrival
 
 
 class MessageAcceptor(Protocol):
-    async def accept(
-        self,
-        raw: bytes,
-        *,
-        channel: Channel,
-        received_at: datetime,
-        envelope_sender: str | None,
-        envelope_recipients: Sequence[str],
-        source: str,
-        provenance: Provenance = ...,
-    ) -> Any: ...
+    async def accept(self, raw: bytes, arrival: Arrival | None = None, **details: Any) -> AcceptOutcome: ...

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from shared import streams
 from shared.events import Channel, Provenance
 from services.intake.channels.acceptor import MessageAcceptor
+from services.intake.arrival import Arrival
 from services.intake.stores import key_value_bucket
 
 log = structlog.get_logger(__name__)
@@ -260,15 +261,14 @@ class MailboxPoller:
         if received_at.tzinfo is None:
             received_at = received_at.replace(tzinfo=timezone.utc)
         with structlog.contextvars.bound_contextvars(imap_uid=uid, mailbox=self.mailbox.name):
-            outcome = await self.pipeline.accept(
-                raw,
+            outcome = await self.pipeline.accept(raw, arrival=Arrival.of(
                 channel=Channel.EMAIL,
                 received_at=received_at,
                 envelope_sender=None,
                 envelope_recipients=(self.mailbox.recipient,) if self.mailbox.recipient else (),
                 source=f"imap:{self.mailbox.name}",
                 provenance=Provenance(staff_mailbox=self.mailbox.staff),
-            )
+            ))
             # Only now is the message durable in JetStream: mark or move it.
             if self.mailbox.processed_folder is None:
                 await self._call(client.add_flags, [uid], [SEEN, self.keyword])

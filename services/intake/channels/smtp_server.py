@@ -4,10 +4,10 @@
   bounces instead of us silently swallowing mail for nobody.
 - The size limit is announced (RFC 1870 SIZE) and enforced while the data is received: aiosmtpd counts the bytes,
   discards the excess at once and answers 552 at the end of DATA.
-- 250 only once the message is durable in JetStream: the raw original with its envelope in intake's spool
-  (`spool.py`; the spool worker publishes its event right after), or, for a message too big for one JetStream
-  message, the raw original and its event themselves (`IntakePipeline.accept`). 451 on any internal failure, so the
-  sending server keeps the message and retries (RFC 5321 4.5.4.1).
+- 250 only once the message is durable in JetStream, whatever its size: the raw original in the raw originals'
+  bucket (stored once) and its envelope in intake's spool (`spool.py`; the spool worker takes it through
+  `IntakePipeline.accept` right after). 451 on any internal failure, so the sending server keeps the message and
+  retries (RFC 5321 4.5.4.1).
 - The data is read into a single buffer (see `IntakeSMTP`): memory stays near the message's own size.
 - Bare LF line endings inside the data are accepted (sloppy clients and scripts send them; the parser copes), but
   only <CRLF>.<CRLF> ends the data: accepting <LF>.<LF> is the "SMTP smuggling" hole (CVE-2023-51764,
@@ -35,12 +35,13 @@ from email.errors import HeaderParseError
 from typing import Any, AnyStr
 
 import structlog
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
 
 from shared.events import Channel, Provenance
 from shared.logging import log_digest
+from services.intake.channels import aiosmtpd_internals as internals
 from services.intake.channels.client_rate import ClientRate
-from services.intake.pipeline import AcceptStatus, IntakePipeline
+from services.intake.arrival import Arrival
 from services.intake.settings import IntakeSettings
 from services.intake.channels.smtp_limits import COMMAND_READ_LIMIT, ConnectionCounter, SmtpLimits
 from services.intake.channels.spool import Spool
@@ -89,7 +90,8 @@ class IntakeSMTP(SMTP):
         self._refused = False
         self._commands = 0
         self._opened_at = 0.0
-        self._smtp_methods = {name: self._counted(name, method) for name, method in self._smtp_methods.items()}
+        internals.replace_command_methods(self, {name: self._counted(name, method)
+                                                 for name, method in internals.command_methods(self).items()})
 
     # -- connection and session limits (smtp_limits.py) --------------------------------------------------------------
 
@@ -193,10 +195,7 @@ class IntakeSMTP(SMTP):
         meanwhile: a piece longer than that (a large attachment) stops this at a line start without consuming
         anything, and the caller goes on line by line with the memory-bounded loop.
         """
-        reader = self._reader
-        line_limit = reader._limit  # noqa: SLF001 - StreamReader has no public setter for its limit
-        reader._limit = SMALL_DATA_BYTES  # noqa: SLF001
-        try:
+        with internals.reader_limit(self, SMALL_DATA_BYTES) as reader:
             while len(data) <= SMALL_DATA_BYTES:
                 try:
                     piece = await reader.readuntil(b".\r\n")
@@ -210,8 +209,6 @@ class IntakeSMTP(SMTP):
                 if ended:
                     return True
             return False
-        finally:
-            reader._limit = line_limit  # noqa: SLF001
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:  # noqa: N802 - aiosmtpd command method
@@ -226,13 +223,10 @@ class IntakeSMTP(SMTP):
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         # The data line limit is the whole message (see the class docstring), for DATA only.
-        self._reader._limit = self.data_line_limit  # noqa: SLF001 - StreamReader has no public setter for its limit
-        try:
-            await self._receive_data()
-        finally:
-            self._reader._limit = self.line_length_limit  # noqa: SLF001
+        with internals.reader_limit(self, self.data_line_limit) as reader:
+            await self._receive_data(reader)
 
-    async def _receive_data(self) -> None:
+    async def _receive_data(self, reader: asyncio.StreamReader) -> None:
         assert self.envelope is not None
         data = bytearray()
         limit = self.data_size_limit or 0
@@ -242,9 +236,9 @@ class IntakeSMTP(SMTP):
             data = bytearray()
         while not ended and self.transport is not None:
             try:
-                line = await self._reader.readuntil(b"\r\n")
+                line = await reader.readuntil(b"\r\n")
             except asyncio.LimitOverrunError as overrun:
-                await self._reader.read(overrun.consumed)
+                await reader.read(overrun.consumed)
                 too_much = True
                 data = bytearray()
                 continue
@@ -261,12 +255,9 @@ class IntakeSMTP(SMTP):
             data += memoryview(line)[start:]
         if too_much:
             await self.push(self.limits.message_too_big())
-            self._set_post_data_state()
+            internals.reset_after_data(self)
             return
-        self.envelope.content = self.envelope.original_content = data  # type: ignore[assignment] - bytes-like
-        status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()
-        await self.push("250 OK" if status is MISSING else status)
+        await self.push(await internals.end_of_data(self, data))
 
 
 # aiosmtpd's texts for the limits it checks itself, and ours in their place.
@@ -301,12 +292,10 @@ def client_address(peer_ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv
 class IntakeHandler:
     def __init__(
         self,
-        pipeline: IntakePipeline,
         spool: Spool,
         settings: IntakeSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
-        self.pipeline = pipeline
         self.spool = spool
         # The copiers' scan-to-email addresses too (docs/intake-letters.md); the pipeline's front routes those.
         self.allowed = {address.lower() for address in [*settings.complaint_addresses, *settings.letters_scan_addresses]}
@@ -337,7 +326,7 @@ class IntakeHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
-        sent = bytes(envelope.original_content or b"")
+        sent = envelope.original_content or b""  # the one buffer the data was read into: not copied
         received_at = self.clock()
         login = session.auth_data if session.authenticated and isinstance(session.auth_data, str) else None
         provenance = session_provenance(session.peer, session.host_name, login)
@@ -349,25 +338,19 @@ class IntakeHandler:
         # The spool id is the digest of the bytes as the client sent them: an SMTP retry is recognised although our
         # Received line (with its time) differs.
         spool_id = hashlib.sha256(sent).hexdigest()
-        raw = received_header(provenance, our_host=self.hostname, tls=session.ssl is not None,
-                              queue_id=spool_id[:16], when=received_at) + sent
-        details: dict[str, Any] = {"channel": Channel.EMAIL, "received_at": received_at,
-                                   "envelope_sender": envelope.mail_from,
-                                   "envelope_recipients": tuple(envelope.rcpt_tos), "source": "smtp",
-                                   "provenance": provenance}
+        trace = received_header(provenance, our_host=self.hostname, tls=session.ssl is not None,
+                                queue_id=spool_id[:16], when=received_at)
+        arrival = Arrival.of(channel=Channel.EMAIL, received_at=received_at, envelope_sender=envelope.mail_from,
+                             envelope_recipients=envelope.rcpt_tos, source="smtp", provenance=provenance)
         try:
-            if self.spool.fits(raw):
-                spooled = await self.spool.put(raw, spool_id=spool_id, **details)
-                key, duplicate = spooled.spool_id, not spooled.fresh
-                log.info("smtp.spooled", spool_id=key[:16], size=len(raw), duplicate=duplicate)
-            else:
-                outcome = await self.pipeline.accept(raw, **details)
-                key, duplicate = outcome.message_key, outcome.status is AcceptStatus.DUPLICATE
+            spooled = await self.spool.put(trace, sent, arrival=arrival, spool_id=spool_id)
         except Exception as error:  # noqa: BLE001 - whatever failed, the sender must keep the mail and retry
             # The error's type only: its text may quote the message; the client as a digest (an IP is personal data).
             log.error("smtp.temporary_failure", error=type(error).__name__, client=log_digest(provenance.peer_ip))
             return "451 4.3.0 Temporary failure, please try again later"
-        if duplicate:
+        key = spooled.spool_id
+        log.info("smtp.spooled", spool_id=key[:16], size=len(trace) + len(sent), duplicate=not spooled.fresh)
+        if not spooled.fresh:
             return f"250 2.0.0 OK, already received ({key[:16]})"
         return f"250 2.0.0 OK, queued as {key[:16]}"
 
@@ -413,10 +396,9 @@ def tls_context(settings: IntakeSettings) -> ssl.SSLContext | None:
 class SmtpListener:
     """Owns the listening socket; `start` binds (raises at once when the port is taken), `stop` closes it."""
 
-    def __init__(self, pipeline: IntakePipeline, spool: Spool, settings: IntakeSettings) -> None:
-        self.pipeline = pipeline
+    def __init__(self, spool: Spool, settings: IntakeSettings) -> None:
         self.settings = settings
-        self.handler = IntakeHandler(pipeline, spool, settings)
+        self.handler = IntakeHandler(spool, settings)
         self.limits = smtp_limits(settings)
         # One count for the whole listener: the cap is on connections open at once, across all sessions.
         self.connections = ConnectionCounter(self.limits)

@@ -7,18 +7,21 @@ how mail servers and GNU Mailman take mail in (their incoming queue): the sender
 parser, and a parser that crashes, hangs or is stopped leaves the message in the spool instead of losing it
 (docs/intake.md, docs/benchmarks-intake.md).
 
-One spool entry is one JetStream message: the raw bytes as payload, the envelope as a header, and as `Nats-Msg-Id`
-the sha256 of the bytes, so that an SMTP retry (the same bytes again) within the stream's window is recognised at
-once. The message key, which needs the headers parsed (`message_key.py`), is left to the worker: the pipeline
-recognises a copy that differs in its bytes (an IMAP copy, trace headers) as before. A message too big for one
-JetStream message (over ~1 MB) is not spooled: the caller takes it through the pipeline directly, as before.
+The raw original is written once (docs/intake.md, "The raw original, once"): its bytes go straight to the raw
+originals' bucket as object-store chunks, not yet named (`ObjectStorage.write_chunks`), and the spool entry, one
+small JetStream message published in the same breath, carries only the envelope and where those chunks are. The
+pipeline later gives the chunks their name (`<message key>.eml`, known once the headers are parsed) instead of
+writing the bytes again; a message whose chunks end up unnamed (a duplicate, a scan that became a letter) has them
+discarded by the worker. Every size goes this way: a 30 MB mail is as durable at 250 as a 2 KB one, and the
+SMTP front never parses. The entry's `Nats-Msg-Id` is the sha256 of the bytes as sent, so that an SMTP retry (the
+same bytes again) within the stream's window is recognised at once; the message key, which needs the headers
+parsed (`message_key.py`), is left to the worker, which recognises a copy that differs in its bytes (an IMAP copy,
+trace headers). Entries of earlier versions carry the raw as their payload: the worker still reads them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -32,13 +35,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from shared import streams
 from shared.events import Channel, Provenance
 from shared.messaging import DeliveryPolicy
-from services.intake.stores import key_value_bucket
+from services.intake.jetstream_internals import Chunks
+from services.intake.arrival import Arrival
+from services.intake.stores import ObjectStorage, cancel_all, key_value_bucket, settle
 
 log = structlog.get_logger(__name__)
 
 ENVELOPE_HEADER = "Ombudsdesk-Spool-Envelope"
-# Room kept for the headers (envelope, Nats-Msg-Id) below the server's largest message.
-HEADER_ROOM_BYTES = 16 * 1024
 # Most envelope recipients kept in a spool entry (aiosmtpd takes each allowed address once per RCPT).
 MAX_SPOOL_RECIPIENTS = 100
 PUBLISH_TIMEOUT_SECONDS = 5.0
@@ -58,6 +61,14 @@ class SpoolEnvelope(BaseModel):
     source: str = "smtp"
     # What the SMTP session saw (peer, HELO, AUTH login): evidence for the sender verdict, kept with the entry.
     provenance: Provenance = Provenance()
+    # Where the raw original's bytes are in the raw originals' bucket (not yet named); None in entries written
+    # before it was stored once, whose payload is the raw itself.
+    stored_raw: Chunks | None = None
+
+    def arrival(self) -> Arrival:
+        return Arrival.of(channel=self.channel, received_at=self.received_at, envelope_sender=self.envelope_sender,
+                          envelope_recipients=self.envelope_recipients, source=self.source,
+                          provenance=self.provenance, stored_raw=self.stored_raw)
 
 
 class SpoolEntryInvalid(ValueError):
@@ -163,49 +174,47 @@ class SpoolAttempts:
 
 
 class Spool:
-    """Writes spool entries; `put` returns once JetStream acknowledged the entry (raises otherwise: 451)."""
+    """Writes spool entries; `put` returns once JetStream acknowledged the raw's chunks and the entry (raises
+    otherwise: 451)."""
 
-    def __init__(self, js: Any, max_payload: Any) -> None:
-        # Callables: the connection exists only once the service started (nothing does I/O at import or build).
+    def __init__(self, js: Any, objects: ObjectStorage) -> None:
+        # A callable: the connection exists only once the service started (nothing does I/O at import or build).
         self._js = js
-        self._max_payload = max_payload
+        self.objects = objects
         self.counters = {"spooled": 0, "duplicate": 0}
 
-    def fits(self, raw: bytes) -> bool:
-        return len(raw) + HEADER_ROOM_BYTES <= self._max_payload()
-
-    async def put(
-        self,
-        raw: bytes,
-        *,
-        channel: Channel,
-        received_at: datetime,
-        envelope_sender: str | None,
-        envelope_recipients: Sequence[str],
-        source: str,
-        provenance: Provenance = Provenance(),
-        spool_id: str | None = None,
-    ) -> Spooled:
-        """`spool_id`: the identity of the bytes as the client sent them (default: of `raw`), so that an SMTP retry
-        is recognised although intake's own Received line (with its time) differs."""
+    async def put(self, *pieces: bytes | bytearray, arrival: Arrival, spool_id: str | None = None) -> Spooled:
+        """Store the raw original (the concatenation of `pieces`, e.g. our Received line and the data as sent)
+        and its entry. `spool_id`: the identity of the bytes as the client sent them (default: of all the pieces),
+        so that an SMTP retry is recognised although intake's own Received line (with its time) differs."""
+        if spool_id is None:
+            digest = hashlib.sha256()
+            for piece in pieces:
+                digest.update(piece)
+            spool_id = digest.hexdigest()
+        written, acks = await self.objects.write_chunks(streams.BUCKET_RAW_MESSAGES, *pieces)
         envelope = SpoolEnvelope(
-            spool_id=spool_id or hashlib.sha256(raw).hexdigest(),
-            channel=channel,
-            received_at=received_at,
-            envelope_sender=envelope_sender,
-            envelope_recipients=tuple(dict.fromkeys(envelope_recipients))[:MAX_SPOOL_RECIPIENTS],
-            source=source,
-            provenance=provenance,
+            spool_id=spool_id,
+            channel=arrival.channel,
+            received_at=arrival.received_at,
+            envelope_sender=arrival.envelope_sender,
+            envelope_recipients=arrival.envelope_recipients[:MAX_SPOOL_RECIPIENTS],
+            source=arrival.source,
+            provenance=arrival.provenance,
+            stored_raw=written,
         )
         js: JetStreamContext = self._js()
-        ack = await js.publish_async(streams.SUBJECT_INTAKE_SPOOL, raw, stream=streams.STREAM_INTAKE_SPOOL,
-                                     headers=envelope_headers(envelope))
         try:
-            async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
-                result = await ack
-        finally:
-            ack.cancel()
-        fresh = not result.duplicate
+            # Queued right behind the chunks: one write, one round trip for both.
+            entry = await js.publish_async(streams.SUBJECT_INTAKE_SPOOL, b"", stream=streams.STREAM_INTAKE_SPOOL,
+                                           headers=envelope_headers(envelope))
+        except BaseException:
+            cancel_all(acks)
+            raise
+        await settle([*acks, entry], PUBLISH_TIMEOUT_SECONDS)
+        fresh = not entry.result().duplicate
+        if not fresh:  # the entry of the first copy names its own chunks: these would never be named
+            await self.objects.discard_chunks(streams.BUCKET_RAW_MESSAGES, written.nuid)
         self.counters["spooled" if fresh else "duplicate"] += 1
         return Spooled(envelope.spool_id, fresh)
 

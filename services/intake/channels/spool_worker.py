@@ -5,6 +5,9 @@ them, and an entry whose process died is redelivered after `ack_wait` to another
 event's `Nats-Msg-Id` makes the second publish a no-op). Failures:
 
 - a message the parser cannot handle never reaches here: the pipeline quarantines it and returns normally;
+- the raw original is read from where the SMTP front stored it (spool.py) and handed to the pipeline with the
+  entry's `Arrival`; if the pipeline did not give those bytes a name (a duplicate, a scan that became a letter),
+  they are discarded here, so nothing unnamed stays behind;
 - NATS unreachable, a publish timed out, parsers all busy: not the message's fault, retried in place with a
   growing delay for as long as it takes. While an entry is in hand, `in_progress` tells JetStream so every third of
   the ack wait, so a slow or waiting entry is not handed to another worker and its delivery count does not grow:
@@ -33,10 +36,12 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from shared import streams
-from shared.events import Channel, Provenance
+from shared.events import Channel
 from shared.messaging import DeliveryPolicy
 from services.intake.channels.acceptor import MessageAcceptor
+from services.intake.arrival import Arrival
 from services.intake.pipeline import ParsersBusy
+from services.intake.stores import ObjectStorage
 from services.intake.channels.spool import SpoolAttempts, SpoolEntryInvalid, SpoolEnvelope, read_envelope
 
 log = structlog.get_logger(__name__)
@@ -97,9 +102,12 @@ class SpoolWorker:
         give_up: Callable[..., Awaitable[None]],
         policy: DeliveryPolicy,
         attempts: SpoolAttempts | None = None,
+        objects: ObjectStorage | None = None,
     ) -> None:
         self._js = js
         self.attempts = attempts or SpoolAttempts(js)
+        # Where the SMTP front stored the raw originals (injected by wiring.py: the process's one `IntakeStores`).
+        self.objects = objects or ObjectStorage(js)
         self._gate = _Gate()
         self.front = front
         # `IntakePipeline.quarantine_unprocessable`: keeps the raw message with the reason, for a later replay.
@@ -224,17 +232,12 @@ class SpoolWorker:
     async def _accept_despite_transient_failures(self, message: Msg, envelope: SpoolEnvelope) -> bool:
         """Run the entry through the pipeline, waiting out NATS trouble; False if the worker stops meanwhile."""
         attempt = 0
+        arrival = envelope.arrival()
         while True:
             try:
-                await self.front.accept(
-                    message.data,
-                    channel=envelope.channel,
-                    received_at=envelope.received_at,
-                    envelope_sender=envelope.envelope_sender,
-                    envelope_recipients=envelope.envelope_recipients,
-                    source=envelope.source,
-                    provenance=envelope.provenance,
-                )
+                outcome = await self.front.accept(await self._raw(message, envelope), arrival=arrival)
+                if envelope.stored_raw is not None and not getattr(outcome, "kept_stored_raw", False):
+                    await self.objects.discard_chunks(streams.BUCKET_RAW_MESSAGES, envelope.stored_raw.nuid)
                 return True
             except TRANSIENT as error:
                 attempt += 1
@@ -247,6 +250,11 @@ class SpoolWorker:
                 except TimeoutError:
                     continue
 
+    async def _raw(self, message: Msg, envelope: SpoolEnvelope) -> bytes:
+        if envelope.stored_raw is None:  # an entry of an earlier version: the raw is its payload
+            return bytes(message.data)
+        return await self.objects.read_chunks(streams.BUCKET_RAW_MESSAGES, envelope.stored_raw)
+
     async def _retry(self, message: Msg, delivery: int, error: BaseException) -> None:
         delay = self.policy.retry_delay(delivery)
         log.warning("intake.spool_retry", delivery=delivery, retry_in_seconds=delay, error=repr(error))
@@ -258,17 +266,12 @@ class SpoolWorker:
 
     async def _give_up(self, message: Msg, envelope: SpoolEnvelope | None, reason: str) -> None:
         received_at = envelope.received_at if envelope else (message.metadata.timestamp or datetime.now(timezone.utc))
+        arrival = envelope.arrival() if envelope else Arrival.of(
+            channel=Channel.EMAIL, received_at=received_at, envelope_sender=None, envelope_recipients=(),
+            source="spool")
         try:
-            await self.give_up(
-                message.data,
-                reason=reason,
-                channel=envelope.channel if envelope else Channel.EMAIL,
-                received_at=received_at,
-                envelope_sender=envelope.envelope_sender if envelope else None,
-                envelope_recipients=envelope.envelope_recipients if envelope else (),
-                source=envelope.source if envelope else "spool",
-                provenance=envelope.provenance if envelope else Provenance(),
-            )
+            raw = await self._raw(message, envelope) if envelope else bytes(message.data)
+            await self.give_up(raw, arrival, reason=reason)
         except Exception as error:  # noqa: BLE001 - not kept yet: the entry stays in the spool and comes back
             log.error("intake.spool_quarantine_failed", error=repr(error))
             await self._retry(message, message.metadata.num_delivered or 1, error)

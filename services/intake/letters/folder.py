@@ -39,7 +39,7 @@ from services.intake.letters.metadata import (
     validate_letter,
 )
 from services.intake.letters.messages import DEFAULT_LANGUAGE, render
-from services.intake.pipeline import IntakePipeline
+from services.intake.channels.acceptor import MessageAcceptor
 from services.intake.letters.safe_files import (
     UnsafeEntry,
     ensure_own_directory,
@@ -112,7 +112,7 @@ class LetterFolder:
     def __init__(
         self,
         root: Path,
-        pipeline: IntakePipeline,
+        pipeline: MessageAcceptor,
         *,
         today: Callable[[], date],
         poll_seconds: float = 2.0,

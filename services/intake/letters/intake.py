@@ -1,9 +1,12 @@
-"""A validated scanned letter into its durable event, through the intake pipeline's stores (drop folder and
-scan-to-email both come here).
+"""A validated scanned letter into its durable event, through the one way in, `IntakePipeline.accept` (drop folder
+and scan-to-email both come here).
 
-Same order of idempotent writes as an email: metadata record (the "raw original" of a letter) → PDF in the
-attachments bucket → `MessageReceived(channel=LETTER)` with `Nats-Msg-Id` = the letter's key → seen-set. The key is
-the scan's sha256, so the same PDF dropped twice, or redone after a crash before its files were moved, gives one event.
+A letter differs from a mail only in data: staff have already read it, so it arrives `Prepared` (its key, its event,
+its PDF) and its "raw original" is the metadata record as staff typed it (`<key>.json`, the audit trail). The pipeline
+then does for it what it does for a mail: duplicate checks, raw original, PDF in the attachments bucket and
+`MessageReceived(channel=LETTER)` with `Nats-Msg-Id` = the letter's key, written together, then the seen-set. The key
+is the scan's sha256, so the same PDF dropped twice, or redone after a crash before its files were moved, gives one
+event.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from datetime import datetime, time, timezone
 
 import structlog
 
+from services.intake.channels.acceptor import MessageAcceptor
 from services.intake.letters.metadata import LetterMetadata, letter_message_key
 from services.intake.message.mime import Attachment
-from services.intake.pipeline import AcceptOutcome, AcceptStatus, IntakePipeline
-from shared import streams
+from services.intake.arrival import AcceptOutcome, Arrival, Prepared
+from services.intake.stores import attachment_ref, raw_object_name
 from shared.events import AttachmentRef, Channel, MessageReceived, Party
-from shared.messaging import publish_event
 
 log = structlog.get_logger(__name__)
 
@@ -51,13 +54,16 @@ def letter_event(
         letter_pages=metadata.pages,
         letter_archive_reference=metadata.archive_reference,
         letter_scanned_by=metadata.staff_member,
+        facts_date=metadata.facts_date,
+        last_step_date=metadata.last_step_date,
+        first_line_contacted=metadata.first_line_contacted,
         source=source,
         needs_confirmation=needs_confirmation,
     )
 
 
 async def accept_letter(
-    pipeline: IntakePipeline,
+    intake: MessageAcceptor,
     pdf: bytes,
     filename: str,
     metadata: LetterMetadata,
@@ -69,23 +75,15 @@ async def accept_letter(
     """Make the letter durable; returns only once its event is in JetStream, raises on infrastructure failure.
     `needs_confirmation`: a reason code for which the registry holds the letter for staff to confirm."""
     key = letter_message_key(pdf)
-    with structlog.contextvars.bound_contextvars(message_key=key, source=source):
-        if await pipeline.seen.contains(key):
-            outcome = AcceptOutcome(AcceptStatus.DUPLICATE, key)
-        else:
-            record = {"metadata": asdict(metadata), "submitted": dict(submitted_fields or {}), "file": filename,
-                      "source": source}
-            # The metadata as staff typed it is the letter's "raw original", next to the emails' (audit trail).
-            raw_object = f"{key}.json"
-            await pipeline.objects.put(streams.BUCKET_RAW_MESSAGES, raw_object,
-                                       json.dumps(record, default=str, ensure_ascii=False, indent=2).encode())
-            pdf_ref = await pipeline.objects.put_attachment(
-                Attachment(filename=filename, content_type="application/pdf", data=pdf)
-            )
-            event = letter_event(key, metadata, raw_object, source, pdf_ref, needs_confirmation)
-            fresh = await publish_event(pipeline.broker, event)
-            await pipeline.seen.mark(key, event.dedup_id())
-            outcome = AcceptOutcome(AcceptStatus.PROCESSED if fresh else AcceptStatus.DUPLICATE, key, event=event)
-        pipeline.counters[outcome.status.value] += 1
-        log.info("intake.letter_accepted", status=outcome.status.value, pages=metadata.pages)
-        return outcome
+    pdf_file = Attachment(filename=filename, content_type="application/pdf", data=pdf)
+    raw_object = raw_object_name(key, ".json")
+    event = letter_event(key, metadata, raw_object, source, attachment_ref(pdf_file), needs_confirmation)
+    record = {"metadata": asdict(metadata), "submitted": dict(submitted_fields or {}), "file": filename,
+              "source": source}
+    arrival = Arrival.of(channel=Channel.LETTER, received_at=event.received_at, envelope_sender=None,
+                         envelope_recipients=(), source=source,
+                         prepared=Prepared(key, event, (pdf_file,), raw_suffix=".json"))
+    outcome = await intake.accept(json.dumps(record, default=str, ensure_ascii=False, indent=2).encode(),
+                                  arrival=arrival)
+    log.info("intake.letter_accepted", status=outcome.status.value, pages=metadata.pages, message_key=key)
+    return outcome

@@ -50,6 +50,18 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "de": "'{value}' ist kein Datum (JJJJ-MM-TT oder TT/MM/JJJJ schreiben)",
         "en": "'{value}' is not a date (write it as YYYY-MM-DD or DD/MM/YYYY)",
     },
+    "after_receipt": {
+        "fr": "{value} est après la date de réception {received}",
+        "nl": "{value} valt na de ontvangstdatum {received}",
+        "de": "{value} liegt nach dem Eingangsdatum {received}",
+        "en": "{value} is after the receipt date {received}",
+    },
+    "not_yes_no": {
+        "fr": "'{value}' n'est ni oui ni non",
+        "nl": "'{value}' is geen ja of nee",
+        "de": "'{value}' ist weder ja noch nein",
+        "en": "'{value}' is neither yes nor no",
+    },
     "future": {
         "fr": "{value} est dans le futur",
         "nl": "{value} ligt in de toekomst",

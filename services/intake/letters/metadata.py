@@ -13,10 +13,13 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+
+from pypdf import PdfReader
 
 from services.intake.letters.messages import render
 
@@ -49,6 +52,13 @@ FIELD_ALIASES: dict[str, str] = {
     "subject": "subject",
     "objet": "subject",
     "notes": "notes",
+    # Facts screening uses (docs/registry-rules.md), when the staff member who read the letter can state them.
+    "facts_date": "facts_date",
+    "date_faits": "facts_date",
+    "last_step_date": "last_step_date",
+    "date_derniere_demarche": "last_step_date",
+    "first_line_contacted": "first_line_contacted",
+    "premiere_ligne": "first_line_contacted",
     "file": "file",
     "fichier": "file",
 }
@@ -62,6 +72,9 @@ MAX_POSTAL_DELAY_DAYS = 366
 # Deliberately loose (RFC 5321 allows far more than any form should); the point is catching a mistyped field.
 EMAIL_PATTERN = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y")
+# Yes and no as staff write them in a form or a spreadsheet, in the four languages.
+YES = frozenset({"yes", "y", "true", "1", "oui", "o", "ja", "j", "vrai", "waar", "wahr"})
+NO = frozenset({"no", "n", "false", "0", "non", "nee", "nein", "faux", "onwaar", "falsch"})
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,9 @@ class LetterMetadata:
     postmarked_on: date | None = None
     subject: str = ""
     notes: str = ""
+    facts_date: date | None = None
+    last_step_date: date | None = None
+    first_line_contacted: bool | None = None
 
 
 class LetterInvalid(ValueError):
@@ -201,6 +217,22 @@ def validate_letter(
             problem("postmarked_on", "postmark_too_old", value=postmarked_on.isoformat(),
                     received=received_on.isoformat())
 
+    stated: dict[str, date | None] = {}
+    for name in ("facts_date", "last_step_date"):
+        stated[name] = None
+        if _text(fields.get(name)):
+            stated[name] = parse_date(fields[name])
+            if stated[name] is None:
+                problem(name, "not_date", value=_text(fields[name]))
+            elif received_on is not None and stated[name] > received_on:
+                problem(name, "after_receipt", value=stated[name].isoformat(), received=received_on.isoformat())
+    first_line: bool | None = None
+    answer = _text(fields.get("first_line_contacted")).lower()
+    if answer:
+        first_line = True if answer in YES else False if answer in NO else None
+        if first_line is None:
+            problem("first_line_contacted", "not_yes_no", value=answer)
+
     pages = 0
     if _text(fields.get("pages")):
         try:
@@ -228,6 +260,9 @@ def validate_letter(
         postmarked_on=postmarked_on,
         subject=_text(fields.get("subject")),
         notes=_text(fields.get("notes")),
+        facts_date=stated["facts_date"],
+        last_step_date=stated["last_step_date"],
+        first_line_contacted=first_line,
     )
 
 
@@ -236,20 +271,30 @@ def looks_like_pdf(content: bytes) -> bool:
     return b"%PDF-" in content[:1024]
 
 
-_PAGE_OBJECT = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
+# Bounds on reading a scan's page count: a scan larger than this, or claiming more pages than a letter has
+# (`MAX_PAGES`), is not believed, and the count staff declared stands.
+MAX_PDF_BYTES = 200 * 1024 * 1024
+# pypdf warns about every repair it makes on a malformed file; those are no news for our logs.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
 def count_pdf_pages(content: bytes) -> int | None:
-    """The page count of an uncompressed page tree, or None when it cannot be told without a PDF library.
+    """The page count of a scan, read by pypdf from its page tree (ISO 32000-1 7.7.3.2, `/Count` of the root
+    `/Pages`), compressed object streams (PDF 1.5) and incremental updates included; None when it cannot be told
+    (not a PDF, encrypted, broken, or beyond the bounds above): the declared count is then trusted.
 
-    Scanners write one `/Type /Page` object per page; when the objects are packed in compressed object streams
-    (PDF 1.5) none is visible and the declared count is trusted instead.
-    """
-    if content.count(b"%%EOF") != 1:
-        # An incrementally updated PDF (ISO 32000-1 7.5.6) may carry a page object twice: do not guess.
+    pypdf reads only the cross-reference table, the catalog and the root of the page tree for this: no page is
+    parsed, whatever the file's size."""
+    if len(content) > MAX_PDF_BYTES:
         return None
-    count = len(_PAGE_OBJECT.findall(content))
-    return count or None
+    try:
+        reader = PdfReader(io.BytesIO(content), strict=False)
+        if reader.is_encrypted:
+            return None
+        count = len(reader.pages)
+    except Exception:  # noqa: BLE001 - pypdf raises many kinds on malformed files; the declared count stands
+        return None
+    return count if 1 <= count <= MAX_PAGES else None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@ letter's metadata as `key: value` lines in the body or as a JSON attachment (for
 
 `parse_scan_email` is pure: raw message in, the PDF and its raw fields out, or `LetterInvalid` naming every problem.
 `ScanToEmail` sits in front of the pipeline: mail to a scan address takes the letter path (validated like a dropped
-letter, published by `letter_intake.accept_letter`), everything else goes on to `IntakePipeline.accept` untouched.
+letter, `letters.intake.accept_letter`), everything else goes on to `IntakePipeline.accept` untouched; both end in
+that one call.
 An invalid scan is never half-imported: the raw mail is kept in the letters' `rejected/` folder with a reason file.
 
 A scan's metadata sets a complaint's legal start date, so trust comes from the channel, never from what the mail
@@ -43,8 +44,9 @@ from services.intake.letters.metadata import (
     validate_letter,
 )
 from services.intake.message.message_key import message_key, raw_message_id
-from services.intake.pipeline import AcceptOutcome, AcceptStatus, IntakePipeline
-from shared.events import Channel, Provenance
+from services.intake.channels.acceptor import MessageAcceptor
+from services.intake.arrival import AcceptOutcome, AcceptStatus, Arrival
+from shared.events import Provenance
 
 log = structlog.get_logger(__name__)
 
@@ -171,7 +173,7 @@ class ScanToEmail:
 
     def __init__(
         self,
-        pipeline: IntakePipeline,
+        pipeline: MessageAcceptor,
         scan_addresses: Sequence[str],
         rejected_dir: Path,
         today: Callable[[], date],
@@ -203,23 +205,15 @@ class ScanToEmail:
         sender = (envelope_sender or "").strip().lower()
         return bool(sender) and (sender in self.scan_senders or "@" + sender.rpartition("@")[2] in self.scan_senders)
 
-    async def accept(
-        self,
-        raw: bytes,
-        *,
-        channel: Channel = Channel.EMAIL,
-        received_at: datetime,
-        envelope_sender: str | None,
-        envelope_recipients: Sequence[str],
-        source: str,
-        provenance: Provenance = Provenance(),
-        **options: object,
+    async def accept(self, raw: bytes, arrival: Arrival | None = None, **details: object) -> AcceptOutcome:
+        arrival = arrival or Arrival.of(**details)  # type: ignore[arg-type]
+        if not self.is_scan(arrival.envelope_recipients):
+            return await self.pipeline.accept(raw, arrival=arrival)
+        return await self._accept_scan_mail(raw, arrival.envelope_sender, arrival.source, arrival.provenance)
+
+    async def _accept_scan_mail(
+        self, raw: bytes, envelope_sender: str | None, source: str, provenance: Provenance
     ) -> AcceptOutcome:
-        if not self.is_scan(envelope_recipients):
-            return await self.pipeline.accept(raw, channel=channel, received_at=received_at,
-                                              envelope_sender=envelope_sender,
-                                              envelope_recipients=envelope_recipients, source=source,
-                                              provenance=provenance, **options)
         if not self.is_authenticated(provenance):
             return await self._reject(raw, LetterInvalid([LetterProblem(source, "sender", "scan_not_authenticated")]))
         # IMAP gives no envelope: the copier's mailbox, configured by staff, is then the trust boundary and the

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from email.message import Message
 from email.utils import parsedate_to_datetime
+from zoneinfo import ZoneInfo
 
 from services.intake.message.addresses import MAX_MAILBOX_HEADER_CHARS, display_name, mailboxes, principal
 from services.intake.message.charsets import decode_header_value, header_text
@@ -88,6 +89,20 @@ _DATE_CHARS = 200
 # A quoted header block is a handful of lines; a longer run of "Key: value" lines is not one.
 _HEADER_BLOCK_LINES = 60
 _NUMERIC = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:\D{1,6}(\d{1,2})[:h](\d{2}))?")
+# A time a mail client printed in a quoted header has no offset: it is the wall clock of whoever forwarded it, in
+# Belgium (the services' zone), not UTC. "10:15" on 2 November is 09:15 UTC. A zone written after it wins
+# ("10:15:00 CET", Apple Mail); these abbreviations have one meaning each, whatever the season.
+WALL_CLOCK_ZONE = ZoneInfo("Europe/Brussels")
+_ZONE_AFTER = re.compile(r"(?::\d{2})?[ \t]*+(UTC|GMT|CEST|CET|MESZ|MEZ)\b", re.IGNORECASE)
+_ZONE_MINUTES = {"utc": 0, "gmt": 0, "cet": 60, "mez": 60, "cest": 120, "mesz": 120}
+
+
+def _written_zone(value: str, end: int) -> tzinfo:
+    """The zone written right after a printed time, else the wall clock's (`WALL_CLOCK_ZONE`)."""
+    written = _ZONE_AFTER.match(value, end)
+    if written is None:
+        return WALL_CLOCK_ZONE
+    return timezone(timedelta(minutes=_ZONE_MINUTES[written.group(1).lower()]))
 
 
 def parse_loose_date(value: str) -> datetime | None:
@@ -119,7 +134,7 @@ def parse_loose_date(value: str) -> datetime | None:
             minute = int(groups[4]) if groups[4] else 0
             if order == "mdy" and groups[5] and groups[5].lower() == "pm" and hour < 12:
                 hour += 12
-            return datetime(year, month, day, hour, minute, tzinfo=timezone.utc)
+            return datetime(year, month, day, hour, minute, tzinfo=_written_zone(value, match.end()))
         except (ValueError, TypeError):
             continue
     return None

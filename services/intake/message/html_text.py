@@ -1,93 +1,142 @@
 """HTML mail turned into readable plain text (pure). Nothing is executed or fetched: scripts, styles and remote
 resources are dropped, only the text and link targets are kept.
 
-A small forward-only scanner rather than `html.parser`: the standard parser rescans unclosed constructs and takes
-quadratic time on inputs such as `"<!--" * 20000` (3 s for 80 KB here, cf. CVE-2025-6069), and intake parses small
-messages on its event loop. Every search below starts where the previous one ended, so the time is linear; the
-patterns only see a tag cut to regex_bounds' line length. A numeric character reference of thousands of digits
-(`&#999...;`) would make `html.unescape` raise (Python's int-from-string limit): it becomes U+FFFD instead.
+An HTML parser does the reading (libxml2 through lxml): attributes are attributes (`<img alt="a > b">` leaks
+nothing), entities and broken markup are read as browsers read them, in linear time (the standard library's
+parser takes quadratic time on `"<!--" * 20000`, cf. CVE-2025-6069). `inscriptis` lays the text out as a browser
+renders it, with CSS's whitespace model (`ab<span>c</span>` stays one word, which `html-text` splits: words of
+Chinese and Japanese mail were cut apart). Here are added: the invisible elements dropped (lxml_html_clean), list
+items as "- " and table cells on one line per row (inscriptis' own bullets and table layout are off: a mail's
+layout tables are no data), and a link's target after its words when they do not show it. Two repairs first:
+- an element whose content is raw text (`<style>`, `<script>`) left unclosed would swallow the rest of the mail
+  (HTML5 13.2.5.2: up to its end tag, which never comes), so it is closed at the next tag;
+- what follows `</body>` or `</html>` (mail clients append their footers and quoted mails there) belongs to
+  the body (HTML5 13.2.6.4.19-22), where libxml2 drops it: those end tags are removed;
+- beyond 256 levels of nesting libxml2 stops reading (and inscriptis recurses once per level): such a document
+  is read without its markup instead.
+At most `MAX_HTML_CHARS` of HTML are read (the text kept is far smaller: ParseContext.max_text_chars).
 """
 
 from __future__ import annotations
 
-import html
 import re
 
-from services.intake.message.regex_bounds import LINE_CHARS
+import copy
 
-_BLOCK_TAGS = {
-    "p", "div", "br", "li", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "hr",
-    "section", "article", "header", "footer", "ul", "ol", "dd", "dt", "address",
-}
-_SKIPPED_TAGS = {"script", "style", "head", "title", "template", "noscript", "svg", "object", "iframe"}
-_TAG_NAME = re.compile(r"/?\s*([a-zA-Z][a-zA-Z0-9]*)")
-_HREF = re.compile(r"""\bhref\s*+=\s*+(?:"([^"]*+)"|'([^']*+)'|([^\s>]++))""", re.IGNORECASE)
-# A reference longer than any code point (U+10FFFF is 1114111): starts only at "&#", so linear.
-_HUGE_CHARREF = re.compile(r"&#(?:[xX]0*+[0-9a-fA-F]{7,}+|0*+[0-9]{8,}+);?")
+import lxml.etree
+import lxml.html
+from inscriptis import Inscriptis
+from inscriptis.css_profiles import CSS_PROFILES
+from inscriptis.html_properties import Display
+from inscriptis.model.config import ParserConfig
+from inscriptis.model.html_document_state import HtmlDocumentState
+from inscriptis.model.html_element import HtmlElement
+from inscriptis.model.tag import CustomHtmlTagHandlerMapping
+from lxml_html_clean import Cleaner
+
+MAX_HTML_CHARS = 5_000_000
+# Elements whose text no reader sees.
+_INVISIBLE = ["head", "title", "template", "noscript", "svg", "object", "iframe", "script", "style"]
+_CLEANER = Cleaner(scripts=True, javascript=False, comments=True, style=True, links=True, meta=True,
+                   page_structure=False, processing_instructions=True, embedded=True, frames=True, forms=False,
+                   annoying_tags=False, remove_unknown_tags=False, safe_attrs_only=False, kill_tags=_INVISIBLE)
+_RAW_TEXT_START = re.compile(r"<(style|script|xmp|textarea|title)\b[^>]{0,2000}+>", re.IGNORECASE)
+_LINK_SCHEMES = ("http://", "https://", "mailto:")
+_TAG = re.compile(r"<[^<>]{0,2000}+>")
+_DOCUMENT_END = re.compile(r"</(?:body|html)\s{0,100}+>", re.IGNORECASE)
 
 
-def _unescape(text: str) -> str:
-    if "&#" in text:
-        text = _HUGE_CHARREF.sub("\ufffd", text)
-    return html.unescape(text)
+def _ignore(*_: object) -> None:
+    """A tag handler that does nothing (replaces inscriptis' list bullets and table layout)."""
+
+
+def _cell(state: HtmlDocumentState, _attributes: object) -> None:
+    """A table cell starts after a space: the cells of a row read as one line."""
+    state.tags[-1].write(" ")
+
+
+def _layout() -> ParserConfig:
+    css = copy.deepcopy(CSS_PROFILES["strict"])
+    for name in ("ul", "ol", "tr"):
+        css[name] = HtmlElement(display=Display.block)
+    for name in ("td", "th"):
+        css[name] = HtmlElement(display=Display.inline)
+    handlers = CustomHtmlTagHandlerMapping(
+        start_tag_mapping={**{name: _ignore for name in ("ul", "ol", "li", "table", "tr")}, "td": _cell, "th": _cell},
+        end_tag_mapping={name: _ignore for name in ("ul", "ol", "table", "td", "th")},
+    )
+    return ParserConfig(css=css, custom_html_tag_handler_mapping=handlers)
+
+
+_LAYOUT = _layout()
+
+
+def _close_raw_text(source: str) -> str:
+    """Close each raw-text element that has no end tag just before the next "<" (CSS never holds one; a script
+    that does is dropped anyway). One forward pass: every search starts where the previous ended."""
+    lower = source.lower()
+    last_end: dict[str, int] = {}  # where each end tag last occurs: no search for one that never comes
+    pieces: list[str] = []
+    position = 0
+    while (start := _RAW_TEXT_START.search(source, position)) is not None:
+        name = start.group(1).lower()
+        if name not in last_end:
+            last_end[name] = lower.rfind(f"</{name}")
+        end = lower.find(f"</{name}", start.end()) if last_end[name] >= start.end() else -1
+        if end >= 0:
+            pieces.append(source[position:end])
+            position = end
+            continue
+        following = source.find("<", start.end())
+        following = len(source) if following < 0 else following
+        pieces.append(f"{source[position:following]}</{name}>")
+        position = following
+    pieces.append(source[position:])
+    return "".join(pieces)
+
+
+def _parse(source: str) -> lxml.html.HtmlElement | None:
+    """The document's tree, or None when libxml2 gave up part of it (nesting beyond its limit)."""
+    parser = lxml.html.HTMLParser(recover=True, encoding="utf-8")
+    data = source.replace("\x00", "").encode("utf-8", "surrogatepass").strip() or b"<html/>"
+    try:
+        root = lxml.etree.fromstring(data, parser=parser)
+    except (lxml.etree.ParserError, ValueError):
+        return None
+    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
+        return None
+    return root if root is not None else lxml.etree.fromstring(b"<html/>", parser=parser)
+
+
+def _mark_up(tree: lxml.html.HtmlElement) -> None:
+    """List items start with "- "; a link whose words do not show its target gets it after them."""
+    for item in tree.iter("li"):
+        item.text = "- " + (item.text or "")
+    for link in tree.iter("a"):
+        target = (link.get("href") or "").strip()
+        if not target.startswith(_LINK_SCHEMES):
+            continue
+        target = target.removeprefix("mailto:")
+        if target and target not in link.text_content():
+            link.tail = f" ({target})" + (link.tail or "")
+
+
+def _without_markup(source: str) -> str:
+    """The fallback for a document the parser could not read whole: tags become line breaks."""
+    return lxml.html.fromstring(f"<p>{_TAG.sub(chr(10), source)}</p>").text_content()
 
 
 def html_to_text(source: str) -> str:
-    lower = source.lower()
-    chunks: list[str] = []
-    position = 0
-    length = len(source)
-    link: tuple[str, int] | None = None  # target and index of the first chunk of the link's text
-    while position < length:
-        start = source.find("<", position)
-        if start < 0:
-            chunks.append(_unescape(source[position:]))
-            break
-        if start > position:
-            chunks.append(_unescape(source[position:start]))
-        if source.startswith("<!--", start):
-            end = source.find("-->", start + 4)
-            if end < 0:
-                break
-            position = end + 3
-            continue
-        end = source.find(">", start + 1)
-        if end < 0:
-            chunks.append(_unescape(source[start:]))
-            break
-        tag = source[start + 1 : min(end, start + 1 + LINE_CHARS)]
-        position = end + 1
-        match = _TAG_NAME.match(tag)
-        if not match:
-            continue  # <!DOCTYPE>, <?xml?>, a stray "<"
-        name = match.group(1).lower()
-        closing = tag.lstrip().startswith("/")
-        if name in _SKIPPED_TAGS and not closing and not tag.rstrip().endswith("/"):
-            close = lower.find(f"</{name}", position)
-            if close < 0:
-                break
-            after = source.find(">", close)
-            position = length if after < 0 else after + 1
-            continue
-        if name in _BLOCK_TAGS and not (closing and name == "li"):
-            chunks.append("\n")
-        if name == "li" and not closing:
-            chunks.append("- ")
-        elif name in {"td", "th"} and not closing:
-            chunks.append(" ")
-        elif name == "a" and not closing:
-            href = _HREF.search(tag)
-            target = next((group for group in href.groups() if group), "") if href else ""
-            target = _unescape(target)
-            link = (target, len(chunks)) if target.startswith(("http://", "https://", "mailto:")) else None
-        elif name == "a" and closing and link is not None:
-            target, first = link
-            shown = "".join(chunks[first:])
-            target = target.removeprefix("mailto:")
-            if target and target not in shown:
-                chunks.append(f" ({target})")
-            link = None
-    return _collapse("".join(chunks))
+    source = _close_raw_text(_DOCUMENT_END.sub("", source[:MAX_HTML_CHARS]))
+    tree = _parse(source)
+    if tree is None:
+        return _collapse(_without_markup(source))
+    try:
+        tree = _CLEANER.clean_html(tree)
+    except AssertionError:  # lxml bug 1838497 on some malformed trees: read them uncleaned
+        pass
+    _mark_up(tree)
+    return _collapse(Inscriptis(tree, _LAYOUT).get_text())
 
 
 def _collapse(text: str) -> str:

@@ -1,5 +1,8 @@
 """From raw bytes to what the message means (pure, no I/O): who wrote, when, about what, in which language,
-what it refers to, whether a machine wrote it, whether it is a bounce.
+what it refers to, what is new in it, and what kind of message it is.
+
+The kind (a bounce, a machine's mail, a staff forward, a mail that refuses automatic answers) is decided by the
+chain of named rules in `rules/`; their hits are kept in `Understanding.rules` and travel with the message.
 
 `understand(raw, context)` never returns a half result: it returns an `Understanding` or raises (a parser error,
 `MimeLimitExceeded`), and the pipeline quarantines the raw message with the reason.
@@ -16,46 +19,21 @@ from email.policy import compat32
 from email.utils import parsedate_to_datetime
 
 from services.intake.message.addresses import address_list, display_name, mailboxes, principal
-from services.intake.message.authentication import MAX_HEADERS, TxtLookup, Verdict, verdict_from_headers, verify_dkim
-from services.intake.message.automation import acknowledgment_suppression, detect_automated
-from services.intake.message.bounces import BounceReport, read_delivery_notice
+from services.intake.message.authentication import MAX_HEADERS, Verdict, verdict_from_headers, verify_dkim
+from services.intake.message.bounces import BounceReport
 from services.intake.message.charsets import decode_header_value, header_text
-from services.intake.message.forwarding import ForwardedOriginal, find_forwarded_original
+from services.intake.message.context import ParseContext, Person, is_staff
 from services.intake.message.language import detect_language
 from services.intake.message.large_parts import hollow_out
 from services.intake.message.message_key import message_ids, normalise_message_id, repair_header_block
-from services.intake.message.mime import Attachment, MimeContent, MimeLimits, extract_content
+from services.intake.message.mime import Attachment, MimeContent, extract_content
 from services.intake.message.references import case_numbers, ours
-from services.intake.message.reports import DISPOSITION_NOTIFICATION, find_report
-from shared.events import Provenance, SenderVerdict
+from services.intake.message.reply_text import new_text as separate_new_text
+from services.intake.message.reports import DISPOSITION_NOTIFICATION
+from services.intake.message.rules import CHAIN, Facts, Outcome, run_chain
+from shared.events import RuleHit, SenderVerdict
 
-
-@dataclass(frozen=True)
-class ParseContext:
-    """What the parser needs to know about us, taken from the settings."""
-
-    own_domain: str = "ombudsdesk.localhost"
-    case_number_prefix: str = "MED"
-    case_number_width: int = 5
-    staff_addresses: frozenset[str] = frozenset()
-    staff_domains: frozenset[str] = frozenset()
-    limits: MimeLimits = MimeLimits()
-    max_text_chars: int = 200_000
-    envelope_sender: str | None = None
-    # Trust at the door (docs/security.md): the authserv-ids (RFC 8601) whose Authentication-Results we believe,
-    # and what the channel itself saw (peer, SMTP AUTH login, staff mailbox).
-    trusted_authserv_ids: frozenset[str] = frozenset()
-    # SMTP AUTH logins that are staff members' (their forwards are trusted), lower-case.
-    staff_logins: frozenset[str] = frozenset()
-    provenance: Provenance = Provenance()
-    # Intake's own DKIM check where it is the MX (setting verify_dkim_dmarc): the DNS TXT lookup to use, None = off.
-    dkim_txt_lookup: TxtLookup | None = None
-
-
-@dataclass(frozen=True)
-class Person:
-    name: str = ""
-    email: str | None = None
+__all__ = ["ParseContext", "Person", "Understanding", "understand"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +64,10 @@ class Understanding:
     acknowledgment_suppressed: str | None = None
     disposition_of: str | None = None
     disposition: str | None = None
+    # The named rules that hit, in chain order (rules/), and the text without quoted history, signature and
+    # footer (None: nothing to separate, `text` is all new).
+    rules: tuple[RuleHit, ...] = ()
+    new_text: str | None = None
 
 
 def parse_bytes(raw: bytes) -> Message:
@@ -244,13 +226,6 @@ def _cap_person(person: Person, what: str, defects: list[str]) -> Person:
     return person if (name, email) == (person.name, person.email) else Person(name=name, email=email)
 
 
-def _is_staff(person: Person, context: ParseContext) -> bool:
-    if not person.email:
-        return False
-    domain = person.email.rpartition("@")[2]
-    return person.email in context.staff_addresses or domain in context.staff_domains
-
-
 def sender_verdict(
     raw: bytes, message: Message, from_domain: str | None, notes: list[str], context: ParseContext,
     defects: list[str],
@@ -282,7 +257,7 @@ def forward_authenticated(forwarder: Person, verdict: SenderVerdict, context: Pa
     """Whether a staff forward is proven to come from staff (docs/security.md): its From is a staff address or domain
     and verified; or it came over the submission port under SMTP AUTH (RFC 4954) as a staff account (an address of
     `staff_logins`); or from an IMAP mailbox configured as staff's."""
-    if verdict is SenderVerdict.VERIFIED and _is_staff(forwarder, context):
+    if verdict is SenderVerdict.VERIFIED and is_staff(forwarder, context):
         return True
     # Only logins named as staff's: a copier's account (its password often stored on the device) is not staff,
     # whatever its name looks like.
@@ -324,50 +299,43 @@ def understand(raw: bytes, context: ParseContext) -> Understanding:
         if reply_id not in references:
             references = (*references, reply_id)
 
-    delivery_notice = read_delivery_notice(message, headers, content, sender.email)
-    bounce = delivery_notice.bounce if delivery_notice else None
-    report = find_report(message, headers, content)
+    facts = Facts(message=message, headers=headers, content=content, text=text, subject=subject, sender=sender,
+                  message_id=message_id, context=context)
+    rules = run_chain(facts, CHAIN)
+    decided = {hit.outcome: hit for hit in reversed(rules)}  # the first hit of each outcome
+    bounce = facts.delivery_notice.bounce if Outcome.BOUNCE in decided and facts.delivery_notice else None
     forwarded_by: Person | None = None
     forward_verified = False
     needs_confirmation: str | None = None
-    # A report (a read receipt, an abuse report) quoting a citizen's mail is a machine's, never a staff forward.
-    if bounce is None and report is None and _is_staff(sender, context):
-        original: ForwardedOriginal | None = find_forwarded_original(content, text)
-        if original is not None and original.sender.email and not _is_staff(
-            Person(email=original.sender.email), context
-        ):
-            forwarded_by = sender
-            # Extracted even when unproven, so that staff see whom it is about; the registry holds it then.
-            forward_verified = forward_authenticated(forwarded_by, verdict.verdict, context)
-            if not forward_verified:
-                needs_confirmation = "staff_forward_not_verified"
-            sender = Person(name=original.sender.name, email=original.sender.email)
-            sent_at = original.sent_at or sent_at
-            subject = original.subject or subject
-            text = original.text or text
-        else:
-            defects.append("mail from staff without an identifiable original sender")
-
-    # Machines are never answered (issue 10): a bounce, any multipart/report (reports.py), an auto-reply.
-    automated_reason = None
-    if bounce is None and forwarded_by is None:
-        automated_reason = detect_automated(
-            headers, subject, sender.email, message_id, context.own_domain, context.envelope_sender, text
-        )
-    if report is not None and bounce is None:
-        automated_reason = report.reason
-    elif delivery_notice is not None and bounce is None:
-        automated_reason = delivery_notice.reason
-    if bounce is not None:
-        automated_reason = "delivery status notification"
-    # X-Auto-Response-Suppress asks not to auto-reply to its writer; on a staff forward that is the staff member.
-    acknowledgment_suppressed = acknowledgment_suppression(headers) if forwarded_by is None else None
+    original = facts.forwarded_original if Outcome.FORWARD in decided else None
+    if original is not None:
+        forwarded_by = sender
+        # Extracted even when unproven, so that staff see whom it is about; the registry holds it then.
+        forward_verified = forward_authenticated(forwarded_by, verdict.verdict, context)
+        if not forward_verified:
+            needs_confirmation = "staff_forward_not_verified"
+        sender = Person(name=original.sender.name, email=original.sender.email)
+        sent_at = original.sent_at or sent_at
+        subject = original.subject or subject
+        text = original.text or text
+    elif bounce is None and facts.report is None and facts.from_staff:
+        defects.append("mail from staff without an identifiable original sender")
+    # Machines are never answered (issue 10): a bounce, a report, a delivery notice, an auto-reply.
+    automated_reason = "delivery status notification" if bounce is not None else (
+        decided[Outcome.AUTOMATED].why if Outcome.AUTOMATED in decided else None)
+    suppressed = decided.get(Outcome.ACKNOWLEDGMENT_SUPPRESSED)
     # A read receipt (RFC 8098) is about one message: the registry attaches it to that file as an event.
+    report = facts.report
     disposition_of = report.original_message_id if report and report.report_type == DISPOSITION_NOTIFICATION else None
     if disposition_of and disposition_of not in references:
         references = (*references, disposition_of)
 
-    language, confidence = detect_language(f"{subject}\n{text}")
+    fresh = separate_new_text(text) if bounce is None else None
+    # The language of the citizen's own words (not a quoted reply, a signature or an English footer); the
+    # subject helps only when they say too little.
+    language, confidence = detect_language(text if fresh is None else fresh)
+    if language is None:
+        language, confidence = detect_language(f"{subject}\n{text if fresh is None else fresh}")
     # Bounded only now, once forwarding and automation saw the headers as they came (see MAX_SUBJECT_CHARS).
     subject = _cap_text(subject, MAX_SUBJECT_CHARS, "subject", defects)
     sender = _cap_person(sender, "sender", defects)
@@ -411,7 +379,9 @@ def understand(raw: bytes, context: ParseContext) -> Understanding:
         identity_notes=tuple(note[:MAX_SUBJECT_CHARS] for note in dict.fromkeys(identity_notes))[:MAX_DEFECTS],
         forward_verified=forward_verified,
         needs_confirmation=needs_confirmation,
-        acknowledgment_suppressed=acknowledgment_suppressed,
+        acknowledgment_suppressed=suppressed.why if suppressed else None,
         disposition_of=disposition_of,
         disposition=report.disposition if disposition_of and report else None,
+        rules=tuple(hit.model_copy(update={"why": hit.why[:MAX_SUBJECT_CHARS]}) for hit in rules),
+        new_text=fresh,
     )

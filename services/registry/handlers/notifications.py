@@ -1,0 +1,104 @@
+"""The `NotificationSent` and `NotificationFailed` handlers: the notifier's report on a notice, filed in the case.
+
+A sent notice joins the thread (its Message-ID then matches the citizen's reply); the first acknowledgment sent
+acknowledges the complaint. A failed notice is filed too, so staff see the citizen was not told; a failed
+acknowledgment does not count as one (`ComplaintState.acknowledgment_failed`). Both are idempotent: the thread entry's
+key (`out:` / `failed:` + the notification key) is found on a redelivery.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.registry.handlers.ports import RegisterClock
+from services.registry.handlers.records import (
+    SYSTEM_ACTOR,
+    aware,
+    log_change,
+    state_of,
+    store_state,
+    stored_message_id,
+)
+from services.registry.models import Complaint, ThreadMessage
+from services.registry.repository import Transaction
+from services.registry.unit_of_work import UnitOfWork
+from services.registry.vocabulary import Status
+from shared.events import NotificationFailed, NotificationSent
+from shared.messaging import PermanentError
+
+ACKNOWLEDGMENT_NOTICES = frozenset({"acknowledgment", "acknowledgement"})
+
+
+async def _filed_notice(tx: Transaction, event: NotificationSent | NotificationFailed, key: str, *,
+                       message_id: str | None, subject_line: str, body: str) -> Complaint | None:
+    """The notice's complaint, with the notice filed in its thread under `key`; None if it was filed before (a
+    redelivery), and then nothing else is done either."""
+    complaint = await tx.complaint_by_number(event.complaint_number, for_update=True)
+    if complaint is None:
+        # Redelivering it would not make the complaint appear: dead-letter it at once.
+        raise PermanentError(f"notification for unknown complaint {event.complaint_number}")
+    if await tx.thread_message_by_key(key) is not None:
+        return None
+    tx.stage(ThreadMessage(complaint_id=complaint.id, direction="out", message_key=key, message_id=message_id,
+                           sender_name="", sender_email=None, recipient=event.recipient, subject_line=subject_line,
+                           body=body, notice_kind=event.notice_kind, attachments=[], automated=False,
+                           occurred_at=aware(event.occurred_at)))
+    return complaint
+
+
+async def notification_sent(event: NotificationSent, *, uow: UnitOfWork, clock: RegisterClock) -> bool:
+    """Record a notice we sent in the case's thread; False if it was recorded already."""
+
+    async def record(tx: Transaction) -> bool:
+        complaint = await _filed_notice(tx, event, f"out:{event.notification_key}",
+                                        message_id=stored_message_id(event.message_id),
+                                        subject_line=event.subject_line, body="")
+        if complaint is None:
+            return False
+        failed = await tx.thread_message_by_key(f"failed:{event.notification_key}") is not None
+        if event.notice_kind in ACKNOWLEDGMENT_NOTICES and not failed:
+            before = state_of(complaint)
+            after = before.acknowledgment_sent(aware(event.occurred_at))
+            if after != before:
+                store_state(complaint, after)
+                complaint.updated_at = clock.now()
+            if after.status != before.status:
+                log_change(tx, complaint, "status", SYSTEM_ACTOR, "acknowledgment sent", {
+                    "from": before.status.value, "to": after.status.value, "outcome": None, "category": None,
+                    "reasons": [], "message_id": event.message_id}, at=clock.now())
+        return True
+
+    return await uow.run(f"notification {event.notification_key}", record)
+
+
+async def notification_failed(event: NotificationFailed, *, uow: UnitOfWork, clock: RegisterClock) -> bool:
+    """Record a notice the notifier gave up on, in the thread and the change log; False if recorded already."""
+
+    async def record(tx: Transaction) -> bool:
+        complaint = await _filed_notice(tx, event, f"failed:{event.notification_key}", message_id=None,
+                                        subject_line="", body=event.reason)
+        if complaint is None:
+            return False
+        details: dict[str, Any] = {"notification_key": event.notification_key, "notice_kind": event.notice_kind,
+                                   "recipient": event.recipient}
+        sent = await tx.thread_message_by_key(f"out:{event.notification_key}")
+        if event.notice_kind in ACKNOWLEDGMENT_NOTICES and sent is not None:
+            # The same notice was first reported sent (e.g. accepted by the relay, then refused): undo what it did.
+            before = state_of(complaint)
+            after = before.acknowledgment_failed(sent.occurred_at)
+            if after.acknowledged_at != before.acknowledged_at:
+                details["acknowledged_at_cleared"] = before.acknowledged_at
+            if after.status != before.status:
+                # The file was moved to "acknowledged" by the notice; the citizen was not told after all, so staff
+                # must not read it as acknowledged. A correction of the system's own step, not a workflow
+                # transition, logged as a status change like every other (the file's history shows it).
+                details["status_reverted"] = {"from": before.status.value, "to": after.status.value}
+                log_change(tx, complaint, "status", SYSTEM_ACTOR, "acknowledgment failed",
+                           {"from": before.status.value, "to": after.status.value,
+                            "notification_key": event.notification_key}, at=clock.now())
+            store_state(complaint, after)
+        complaint.updated_at = clock.now()
+        log_change(tx, complaint, "notification_failed", SYSTEM_ACTOR, event.reason, details, at=clock.now())
+        return True
+
+    return await uow.run(f"notification {event.notification_key}", record)

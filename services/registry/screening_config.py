@@ -1,0 +1,372 @@
+"""The screening configuration: the rules file and the ombudsman directory, as pydantic models (pure, no I/O).
+
+- `ScreeningRules` (`screening.toml`: admissibility, DPO, kinds, themes, services) and `Directory`
+  (`directory.toml`: one `[[ombudsman]]` per institution) — each `from_toml(text, source)`, where `source` (the
+  file's path) starts every error line;
+- `ScreeningConfig.combine(rules, directory)` checks what spans both files and keeps the directory entries of the
+  countries we redirect to; `ScreeningConfig.from_toml(rules_text, directory_text)` does all three;
+- `KeywordSet` — keywords by language, compiled once, matched by `screening.screen` after `normalise`.
+
+Every problem of a file raises `ScreeningConfigError`, one line per problem naming the file, the entry (an entry of
+an array of tables by its id, else its position) and the key:
+`screening.toml: themes.energy.keywords.fr[3]: empty keyword '***'`. The shipped examples are
+`screening.example.toml` and `directory.example.toml`; reading the files is `screening_files.load_screening_config`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PrivateAttr,
+    RootModel,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+
+from services.registry.vocabulary import DEFAULT_LANGUAGE, Kind
+
+__all__ = [
+    "Admissibility",
+    "Category",
+    "Directory",
+    "DpoContact",
+    "KeywordSet",
+    "KindRule",
+    "Ombudsman",
+    "ScreeningConfig",
+    "ScreeningConfigError",
+    "ScreeningRules",
+    "normalise",
+]
+
+# Ligatures that Unicode decomposition leaves alone but people write both ways ("œuvre" / "oeuvre").
+_LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae"})
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+class ScreeningConfigError(ValueError):
+    """The screening rules or the directory are invalid; each line names the file, the entry and the key."""
+
+
+def normalise(text: str) -> str:
+    """Lower case, no accents, no punctuation, single spaces: 'Réclamation — SPF!' -> 'reclamation spf'."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
+    without_marks = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _NON_WORD.sub(" ", without_marks.casefold()).strip()
+
+
+class _Table(BaseModel):
+    # A TOML table: unknown keys are errors (a typo must not pass silently); numbers where a text is expected are
+    # taken as text, as the hand-written parser did (`id = 2`, `fr = [2026]`).
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+
+def _keyword(value: str) -> str:
+    if not normalise(value.strip().strip("*")):
+        raise ValueError(f"empty keyword {value!r}")
+    return value
+
+
+def _labels(value: Any) -> Any:
+    """A single text is the French label; a table gives one text per language."""
+    return {DEFAULT_LANGUAGE: value} if isinstance(value, str) else value
+
+
+def _known_kind(value: str) -> str:
+    known = sorted(kind.value for kind in Kind)
+    if value not in known:
+        raise ValueError(f"unknown kind {value!r}; expected one of {known}")
+    return value
+
+
+Labels = Annotated[dict[str, str], BeforeValidator(_labels)]
+Id = Annotated[str, Field(min_length=1)]
+Keyword = Annotated[str, AfterValidator(_keyword)]
+
+
+@dataclass(frozen=True)
+class _Keyword:
+    text: str
+    weight: int
+    pattern: re.Pattern[str]
+
+    @classmethod
+    def compile(cls, keyword: str) -> _Keyword:
+        stripped = keyword.strip()
+        core = normalise(stripped.strip("*"))
+        left = "" if stripped.startswith("*") else r"(?<!\w)"
+        right = "" if stripped.endswith("*") else r"(?!\w)"
+        return cls(stripped, len(core.split()), re.compile(left + re.escape(core) + right))
+
+
+class KeywordSet(RootModel[dict[str, tuple[Keyword, ...]]]):
+    """Keywords by language (`{ fr = ["impôt*"], nl = [...] }`); all languages are searched (citizens mix languages,
+    and names are shared)."""
+
+    model_config = ConfigDict(frozen=True, coerce_numbers_to_str=True)
+    root: dict[str, tuple[Keyword, ...]] = {}
+    _compiled: tuple[_Keyword, ...] = PrivateAttr(default=())
+
+    def model_post_init(self, context: Any) -> None:
+        compiled: dict[str, _Keyword] = {}
+        for words in self.root.values():
+            for word in words:
+                keyword = _Keyword.compile(word)
+                # The same word in several languages ("pension*", "Fedasil") counts once.
+                compiled.setdefault(keyword.pattern.pattern, keyword)
+        self._compiled = tuple(compiled.values())
+
+    @property
+    def by_language(self) -> Mapping[str, tuple[str, ...]]:
+        return self.root
+
+    def matches(self, normalised_text: str) -> tuple[tuple[str, ...], int]:
+        """(the keywords found, as written in the configuration; their total weight)."""
+        found: dict[str, int] = {}
+        for keyword in self._compiled:
+            if keyword.text not in found and keyword.pattern.search(normalised_text):
+                found[keyword.text] = keyword.weight
+        return tuple(found), sum(found.values())
+
+
+def _pick(labels: Mapping[str, str], language: str | None, fallback: str) -> str:
+    primary = (language or DEFAULT_LANGUAGE).split("-")[0].lower()
+    return labels.get(primary) or labels.get(DEFAULT_LANGUAGE) or next(iter(labels.values()), fallback)
+
+
+class Category(_Table):
+    """An entry of a taxonomy (kinds, themes, services): an id, labels by language, keywords."""
+
+    id: Id
+    labels: Labels = Field(default={}, alias="label")
+    keywords: KeywordSet = KeywordSet()
+
+    def label(self, language: str | None = None) -> str:
+        return _pick(self.labels, language, self.id)
+
+
+class KindRule(Category):
+    """A kind's keywords; the id is one of `vocabulary.Kind`."""
+
+    id: Annotated[Id, AfterValidator(_known_kind)]
+
+
+class Ombudsman(_Table):
+    """An entry of the directory: who is competent for what, and how the citizen reaches them."""
+
+    id: Id
+    names: Labels = Field(alias="name")
+    keywords: KeywordSet = KeywordSet()
+    country: str = ""
+    website: str = ""
+    email: str = ""
+    phone: str = ""
+    address: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _id_and_name(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and not (data.get("id") and data.get("name")):
+            raise ValueError("id and name are required")
+        return data
+
+    def name(self, language: str | None = None) -> str:
+        return _pick(self.names, language, self.id)
+
+    def contact(self) -> dict[str, str]:
+        pairs = (("website", self.website), ("email", self.email), ("phone", self.phone), ("address", self.address))
+        return {key: value for key, value in pairs if value}
+
+
+class DpoContact(_Table):
+    """The Data Protection Officer complaints about personal data go to (GDPR art. 38(4))."""
+
+    name: str = ""
+    email: str = ""
+    keywords: KeywordSet = KeywordSet()
+
+
+class Admissibility(_Table):
+    """The `[admissibility]` table: what makes a complaint inadmissible (complaints only)."""
+
+    # Facts older than this (back from the receipt date) with no step taken since make a complaint inadmissible.
+    max_fact_age_days: NonNegativeInt = 365
+    # The citizen must first have contacted the service concerned (the "first line").
+    require_first_line: bool = True
+    anonymous_names: KeywordSet = KeywordSet()
+    first_line_contacted: KeywordSet = KeywordSet()
+    first_line_not_contacted: KeywordSet = KeywordSet()
+
+
+class _File(_Table):
+    """A whole configuration file; `source` (its path) starts every error line."""
+
+    @classmethod
+    def from_toml(cls, text: str, source: str) -> Self:
+        """The validated file, or `ScreeningConfigError`, one line per problem: `source: location: what is wrong`."""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ScreeningConfigError(f"{source}: invalid TOML: {exc}") from exc
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            lines = (_describe(problem, data, source) for problem in error.errors())
+            raise ScreeningConfigError("\n".join(lines)) from None
+
+
+class ScreeningRules(_File):
+    """The rules file (`screening.toml`); see `screening.example.toml`."""
+
+    self_id: str | None = Field(default=None, alias="self")
+    countries: tuple[str, ...] = ()
+    # The directory file, relative to the rules file (`screening_files` reads it); None: the shipped example.
+    directory: str | None = None
+    redirect_limit: NonNegativeInt = 3
+    default_kind: Annotated[str, AfterValidator(_known_kind)] = Kind.COMPLAINT.value
+    admissibility: Admissibility = Admissibility()
+    dpo: DpoContact | None = None
+    kinds: tuple[KindRule, ...] = ()
+    themes: tuple[Category, ...] = ()
+    services: tuple[Category, ...] = ()
+
+
+class Directory(_File):
+    """The directory file (`directory.toml`): one `[[ombudsman]]` table per institution; ids are unique."""
+
+    ombudsman: tuple[Ombudsman, ...] = ()
+
+    @field_validator("ombudsman")
+    @classmethod
+    def _unique_ids(cls, entries: tuple[Ombudsman, ...]) -> tuple[Ombudsman, ...]:
+        ids = [entry.id for entry in entries]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate id(s) {', '.join(duplicates)}")
+        return entries
+
+
+# TOML words for pydantic's error types; the others keep pydantic's own message.
+_MESSAGES = {
+    "extra_forbidden": "unknown key",
+    "dict_type": "expected a table",
+    "model_type": "expected a table",
+    "list_type": "expected a list",
+    "tuple_type": "expected a list",
+    "string_type": "expected a text",
+}
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _location(loc: Iterable[int | str], data: Any) -> str:
+    """`themes.taxation.keywords.fr[3]`: an entry of an array of tables is named by its id when it has a plain one."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            entry = data[part] if isinstance(data, list) and part < len(data) else None
+            entry_id = entry.get("id") if isinstance(entry, Mapping) else None
+            ids = [e.get("id") for e in data if isinstance(e, Mapping)] if isinstance(data, list) else []
+            named = isinstance(entry_id, str) and _BARE_KEY.fullmatch(entry_id) and ids.count(entry_id) == 1
+            text += f".{entry_id}" if named else f"[{part}]"
+            data = entry
+        else:
+            text += f".{part}" if _BARE_KEY.fullmatch(part) else f'."{part}"'
+            data = data.get(part) if isinstance(data, Mapping) else None
+    return text.lstrip(".")
+
+
+def _describe(problem: ErrorDetails, data: Any, source: str) -> str:
+    loc = list(problem["loc"])
+    if problem["type"] == "missing":
+        message = f"missing {loc.pop()}"
+    else:
+        message = _MESSAGES.get(problem["type"]) or str(problem["msg"]).removeprefix("Value error, ")
+        message = message[:1].lower() + message[1:]
+    where = _location(loc, data)
+    return f"{source}: {where}: {message}" if where else f"{source}: {message}"
+
+
+@dataclass(frozen=True)
+class ScreeningConfig:
+    """Everything `screen` needs: the rules and the directory entries kept for redirection (ours included)."""
+
+    rules: ScreeningRules = ScreeningRules()
+    directory: tuple[Ombudsman, ...] = ()
+
+    @classmethod
+    def from_toml(
+        cls, rules_text: str, directory_text: str = "", *, rules_name: str = "rules", directory_name: str = "directory"
+    ) -> ScreeningConfig:
+        """Validate both files' text; `rules_name` / `directory_name` (their paths) start each error line."""
+        return cls.combine(
+            ScreeningRules.from_toml(rules_text, rules_name),
+            Directory.from_toml(directory_text, directory_name),
+            rules_name=rules_name,
+            directory_name=directory_name,
+        )
+
+    @classmethod
+    def combine(
+        cls,
+        rules: ScreeningRules,
+        directory: Directory,
+        *,
+        rules_name: str = "rules",
+        directory_name: str = "directory",
+    ) -> ScreeningConfig:
+        """Check what spans both files (our own entry is in the directory) and keep the countries we redirect to."""
+        entries = directory.ombudsman
+        if rules.self_id is not None and rules.self_id not in {e.id for e in entries}:
+            where = f"{rules_name}: self: {rules.self_id!r}"
+            raise ScreeningConfigError(f"{where} is not in the directory ({directory_name})")
+        # Our own entry stays whatever its country; the others are kept only for the countries we redirect to.
+        countries = set(rules.countries)
+        kept = tuple(e for e in entries if not countries or e.country in countries or e.id == rules.self_id)
+        return cls(rules, kept)
+
+    # What the registry's handlers, views and command line read.
+    @property
+    def self_id(self) -> str | None:
+        return self.rules.self_id
+
+    @property
+    def dpo(self) -> DpoContact | None:
+        return self.rules.dpo
+
+    @property
+    def themes(self) -> tuple[Category, ...]:
+        return self.rules.themes
+
+    @property
+    def services(self) -> tuple[Category, ...]:
+        return self.rules.services
+
+    @property
+    def redirect_limit(self) -> int:
+        return self.rules.redirect_limit
+
+    def ombudsman(self, ombudsman_id: str) -> Ombudsman:
+        for entry in self.directory:
+            if entry.id == ombudsman_id:
+                return entry
+        raise KeyError(ombudsman_id)
+
+    def theme_label(self, theme_id: str, language: str | None = None) -> str:
+        return next((t.label(language) for t in self.themes if t.id == theme_id), theme_id)
+
+    def service_label(self, service_id: str, language: str | None = None) -> str:
+        return next((s.label(language) for s in self.services if s.id == service_id), service_id)
