@@ -30,6 +30,7 @@ test: install test-deps
 bench: install
 	$(BIN)/python bench/intake/bench_smtp.py --messages 3000 --clients 4
 	$(BIN)/python bench/intake/bench_pathological.py
+	$(BIN)/python bench/e2e/bench_e2e.py --backend sqlite --backend postgres --messages 2000 --clients 4
 	$(BIN)/python -m bench.notifier.bench_delivery --notices 1000 --paced 100
 	$(BIN)/python bench/registry/bench_registry.py --backend sqlite --backend postgres --count 1000 --rows 1000000 --repeat 40
 

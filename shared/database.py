@@ -1,6 +1,8 @@
 """Database plumbing shared by the services that own a database (each its own): engines and Alembic migrations.
 
-SQLite is the default (a file under `var/`, WAL journal so readers never block the single writer); PostgreSQL is
+SQLite is the default (a file under `var/`, WAL journal so readers never block the single writer; a transaction takes
+the write lock at BEGIN, unless it runs on `read_only(engine)`, whose transactions only read a snapshot and never
+wait for writers; `synchronous=NORMAL`, see docs/registry.md "Durability"); PostgreSQL is
 used in production through an `postgresql+asyncpg://` URL. The schema is always created by Alembic, never by
 `create_all`, so that production databases follow the same history as tests. Engines hide bound parameters in their
 error texts (`hide_parameters=True`): a failed statement's exception never carries a citizen's data into a log or a
@@ -18,9 +20,20 @@ from sqlalchemy import MetaData, event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+# Execution option of the engine `read_only` returns: its SQLite transactions BEGIN without the write lock.
+_READ_ONLY = "ombudsdesk_read_only"
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine (same pool) for transactions that only read: on SQLite they begin with a plain (deferred)
+    `BEGIN` — a WAL snapshot, no lock, so a reader neither waits for nor delays a writer. A write in such a
+    transaction would have to upgrade its lock late and may fail with "database is locked": write elsewhere.
+    PostgreSQL transactions are unchanged."""
+    return engine.execution_options(**{_READ_ONLY: True})
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -46,8 +59,12 @@ def create_engine(url: str) -> AsyncEngine:
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin_immediate(connection):  # type: ignore[no-untyped-def]
             # Take the write lock at BEGIN so that two writers queue instead of failing halfway (SQLite's
-            # deferred transactions upgrade locks late and raise "database is locked" under contention).
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # deferred transactions upgrade locks late and raise "database is locked" under contention). A
+            # reader (`read_only`) takes no lock: WAL gives it a consistent snapshot.
+            if connection.get_execution_options().get(_READ_ONLY):
+                connection.exec_driver_sql("BEGIN")
+            else:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)

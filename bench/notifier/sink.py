@@ -3,21 +3,25 @@ not share an interpreter lock with what it measures. Prints `<case number> <arri
 
 from __future__ import annotations
 
+import email.policy
 import signal
 import sys
 import threading
 import time
+from email.parser import BytesHeaderParser
 
 from aiosmtpd.controller import Controller
+
+HEADERS = BytesHeaderParser(policy=email.policy.default)
 
 
 class TimingHandler:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook
         arrived = time.time()
-        for line in envelope.content.split(b"\r\n", 40):
-            if line.startswith(b"Subject: ["):
-                print(line[10:].split(b"]", 1)[0].decode(), f"{arrived:.6f}", flush=True)
-                break
+        # The subject may be in RFC 2047 encoded words ("=?utf-8?q?=5BMED-2026-00001=5D_Accus=C3=A9...").
+        subject = str(HEADERS.parsebytes(envelope.content)["Subject"] or "")
+        if subject.startswith("["):
+            print(subject[1:].split("]", 1)[0], f"{arrived:.6f}", flush=True)
         return "250 OK"
 
 

@@ -61,6 +61,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._searched_at = float("-inf")  # when the outbox was last searched for unpublished outcomes
 
     def wake(self) -> None:
         self._wake.set()
@@ -100,31 +101,43 @@ class Dispatcher:
                 pass
 
     async def drain(self) -> int:
-        """Send everything due now; returns how many notices were attempted."""
+        """Send everything due now; returns how many notices were attempted.
+
+        Per claimed batch: each notice sent and its outcome committed on its own (at most one notice in doubt at a
+        `kill -9`), then the batch's outcomes published together from memory and marked in one statement. The
+        outbox is searched for other unpublished outcomes (a bounce, a notice failed at once, one printed, one whose
+        publish failed) when the drain found nothing to send, and every REPORT_EVERY_SECONDS under load."""
         attempted = 0
         lease = timedelta(seconds=self.settings.relay_lease_seconds)
-        reported_at = time.monotonic()
         while not self._stopping:
             claimed_at = self.clock()
             notices = await self.outbox.claim_due(claimed_at, BATCH, lease)
             if not notices:
                 break
+            settled: list[tuple[int, Event]] = []
             for notice in notices:
                 # Stopping, or a slow relay ate half the lease: give the rest back now, before another relay could
                 # take them over while they are still in our hands.
                 if self._stopping or self.clock() - claimed_at > lease / 2:
                     await self.outbox.release(notice)
                     continue
-                await self.deliver(notice)
+                outcome = await self.deliver(notice)
                 attempted += 1
-            # Under steady load the queue may never run empty: report as we go, at most every REPORT_EVERY seconds.
-            if time.monotonic() - reported_at >= REPORT_EVERY_SECONDS:
+                if outcome is not None:
+                    settled.append((notice.id, outcome))
+            await self._report(settled)
+            # Under steady load the queue may never run empty: search as we go, at most every REPORT_EVERY seconds.
+            if self._search_due():
                 await self.publish_outcomes()
-                reported_at = time.monotonic()
-        await self.publish_outcomes()  # also outcomes recorded outside this loop (a bounce, a flagged address)
+        if not attempted or self._search_due():
+            await self.publish_outcomes()
         return attempted
 
-    async def deliver(self, notice: Notice) -> None:
+    def _search_due(self) -> bool:
+        return time.monotonic() - self._searched_at >= REPORT_EVERY_SECONDS
+
+    async def deliver(self, notice: Notice) -> Event | None:
+        """Send one claimed notice and commit its outcome; returns the event reporting it, None when it is retried."""
         log_ = log.bind(complaint_number=notice.complaint_number, notification_key=notice.notification_key)
         now = self.clock()
         try:
@@ -145,79 +158,106 @@ class Dispatcher:
             )
             await self.relay.send(message, self.settings.sender_address, notice.recipient)
         except UnsafeAddress as error:
-            await self.outbox.mark_failed(notice.id, reason(ReasonCode.UNSAFE_ADDRESS, str(error)))
+            stored = reason(ReasonCode.UNSAFE_ADDRESS, str(error))
+            await self.outbox.mark_failed(notice.id, stored)
             log_.error("notice.failed", reason=str(error))
-            return
+            return failed_event(notice, stored)
         except PermanentDeliveryError as error:
             # Only a 5xx at RCPT TO gets here: the recipient's address itself is refused.
             stored = reason(ReasonCode.RECIPIENT_REFUSED, error.reason)
             await self.outbox.mark_failed(notice.id, stored)
             await self.outbox.flag_address(notice.recipient, stored, notice.notification_key, now)
             log_.error("notice.refused", reason=error.reason)
-            return
+            return failed_event(notice, stored)
         except RelayFault as error:
             # Our relay refuses us (credentials, sender, policy): staff must fix the set-up; the citizen's address
             # is not at fault, so retry until the deadline and never flag it.
             log_.error("relay.refuses_us", code=error.code, reason=error.reason)
-            await self._retry_or_give_up(notice, now, ReasonCode.RELAY_REFUSED, error.reason, log_)
-            return
+            return await self._retry_or_give_up(notice, now, ReasonCode.RELAY_REFUSED, error.reason, log_)
         except TransientDeliveryError as error:
-            await self._retry_or_give_up(notice, now, ReasonCode.RELAY_DEFERRED, error.reason, log_)
-            return
+            return await self._retry_or_give_up(notice, now, ReasonCode.RELAY_DEFERRED, error.reason, log_)
         except Exception as error:  # noqa: BLE001 - any other fault (a bad stored value, a database error) must
             # neither end the drain nor leave the notice SENDING uncounted: it is retried, then given up.
             log_.error("notice.unexpected_error", error=repr(error))
-            await self._retry_or_give_up(notice, now, ReasonCode.INTERNAL_ERROR, type(error).__name__, log_)
-            return
+            return await self._retry_or_give_up(notice, now, ReasonCode.INTERNAL_ERROR, type(error).__name__, log_)
+        # Committed right after the relay's 250, one notice at a time: a kill -9 leaves at most this one in doubt.
         await self.outbox.mark_sent(notice.id, now)
         log_.info("notice.sent", notice_kind=notice.notice_kind)
+        return sent_event(notice)
 
     async def _retry_or_give_up(self, notice: Notice, now: datetime, code: ReasonCode, detail: str,
-                                log_: Any) -> None:
+                                log_: Any) -> Event | None:
         attempt = notice.attempts + 1
         if now >= notice.give_up_at:
-            await self.outbox.mark_failed(notice.id, reason(ReasonCode.GAVE_UP, f"{attempt} × {code.value}: {detail}"))
+            stored = reason(ReasonCode.GAVE_UP, f"{attempt} × {code.value}: {detail}")
+            await self.outbox.mark_failed(notice.id, stored)
             log_.error("notice.gave_up", attempts=attempt, reason_code=code.value, reason=detail)
-            return
+            return failed_event(notice, stored)
         delay = retry_delay(attempt, self.settings.relay_retry_first_seconds, self.settings.relay_retry_longest_seconds)
         next_at = min(now + timedelta(seconds=delay), notice.give_up_at)
         await self.outbox.mark_retry(notice.id, next_at, reason(code, detail))
         log_.warning("notice.will_retry", attempt=attempt, retry_in_seconds=delay, reason_code=code.value,
                      reason=detail)
+        return None
+
+    async def _report(self, settled: list[tuple[int, Event]]) -> None:
+        """Publish the outcomes just committed, all at once (JetStream acknowledges them in parallel), and mark
+        those JetStream took in one statement; a failed publish stays for `publish_outcomes`."""
+        if not settled:
+            return
+        results = await asyncio.gather(*(self._publish(event) for _, event in settled))
+        published = [notice_id for (notice_id, _), done in zip(settled, results) if done]
+        if published:
+            await self.outbox.mark_published(published)
+        if len(published) < len(settled):
+            self._searched_at = float("-inf")  # search the outbox at the end of this drain
 
     async def publish_outcomes(self) -> None:
+        """Publish every outcome committed but not yet reported, oldest first (stops at the first failure)."""
+        self._searched_at = time.monotonic()
         published: list[int] = []
         try:
             for notice in await self.outbox.unpublished_outcomes(limit=500):
-                if not await self._publish_outcome(notice):
+                if not await self._publish(outcome_event(notice)):
                     break
                 published.append(notice.id)
         finally:
             if published:
                 await self.outbox.mark_published(published)
 
-    async def _publish_outcome(self, notice: Notice) -> bool:
-        event: Event
-        if notice.status in (NoticeStatus.SENT, NoticeStatus.PRINTED):
-            event = NotificationSent(
-                notification_key=notice.notification_key,
-                complaint_number=notice.complaint_number,
-                notice_kind=notice.notice_kind,
-                recipient=notice.recipient or postal_recipient(notice),
-                message_id=notice.message_id,
-                subject_line=notice.subject,
-            )
-        else:
-            event = NotificationFailed(
-                notification_key=notice.notification_key,
-                complaint_number=notice.complaint_number,
-                notice_kind=notice.notice_kind,
-                recipient=notice.recipient,
-                reason=notice.status_reason or "failed",
-            )
+    async def _publish(self, event: Event) -> bool:
         try:
             await self.publish(event)
         except Exception as error:  # noqa: BLE001 - NATS down: the outcome stays unpublished, retried later
-            log.warning("outcome.publish_failed", notification_key=notice.notification_key, error=repr(error))
+            log.warning("outcome.publish_failed", notification_key=getattr(event, "notification_key", None),
+                        error=repr(error))
             return False
         return True
+
+
+def sent_event(notice: Notice) -> NotificationSent:
+    return NotificationSent(
+        notification_key=notice.notification_key,
+        complaint_number=notice.complaint_number,
+        notice_kind=notice.notice_kind,
+        recipient=notice.recipient or postal_recipient(notice),
+        message_id=notice.message_id,
+        subject_line=notice.subject,
+    )
+
+
+def failed_event(notice: Notice, stored_reason: str | None) -> NotificationFailed:
+    return NotificationFailed(
+        notification_key=notice.notification_key,
+        complaint_number=notice.complaint_number,
+        notice_kind=notice.notice_kind,
+        recipient=notice.recipient,
+        reason=stored_reason or "failed",
+    )
+
+
+def outcome_event(notice: Notice) -> Event:
+    """The event reporting a notice's committed outcome, as read from the outbox."""
+    if notice.status in (NoticeStatus.SENT, NoticeStatus.PRINTED):
+        return sent_event(notice)
+    return failed_event(notice, notice.status_reason)

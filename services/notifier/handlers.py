@@ -24,7 +24,7 @@ from services.notifier.notices import (
     draft_deadline_warnings,
     draft_requested_notice,
 )
-from services.notifier.outbox import CountedNotices, Outbox, RecipientFacts
+from services.notifier.outbox import CountedNotices, Outbox, RecipientFacts, SettledRisk
 from services.notifier.quota import limit_key
 from services.notifier.reasons import ReasonCode, reason
 from services.notifier.rendering import TemplateRenderer, pick_language
@@ -162,12 +162,13 @@ class NotifierHandlers:
         # A limit counts the recipient's mailbox (any spelling of it) in the quota of the sender answered.
         counted = CountedNotices(str(draft.kind), self._window_start(draft.limit_window, now),
                                  limit_key(address, draft.quota)) if draft.limit_window and address else None
+        # The notice that answers a deadline clears its file-at-risk in the transaction that records it.
+        settles = SettledRisk(draft.complaint_number, SETTLES_DEADLINE[draft.kind], now) \
+            if draft.kind in SETTLES_DEADLINE else None
         try:
-            stored = await self.outbox.record(draft.notification_key, address, compose, counted)
+            stored = await self.outbox.record(draft.notification_key, address, compose, counted, settles)
         except TemplateError as error:
             raise PermanentError(f"template {draft.language}/{draft.kind}: {error}") from error
-        if stored and draft.kind in SETTLES_DEADLINE:
-            await self.outbox.clear_risk(draft.complaint_number, SETTLES_DEADLINE[draft.kind], now)
         if stored:
             log.info("notice.recorded", complaint_number=draft.complaint_number, notice_kind=str(draft.kind),
                      notification_key=draft.notification_key)

@@ -11,7 +11,6 @@ import re
 import secrets
 import unicodedata
 from email.header import decode_header, make_header
-from email.headerregistry import Address
 from email.errors import HeaderParseError
 
 MAX_HEADER_TEXT = 200
@@ -53,12 +52,6 @@ def clean_address(value: str | None) -> str:
         raise UnsafeAddress(f"not a single plain address: {candidate[:80]!r}")
     local, _, domain = candidate.rpartition("@")
     return f"{local}@{domain.lower()}"
-
-
-def mailbox(display_name: str | None, address: str) -> Address:
-    """A header mailbox whose display name cannot break out of its header."""
-    local, _, domain = clean_address(address).rpartition("@")
-    return Address(display_name=clean_header_text(display_name, 120), username=local, domain=domain)
 
 
 def new_message_id(domain: str) -> str:

@@ -97,8 +97,9 @@ class SmtpRelay:
         self._client = client
         return client, False
 
-    async def send(self, message: EmailMessage, sender: str, recipient: str) -> str:
-        """Hand one mail over; returns the relay's answer, raises a DeliveryError subclass."""
+    async def send(self, message: bytes | EmailMessage, sender: str, recipient: str) -> str:
+        """Hand one mail over (in wire form, or an `EmailMessage`); returns the relay's answer, raises a
+        DeliveryError subclass."""
         try:
             try:
                 client, reused = await self._connected()
@@ -126,8 +127,13 @@ class SmtpRelay:
             await self.close()
             raise TransientDeliveryError(f"{type(error).__name__}: {error}") from error
 
-    async def _send_once(self, client: aiosmtplib.SMTP, message: EmailMessage, sender: str, recipient: str) -> str:
-        errors, response = await client.send_message(message, sender=sender, recipients=[recipient])
+    async def _send_once(self, client: aiosmtplib.SMTP, message: bytes | EmailMessage, sender: str,
+                         recipient: str) -> str:
+        if isinstance(message, bytes):
+            # Already in wire form (`mail.build_email`: 7-bit, so no BODY=8BITMIME or SMTPUTF8 to ask for).
+            errors, response = await client.sendmail(sender, [recipient], message)
+        else:
+            errors, response = await client.send_message(message, sender=sender, recipients=[recipient])
         if errors:
             code, text = next(iter(errors.values()))
             raise _classify_recipient(code, text)

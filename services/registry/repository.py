@@ -4,10 +4,11 @@ Handlers (`handlers/`) change the register through `unit_of_work.UnitOfWork`, on
 action, and call the small methods of `Transaction`; everything they write, including the events to publish (the
 outbox), commits or rolls back together. `RegistryStore`'s own methods are the read-only queries of the staff views.
 
-Numbers are gap-free because the year's counter is incremented inside the registering transaction
-(`UPDATE number_counters SET last = last + 1 ... RETURNING last`): the row lock serialises concurrent registrations
-on PostgreSQL (`BEGIN IMMEDIATE` does on SQLite), and a transaction that fails afterwards (for instance on the unique
-`message_key` when two processes registered the same message) rolls its increment back with it.
+Numbers are gap-free because the year's counter is incremented inside the registering transaction, in one statement
+(`INSERT ... VALUES (year, 1) ON CONFLICT (year) DO UPDATE SET last = last + 1 RETURNING last`): the row lock (or,
+for a year's first number, the unique index) serialises concurrent registrations on PostgreSQL (`BEGIN IMMEDIATE`
+does on SQLite), and a transaction that fails afterwards (for instance on the unique `message_key` when two processes
+registered the same message) rolls its increment back with it.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from services.registry.models import (
 )
 from services.registry.numbering import NumberFormat
 from services.registry.workflow import TERMINAL_STATUSES, Status
-from shared.database import upgrade_to_head
+from shared.database import read_only, upgrade_to_head
 from shared.events import Event
 
 __all__ = [
@@ -198,15 +199,15 @@ class Transaction:
 
     # --- numbers ---------------------------------------------------------------------------------------------------
     async def next_sequence(self, year: int) -> int:
+        """The year's next number, in one round trip: its first number creates the counter, the others increment it
+        (PostgreSQL and SQLite >= 3.35 both take `ON CONFLICT ... DO UPDATE ... RETURNING`)."""
         table = NumberCounter.__table__
         dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        first_of_year = insert(table).values(year=year, last=0).on_conflict_do_nothing(index_elements=["year"])
-        await self.session.execute(first_of_year)
-        result = await self.session.execute(
-            update(table).where(table.c.year == year).values(last=table.c.last + 1).returning(table.c.last)
-        )
-        return int(result.scalar_one())
+        next_number = (insert(table).values(year=year, last=1)
+                       .on_conflict_do_update(index_elements=["year"], set_={"last": table.c.last + 1})
+                       .returning(table.c.last))
+        return int((await self.session.execute(next_number)).scalar_one())
 
     # --- complaints ------------------------------------------------------------------------------------------------
     async def add(self, *rows: object) -> None:
@@ -311,6 +312,11 @@ class Transaction:
         query = select(ThreadMessage).where(ThreadMessage.message_key == message_key)
         return (await self.session.execute(query)).scalar_one_or_none()
 
+    async def thread_messages_by_keys(self, *message_keys: str) -> dict[str, ThreadMessage]:
+        """The thread entries filed under any of these keys, by key, in one query."""
+        query = select(ThreadMessage).where(ThreadMessage.message_key.in_(message_keys))
+        return {row.message_key: row for row in (await self.session.execute(query)).scalars()}
+
     async def thread(self, complaint_id: int) -> list[ThreadMessage]:
         query = (
             select(ThreadMessage)
@@ -361,7 +367,9 @@ class RegistryStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._writes = async_sessionmaker(engine, expire_on_commit=False)
+        # The staff views' queries only read: on SQLite they take no write lock (`shared.database.read_only`).
+        self._sessions = async_sessionmaker(read_only(engine), expire_on_commit=False)
         self._has_fts: bool | None = None
 
     async def _fts_available(self, session: AsyncSession) -> bool:
@@ -373,16 +381,22 @@ class RegistryStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
+        """A unit of work that writes (on SQLite it holds the write lock from its BEGIN)."""
+        async with self._writes() as session, session.begin():
+            yield Transaction(session)
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[Transaction]:
         async with self._sessions() as session, session.begin():
             yield Transaction(session)
 
     async def complaint(self, number: str) -> Complaint | None:
-        async with self.transaction() as tx:
+        async with self._reading() as tx:
             return await tx.complaint_by_number(number)
 
     async def complaint_file(self, number: str) -> tuple[Complaint, list[ThreadMessage], list[ChangeLogEntry],
                                                          list[str]] | None:
-        async with self.transaction() as tx:
+        async with self._reading() as tx:
             complaint = await tx.complaint_by_number(number)
             if complaint is None:
                 return None

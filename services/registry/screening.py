@@ -24,7 +24,8 @@ never "inadmissible", though it may be redirected):
 Keywords are matched on word boundaries after `normalise` (so "Energie", "énergie" and "ÉNERGIE" are the same);
 a `*` at either end matches the rest of the word ("pension*" matches "pensions" and "pensionné"; "*versicherung"
 matches the German compound "Krankenversicherung"). A keyword of n words scores n: specific phrases outweigh single
-words.
+words. The text is scanned once for every keyword of the configuration (`ScreeningConfig.matcher`, Aho-Corasick);
+each rule then reads its own keywords among those found.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Any
 from services.registry.screening_config import (
     Category,
     DpoContact,
+    KeywordKey,
     KeywordSet,
     Ombudsman,
     ScreeningConfig,
@@ -183,10 +185,10 @@ class ScreeningProposal:
         }
 
 
-def _rank(categories: Iterable[Category], text: str) -> tuple[Match, ...]:
+def _rank(categories: Iterable[Category], found_keywords: set[KeywordKey]) -> tuple[Match, ...]:
     matches = []
     for category in categories:
-        found, score = category.keywords.matches(text)
+        found, score = category.keywords.found_in(found_keywords)
         if score:
             matches.append(Match(category.id, score, found))
     return tuple(sorted(matches, key=lambda m: (-m.score, m.id)))
@@ -231,28 +233,29 @@ def _facts_age(complaint: ScreeningInput, text: str, config: ScreeningConfig) ->
     return [], []
 
 
-def _first_line(complaint: ScreeningInput, text: str, config: ScreeningConfig) -> tuple[list[Finding], list[Finding]]:
+def _first_line(complaint: ScreeningInput, found_keywords: set[KeywordKey], config: ScreeningConfig
+                ) -> tuple[list[Finding], list[Finding]]:
     rules = config.rules.admissibility
     if not rules.require_first_line or complaint.facts.first_line_contacted is True:
         return [], []
     if complaint.facts.first_line_contacted is False:
         return [Finding(InadmissibilityReason.FIRST_LINE_NOT_CONTACTED, "stated when the complaint was recorded")], []
-    negative, _ = rules.first_line_not_contacted.matches(text)
+    negative, _ = rules.first_line_not_contacted.found_in(found_keywords)
     if negative:
         return [Finding(InadmissibilityReason.FIRST_LINE_NOT_CONTACTED, "the citizen says so", negative)], []
-    positive, _ = rules.first_line_contacted.matches(text)
+    positive, _ = rules.first_line_contacted.found_in(found_keywords)
     if positive:
         return [], []
     return [], [Finding("first_line_to_verify", "no sign that the service concerned was contacted first")]
 
 
 def _competence(
-    text: str, config: ScreeningConfig
+    found_keywords: set[KeywordKey], config: ScreeningConfig
 ) -> tuple[list[Finding], list[Finding], tuple[RedirectProposal, ...]]:
     own_score = 0
     others: list[RedirectProposal] = []
     for entry in config.directory:
-        found, score = entry.keywords.matches(text)
+        found, score = entry.keywords.found_in(found_keywords)
         if entry.id == config.self_id:
             own_score = score
         elif score:
@@ -277,8 +280,8 @@ def _competence(
     return [], [Finding("competence_to_verify", "another ombudsman matches better than we do", evidence)], better
 
 
-def _kind(text: str, config: ScreeningConfig) -> tuple[str, tuple[str, ...]]:
-    ranked, default_kind = _rank(config.rules.kinds, text), config.rules.default_kind
+def _kind(found_keywords: set[KeywordKey], config: ScreeningConfig) -> tuple[str, tuple[str, ...]]:
+    ranked, default_kind = _rank(config.rules.kinds, found_keywords), config.rules.default_kind
     default_score = next((m.score for m in ranked if m.id == default_kind), 0)
     # Another kind must beat the default strictly: "merci d'avance" in a complaint does not make it a compliment.
     for match in ranked:
@@ -290,7 +293,8 @@ def _kind(text: str, config: ScreeningConfig) -> tuple[str, tuple[str, ...]]:
 def screen(complaint: ScreeningInput, config: ScreeningConfig) -> ScreeningProposal:
     """Apply the rules to one complaint; never raises on odd input (empty text, no sender): it reports it."""
     text = normalise(f"{complaint.subject}\n{complaint.text}")
-    kind, kind_evidence = _kind(text, config)
+    found_keywords = config.matcher.scan(text)
+    kind, kind_evidence = _kind(found_keywords, config)
     reasons: list[Finding] = []
     checks: list[Finding] = []
     # Admissibility is a question for complaints only: a suggestion, compliment or question is never "inadmissible".
@@ -298,18 +302,18 @@ def screen(complaint: ScreeningInput, config: ScreeningConfig) -> ScreeningPropo
         for rule in (
             _identity(complaint, config),
             _facts_age(complaint, text, config),
-            _first_line(complaint, text, config),
+            _first_line(complaint, found_keywords, config),
         ):
             reasons.extend(rule[0])
             checks.extend(rule[1])
-    competence_reasons, competence_checks, redirect = _competence(text, config)
+    competence_reasons, competence_checks, redirect = _competence(found_keywords, config)
     reasons.extend(competence_reasons)
     checks.extend(competence_checks)
     dpo_evidence: tuple[str, ...] = ()
     if config.dpo is not None:
-        dpo_evidence, _ = config.dpo.keywords.matches(text)
-    themes = _rank(config.themes, text)
-    services = _rank(config.services, text)
+        dpo_evidence, _ = config.dpo.keywords.found_in(found_keywords)
+    themes = _rank(config.themes, found_keywords)
+    services = _rank(config.services, found_keywords)
     return ScreeningProposal(
         reasons=tuple(reasons),
         checks=tuple(checks),

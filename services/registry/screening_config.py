@@ -5,7 +5,8 @@
   file's path) starts every error line;
 - `ScreeningConfig.combine(rules, directory)` checks what spans both files and keeps the directory entries of the
   countries we redirect to; `ScreeningConfig.from_toml(rules_text, directory_text)` does all three;
-- `KeywordSet` — keywords by language, compiled once, matched by `screening.screen` after `normalise`.
+- `KeywordSet` — keywords by language, compiled once, matched by `screening.screen` after `normalise`;
+  `KeywordMatcher` — every keyword of many sets found in one pass over a text (`ScreeningConfig.matcher`).
 
 Every problem of a file raises `ScreeningConfigError`, one line per problem naming the file, the entry (an entry of
 an array of tables by its id, else its position) and the key:
@@ -20,8 +21,10 @@ import tomllib
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any, Self
 
+import ahocorasick
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -44,6 +47,8 @@ __all__ = [
     "Category",
     "Directory",
     "DpoContact",
+    "KeywordKey",
+    "KeywordMatcher",
     "KeywordSet",
     "KindRule",
     "Ombudsman",
@@ -98,19 +103,61 @@ Id = Annotated[str, Field(min_length=1)]
 Keyword = Annotated[str, AfterValidator(_keyword)]
 
 
+# What a keyword needs to be found: its normalised core, and whether a word boundary must precede it and follow it
+# (no `*` at that end). The regular expression it stands for is `(?<!\w)core(?!\w)`, without the lookbehind for a
+# leading `*` and without the lookahead for a trailing one.
+KeywordKey = tuple[str, bool, bool]
+_WORD_CHARACTER = re.compile(r"\w").match  # exactly the `\w` of the expressions above (Unicode, `_` included)
+
+
 @dataclass(frozen=True)
 class _Keyword:
     text: str
     weight: int
-    pattern: re.Pattern[str]
+    key: KeywordKey
 
     @classmethod
     def compile(cls, keyword: str) -> _Keyword:
         stripped = keyword.strip()
         core = normalise(stripped.strip("*"))
-        left = "" if stripped.startswith("*") else r"(?<!\w)"
-        right = "" if stripped.endswith("*") else r"(?!\w)"
-        return cls(stripped, len(core.split()), re.compile(left + re.escape(core) + right))
+        return cls(stripped, len(core.split()), (core, not stripped.startswith("*"), not stripped.endswith("*")))
+
+
+class KeywordMatcher:
+    """The keywords of many sets found in one pass over a text: an Aho-Corasick automaton of their cores reports
+    every occurrence, overlapping ones included, and each occurrence is checked against the word boundaries around
+    it. `scan(text)` is the set of `KeywordKey`s found; `KeywordSet.found_in` reads a set's keywords from it. The
+    same answer as searching each keyword's regular expression in turn, in one pass instead of one per keyword."""
+
+    def __init__(self, keyword_sets: Iterable[KeywordSet]) -> None:
+        self._automaton: Any = ahocorasick.Automaton()
+        for keyword_set in keyword_sets:
+            for keyword in keyword_set.compiled:
+                core = keyword.key[0]
+                self._automaton.add_word(core, core)
+        self._empty = len(self._automaton) == 0
+        if not self._empty:
+            self._automaton.make_automaton()
+
+    def scan(self, normalised_text: str) -> set[KeywordKey]:
+        found: set[KeywordKey] = set()
+        if self._empty:
+            return found
+        length = len(normalised_text)
+        for last, core in self._automaton.iter(normalised_text):
+            if (core, True, True) in found:
+                continue  # already found with both boundaries, which satisfies every form of this keyword
+            start, after = last - len(core) + 1, last + 1
+            bounded_left = start == 0 or not _WORD_CHARACTER(normalised_text, start - 1)
+            bounded_right = after == length or not _WORD_CHARACTER(normalised_text, after)
+            found.add((core, False, False))
+            if bounded_left:
+                found.add((core, True, False))
+            if bounded_right:
+                found.add((core, False, True))
+            if bounded_left and bounded_right:
+                found.add((core, True, True))
+        return found
 
 
 class KeywordSet(RootModel[dict[str, tuple[Keyword, ...]]]):
@@ -120,27 +167,39 @@ class KeywordSet(RootModel[dict[str, tuple[Keyword, ...]]]):
     model_config = ConfigDict(frozen=True, coerce_numbers_to_str=True)
     root: dict[str, tuple[Keyword, ...]] = {}
     _compiled: tuple[_Keyword, ...] = PrivateAttr(default=())
+    _matcher: KeywordMatcher | None = PrivateAttr(default=None)
 
     def model_post_init(self, context: Any) -> None:
-        compiled: dict[str, _Keyword] = {}
+        compiled: dict[KeywordKey, _Keyword] = {}
         for words in self.root.values():
             for word in words:
                 keyword = _Keyword.compile(word)
                 # The same word in several languages ("pension*", "Fedasil") counts once.
-                compiled.setdefault(keyword.pattern.pattern, keyword)
+                compiled.setdefault(keyword.key, keyword)
         self._compiled = tuple(compiled.values())
 
     @property
     def by_language(self) -> Mapping[str, tuple[str, ...]]:
         return self.root
 
+    @property
+    def compiled(self) -> tuple[_Keyword, ...]:
+        return self._compiled
+
+    def found_in(self, found: set[KeywordKey]) -> tuple[tuple[str, ...], int]:
+        """(the keywords of this set among `found` — a `KeywordMatcher.scan` of a matcher built with this set —
+        as written in the configuration, in its order; their total weight)."""
+        words: dict[str, int] = {}
+        for keyword in self._compiled:
+            if keyword.key in found and keyword.text not in words:
+                words[keyword.text] = keyword.weight
+        return tuple(words), sum(words.values())
+
     def matches(self, normalised_text: str) -> tuple[tuple[str, ...], int]:
         """(the keywords found, as written in the configuration; their total weight)."""
-        found: dict[str, int] = {}
-        for keyword in self._compiled:
-            if keyword.text not in found and keyword.pattern.search(normalised_text):
-                found[keyword.text] = keyword.weight
-        return tuple(found), sum(found.values())
+        if self._matcher is None:
+            self._matcher = KeywordMatcher([self])  # built on first use: most sets are read through the config's
+        return self.found_in(self._matcher.scan(normalised_text))
 
 
 def _pick(labels: Mapping[str, str], language: str | None, fallback: str) -> str:
@@ -306,6 +365,26 @@ class ScreeningConfig:
 
     rules: ScreeningRules = ScreeningRules()
     directory: tuple[Ombudsman, ...] = ()
+
+    @property
+    def keyword_sets(self) -> tuple[KeywordSet, ...]:
+        """Every keyword set `screen` searches the complaint's text for (the anonymous names are read in the
+        sender's name instead)."""
+        rules = self.rules
+        return (
+            rules.admissibility.first_line_contacted,
+            rules.admissibility.first_line_not_contacted,
+            *((rules.dpo.keywords,) if rules.dpo is not None else ()),
+            *(kind.keywords for kind in rules.kinds),
+            *(theme.keywords for theme in rules.themes),
+            *(service.keywords for service in rules.services),
+            *(entry.keywords for entry in self.directory),
+        )
+
+    @cached_property
+    def matcher(self) -> KeywordMatcher:
+        """One matcher of every keyword of `keyword_sets`, built once: a text is scanned once for all of them."""
+        return KeywordMatcher(self.keyword_sets)
 
     @classmethod
     def from_toml(

@@ -109,6 +109,10 @@ class RegistryService:
                 await asyncio.wait(pending, timeout=STOP_GRACE_SECONDS)
         self._tasks.clear()
         self._api_server = None
+        try:
+            await self.publisher.close()
+        except Exception as error:  # noqa: BLE001 - the next start's drain publishes them again, harmlessly
+            log.warning("outbox.mark_failed", error=repr(error))
         await self.broker.stop()
         await self.engine.dispose()
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from services.notifier.headers import UnsafeAddress, clean_address, clean_header_text, clean_message_id, new_message_id
-from services.notifier.mail import Sender, build_email
+from services.notifier.mail import Sender, build_email, parse_email
 from services.notifier.suppression import SuppressionRules, suppression_reason
 
 
@@ -26,7 +26,7 @@ from services.notifier.suppression import SuppressionRules, suppression_reason
 def test_hostile_names_and_subjects_stay_on_one_line(hostile: str):
     cleaned = clean_header_text(hostile)
     assert "\r" not in cleaned and "\n" not in cleaned and "=?" not in cleaned
-    message = build_email(
+    message = parse_email(build_email(
         sender=Sender("plaintes@ombudsdesk.localhost", "Service\r\nX-Evil: 1"),
         recipient="jeanne@example.org",
         recipient_name=hostile,
@@ -36,7 +36,7 @@ def test_hostile_names_and_subjects_stay_on_one_line(hostile: str):
         message_id="<abc@ombudsdesk.localhost>",
         language="fr",
         date=datetime(2026, 11, 24, tzinfo=timezone.utc),
-    )
+    ))  # the wire form, read back
     raw = message.as_bytes()
     header_block = raw.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in raw else raw.split(b"\n\n", 1)[0]
     header_names = [line.split(b":", 1)[0].lower() for line in header_block.splitlines() if line[:1] not in (b" ", b"\t")]
@@ -69,7 +69,7 @@ def test_message_ids_are_ours_and_unguessable():
 
 
 def test_auto_reply_headers_and_threading():
-    message = build_email(
+    message = parse_email(build_email(
         sender=Sender("plaintes@ombudsdesk.localhost", "Service de médiation"),
         recipient="jeanne@example.org",
         recipient_name="Jeanne Dupont",
@@ -81,12 +81,38 @@ def test_auto_reply_headers_and_threading():
         date=datetime(2026, 11, 24, tzinfo=timezone.utc),
         in_reply_to="<c2@example.org>",
         references=("<c1@example.org>", "<c2@example.org>"),
-    )
+    ))  # the wire form, read back
     assert message["Auto-Submitted"] == "auto-replied"
     assert message["X-Auto-Response-Suppress"] == "All"
     assert message["In-Reply-To"] == "<c2@example.org>"
     assert message["References"] == "<c1@example.org> <c2@example.org>"
     assert message.get_content_type() == "multipart/alternative"
+
+
+def test_the_wire_form_is_7_bit_folded_and_reads_back_as_written():
+    text = "Madame,\n\nNous avons bien reçu votre réclamation « test » = 1.\n. Une ligne qui commence par un point\n" + \
+        "é" * 120 + "\n"
+    html = "<p>Madame, reçu</p>"
+    raw = build_email(
+        sender=Sender("plaintes@ombudsdesk.localhost", "Service de médiation de l'État"),
+        recipient="jeanne@example.org",
+        recipient_name="Dupont, Jeanne",
+        subject="[MED-2026-00001] Accusé de réception de votre réclamation au sujet de votre pension de retraite",
+        text=text,
+        html=html,
+        message_id="<abc@ombudsdesk.localhost>",
+        language="fr",
+        date=datetime(2026, 11, 24, tzinfo=timezone.utc),
+    )
+    assert raw.isascii() and all(len(line) <= 78 for line in raw.split(b"\r\n"))  # RFC 5322 2.1.1
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    message = parse_email(raw)
+    assert message["To"].addresses[0].display_name == "Dupont, Jeanne"
+    assert str(message["From"]) == "Service de médiation de l'État <plaintes@ombudsdesk.localhost>"
+    assert str(message["Subject"]) == ("[MED-2026-00001] Accusé de réception de votre réclamation au sujet de votre "
+                                       "pension de retraite")  # folded over several encoded words
+    plain, rich = (part.get_content().replace("\r\n", "\n") for part in message.iter_parts())
+    assert plain == text and rich == html + "\n"
 
 
 RULES = SuppressionRules.build(

@@ -105,3 +105,33 @@ def test_more_text_never_loses_dpo_routing_or_redirect_candidates(first: str, se
         assert set(before["dpo_evidence"]) <= set(after["dpo_evidence"])
     if before["theme"] is not None:
         assert after["theme"] is not None and after["theme"]["score"] >= before["theme"]["score"]
+
+
+def _searched_one_by_one(keyword_set, text: str) -> tuple[tuple[str, ...], int]:
+    """The reference the one-pass matcher must equal: each keyword's regular expression searched in turn."""
+    import re
+
+    found: dict[str, int] = {}
+    for keyword in keyword_set.compiled:
+        core, bounded_left, bounded_right = keyword.key
+        pattern = (r"(?<!\w)" if bounded_left else "") + re.escape(core) + (r"(?!\w)" if bounded_right else "")
+        if keyword.text not in found and re.search(pattern, text):
+            found[keyword.text] = keyword.weight
+    return tuple(found), sum(found.values())
+
+
+KEYWORDS = sorted({w for ks in CONFIG.keyword_sets for words in ks.by_language.values() for w in words})
+glued = st.tuples(st.sampled_from(["", "", "x", "re", "_", "9", "é"]), st.sampled_from(KEYWORDS),
+                  st.sampled_from(["", "", "s", "ung", "_", "2", "ß"])).map(lambda t: t[0] + t[1].strip("*") + t[2])
+keyword_texts = st.lists(st.one_of(glued, st.sampled_from(SENTENCES), st.text(max_size=8)), max_size=12).map(" ".join)
+
+
+@given(keyword_texts)
+@settings(max_examples=300, deadline=None)
+def test_one_pass_matcher_finds_what_each_keyword_alone_finds(text: str) -> None:
+    for normalised in (normalise(text), text):  # the normalised text screening reads, and any text at all
+        found = CONFIG.matcher.scan(normalised)
+        for keyword_set in CONFIG.keyword_sets:
+            expected = _searched_one_by_one(keyword_set, normalised)
+            assert keyword_set.found_in(found) == expected
+            assert keyword_set.matches(normalised) == expected

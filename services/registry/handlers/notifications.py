@@ -29,34 +29,37 @@ from shared.messaging import PermanentError
 ACKNOWLEDGMENT_NOTICES = frozenset({"acknowledgment", "acknowledgement"})
 
 
-async def _filed_notice(tx: Transaction, event: NotificationSent | NotificationFailed, key: str, *,
-                       message_id: str | None, subject_line: str, body: str) -> Complaint | None:
-    """The notice's complaint, with the notice filed in its thread under `key`; None if it was filed before (a
-    redelivery), and then nothing else is done either."""
+async def _filed_notice(tx: Transaction, event: NotificationSent | NotificationFailed, key: str, other_key: str, *,
+                       message_id: str | None, subject_line: str, body: str
+                       ) -> tuple[Complaint | None, ThreadMessage | None]:
+    """The notice's complaint, with the notice filed in its thread under `key`, and the entry filed under
+    `other_key` (the same notice reported sent, or failed) if any; (None, None) if it was filed before (a
+    redelivery), and then nothing else is done either. Both keys are looked up in one query."""
     complaint = await tx.complaint_by_number(event.complaint_number, for_update=True)
     if complaint is None:
         # Redelivering it would not make the complaint appear: dead-letter it at once.
         raise PermanentError(f"notification for unknown complaint {event.complaint_number}")
-    if await tx.thread_message_by_key(key) is not None:
-        return None
+    filed = await tx.thread_messages_by_keys(key, other_key)
+    if key in filed:
+        return None, None
     tx.stage(ThreadMessage(complaint_id=complaint.id, direction="out", message_key=key, message_id=message_id,
                            sender_name="", sender_email=None, recipient=event.recipient, subject_line=subject_line,
                            body=body, notice_kind=event.notice_kind, attachments=[], automated=False,
                            occurred_at=aware(event.occurred_at)))
-    return complaint
+    return complaint, filed.get(other_key)
 
 
 async def notification_sent(event: NotificationSent, *, uow: UnitOfWork, clock: RegisterClock) -> bool:
     """Record a notice we sent in the case's thread; False if it was recorded already."""
 
     async def record(tx: Transaction) -> bool:
-        complaint = await _filed_notice(tx, event, f"out:{event.notification_key}",
-                                        message_id=stored_message_id(event.message_id),
-                                        subject_line=event.subject_line, body="")
+        complaint, failed = await _filed_notice(tx, event, f"out:{event.notification_key}",
+                                                f"failed:{event.notification_key}",
+                                                message_id=stored_message_id(event.message_id),
+                                                subject_line=event.subject_line, body="")
         if complaint is None:
             return False
-        failed = await tx.thread_message_by_key(f"failed:{event.notification_key}") is not None
-        if event.notice_kind in ACKNOWLEDGMENT_NOTICES and not failed:
+        if event.notice_kind in ACKNOWLEDGMENT_NOTICES and failed is None:
             before = state_of(complaint)
             after = before.acknowledgment_sent(aware(event.occurred_at))
             if after != before:
@@ -75,13 +78,13 @@ async def notification_failed(event: NotificationFailed, *, uow: UnitOfWork, clo
     """Record a notice the notifier gave up on, in the thread and the change log; False if recorded already."""
 
     async def record(tx: Transaction) -> bool:
-        complaint = await _filed_notice(tx, event, f"failed:{event.notification_key}", message_id=None,
-                                        subject_line="", body=event.reason)
+        complaint, sent = await _filed_notice(tx, event, f"failed:{event.notification_key}",
+                                              f"out:{event.notification_key}", message_id=None,
+                                              subject_line="", body=event.reason)
         if complaint is None:
             return False
         details: dict[str, Any] = {"notification_key": event.notification_key, "notice_kind": event.notice_kind,
                                    "recipient": event.recipient}
-        sent = await tx.thread_message_by_key(f"out:{event.notification_key}")
         if event.notice_kind in ACKNOWLEDGMENT_NOTICES and sent is not None:
             # The same notice was first reported sent (e.g. accepted by the relay, then refused): undo what it did.
             before = state_of(complaint)
