@@ -220,14 +220,14 @@ def test_own_directory_walks_one_level_at_a_time_and_refuses_a_link_at_any_level
     root = tmp_path / "letters"
     root.mkdir()
     with open_directory(root) as descriptor:
-        with own_directory(descriptor, "rejected", "20261124T100000000000"):
-            pass
+        with own_directory(descriptor, "rejected", "20261124T100000000000") as stamped:
+            assert stamped >= 0
         assert (root / "rejected" / "20261124T100000000000").is_dir()
         (root / "processed").symlink_to(outside.parent, target_is_directory=True)
         with pytest.raises(UnsafeEntry, match="not a directory of ours"):
-            with own_directory(descriptor, "processed", "x"):
-                pass
+            with own_directory(descriptor, "processed", "x") as never:
+                raise AssertionError(f"a link was followed ({never})")
         with pytest.raises(UnsafeEntry):
-            with own_directory(descriptor, "../elsewhere"):
-                pass
+            with own_directory(descriptor, "../elsewhere") as never:
+                raise AssertionError(f"a parent was reached ({never})")
     assert sorted(os.listdir(outside.parent)) == ["passwd"]
