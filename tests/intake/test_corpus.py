@@ -15,6 +15,8 @@ import random
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from email import message_from_bytes
 from email.parser import BytesHeaderParser
@@ -111,20 +113,30 @@ def corpus_inputs() -> list[Path]:
     return [CORPUS / row["corpus"] / row["path"] for row in rows]
 
 
-async def test_every_corpus_message_becomes_an_event_or_is_quarantined(nats_server, tmp_path):
-    paths = corpus_inputs()
-    settings = intake_settings(nats_server.url, tmp_path)
+@asynccontextmanager
+async def corpus_pipeline(nats_url: str, tmp_path: Path) -> AsyncIterator[IntakePipeline]:
+    """Intake's pipeline on a real NATS server, its streams and buckets created, closed afterwards."""
+    settings = intake_settings(nats_url, tmp_path)
     broker = make_broker(settings)
-    outcomes: Counter[str] = Counter()
-    by_corpus: dict[str, Counter[str]] = {}
-    answered_machines: list[str] = []
-    quarantined_names: dict[str, str] = {}
     async with broker:
         await broker.connect()
         js = broker.connection.jetstream()
         await ensure_streams(js)
         await ensure_intake_buckets(js)
         pipeline = IntakePipeline(broker, settings)
+        try:
+            yield pipeline
+        finally:
+            pipeline.close()
+
+
+async def test_every_corpus_message_becomes_an_event_or_is_quarantined(nats_server, tmp_path):
+    paths = corpus_inputs()
+    outcomes: Counter[str] = Counter()
+    by_corpus: dict[str, Counter[str]] = {}
+    answered_machines: list[str] = []
+    quarantined_names: dict[str, str] = {}
+    async with corpus_pipeline(nats_server.url, tmp_path) as pipeline:
         for path in paths:
             raw = path.read_bytes()
             outcome = await pipeline.accept(
@@ -145,7 +157,6 @@ async def test_every_corpus_message_becomes_an_event_or_is_quarantined(nats_serv
                 answered_machines.append(f"{name}: {kind}")
             by_corpus.setdefault(path.relative_to(CORPUS).parts[0], Counter())[kind] += 1
         quarantined = await pipeline.quarantine.count()
-        pipeline.close()
     received = await stream_events(nats_server.url, streams.SUBJECT_MESSAGE_RECEIVED)
     failed = await stream_events(nats_server.url, streams.SUBJECT_DELIVERY_FAILED)
     print(f"\ncorpus: {len(paths)} inputs -> {dict(outcomes)}; {len(received)} received events, "
@@ -399,20 +410,13 @@ def single_spaced(text: object) -> str:
 async def test_zammad_mails_read_as_zammad_reads_them(nats_server, tmp_path):
     """Sender, subject and body of each Zammad mail as our pipeline publishes them, against Zammad's `.yml`."""
     boxes = zammad_boxes()
-    settings = intake_settings(nats_server.url, tmp_path)
-    broker = make_broker(settings)
     problems: list[str] = []
     seen_differences: set[tuple[str, str]] = set()
     seen_body_differences: set[str] = set()
     fixed: list[str] = []
     plain_alternatives: list[str] = []
     others: list[str] = []
-    async with broker:
-        await broker.connect()
-        js = broker.connection.jetstream()
-        await ensure_streams(js)
-        await ensure_intake_buckets(js)
-        pipeline = IntakePipeline(broker, settings)
+    async with corpus_pipeline(nats_server.url, tmp_path) as pipeline:
         for box in boxes:
             name = box.relative_to(ZAMMAD).as_posix()
             raw = box.read_bytes()
@@ -472,7 +476,6 @@ async def test_zammad_mails_read_as_zammad_reads_them(nats_server, tmp_path):
                 continue
             problems.append(f"{name} body: {share:.0%} of Zammad's words in ours "
                             f"(Zammad {' '.join(theirs_words)[:120]!r}; ours {' '.join(ours_words)[:120]!r})")
-        pipeline.close()
     print(f"\nzammad: {len(boxes)} mails; {len(plain_alternatives)} shown by their text/plain alternative "
           f"({PLAIN_ALTERNATIVE}); not a received event: {others}; "
           f"{len(SENDER_SUBJECT_DIFFERENCES) + len(BODY_DIFFERENCES)} listed differences; "

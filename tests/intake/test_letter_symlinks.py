@@ -104,26 +104,32 @@ def swap_for_link(folder: Path, elsewhere: Path) -> Path:
     return aside
 
 
-async def test_rejected_swapped_for_a_link_after_it_was_opened_receives_nothing(  # noqa: F811 - the fixture
-        nats_server, pipeline, tmp_path, outside, monkeypatch):
+def swap_rejected_once_checked(monkeypatch: pytest.MonkeyPatch, root: Path, elsewhere: Path) -> list[Path]:
+    """Right after the folder answers "is this name taken in rejected/?", `rejected` is swapped for a link to
+    `elsewhere` (once): the swap comes before the write and the move. Returns where the real folder went."""
     from services.intake.letters import folder as letter_folder, safe_files
 
-    root = tmp_path / "letters"
-    folder = folder_for(root, pipeline)
-    elsewhere = outside.parent
-    (root / "notes.txt").write_text("pas un courrier")
-    os.utime(root / "notes.txt", (0, 0))
     swapped: list[Path] = []
     real_exists = safe_files.lexists_at
 
     def swap_after_check(directory: int, name: str) -> bool:
-        # "Is this name taken in rejected/?" answered: the swap comes before the write and the move.
         taken = real_exists(directory, name)
         if not swapped:
             swapped.append(swap_for_link(root / "rejected", elsewhere))
         return taken
 
     monkeypatch.setattr(letter_folder, "lexists_at", swap_after_check)
+    return swapped
+
+
+async def test_rejected_swapped_for_a_link_after_it_was_opened_receives_nothing(  # noqa: F811 - the fixture
+        nats_server, pipeline, tmp_path, outside, monkeypatch):
+    root = tmp_path / "letters"
+    folder = folder_for(root, pipeline)
+    elsewhere = outside.parent
+    (root / "notes.txt").write_text("pas un courrier")
+    os.utime(root / "notes.txt", (0, 0))
+    swapped = swap_rejected_once_checked(monkeypatch, root, elsewhere)
     report = await folder.scan_once()
     assert "notes.txt" in report.rejected and swapped
     assert sorted(os.listdir(elsewhere)) == ["passwd"]  # nothing written or moved through the link
@@ -137,24 +143,13 @@ async def test_rejected_swapped_for_a_link_before_the_dated_sub_folder_receives_
     """A name already taken in rejected/ sends the batch into a dated sub-folder: the reviewer's race was between the
     check of `rejected` and the creation of `rejected/<stamp>` by its full path, which followed the link (before the
     fix, this test found notes.txt and its reason file in elsewhere/<stamp>/)."""
-    from services.intake.letters import folder as letter_folder, safe_files
-
     root = tmp_path / "letters"
     folder = folder_for(root, pipeline)
     elsewhere = outside.parent
     (root / "rejected" / "notes.txt").write_text("rejected last week")
     (root / "notes.txt").write_text("pas un courrier")
     os.utime(root / "notes.txt", (0, 0))
-    swapped: list[Path] = []
-    real_exists = safe_files.lexists_at
-
-    def swap_after_check(directory: int, name: str) -> bool:
-        taken = real_exists(directory, name)  # True: notes.txt is taken in the real rejected/
-        if not swapped:
-            swapped.append(swap_for_link(root / "rejected", elsewhere))
-        return taken
-
-    monkeypatch.setattr(letter_folder, "lexists_at", swap_after_check)
+    swapped = swap_rejected_once_checked(monkeypatch, root, elsewhere)
     report = await folder.scan_once()
     assert "notes.txt" in report.rejected and swapped
     assert sorted(os.listdir(elsewhere)) == ["passwd"]
