@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from services.registry import commands, views
+from services.registry.backoffice.app import mount_backoffice
 from services.registry.handlers import Conflict, NotFound, Registry
 from services.registry.reports import annual_report, annual_report_csv
 from services.registry.repository import ComplaintFilter
@@ -91,6 +92,7 @@ FIRST_REPORT_YEAR, LAST_REPORT_YEAR = 1900, 2200
 
 def create_api(registry: Registry) -> FastAPI:
     api = FastAPI(title="ombudsdesk registry", version="1", description="The register of complaints.")
+    api.state.registry = registry
     store = registry.store
     zone: ZoneInfo = registry.policy.timezone
 
@@ -217,4 +219,5 @@ def create_api(registry: Registry) -> FastAPI:
                                      headers={"Content-Disposition": f'attachment; filename="indicators-{year}.csv"'})
         return await annual_report(store, year, zone, as_of=as_of)
 
+    mount_backoffice(api)
     return api

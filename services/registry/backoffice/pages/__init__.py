@@ -1,0 +1,1 @@
+"""One module per page family of the back office; each exports `router` (an `APIRouter`), included by `app`."""
