@@ -2,6 +2,7 @@
 
     ombudsdesk run                      the whole system on embedded defaults (what `make run` calls)
     ombudsdesk register ...             the register of complaints (registry)
+    ombudsdesk users ...                staff accounts of the back office and the API: add, list, disable, role, token
     ombudsdesk intake ...               intake: quarantine list/show/replay
     ombudsdesk notifier ...             notifier: outbox and print queue
     ombudsdesk deadletter ...           events a consumer gave up on: list, show, replay
@@ -22,14 +23,18 @@ from nats.js import JetStreamContext
 from shared.cli_help import StaffCommand, staff_app
 from shared.messaging import Unreachable, connect_client_for_command
 from shared.deadletters import get_dead_letter, list_dead_letters, replay_dead_letter
-from shared.logging import redact_url
+from shared.logging import configure_logging, redact_url
 from shared.settings import CommonSettings, load_settings
 from services.intake.cli import app as intake_app
 from services.notifier.cli import app as notifier_app
+from services.registry.audit_cli import app as audit_app
 from services.registry.cli import app as registry_app
+from services.registry.users_cli import app as users_app
 
 app = staff_app(help="ombudsdesk: complaint intake, register and notices for mediation services.", no_args_is_help=True)
 app.add_typer(registry_app, name="register", help="The register of complaints.")
+app.add_typer(users_app, name="users", help="Staff accounts of the back office and the API.")
+app.add_typer(audit_app, name="audit", help="The audit trail: verify its hash chain, export entries as CSV.")
 app.add_typer(intake_app, name="intake", help="Incoming messages: quarantine.")
 app.add_typer(notifier_app, name="notifier", help="Outgoing notices: outbox and print queue.")
 
@@ -100,6 +105,7 @@ def run() -> None:
 # The database each command group needs, and the setting that names it.
 DATABASE_SETTINGS = {
     "register": ("services.registry.settings", "RegistrySettings", "OMBUDSDESK_REGISTRY_DATABASE_URL"),
+    "users": ("services.registry.settings", "RegistrySettings", "OMBUDSDESK_REGISTRY_DATABASE_URL"),
     "notifier": ("services.notifier.settings", "NotifierSettings", "OMBUDSDESK_NOTIFIER_DATABASE_URL"),
 }
 
@@ -120,6 +126,8 @@ def database_unreachable(group: str, error: BaseException) -> str | None:
 
 
 def main() -> None:
+    # Log lines go to standard error: what a command prints for people or scripts (a token, a CSV) stays clean.
+    configure_logging()
     try:
         app()
     except (OSError, TimeoutError, SQLAlchemyError) as error:

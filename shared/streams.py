@@ -18,6 +18,10 @@ SUBJECT_DEADLINES = "ombudsdesk.registry.deadline.*"
 SUBJECT_NOTIFICATION_SENT = "ombudsdesk.notifier.notification.sent"
 SUBJECT_NOTIFICATION_FAILED = "ombudsdesk.notifier.notification.failed"
 SUBJECT_DEAD_LETTER = "ombudsdesk.deadletter"
+# Core NATS request/reply (the registry asks, a notifier answers): outside every stream's subjects, so that no
+# stream stores a request or answers it with a publish acknowledgement (tests/notifier/test_staff_message_preview.py).
+SUBJECT_NOTICE_PREVIEW = "ombudsdesk.request.notice.preview"
+QUEUE_NOTIFIER_PREVIEW = "notifier-preview"  # one notifier of several answers each request
 
 STREAM_INTAKE = "OMBUDSDESK_INTAKE"
 STREAM_REGISTRY = "OMBUDSDESK_REGISTRY"

@@ -2,6 +2,10 @@
 
 Each handler is idempotent (the outbox key) and raises `PermanentError` for an event that can never be rendered
 (unknown kind, missing context, template error) so that it goes to the dead-letter stream instead of looping.
+
+`preview` answers what a requested notice would look like through the very path a real one takes (draft, route,
+`render_draft`), reading the recipient's flag but storing, sending and publishing nothing; what would make the
+real notice fail becomes the preview's `error`.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from services.notifier.letters import build_letter_pdf
 from services.notifier.models import NoticeChannel, NoticeStatus
 from services.notifier.notices import (
     SETTLES_DEADLINE,
+    ContextMismatch,
     LimitWindow,
     NoticeDraft,
+    UnknownNoticeKind,
     draft_acknowledgment,
     draft_deadline_warnings,
     draft_requested_notice,
@@ -27,11 +33,19 @@ from services.notifier.notices import (
 from services.notifier.outbox import CountedNotices, Outbox, RecipientFacts, SettledRisk
 from services.notifier.quota import limit_key
 from services.notifier.reasons import ReasonCode, reason
-from services.notifier.rendering import TemplateRenderer, pick_language
+from services.notifier.rendering import RenderedNotice, TemplateRenderer, pick_language
 from services.notifier.routing import NoticeLimits, route_notice
 from services.notifier.settings import NotifierSettings
 from services.notifier.suppression import SuppressionRules
-from shared.events import ComplaintRegistered, DeadlineAlert, DeliveryFailed, NoticeRequested
+from shared.events import (
+    ComplaintRegistered,
+    DeadlineAlert,
+    DeliveryFailed,
+    NoticePreview,
+    NoticePreviewRequest,
+    NoticeRequested,
+    PreviewProblem,
+)
 from shared.messaging import PermanentError
 
 log = structlog.get_logger(__name__)
@@ -89,6 +103,27 @@ class NotifierHandlers:
 
     async def notice_requested(self, event: NoticeRequested) -> None:
         await self.write(draft_requested_notice(event, self.settings.default_language))
+
+    async def preview(self, request: NoticePreviewRequest) -> NoticePreview:
+        """The notice a `NoticeRequested` with these fields would send now (nothing stored, sent or published)."""
+        context = {**request.context, **({"language": request.language} if request.language else {})}
+        requested = NoticeRequested(request_key="preview", complaint_number=request.complaint_number,
+                                    notice_kind=request.notice_kind, recipient=request.recipient, context=context)
+        try:
+            draft = draft_requested_notice(requested, self.settings.default_language)
+        except UnknownNoticeKind as error:
+            return NoticePreview.failure(PreviewProblem.UNKNOWN_KIND, str(error))
+        except ContextMismatch as error:
+            return NoticePreview.failure(PreviewProblem.INVALID_CONTEXT, error.problems)
+        address = self._recipient_address(draft)
+        # The route decides the channel, and the channel the text ("reply to this message" or "quote the number").
+        route = route_notice(draft, address, await self.outbox.recipient_facts(address), self.rules, self.limits)
+        try:
+            rendered = self.render_draft(draft, route.channel)
+        except TemplateError as error:
+            return NoticePreview.failure(PreviewProblem.FAILED, f"template {draft.language}/{draft.kind}: {error}")
+        return NoticePreview(subject=rendered.subject, text=rendered.text, html=rendered.html,
+                             language=rendered.language)
 
     async def deadline_alert(self, event: DeadlineAlert) -> None:
         await self._remember_risk(event)
@@ -148,12 +183,7 @@ class NotifierHandlers:
 
     async def write(self, draft: NoticeDraft) -> bool:
         """Render and store one notice unless it is already in the outbox. True when stored now."""
-        address: str | None = None
-        if draft.recipient_email:
-            try:
-                address = clean_address(draft.recipient_email).lower()
-            except UnsafeAddress:
-                log.warning("notice.unusable_address", complaint_number=draft.complaint_number)
+        address = self._recipient_address(draft)
         now = self.clock()
 
         def compose(facts: RecipientFacts) -> dict[str, Any]:
@@ -178,6 +208,16 @@ class NotifierHandlers:
                      notification_key=draft.notification_key)
         return stored
 
+    @staticmethod
+    def _recipient_address(draft: NoticeDraft) -> str | None:
+        if not draft.recipient_email:
+            return None
+        try:
+            return clean_address(draft.recipient_email).lower()
+        except UnsafeAddress:
+            log.warning("notice.unusable_address", complaint_number=draft.complaint_number)
+            return None
+
     def _window_start(self, window: LimitWindow, now: datetime) -> datetime:
         """Where a limit's counting period starts: the follow-up limit counts per calendar day of the service
         (Brussels midnight, not UTC's); the acknowledgment limit over the last 24 hours."""
@@ -186,19 +226,23 @@ class NotifierHandlers:
         local_now = now.astimezone(self.settings.timezone)
         return local_now.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
 
-    def _compose(self, draft: NoticeDraft, address: str | None, facts: RecipientFacts, now: datetime) -> dict[str, Any]:
-        route = route_notice(draft, address, facts, self.rules, self.limits)
+    def render_draft(self, draft: NoticeDraft, channel: NoticeChannel) -> RenderedNotice:
+        """The notice's subject, text and HTML as `channel` carries it: what is stored, and what a preview shows."""
         organisation = organisation_variables(self.settings, draft.language)
         variables = {
             **draft.variables,
             "org": organisation,
             "case_number": draft.complaint_number,
             "recipient_name": clean_header_text(draft.recipient_name, 120),
-            "channel": route.channel.value,
+            "channel": channel.value,
         }
         # Links only from configuration (the organisation, the ombudsman directory), never from a sender's text.
         trusted = [*organisation.values(), *(str(draft.variables.get(name) or "") for name in draft.trusted_variables)]
-        rendered = self.renderer.render(draft.kind, draft.language, variables, link_sources=trusted)
+        return self.renderer.render(draft.kind, draft.language, variables, link_sources=trusted)
+
+    def _compose(self, draft: NoticeDraft, address: str | None, facts: RecipientFacts, now: datetime) -> dict[str, Any]:
+        route = route_notice(draft, address, facts, self.rules, self.limits)
+        rendered = self.render_draft(draft, route.channel)
         pdf = None
         if route.channel is NoticeChannel.LETTER:
             pdf = build_letter_pdf(

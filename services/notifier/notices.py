@@ -7,6 +7,10 @@ A draft also says how its kind is rate-limited per recipient (`LimitWindow`: fol
 day, acknowledgments per 24 hours, so intake cannot be used to mail-bomb a third party), why it must not go out at
 all though a person wrote (`acknowledgment_suppressed`, decided at intake), and which of its variables come from
 configuration rather than from a sender (`trusted_variables`: only their web addresses may become links).
+
+A staff message (`staff_message`) is free text staff write to the citizen: it is bounded (characters, lines),
+its line breaks are normalised and its control characters dropped; the frame around it is the template's, and
+the HTML part escapes it like any other text (`rendering`). The language staff chose travels in the context.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shared.events import ComplaintRegistered, DeadlineAlert, NoticeRequested, SenderVerdict
+from shared.events import ComplaintRegistered, DeadlineAlert, NoticeRequested, SenderVerdict, clean_staff_text
 from shared.messaging import PermanentError
 from services.notifier.quota import Quota
 from services.notifier.rendering import pick_language
@@ -35,6 +39,7 @@ class NoticeKind(StrEnum):
     DEADLINE_APPROACHING = "deadline_approaching"
     DEADLINE_MISSED = "deadline_missed"
     DEADLINE_DIGEST = "deadline_digest"
+    STAFF_MESSAGE = "staff_message"
 
 
 STAFF_KINDS = frozenset({NoticeKind.DEADLINE_APPROACHING, NoticeKind.DEADLINE_MISSED, NoticeKind.DEADLINE_DIGEST})
@@ -54,6 +59,9 @@ class _Context(BaseModel):
     this service's own template vocabulary (field name); `None` counts as absent."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    # The language staff chose for this notice (the registry sends the complainant's when staff chose none).
+    language: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -109,6 +117,15 @@ class FinalAnswerContext(_Context):
         return self
 
 
+class StaffMessageContext(_Context):
+    message_text: str = Field(validation_alias=AliasChoices("text", "message_text"))
+
+    @field_validator("message_text")
+    @classmethod
+    def _bounded(cls, value: str) -> str:
+        return clean_staff_text(value)
+
+
 # The context each notice requested by the registry must carry (documented in docs/notifier.md).
 REQUEST_CONTEXTS: dict[str, type[_Context]] = {
     NoticeKind.INADMISSIBLE: InadmissibleContext,
@@ -116,7 +133,26 @@ REQUEST_CONTEXTS: dict[str, type[_Context]] = {
     NoticeKind.EXTENSION: ExtensionContext,
     NoticeKind.FOLLOW_UP_RECEIVED: FollowUpContext,
     NoticeKind.FINAL_ANSWER: FinalAnswerContext,
+    NoticeKind.STAFF_MESSAGE: StaffMessageContext,
 }
+
+
+class UnknownNoticeKind(PermanentError):
+    """The registry asked for a notice kind that does not exist or cannot be requested."""
+
+
+class ContextMismatch(PermanentError):
+    """The context of a requested notice does not fit its kind; `problems` names each field and what is wrong."""
+
+    def __init__(self, message: str, problems: str) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+def _problems(error: ValidationError) -> str:
+    """Each field and what is wrong with it, without the value given (a citizen's or staff's text)."""
+    return "; ".join(f"{'.'.join(str(part) for part in problem['loc']) or '(context)'}: {problem['msg']}"
+                     for problem in error.errors(include_input=False, include_url=False)[:10])
 
 
 @dataclass(frozen=True)
@@ -183,20 +219,22 @@ def draft_requested_notice(event: NoticeRequested, default_language: str) -> Not
     try:
         kind = NoticeKind(event.notice_kind)
     except ValueError:
-        raise PermanentError(f"unknown notice kind {event.notice_kind!r}") from None
+        raise UnknownNoticeKind(f"unknown notice kind {event.notice_kind[:80]!r}") from None
     if kind not in REQUEST_CONTEXTS:
-        raise PermanentError(f"notice kind {kind} cannot be requested")
+        raise UnknownNoticeKind(f"notice kind {kind} cannot be requested")
     try:
         context = REQUEST_CONTEXTS[kind].model_validate(event.context)
     except ValidationError as error:
-        raise PermanentError(f"notice {event.request_key}: context does not fit {kind}: {error}") from None
+        raise ContextMismatch(f"notice {event.request_key}: context does not fit {kind}: {error}",
+                              _problems(error)) from None
     person = event.recipient
     return NoticeDraft(
         notification_key=f"notice:{event.request_key}",
         complaint_number=event.complaint_number,
         kind=kind,
-        language=pick_language(person.language, default_language),
-        variables={"subject_line": "", **context.model_dump()},
+        # The language staff chose, else the recipient's; an unknown one falls back as the recipient's would.
+        language=pick_language(context.language, pick_language(person.language, default_language)),
+        variables={"subject_line": "", **context.model_dump(exclude={"language"})},
         recipient_email=person.email,
         recipient_name=person.name,
         postal_address=person.postal_address,

@@ -11,6 +11,11 @@ across restarts and shared by every notifier instance on the database. They coun
 recipient's mailbox however its address is spelled and the sender's quota (`quota.limit_key`), not by the exact
 address. On PostgreSQL the recording transaction takes an advisory lock on that key, so two instances recording for
 one mailbox take turns and the second counts the first's notice; SQLite has a single writer already.
+
+Inside a batched delivery (the `ComplaintRegistered` subscriber fetches events in batches, issue 12) the write of
+`record` goes through a `shared.messaging.CommitGroup`: the notices of the batch are stored in one transaction, one
+commit (one fsync on SQLite) for all, and each `record` returns only after that commit, so each event is still
+acknowledged after its notice is recorded. A failing batch is rolled back and each write done again alone.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from services.notifier.models import AddressFlag, FileAtRisk, Notice, NoticeChannel, NoticeStatus
 from shared.database import read_only
+from shared.messaging import CommitGroup, in_batched_delivery
 
 
 COMPOSE_ATTEMPTS = 3
@@ -62,6 +68,18 @@ class SettledRisk:
     at: datetime
 
 
+@dataclass(frozen=True)
+class _Write:
+    """One composed notice to store if its key is free and its recipient's facts still hold."""
+
+    notification_key: str
+    address: str | None
+    values: dict[str, Any]
+    counted: CountedNotices | None
+    facts: RecipientFacts
+    settles: SettledRisk | None
+
+
 def recipient_lock_key(limit_key: str) -> int:
     """A stable PostgreSQL advisory-lock key (signed 64-bit) for one counted key (`quota.limit_key`)."""
     digest = hashlib.sha256(f"ombudsdesk-notifier-recipient:{limit_key}".encode()).digest()
@@ -92,6 +110,7 @@ class Outbox:
         # process's writers (the consumers and the dispatcher write concurrently) on a lock instead.
         self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         self._statements: dict[tuple[Any, ...], Any] = {}
+        self.group: CommitGroup[_Write, bool] = CommitGroup("notifier-outbox", self._write_together, self._write_alone)
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
@@ -131,12 +150,9 @@ class Outbox:
                 facts = await self._facts(connection, notification_key, address, counted)
             if facts is None:
                 return False
-            values = compose(facts)
-            async with self._writing_core() as connection:
-                await self._lock_recipient(connection, address, counted)
-                if await self._store_if_unchanged(connection, notification_key, values, address, counted, facts):
-                    await self._clear_settled(connection, settles)
-                    return True
+            write = _Write(notification_key, address, compose(facts), counted, facts, settles)
+            if await (self.group.submit(write) if in_batched_delivery() else self._write_alone(write)):
+                return True
             # Nothing stored: the key was taken meanwhile (the next read says so) or the facts changed.
         # The facts kept changing under us: compose within the transaction, slow but correct.
         async with self._writing_core() as connection:
@@ -150,6 +166,22 @@ class Outbox:
             if stored:
                 await self._clear_settled(connection, settles)
             return stored
+
+    async def _write_alone(self, write: _Write) -> bool:
+        async with self._writing_core() as connection:
+            return await self._write(connection, write)
+
+    async def _write_together(self, writes: Sequence[_Write]) -> list[bool]:
+        async with self._writing_core() as connection:
+            return [await self._write(connection, write) for write in writes]
+
+    async def _write(self, connection: AsyncConnection, write: _Write) -> bool:
+        await self._lock_recipient(connection, write.address, write.counted)
+        if await self._store_if_unchanged(connection, write.notification_key, write.values, write.address,
+                                          write.counted, write.facts):
+            await self._clear_settled(connection, write.settles)
+            return True
+        return False
 
     @staticmethod
     def _fact_parameters(notification_key: str, address: str | None, counted: CountedNotices | None) -> dict[str, Any]:
@@ -309,6 +341,15 @@ class Outbox:
     async def flagged_addresses(self) -> list[AddressFlag]:
         async with self.sessions() as session:
             return list((await session.scalars(select(AddressFlag).order_by(AddressFlag.flagged_at))).all())
+
+    async def recipient_facts(self, address: str | None) -> RecipientFacts:
+        """The address's flag as `record` would read it (nothing counted): a preview routes with it, read only."""
+        if not address:
+            return RecipientFacts(None, 0)
+        async with self._reader.connect() as connection:
+            flag = (await connection.execute(
+                select(AddressFlag.reason).where(AddressFlag.address == address.lower()))).scalar_one_or_none()
+        return RecipientFacts(flag, 0)
 
     async def by_message_id(self, message_id: str) -> Notice | None:
         async with self.sessions() as session:

@@ -44,6 +44,7 @@ from services.registry.vocabulary import (
 from services.registry.wiring import policy_from_settings
 from shared.cli_help import StaffCommand, one_of, staff_app
 from shared.database import create_engine
+from shared.events import Channel
 from shared.settings import load_settings
 from shared.untrusted_text import for_terminal, json_for_terminal
 
@@ -135,6 +136,13 @@ def _echo_json(value: Any) -> None:
     typer.echo(json_for_terminal(json.dumps(value, ensure_ascii=False, indent=2)))
 
 
+class Sort(StrEnum):
+    NUMBER = "number"
+    RECEIVED = "received"
+    ANSWER_DUE = "answer_due"
+    STATUS = "status"
+
+
 @command("list")
 def list_complaints(
     status: Status | None = typer.Option(None, metavar="STATUS", help=one_of(Status)),
@@ -145,6 +153,16 @@ def list_complaints(
     overdue: bool = typer.Option(False, "--overdue", help="only complaints past their answer deadline today"),
     search: str | None = typer.Option(None, "--search", "-s", metavar="TEXT",
                                       help="text in subject, name, email or number"),
+    channel: Channel | None = typer.Option(None, metavar="CHANNEL", help=one_of(Channel)),
+    theme: str | None = typer.Option(None, metavar="THEME"),
+    handler: str | None = typer.Option(None, metavar="EMAIL", help="handled by EMAIL (see --unassigned)"),
+    unassigned: bool = typer.Option(False, "--unassigned", help="only complaints with no handler"),
+    screening_pending: bool = typer.Option(False, "--screening-pending",
+                                           help="only complaints whose screening is not decided yet"),
+    data_protection: bool | None = typer.Option(None, "--data-protection/--no-data-protection",
+                                                help="only data-protection complaints, or only the others"),
+    sort: Sort = typer.Option(Sort.NUMBER, metavar="SORT", help=one_of(Sort)),
+    ascending: bool = typer.Option(False, "--ascending", help="oldest (smallest) first"),
     limit: int = typer.Option(50, metavar="N", help="at most N complaints"),
     as_json: bool = JsonOption,
     lang: Language = LangOption,
@@ -154,9 +172,11 @@ def list_complaints(
     async def listed(store: RegistryStore, registry: Registry) -> list[str] | list[Any]:
         rows = await store.list_complaints(ComplaintFilter(
             status=status.value if status else None, kind=kind.value if kind else None, service=service, year=year,
-            due_before=date.fromisoformat(due_before) if due_before else None,
+            due_before=_day(due_before, "--due-before"),
             overdue_on=registry.today() if overdue else None, text=search, limit=limit,
-            number_format=registry.policy.number_format))
+            number_format=registry.policy.number_format, channel=channel.value if channel else None, theme=theme,
+            handler="" if unassigned else handler, screening_pending=screening_pending,
+            data_protection=data_protection, sort=sort.value, descending=not ascending))
         if as_json:
             return [views.complaint_summary(c) for c in rows]
         return views.complaint_table_lines(rows, _context(registry, lang))
@@ -179,8 +199,8 @@ def show(number: str = NumberArgument, lang: Language = LangOption,
         if found is None:
             return None
         if as_json:
-            return views.complaint_file(*found)
-        return views.complaint_file_lines(*found, _context(registry, lang))
+            return views.complaint_file(*found, found.extras)
+        return views.complaint_file_lines(*found, _context(registry, lang), found.extras)
 
     output = _run(shown)
     if output is None:
@@ -411,3 +431,89 @@ def indicators(year: int = typer.Argument(..., metavar="YEAR", help="e.g. 2026")
                                             indent=2))
 
     typer.echo(_run(report), nl=output_format is not ReportFormat.CSV)
+
+
+# --- the back office's actions (issue 13), the same commands as its pages ------------------------------------------
+@command("note")
+def note(number: str = NumberArgument,
+         text: str = typer.Argument(..., metavar="TEXT", help="the internal note (never sent to anyone)"),
+         actor: str = ActorOption, lang: Language = LangOption) -> None:
+    """Add an internal note to a complaint's file."""
+    complaint = _run(lambda _store, registry: registry.handle(commands.AddNote(number, text, actor)))
+    _confirm(complaint, lang)
+
+
+OtherArgument = typer.Argument(..., metavar="OTHER", help="the other complaint's number")
+
+
+@command("merge")
+def merge(source: str = typer.Argument(..., metavar="SOURCE", help="the complaint merged (it ends as merged)"),
+          target: str = typer.Argument(..., metavar="TARGET", help="the complaint it is merged into"),
+          actor: str = ActorOption, reason: str | None = ReasonOption, lang: Language = LangOption) -> None:
+    """Merge a complaint into another: its messages join the other's file (undo with `unmerge`)."""
+    complaint = _run(lambda _store, registry: registry.handle(commands.MergeComplaints(source, target, actor,
+                                                                                       reason)))
+    _confirm(complaint, lang)
+
+
+@command("unmerge")
+def unmerge(source: str = typer.Argument(..., metavar="SOURCE", help="the complaint that was merged"),
+            actor: str = ActorOption, reason: str | None = ReasonOption, lang: Language = LangOption) -> None:
+    """Undo a merge: the complaint gets its messages and its status back."""
+    complaint = _run(lambda _store, registry: registry.handle(commands.UndoMerge(source, actor, reason)))
+    _confirm(complaint, lang)
+
+
+@command("link")
+def link(number: str = NumberArgument, other: str = OtherArgument, actor: str = ActorOption,
+         reason: str | None = ReasonOption, lang: Language = LangOption) -> None:
+    """Link two related complaints."""
+    complaint = _run(lambda _store, registry: registry.handle(commands.LinkComplaints(number, other, actor, reason)))
+    _confirm(complaint, lang, other.strip().upper())
+
+
+@command("unlink")
+def unlink(number: str = NumberArgument, other: str = OtherArgument, actor: str = ActorOption,
+           reason: str | None = ReasonOption, lang: Language = LangOption) -> None:
+    """Remove the link between two complaints."""
+    complaint = _run(lambda _store, registry: registry.handle(commands.UnlinkComplaints(number, other, actor,
+                                                                                        reason)))
+    _confirm(complaint, lang)
+
+
+class ManualChannel(StrEnum):
+    PHONE = "phone"
+    IN_PERSON = "in_person"
+    LETTER = "letter"
+
+
+@command("new")
+def new(
+    channel: ManualChannel = typer.Argument(..., metavar="CHANNEL", help=one_of(ManualChannel)),
+    actor: str = ActorOption,
+    received_on: str | None = typer.Option(None, "--received-on", metavar="YYYY-MM-DD",
+                                           help="the day it was received (default today)"),
+    name: str = typer.Option("", metavar="NAME", help="the complainant's name"),
+    email: str | None = typer.Option(None, metavar="EMAIL", help="the complainant's email address"),
+    postal_address: str | None = typer.Option(None, metavar="ADDRESS",
+                                              help="the complainant's postal address (a letter answers without email)"),
+    language: Language | None = typer.Option(None, "--language", metavar="LANG",
+                                             help=f"the complainant's language, {one_of(Language)}"),
+    subject: str = typer.Option("", metavar="TEXT", help="what it is about, in a line"),
+    body_file: typer.FileText | None = typer.Option(None, "--text-file", metavar="FILE",
+                                                    help="what the complainant said (a file, - for stdin)"),
+    kind: Kind = typer.Option(Kind.COMPLAINT, metavar="KIND", help=one_of(Kind)),
+    lang: Language = LangOption,
+) -> None:
+    """Register a complaint received by phone, in person or by post: screened and numbered like a mailed one."""
+    body = body_file.read() if body_file else ""
+    day = _day(received_on, "--received-on")
+
+    async def register(_store: RegistryStore, registry: Registry) -> Any:
+        return await registry.handle(commands.RegisterManual(
+            channel.value, actor, name=name, email=email, postal_address=postal_address,
+            language=language.value if language else None, subject=subject, body=body,
+            received_on=day or registry.today(), kind=kind.value))
+
+    complaint = _run(register)
+    _confirm(complaint, lang, views.TextContext(language=lang).date(complaint.answer_due))

@@ -5,11 +5,16 @@ and the CLI only build commands. `Command[R]` says what handling it returns: the
 correspondent was added, what became of a held message, how many alerts went out.
 
 `actor` is who decides (recorded in the change log with `reason`, why); case numbers are normalised by the handler.
+
+A command that would add something each time it is handled (a note, a message to the citizen, a manual complaint)
+carries a `request_key`, a fresh one per command object unless the caller gives one (a form's hidden field, so that
+a second submission of the same form is the same request): handling the same request again changes nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass
+import uuid
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -53,7 +58,8 @@ class Assign(Command["Complaint"]):
 
 @dataclass(frozen=True)
 class Classify(Command["Complaint"]):
-    """Confirm or override the kind, theme and service screening suggested (None: unchanged)."""
+    """Confirm or override the kind, theme and service screening suggested, and whether the file is a
+    data-protection complaint (only a DPO sees those); None: unchanged."""
 
     number: str
     actor: str
@@ -62,6 +68,7 @@ class Classify(Command["Complaint"]):
     kind: str | None = None
     theme: str | None = None
     service: str | None = None
+    data_protection: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,98 @@ class AddCorrespondent(Command[bool]):
     email: str
     actor: str
     reason: str | None = None
+
+
+def new_request_key() -> str:
+    return uuid.uuid4().hex
+
+
+# --- the back office (issue 13) --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AddNote(Command["Complaint"]):
+    """An internal note of staff on the file: never sent to anyone, never part of the thread."""
+
+    number: str
+    text: str
+    actor: str
+    _: KW_ONLY
+    request_key: str = field(default_factory=new_request_key)
+
+
+@dataclass(frozen=True)
+class MergeComplaints(Command["Complaint"]):
+    """Merge `source` into `target` (returned): the source's thread moves into the target's file, its parties become
+    the target's, and the source ends as "merged" (undone by `UndoMerge`, which restores exactly the state before)."""
+
+    source: str
+    target: str
+    actor: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class UndoMerge(Command["Complaint"]):
+    """Undo the merge of `source` (returned, restored): its thread, its parties' admission and its status back."""
+
+    source: str
+    actor: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkComplaints(Command["Complaint"]):
+    """Link two related files (each shows the other's number); linking them again changes nothing."""
+
+    number: str
+    other: str
+    actor: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class UnlinkComplaints(Command["Complaint"]):
+    number: str
+    other: str
+    actor: str
+    reason: str | None = None
+
+
+# Channels of a complaint staff enter by hand (`RegisterManual`): received by phone, at the counter, or by post
+# and typed in rather than scanned.
+MANUAL_CHANNELS = ("phone", "in_person", "letter")
+
+
+@dataclass(frozen=True)
+class RegisterManual(Command["Complaint"]):
+    """A complaint received by phone, in person or by post, entered by staff: screened and numbered like mail,
+    its legal start `received_on` (a day in the register's time zone, not in the future); acknowledged by email
+    when an address is given, else by a printed letter when a postal address is."""
+
+    channel: str
+    actor: str
+    _: KW_ONLY
+    name: str = ""
+    email: str | None = None
+    postal_address: str | None = None
+    language: str | None = None
+    subject: str = ""
+    body: str = ""
+    received_on: date
+    kind: str = "complaint"
+    request_key: str = field(default_factory=new_request_key)
+
+
+@dataclass(frozen=True)
+class SendMessage(Command["Complaint"]):
+    """A message of staff to the citizen (the notifier's `staff_message` notice, in `language` or the
+    complainant's), sent once per `request_key`, recorded in the file's history."""
+
+    number: str
+    text: str
+    actor: str
+    language: str | None = None
+    _: KW_ONLY
+    request_key: str = field(default_factory=new_request_key)
 
 
 # --- the holding pen -------------------------------------------------------------------------------------------------

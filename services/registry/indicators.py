@@ -18,6 +18,9 @@ Which complaints each figure covers (the usual conventions of Belgian and French
 - share acknowledged / answered within the deadline: deadlines that **fell due** in the year (up to `as_of`). A
   complaint that ended otherwise (inadmissible, redirected, withdrawn) on or before its answer deadline counts as
   answered in time; one still unanswered after its deadline counts as late;
+- a file merged into another (status "merged", issue 13) was received and counts so; it ended on the day of the
+  merge (not open at year end, and like any file ended otherwise, its answer deadline counts as met when merged
+  before it: the citizen's request lives on, with its own deadline, in the file it was merged into);
 - open at year end: every complaint received by 31 December (or `as_of`, if earlier) and not ended by then,
   whatever its year of receipt (so pass the earlier complaints still open at the start of the year too; extra
   records are harmless).

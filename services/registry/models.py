@@ -13,6 +13,11 @@
 - `outbox`: every event to publish, written in the same transaction as the change it reports (transactional
   outbox: a crash between commit and publish only delays the event, never loses it).
 - `deadline_alerts`: which deadline alerts were raised, so each goes out once across restarts.
+- `complaint_notes`: staff's internal notes on a file (never sent, never part of the thread; issue 13).
+- `complaint_links`: two files staff linked (each pair once, lower id first).
+- `complaint_merges`: a file merged into another: the thread entries and parties the merge moved or added and the
+  status the source had, so that undoing it restores exactly that.
+- `saved_searches`: a staff member's saved register queries, private or shared.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql import expression
 from sqlalchemy.types import TypeDecorator
 
 # Explicit constraint names: Alembic batch mode (SQLite) and PostgreSQL then agree on them.
@@ -104,6 +110,13 @@ class Complaint(SenderTrust, Base):
         Index("ix_complaints_status_answer_due", "status", "answer_due"),
         Index("ix_complaints_status_year_sequence", "status", "year", "sequence"),
         Index("ix_complaints_service_year_sequence", "service_concerned", "year", "sequence"),
+        # The back office's filters, each in the list's order (migration 0010 says why these).
+        Index("ix_complaints_handler_year_sequence", "handler", "year", "sequence"),
+        Index("ix_complaints_channel_year_sequence", "channel", "year", "sequence"),
+        Index("ix_complaints_theme_year_sequence", "theme", "year", "sequence"),
+        Index("ix_complaints_admissibility_year_sequence", "admissibility", "year", "sequence"),
+        Index("ix_complaints_data_protection_year_sequence", "data_protection", "year", "sequence"),
+        Index("ix_complaints_received_at", "received_at"),
         # PostgreSQL also has trigram indexes for the text search (migration 0002), SQLite an FTS5 trigram table
         # kept by triggers (migration 0004): neither is expressible portably here.
     )
@@ -154,6 +167,11 @@ class Complaint(SenderTrust, Base):
     facts_date: Mapped[date | None] = mapped_column(Date)
     last_step_date: Mapped[date | None] = mapped_column(Date)
     first_line_contacted: Mapped[bool | None] = mapped_column(Boolean)
+    # A data-protection complaint (screening's `route_to_dpo`, or staff's classification): only a DPO sees it. The
+    # default is the database's alone, so that an INSERT naming only older columns still fits (migration tests).
+    data_protection: Mapped[bool] = mapped_column(Boolean, server_default=expression.false())
+    # The number of the file this one was merged into (status "merged"); None otherwise, and again once undone.
+    merged_into: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -246,3 +264,70 @@ class DeadlineAlertRecord(Base):
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
     alert_key: Mapped[str] = mapped_column(String(120))  # `deadlines.DeadlineAlert.key`
     raised_at: Mapped[datetime]
+
+
+class ComplaintNote(Base):
+    """An internal note of staff on a file. Kept apart from the thread on purpose: the thread is what went between
+    the office and the parties (its Message-IDs match replies, its entries become References of our notices), and
+    a note must never take part in any of that."""
+
+    __tablename__ = "complaint_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
+    request_key: Mapped[str] = mapped_column(String(120), unique=True)  # the same request adds the note once
+    author: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class ComplaintLink(Base):
+    """Two related files (the same facts, the same citizen...); each pair once, `first_id` < `second_id`."""
+
+    __tablename__ = "complaint_links"
+    __table_args__ = (UniqueConstraint("first_id", "second_id", name="uq_complaint_links_pair"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
+    second_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
+    linked_by: Mapped[str] = mapped_column(Text)
+    linked_at: Mapped[datetime]
+
+
+class ComplaintMerge(Base):
+    """A file merged into another: what the merge changed, so that undoing it restores exactly the state before."""
+
+    __tablename__ = "complaint_merges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
+    moved_message_ids: Mapped[list[Any]] = mapped_column(default=list)  # thread_messages.id moved to the target
+    added_party_ids: Mapped[list[Any]] = mapped_column(default=list)  # case_parties.id the merge gave the target
+    previous_status: Mapped[str] = mapped_column(String(32))
+    previous_closed_at: Mapped[datetime | None]
+    merged_by: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    merged_at: Mapped[datetime]
+    undone_at: Mapped[datetime | None]
+    undone_by: Mapped[str | None] = mapped_column(Text)
+
+
+class SavedSearch(Base):
+    """A register query (the list's query string) a staff member saved, for themselves or shared with everyone."""
+
+    __tablename__ = "saved_searches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_account_id: Mapped[int] = mapped_column(Integer, index=True)
+    name: Mapped[str] = mapped_column(Text)
+    query: Mapped[str] = mapped_column(Text)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    created_at: Mapped[datetime]
+
+
+# The access tables (staff accounts, sessions, tokens; the audit trail) are declared beside their stores in
+# services/registry/access/; imported here so that `Base.metadata` always describes the whole schema, whoever imports
+# this module first (Alembic's comparison, the migration test).
+from services.registry.access import accounts as _accounts  # noqa: E402,F401
+from services.registry.access import audit_models as _audit_models  # noqa: E402,F401

@@ -1,12 +1,15 @@
 """Typed settings of the registry service (environment variables `OMBUDSDESK_*`, see `shared.settings`).
 
 Every field of `deadlines.DeadlineRules` has a setting here; `RegistrySettings.deadline_rules()` builds the rules.
+The staff identity settings (issue 13: allowed hosts, sessions, login throttling, single sign-on) are read by
+`access.accounts.identity_policy` and `api.create_api`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, NonNegativeInt, ValidationInfo, field_validator
@@ -47,17 +50,56 @@ class RegistrySettings(CommonSettings):
     deadline_check_interval_seconds: float = Field(default=300.0, gt=0)
     # Received messages handled at once by one process (several processes may share the work).
     registry_consumer_workers: int = Field(default=4, ge=1, le=64)
-    # Address of the staff HTTP API (FastAPI, OpenAPI at /docs); it has no authentication of its own: keep it on
-    # 127.0.0.1 or behind the organisation's authenticating proxy.
+    # Address of the staff HTTP API and back office (FastAPI, OpenAPI at /openapi.json, pages at /backoffice/).
+    # Every request but /health needs a session or a personal API token.
     registry_api_host: str = "127.0.0.1"
-    # Port of the staff HTTP API; 0 disables it.
+    # Port of the staff HTTP API and back office; 0 disables it.
     registry_api_port: int = Field(default=8470, ge=0, le=65535)
+    # Host names the API and back office answer to (others get 400: DNS rebinding), comma-separated; the API host
+    # and the host of the public back-office URL are added.
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ("localhost", "127.0.0.1", "[::1]")
+    # Public address of the back office, as staff reach it (links printed by `ombudsdesk users`, the single sign-on
+    # return address); empty: http://API_HOST:API_PORT/backoffice/.
+    backoffice_public_url: str = ""
+    # A back-office session ends after this many minutes without a request ...
+    session_idle_minutes: int = Field(default=120, ge=1)
+    # ... and this many hours after the login in any case.
+    session_absolute_hours: int = Field(default=12, ge=1)
+    # The session cookie's Secure flag: `auto` (set when the back office is reached over https), `true` or `false`.
+    session_cookie_secure: Literal["auto", "true", "false"] = "auto"
+    # Login throttling: after this many failed logins for one account within the window, logins are refused ...
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    # ... and after this many from one IP address (any account) ...
+    login_max_failures_per_ip: int = Field(default=20, ge=1)
+    # ... until the oldest failure leaves this window (minutes).
+    login_failure_window_minutes: int = Field(default=15, ge=1)
+    # A one-time link (set the password, first login) expires after this many hours.
+    one_time_link_hours: int = Field(default=72, ge=1)
+    # Argon2id cost of stored passwords (RFC 9106 second recommendation); a login rehashes a password hashed with
+    # other values.
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    password_hash_memory_kib: int = Field(default=65536, ge=8192)
+    # How many Argon2id hashes are computed at the same time (in worker threads, off the event loop); more logins at
+    # once wait their turn, so that a flood of logins takes neither every thread nor memory x 64 MiB.
+    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
+    # Single sign-on through an OpenID Connect provider: its issuer URL (discovery at
+    # ISSUER/.well-known/openid-configuration); empty: local accounts only.
+    oidc_issuer: str = ""
+    # The client registered at the provider, and the file holding its secret (never the secret itself in the
+    # environment); no file: a public client (PKCE only).
+    oidc_client_id: str = ""
+    oidc_client_secret_file: Path | None = None
+    # Scopes asked for (`openid` and `email` at least: accounts are matched by verified email on a first login).
+    oidc_scopes: Annotated[tuple[str, ...], NoDecode] = ("openid", "email", "profile")
+    # Text of the single sign-on button on the login page; empty: "Single sign-on" in the person's language.
+    oidc_button_label: str = ""
     # Optional screening configuration files (directory of ombudsmen, keyword rules); empty: the shipped examples.
     screening_config_path: Path | None = None
 
     # Every check below runs at start-up (`shared.settings.load_settings` names the variable), not on the first
     # complaint or inside the wiring with a traceback.
-    @field_validator("deadline_lead_days", "holiday_categories", "extra_closed_days", "weekend_days", mode="before")
+    @field_validator("deadline_lead_days", "holiday_categories", "extra_closed_days", "weekend_days", "allowed_hosts",
+                     "oidc_scopes", mode="before")
     @classmethod
     def _split_lists(cls, value: Any) -> Any:
         return split_list(value)
@@ -129,11 +171,81 @@ class RegistrySettings(CommonSettings):
             extension_notice_days=self.extension_notice_days,
         )
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _plain_host_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(name.strip().lower() for name in value if name.strip())
+        for name in names:
+            if "/" in name or "@" in name or " " in name:
+                raise ValueError(f"{name!r} is not a host name (no scheme, path or port)")
+        return names
+
+    @field_validator("backoffice_public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("an http:// or https:// URL, e.g. https://desk.example.be/backoffice/")
+            if not value.endswith("/"):
+                value += "/"
+        return value
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("the issuer's URL, e.g. https://login.example.be/realms/staff")
+        return value
+
+    @field_validator("oidc_client_id")
+    @classmethod
+    def _client_with_issuer(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("oidc_issuer") and not value.strip():
+            raise ValueError("required with OMBUDSDESK_OIDC_ISSUER")
+        return value.strip()
+
+    @field_validator("oidc_client_secret_file")
+    @classmethod
+    def _readable_secret(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no file {value}")
+        return value
+
+    def backoffice_url(self) -> str:
+        """Where staff open the back office (ends with `/`): the public URL, or the API's own address."""
+        if self.backoffice_public_url:
+            return self.backoffice_public_url
+        host = self.registry_api_host
+        host = "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host
+        return f"http://{_bracketed(host)}:{self.registry_api_port}/backoffice/"
+
+    def host_names(self) -> frozenset[str]:
+        """Every host name the API and back office answer to (`allowed_hosts`, the API host, the public URL's)."""
+        names = set(self.allowed_hosts)
+        if self.registry_api_host not in ("", "0.0.0.0", "::"):  # a wildcard address is not a name a browser sends
+            names.add(_bracketed(self.registry_api_host.lower()))
+        if self.backoffice_public_url:
+            names.add(_bracketed(urlsplit(self.backoffice_public_url).hostname or ""))
+        return frozenset(names)
+
+    def oidc_client_secret(self) -> str | None:
+        if self.oidc_client_secret_file is None:
+            return None
+        return self.oidc_client_secret_file.read_text(encoding="utf-8").strip() or None
+
     @property
     def database_url(self) -> str:
         if self.registry_database_url:
             return self.registry_database_url
         return f"sqlite+aiosqlite:///{(self.var_dir / 'registry.db').resolve()}"
+
+
+def _bracketed(host: str) -> str:
+    """An IPv6 address as it appears in a URL and a Host header: `[::1]`."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def _check_holidays(country: str, subdivision: str | None) -> None:

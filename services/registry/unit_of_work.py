@@ -8,6 +8,13 @@ the events: the outbox publisher's loop sends them later.
 
 A unique-constraint failure means another process (or a redelivery) just stored the same message, party or alert:
 the transaction is rolled back and `work` runs again on fresh state, where it finds what the other stored.
+
+Inside a batched delivery (`shared.messaging.in_batched_delivery`: the registry's `MessageReceived` subscriber fetches
+events in batches, issue 12), `run` hands `work` to the unit of work's `CommitGroup`: the works of the events in
+flight run one after the other in ONE transaction (one commit, the case numbers still taken in it, so still
+gap-free), their events are published together after that commit, and only then does each `run` return, so that each
+event is acknowledged after its effect is committed. If that transaction fails (a poison event, a unique-key race),
+it is rolled back and every work runs again here alone, with its own retries, its own error for its own delivery.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import structlog
 
 from services.registry.models import OutboxEvent
 from services.registry.repository import IntegrityError, RegistryStore, Transaction
+from shared.messaging import CommitGroup, in_batched_delivery
 
 log = structlog.get_logger(__name__)
 
@@ -32,14 +40,32 @@ class EventPublisher(Protocol):
     async def publish(self, rows: Sequence[OutboxEvent]) -> None: ...
 
 
+Work = tuple[str, Callable[[Transaction], Awaitable[object]]]
+
+
 class UnitOfWork:
     def __init__(self, store: RegistryStore, publisher: EventPublisher, retries: int = RACE_RETRIES) -> None:
         self.store = store
         self.publisher = publisher
         self.retries = retries
+        self.group: CommitGroup[Work, object] = CommitGroup(
+            "registry", self._together, lambda item: self._alone(*item))
 
     async def run(self, what: str, work: Callable[[Transaction], Awaitable[ResultT]]) -> ResultT:
         """Run `work` in one transaction, then publish its events; `what` names it in logs and errors."""
+        if in_batched_delivery():
+            return await self.group.submit((what, work))  # type: ignore[return-value]
+        return await self._alone(what, work)
+
+    async def _together(self, works: Sequence[Work]) -> list[object]:
+        """The works of a batch in one transaction, in order, then all their events published."""
+        async with self.store.transaction() as tx:
+            results = [await work(tx) for _what, work in works]
+            to_publish = list(tx.pending_events)
+        await self.publisher.publish(to_publish)
+        return results
+
+    async def _alone(self, what: str, work: Callable[[Transaction], Awaitable[ResultT]]) -> ResultT:
         for _attempt in range(self.retries):
             try:
                 async with self.store.transaction() as tx:

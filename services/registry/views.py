@@ -23,6 +23,7 @@ from typing import Any
 
 from services.registry.commands import FACTS
 from services.registry.models import ChangeLogEntry, Complaint, HeldMessage, SenderTrust, ThreadMessage
+from services.registry.repository import FileExtras
 from services.registry.screening import ScreeningConfig
 from services.registry.vocabulary import DEFAULT_LANGUAGE, LANGUAGES, label, primary_language
 from shared.untrusted_text import for_terminal
@@ -47,6 +48,7 @@ def complaint_summary(c: Complaint) -> dict[str, Any]:
         "handler": c.handler,
         "acknowledgment_due": _iso(c.acknowledgment_due),
         "answer_due": _iso(c.answer_due),
+        "data_protection": bool(c.data_protection),
     }
 
 
@@ -97,8 +99,21 @@ def change(entry: ChangeLogEntry) -> dict[str, Any]:
             "details": entry.details, "change_id": entry.change_id}
 
 
+def _extras(extras: FileExtras | None) -> dict[str, Any]:
+    """Staff's notes, the linked files and the files merged into this one (issue 13)."""
+    if extras is None:
+        return {"notes": [], "links": [], "merged_from": []}
+    return {
+        "notes": [{"id": n.id, "author": n.author, "text": n.text, "at": _iso(n.created_at)} for n in extras.notes],
+        "links": [{"number": link.number, "linked_by": link.linked_by, "linked_at": _iso(link.linked_at)}
+                  for link in extras.links],
+        "merged_from": list(extras.merged_from),
+    }
+
+
 def complaint_file(c: Complaint, thread: list[ThreadMessage], changes: list[ChangeLogEntry],
-                   parties: list[str]) -> dict[str, Any]:
+                   parties: list[str], extras: FileExtras | None = None) -> dict[str, Any]:
+    """The whole file as JSON; `extras` is `RegistryStore.complaint_file(...).extras` (notes, links, merges)."""
     return {
         **complaint_summary(c),
         "received_at": _iso(c.received_at),
@@ -125,6 +140,8 @@ def complaint_file(c: Complaint, thread: list[ThreadMessage], changes: list[Chan
         "recommendations": c.recommendations,
         "linked_number": c.linked_number,
         "redirected_to": c.redirected_to,
+        "merged_into": c.merged_into,
+        **_extras(extras),
         **sender_trust(c),
         "acknowledgment_suppressed": c.acknowledgment_suppressed,
         "parties": parties,
@@ -195,6 +212,8 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "facts_date": "Date des faits", "last_step_date": "Dernière démarche le",
         "first_line_contacted": "Service concerné contacté d'abord", "yes": "oui", "no": "non",
         "by_rule": "par la règle", "quoted": "Historique cité",
+        "data_protection": "Protection des données", "merged_into": "Fusionnée dans",
+        "merged_from": "Dossiers fusionnés dans celui-ci", "links": "Dossiers liés", "notes": "Notes internes",
     },
     "nl": {
         "number": "Nummer", "status": "Status", "kind": "Aard", "channel": "Kanaal", "received": "Ontvangen op",
@@ -218,6 +237,8 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "facts_date": "Datum van de feiten", "last_step_date": "Laatste stap op",
         "first_line_contacted": "Betrokken dienst eerst gecontacteerd", "yes": "ja", "no": "nee",
         "by_rule": "door regel", "quoted": "Geciteerde berichten",
+        "data_protection": "Gegevensbescherming", "merged_into": "Samengevoegd met",
+        "merged_from": "Hierin samengevoegde dossiers", "links": "Gekoppelde dossiers", "notes": "Interne notities",
     },
     "de": {
         "number": "Nummer", "status": "Status", "kind": "Art", "channel": "Kanal", "received": "Eingegangen am",
@@ -242,6 +263,8 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "facts_date": "Datum des Sachverhalts", "last_step_date": "Letzter Schritt am",
         "first_line_contacted": "Betroffene Dienststelle zuerst kontaktiert", "yes": "ja", "no": "nein",
         "by_rule": "durch Regel", "quoted": "Zitierter Verlauf",
+        "data_protection": "Datenschutz", "merged_into": "Zusammengeführt in",
+        "merged_from": "Hierin zusammengeführte Akten", "links": "Verknüpfte Akten", "notes": "Interne Notizen",
     },
     "en": {
         "number": "Number", "status": "Status", "kind": "Kind", "channel": "Channel", "received": "Received",
@@ -264,6 +287,8 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "facts_date": "Date of the facts", "last_step_date": "Last step taken",
         "first_line_contacted": "Service concerned contacted first", "yes": "yes", "no": "no",
         "by_rule": "by rule", "quoted": "Quoted history",
+        "data_protection": "Data protection", "merged_into": "Merged into",
+        "merged_from": "Files merged into this one", "links": "Linked files", "notes": "Internal notes",
     },
 }
 _DATE_FORMATS = {"fr": "%d/%m/%Y", "nl": "%d-%m-%Y", "de": "%d.%m.%Y", "en": "%Y-%m-%d"}
@@ -375,11 +400,11 @@ def _held_reason(h: HeldMessage, ctx: TextContext) -> str:
     reason = ctx.term(h.reason, "hold_reason")
     event = _held_event(h)
     evidence = event.get("sender_evidence") if h.reason == "sender_failed_authentication" else None
-    evidence = evidence or ctx.semicolon.join(rule_hit(hit, ctx, why=False) for hit in _rule_hits(event.get("rules")))
+    evidence = evidence or ctx.semicolon.join(rule_hit(hit, ctx, why=False) for hit in rule_hits(event.get("rules")))
     return f"{reason} ({_clip(str(evidence), 60)})" if evidence else reason
 
 
-def _rule_hits(rules: Any) -> list[Mapping[str, Any]]:
+def rule_hits(rules: Any) -> list[Mapping[str, Any]]:
     """The rule record as stored (a list of {rule, outcome, why}); anything else is no record."""
     return [hit for hit in rules if isinstance(hit, Mapping)] if isinstance(rules, list) else []
 
@@ -392,13 +417,13 @@ def rule_hit(hit: Mapping[str, Any], ctx: TextContext, *, why: bool = True) -> s
     return f"{line} ({hit['why']})" if why and hit.get("why") else line
 
 
-def _admissibility(c: Complaint, ctx: TextContext) -> str:
+def admissibility_text(c: Complaint, ctx: TextContext) -> str:
     decision = ctx.term(c.admissibility, "admissibility")
     reasons = ctx.semicolon.join(ctx.term(str(r)) for r in c.admissibility_reasons)
     return f"{decision} {NONE} {reasons}" if reasons else decision
 
 
-def _proposal(proposal: Mapping[str, Any] | None, ctx: TextContext) -> str | None:
+def proposal_text(proposal: Mapping[str, Any] | None, ctx: TextContext) -> str | None:
     """What screening proposed, while staff have not decided yet."""
     if not proposal:
         return None
@@ -417,7 +442,7 @@ def _attachments(attachments: Sequence[Mapping[str, Any]]) -> str:
     return ", ".join(str(a.get("filename") or a.get("object_name") or "?") for a in attachments)
 
 
-def _change_summary(entry: ChangeLogEntry, ctx: TextContext) -> str:
+def change_summary(entry: ChangeLogEntry, ctx: TextContext) -> str:
     """One line per change: what changed, in words, with the values translated."""
     details = entry.details or {}
     what = ctx.term(entry.change, "change")
@@ -434,8 +459,10 @@ def _change_summary(entry: ChangeLogEntry, ctx: TextContext) -> str:
     elif entry.change == "assignment":
         summary = ctx.from_to(details.get("from") or NONE, details.get("to") or NONE)
     elif entry.change == "classification":
-        show = {"kind": ctx.term, "theme": ctx.theme, "service_concerned": ctx.service}
-        names = {"kind": "kind", "theme": "theme", "service_concerned": "service"}
+        show = {"kind": ctx.term, "theme": ctx.theme, "service_concerned": ctx.service,
+                "data_protection": lambda value: _fact_text(value, ctx)}
+        names = {"kind": "kind", "theme": "theme", "service_concerned": "service",
+                 "data_protection": "data_protection"}
         summary = ", ".join(
             f"{ctx.text(names[field])} {ctx.from_to(show[field](change['from']), show[field](change['to']))}"
             for field, change in details.items() if field in show)
@@ -465,8 +492,23 @@ def _change_summary(entry: ChangeLogEntry, ctx: TextContext) -> str:
         which = f"<{details['disposition_of']}>"
         which = f"{ctx.term(notice, 'notice')} {which}" if notice else which
         summary = f"{which} {NONE} {ctx.term(disposition, 'disposition')}" if disposition else which
-    elif entry.change == "registered" and details.get("linked_number"):
-        summary = f"{ctx.text('linked')} {details['linked_number']}"
+    elif entry.change == "registered":
+        # A mailed complaint says nothing more; one entered by hand names its channel (phone, counter, letter).
+        parts = [ctx.term(details["channel"], "channel")] if details.get("channel") not in (None, "email") else []
+        if details.get("linked_number"):
+            parts.append(f"{ctx.text('linked')} {details['linked_number']}")
+        summary = ctx.semicolon.join(parts)
+    elif entry.change in {"merged_into", "merged_from"}:
+        summary = str(details.get("target") or details.get("source") or "")
+    elif entry.change == "merge_undone":
+        summary = ctx.from_to(str(details.get("target", "")), str(details.get("source", "")))
+    elif entry.change in {"link_added", "link_removed"}:
+        summary = str(details.get("other", ""))
+    elif entry.change == "staff_message":
+        first_line = next((line for line in str(details.get("text", "")).splitlines() if line.strip()), "")
+        language = details.get("language")
+        summary = f"{ctx.term(language, 'language')} {NONE} " if language else ""
+        summary += _clip(first_line.strip(), 80)
     line = f"{ctx.colon(what)} {summary}" if summary else what
     # The registry's own reasons are known phrases, translated; a person's reason is shown as they wrote it.
     return f"{line} ({ctx.term(entry.reason, 'system_reason')})" if entry.reason else line
@@ -492,7 +534,7 @@ def _date_text(value: Any, ctx: TextContext) -> str:
         return str(value)
 
 
-def _verdict(record: SenderTrust, ctx: TextContext) -> str | None:
+def verdict_text(record: SenderTrust, ctx: TextContext) -> str | None:
     """"expéditeur non vérifié — <evidence>", or None when no verdict was recorded (older rows, outgoing mail)."""
     if not record.sender_verdict:
         return None
@@ -514,10 +556,10 @@ def _forwarded_by(record: SenderTrust, ctx: TextContext) -> str | None:
     return f"{who} ({ctx.text('forward_verified' if record.forward_verified else 'forward_unverified')})"
 
 
-def _trust_rows(record: SenderTrust, ctx: TextContext) -> list[tuple[str, str | None]]:
+def trust_rows(record: SenderTrust, ctx: TextContext) -> list[tuple[str, str | None]]:
     """The rows of `register show` (and of an incoming thread entry) on who wrote the message."""
     return [
-        ("sender_check", _verdict(record, ctx)),
+        ("sender_check", verdict_text(record, ctx)),
         ("identity_notes", ctx.semicolon.join(identity_note(str(n), ctx.lang) for n in record.identity_notes or ())
          or None),
         ("provenance", _provenance(record, ctx)),
@@ -546,13 +588,13 @@ def _thread_lines(m: ThreadMessage, ctx: TextContext) -> list[str]:
         lines.append(f"      {ctx.colon(ctx.text('read_receipt_of'))} <{m.disposition_of}>")
     if m.direction == "in":
         # The verdict is in the first line already; its own row only when it has evidence to show.
-        lines += [f"      {ctx.colon(ctx.text(key))} {value}" for key, value in _trust_rows(m, ctx)
+        lines += [f"      {ctx.colon(ctx.text(key))} {value}" for key, value in trust_rows(m, ctx)
                   if value is not None and (key != "sender_check" or m.sender_evidence)]
     if m.message_id:
         lines.append(f"      {ctx.colon('Message-ID')} <{m.message_id}>")
     if m.attachments:
         lines.append(f"      {ctx.colon(ctx.text('attachments'))} {_attachments(m.attachments)}")
-    lines += [f"      {rule_hit(hit, ctx)}" for hit in _rule_hits(m.rules)]
+    lines += [f"      {rule_hit(hit, ctx)}" for hit in rule_hits(m.rules)]
     new_text, quoted = split_text(m.body, m.new_text)
     lines.extend(f"      | {line}" for line in new_text.splitlines()[:20])
     if quoted:
@@ -572,12 +614,26 @@ def split_text(text: str, new_text: str | None) -> tuple[str, str]:
     return new, rest.strip()
 
 
+def deadline_rows(c: Complaint, ctx: TextContext) -> list[tuple[str, str | None]]:
+    """The deadlines of a file as `register show` and the back office show them (None: not applicable)."""
+    answer_due = ctx.date(c.answer_due) + (f" ({ctx.text('extended')})" if c.answer_extended else "")
+    return [
+        ("ack_due", ctx.date(c.acknowledgment_due)),
+        ("acknowledged", ctx.moment(c.acknowledged_at)),
+        ("answer_due", answer_due),
+        ("paused", ctx.date(c.paused_since) if c.paused_since else None),
+        ("paused_days", str(c.paused_days) if c.paused_days else None),
+        ("answered", ctx.moment(c.answered_at) if c.answered_at else None),
+        ("ended", ctx.moment(c.closed_at) if c.closed_at else None),
+    ]
+
+
 def complaint_file_lines(c: Complaint, thread: Sequence[ThreadMessage], changes: Sequence[ChangeLogEntry],
-                         parties: Sequence[str], ctx: TextContext) -> list[str]:
-    """`register show`: the whole file of a complaint, every value translated, then its thread and history."""
+                         parties: Sequence[str], ctx: TextContext, extras: FileExtras | None = None) -> list[str]:
+    """`register show`: the whole file of a complaint, every value translated, then staff's notes, its thread and
+    history (`extras`: `RegistryStore.complaint_file(...).extras`)."""
     complainant = " ".join(p for p in (c.complainant_name, f"<{c.complainant_email}>" if c.complainant_email
                                        else "") if p)
-    answer_due = ctx.date(c.answer_due) + (f" ({ctx.text('extended')})" if c.answer_extended else "")
     outcome = " / ".join(ctx.term(v) for v in (c.outcome, c.outcome_category) if v)
     rows: list[tuple[str, str | None]] = [
         ("number", c.number),
@@ -593,20 +649,18 @@ def complaint_file_lines(c: Complaint, thread: Sequence[ThreadMessage], changes:
         ("service", ctx.service(c.service_concerned)),
         ("theme", ctx.theme(c.theme)),
         ("handler", c.handler or NONE),
-        ("admissibility", _admissibility(c, ctx)),
-        ("proposal", _proposal(c.screening_proposal, ctx) if c.admissibility == "pending" else None),
+        ("admissibility", admissibility_text(c, ctx)),
+        ("proposal", proposal_text(c.screening_proposal, ctx) if c.admissibility == "pending" else None),
         *((name, _fact_text(getattr(c, name), ctx) if getattr(c, name) is not None else None) for name in FACTS),
-        ("ack_due", ctx.date(c.acknowledgment_due)),
-        ("acknowledged", ctx.moment(c.acknowledged_at)),
-        ("answer_due", answer_due),
-        ("paused", ctx.date(c.paused_since) if c.paused_since else None),
-        ("paused_days", str(c.paused_days) if c.paused_days else None),
-        ("answered", ctx.moment(c.answered_at) if c.answered_at else None),
-        ("ended", ctx.moment(c.closed_at) if c.closed_at else None),
+        *deadline_rows(c, ctx),
         ("outcome", outcome or NONE),
         ("redirected_to", ctx.ombudsman(c.redirected_to) if c.redirected_to else None),
         ("linked", c.linked_number or NONE),
-        *_trust_rows(c, ctx),
+        ("data_protection", ctx.text("yes") if c.data_protection else None),
+        ("merged_into", c.merged_into),
+        ("merged_from", ", ".join(extras.merged_from) if extras and extras.merged_from else None),
+        ("links", ", ".join(link.number for link in extras.links) if extras and extras.links else None),
+        *trust_rows(c, ctx),
         ("ack_suppressed", c.acknowledgment_suppressed),
         ("parties", ", ".join(parties) or NONE),
         ("attachments", _attachments(c.attachments) if c.attachments else None),
@@ -616,9 +670,14 @@ def complaint_file_lines(c: Complaint, thread: Sequence[ThreadMessage], changes:
     lines = [f"{name.ljust(width)}  {value}" for name, value in shown]
     if c.recommendations:
         lines += ["", ctx.colon(ctx.text("recommendations")), *(f"  - {r}" for r in c.recommendations)]
+    if extras and extras.notes:
+        lines += ["", ctx.colon(ctx.text("notes"))]
+        for note in extras.notes:
+            lines.append(f"  {ctx.moment(note.created_at)}  {ctx.actor(note.author)}")
+            lines.extend(f"      | {line}" for line in note.text.splitlines())
     lines += ["", ctx.colon(ctx.text("thread"))]
     for m in thread:
         lines += _thread_lines(m, ctx)
     lines += ["", ctx.colon(ctx.text("changes"))]
-    lines += [f"  {ctx.moment(e.at)}  {ctx.actor(e.actor)}  {_change_summary(e, ctx)}" for e in changes]
+    lines += [f"  {ctx.moment(e.at)}  {ctx.actor(e.actor)}  {change_summary(e, ctx)}" for e in changes]
     return lines

@@ -41,6 +41,9 @@ class Status(StrEnum):
     INADMISSIBLE = "inadmissible"
     REDIRECTED = "redirected"
     WITHDRAWN = "withdrawn"
+    # Merged into another file (`commands.MergeComplaints`): its thread lives on in the target's file. Reached and
+    # left only by a merge and its undoing, never by a status change of the workflow.
+    MERGED = "merged"
 
 
 class Outcome(StrEnum):
@@ -98,6 +101,7 @@ LABELS: Mapping[str, Mapping[str, str]] = {
     Status.INADMISSIBLE: {"fr": "Irrecevable", "nl": "Onontvankelijk", "de": "Unzulässig", "en": "Inadmissible"},
     Status.REDIRECTED: {"fr": "Réorientée", "nl": "Doorverwezen", "de": "Weitergeleitet", "en": "Redirected"},
     Status.WITHDRAWN: {"fr": "Retirée", "nl": "Ingetrokken", "de": "Zurückgezogen", "en": "Withdrawn"},
+    Status.MERGED: {"fr": "Fusionnée", "nl": "Samengevoegd", "de": "Zusammengeführt", "en": "Merged"},
     Outcome.FOUNDED: {"fr": "Fondée", "nl": "Gegrond", "de": "Begründet", "en": "Founded"},
     Outcome.PARTIALLY_FOUNDED: {
         "fr": "Partiellement fondée",
@@ -227,6 +231,8 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
                             "de": "Warnung: Frist überschritten", "en": "Warning: deadline missed"},
         "deadline_digest": {"fr": "Récapitulatif des échéances", "nl": "Overzicht van de termijnen",
                             "de": "Fristenübersicht", "en": "Deadline digest"},
+        "staff_message": {"fr": "Message du service", "nl": "Bericht van de dienst", "de": "Nachricht der Dienststelle",
+                          "en": "Message from staff"},
     },
     "change": {
         "registered": {"fr": "Enregistrement", "nl": "Registratie", "de": "Registrierung", "en": "Registered"},
@@ -255,6 +261,19 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
                          "de": "Lesebestätigung erhalten", "en": "Read receipt received"},
         "facts": {"fr": "Faits consignés", "nl": "Feiten vastgelegd", "de": "Sachverhalt erfasst",
                   "en": "Facts recorded"},
+        # The back office (issue 13).
+        "note_added": {"fr": "Note interne", "nl": "Interne notitie", "de": "Interne Notiz", "en": "Internal note"},
+        "merged_into": {"fr": "Fusionnée dans un autre dossier", "nl": "Samengevoegd met een ander dossier",
+                        "de": "In eine andere Akte zusammengeführt", "en": "Merged into another file"},
+        "merged_from": {"fr": "Dossier fusionné dans celui-ci", "nl": "Dossier hierin samengevoegd",
+                        "de": "Akte hierin zusammengeführt", "en": "File merged into this one"},
+        "merge_undone": {"fr": "Fusion annulée", "nl": "Samenvoeging ongedaan gemaakt",
+                         "de": "Zusammenführung rückgängig gemacht", "en": "Merge undone"},
+        "link_added": {"fr": "Dossier lié", "nl": "Dossier gekoppeld", "de": "Akte verknüpft", "en": "File linked"},
+        "link_removed": {"fr": "Lien supprimé", "nl": "Koppeling verwijderd", "de": "Verknüpfung entfernt",
+                         "en": "Link removed"},
+        "staff_message": {"fr": "Message envoyé au citoyen", "nl": "Bericht aan de burger verstuurd",
+                          "de": "Nachricht an den Bürger gesendet", "en": "Message sent to the citizen"},
     },
     # What a named rule of intake decided (`shared.events.RuleHit.outcome`); the rule's own name is a technical id,
     # shown as is ("Classé automatique par la règle vacation-subject").

@@ -15,12 +15,16 @@ from zoneinfo import ZoneInfo
 
 import structlog
 import uvicorn
+from fastapi import FastAPI
 from faststream.nats import NatsBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.registry.access.accounts import AccountStore, identity_policy
 from services.registry.api import create_api
+from services.registry.backoffice.pages.file_originals import OriginalStore
 from services.registry.consumer import subscribe_registry
 from services.registry.handlers import Registry, RegistryPolicy
+from services.registry.notice_preview import NoticePreviewer
 from services.registry.numbering import NumberFormat
 from services.registry.publisher import OutboxPublisher
 from services.registry.repository import RegistryStore, migrate
@@ -66,6 +70,7 @@ class RegistryService:
     watcher: DeadlineWatcher
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _api_server: uvicorn.Server | None = None
+    api: FastAPI | None = None  # the application the API port serves (staff JSON API and back office), once started
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
@@ -85,7 +90,15 @@ class RegistryService:
                  api_port=self.settings.registry_api_port or None)
 
     async def _start_api(self) -> None:
-        config = uvicorn.Config(create_api(self.registry), host=self.settings.registry_api_host,
+        api = create_api(self.registry, self.settings,
+                         accounts=AccountStore(self.engine, identity_policy(self.settings)))
+        # What the file page reaches over NATS: the notifier's preview of a notice (request/reply), and the raw
+        # originals and attachments intake keeps in JetStream object stores (the connection may be re-established,
+        # so each is looked up at use).
+        api.state.notice_preview = NoticePreviewer(self.broker)
+        api.state.originals = OriginalStore(lambda: self.broker.connection.jetstream())
+        self.api = api
+        config = uvicorn.Config(api, host=self.settings.registry_api_host,
                                 port=self.settings.registry_api_port, log_level="warning", lifespan="off")
         server = _EmbeddedServer(config)
         task = asyncio.create_task(server.serve(), name="registry-api")

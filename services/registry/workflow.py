@@ -13,7 +13,8 @@ Interface:
 The main path is received -> acknowledged -> in_review -> (waiting_for_citizen -> in_review) -> answered -> closed.
 A complaint may be found inadmissible, redirected to the competent ombudsman or withdrawn by the citizen before it
 is answered. Closed and inadmissible cases may be reopened for review (new facts, identity supplied); redirected and
-withdrawn ones are final: a new message then starts a new, linked complaint.
+withdrawn ones are final: a new message then starts a new, linked complaint. A file merged into another (issue 13)
+is ended too ("merged"): only undoing the merge brings it back, to the status it had.
 """
 
 from __future__ import annotations
@@ -60,9 +61,13 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     Status.INADMISSIBLE: frozenset({Status.IN_REVIEW}),
     Status.REDIRECTED: frozenset(),
     Status.WITHDRAWN: frozenset(),
+    # A merged file is reached and left only by the merge and its undoing (`handlers/merging.py`), which move its
+    # thread and restore its former status exactly: no workflow transition goes in or out.
+    Status.MERGED: frozenset(),
 }
 
-TERMINAL_STATUSES = frozenset({Status.CLOSED, Status.INADMISSIBLE, Status.REDIRECTED, Status.WITHDRAWN})
+TERMINAL_STATUSES = frozenset({Status.CLOSED, Status.INADMISSIBLE, Status.REDIRECTED, Status.WITHDRAWN,
+                               Status.MERGED})
 OPEN_STATUSES = frozenset(Status) - TERMINAL_STATUSES
 # Ended statuses a new message may reopen for review: exactly those the transitions allow back to in_review.
 REOPENABLE_STATUSES = frozenset(s for s in TERMINAL_STATUSES if Status.IN_REVIEW in TRANSITIONS[s])

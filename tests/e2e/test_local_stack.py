@@ -82,6 +82,7 @@ def test_run_prints_where_to_send_mail_and_the_acknowledgment_lands_in_the_outbo
         banner = "".join(wait_for_line(launcher, "Stop with Ctrl-C", timeout=90))
         assert f":{smtp_port}" in banner
         assert "plaintes@ombudsdesk.localhost" in banner
+        assert "/backoffice/welcome/" in banner  # a first start: the administrator's one-time login link
         sent_at = time.monotonic()
         send_mail(smtp_port, complaint_mail("Jeanne Dupont <jeanne@example.org>", "Ma plainte", "Bonjour, ..."))
         [acknowledgment] = wait_for_files(tmp_path / "var" / "outbox", "*.eml", timeout=30)

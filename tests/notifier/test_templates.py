@@ -28,6 +28,7 @@ SAMPLE = {
     "received_on": date(2026, 11, 24),
     "answer_due": date(2027, 1, 8),
     "handler_name": "Luc Peeters",
+    "message_text": "Merci de nous envoyer la décision du 3 mars.",
     "service_concerned": "Service des pensions",
     "reasons": ["La réclamation porte sur une décision de justice."],
     "advice": "",

@@ -1,5 +1,5 @@
 """The staff HTTP API: over the ASGI app on a real database (SQLite and PostgreSQL), and once over real HTTP
-served by the running registry service."""
+served by the running registry service. Every call carries a personal API token (issue 13)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ import io
 import httpx
 
 from ombudsdesk.embedded_nats import free_port
-from services.registry.api import create_api
+from services.registry.access.accounts import AccountStore
 from services.registry.wiring import build_registry
+from tests.registry.access.helpers import api_client, token_headers_for_database
 from tests.registry.conftest import received, registry_settings
-
-
-def client_for(registry) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_api(registry)), base_url="http://registry")
 
 
 async def test_list_filter_show_transition_and_errors(registry_on_db):
@@ -23,7 +20,7 @@ async def test_list_filter_show_transition_and_errors(registry_on_db):
     first = await registry.on_message_received(received(at=clock.now, subject="Facture d'eau contestée"))
     second = await registry.on_message_received(received(at=clock.now, name="Luc", email="luc@example.be",
                                                          subject="Retard de pension"))
-    async with client_for(registry) as client:
+    async with await api_client(registry) as client:
         listed = (await client.get("/complaints")).json()
         assert [c["number"] for c in listed] == [second.number, first.number]
         searched = (await client.get("/complaints", params={"q": "pension"})).json()
@@ -33,14 +30,14 @@ async def test_list_filter_show_transition_and_errors(registry_on_db):
         wildcard = (await client.get("/complaints", params={"q": "%"})).json()
         assert wildcard == []  # what staff type is matched literally, never as a LIKE wildcard
 
-        shown = await client.get(f"/complaints/{first.number}")
+        shown = await client.get(f"/complaints/{first.number}", params={"reason": "triage"})
         assert shown.status_code == 200
         body = shown.json()
         assert body["complainant"]["email"] == "jeanne.dupont@example.org"
         assert body["thread"][0]["direction"] == "in" and body["changes"][0]["change"] == "registered"
         assert body["deadlines"]["answer_due"] == "2027-01-08"
 
-        missing = await client.get("/complaints/MED-2026-09999")
+        missing = await client.get("/complaints/MED-2026-09999", params={"reason": "triage"})
         assert missing.status_code == 404 and missing.json()["error"] == "not_found"
 
         illegal = await client.post(f"/complaints/{first.number}/transitions",
@@ -48,12 +45,16 @@ async def test_list_filter_show_transition_and_errors(registry_on_db):
         assert illegal.status_code == 409
         assert illegal.json()["error"] == "illegal_transition" and "received to closed" in illegal.json()["message"]
 
-        bad = await client.post(f"/complaints/{first.number}/transitions", json={"target": "acknowledged"})
-        assert bad.status_code == 422  # no actor: who changed it must always be known
+        forged = await client.post(f"/complaints/{first.number}/transitions", json={"target": "acknowledged"},
+                                   headers={"Authorization": "Bearer odk_forged"})
+        assert forged.status_code == 401  # who changes a file must always be known
 
         moved = await client.post(f"/complaints/{first.number}/transitions",
-                                  json={"target": "acknowledged", "actor": "agent@med.be", "reason": "phoned"})
+                                  json={"target": "acknowledged", "actor": "someone@else.be", "reason": "phoned"})
         assert moved.status_code == 200 and moved.json()["status"] == "acknowledged"
+        # Who changed it is the token's account, whatever the body claims.
+        assert moved.json()["changes"][-1]["actor"] == "agent@med.be"
+        await AccountStore(registry.store.engine).create_account("h@med.be", roles=["staff"])
         assigned = await client.post(f"/complaints/{first.number}/assignment",
                                      json={"handler": "h@med.be", "actor": "chef@med.be"})
         assert assigned.json()["handler"] == "h@med.be"
@@ -75,7 +76,7 @@ async def test_holding_pen_resolution_and_indicators(registry_on_db):
     await registry.on_message_received(received(at=clock.now, email="avocat@cabinet.be",
                                                 candidate_case_numbers=(case.number,)))
     await registry.on_message_received(received(at=clock.now, email="x@y.be", candidate_case_numbers=(case.number,)))
-    async with client_for(registry) as client:
+    async with await api_client(registry) as client:
         held = (await client.get("/holding-pen")).json()
         assert [h["reason"] for h in held] == ["sender_not_party", "sender_not_party"]
         attached = await client.post(f"/holding-pen/{held[0]['id']}/attach",
@@ -86,7 +87,7 @@ async def test_holding_pen_resolution_and_indicators(registry_on_db):
         again = await client.post(f"/holding-pen/{held[1]['id']}/discard", json={"actor": "agent@med.be"})
         assert again.status_code == 409
         assert (await client.get("/holding-pen")).json() == []
-        shown = (await client.get(f"/complaints/{case.number}")).json()
+        shown = (await client.get(f"/complaints/{case.number}", params={"reason": "triage"})).json()
         assert shown["parties"] == ["avocat@cabinet.be", "jeanne.dupont@example.org"]
         assert len(shown["thread"]) == 2
 
@@ -108,9 +109,11 @@ async def test_api_served_by_the_running_registry(tmp_path, nats_server, sqlite_
     await service.start()
     try:
         await service.registry.on_message_received(received())
+        headers = await token_headers_for_database(sqlite_url)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             assert (await client.get("/health")).json() == {"status": "ok"}
-            listed = (await client.get("/complaints")).json()
+            assert (await client.get("/complaints")).status_code == 401
+            listed = (await client.get("/complaints", headers=headers)).json()
             assert [c["number"] for c in listed] == ["MED-2026-00001"]
     finally:
         await service.stop()

@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import pytest
 
-from services.registry.api import create_api
 from services.registry.commands import AddCorrespondent
 from services.registry.handlers import Conflict
+from tests.registry.access.helpers import api_client
 from tests.registry.conftest import LostRace, received
-
-
-def client_for(registry) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_api(registry)), base_url="http://registry")
 
 
 async def test_indicator_years_out_of_range_are_422(registry_on_db):
     registry, _published, _clock = registry_on_db
-    async with client_for(registry) as client:
+    async with await api_client(registry) as client:
         for year in (0, 1899, 2201, 10000):
             assert (await client.get(f"/indicators/{year}")).status_code == 422
             assert (await client.get(f"/indicators/{year}", params={"format": "csv"})).status_code == 422
@@ -33,7 +28,7 @@ async def test_indicator_years_out_of_range_are_422(registry_on_db):
 async def test_oversized_correspondent_or_service_is_refused_not_a_500(registry_on_db):
     registry, _published, clock = registry_on_db
     number = (await registry.on_message_received(received(at=clock.now))).number
-    async with client_for(registry) as client:
+    async with await api_client(registry) as client:
         long_email = await client.post(f"/complaints/{number}/correspondents",
                                        json={"actor": "agent@med.be", "email": "a" * 400 + "@example.org"})
         assert long_email.status_code == 422

@@ -9,12 +9,10 @@ import json
 from datetime import date
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from services.registry import views
-from services.registry.api import create_api
 from services.registry.cli import app
 from services.registry.commands import AttachHeld, DecideScreening, RecordFacts
 from services.registry.handlers import Conflict, Registry
@@ -24,6 +22,7 @@ from services.registry.settings import RegistrySettings
 from services.registry.wiring import policy_from_settings
 from shared.database import create_engine
 from shared.events import ComplaintChanged, RuleHit
+from tests.registry.access.helpers import api_client
 from tests.registry.conftest import LostRace, received
 
 ZONE = ZoneInfo("Europe/Brussels")
@@ -92,8 +91,7 @@ async def test_a_letters_stated_facts_are_filed_and_screened(registry_on_db):
 async def test_the_api_and_the_cli_record_facts(registry_on_db, database_url, monkeypatch, tmp_path):
     registry, _published, clock = registry_on_db
     number = (await registry.on_message_received(received(at=clock.now))).number
-    api = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_api(registry)), base_url="http://registry")
-    async with api as client:
+    async with await api_client(registry) as client:
         recorded = await client.post(f"/complaints/{number}/facts", json={
             "actor": "agent@med.be", "facts_date": "2026-10-02", "first_line_contacted": True})
         assert recorded.status_code == 200, recorded.text

@@ -3,13 +3,12 @@ without its text, a redirection without the ombudsman to turn to."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
-from services.registry.api import create_api
 from services.registry.commands import Transition
 from services.registry.handlers import Conflict
 from shared.events import ComplaintChanged, NoticeRequested
+from tests.registry.access.helpers import api_client
 from tests.registry.conftest import received
 
 
@@ -36,8 +35,7 @@ async def test_answer_without_text_and_redirection_without_ombudsman_are_refused
 async def test_api_reports_the_refusal_as_a_conflict(registry_on_db):
     registry, _published, clock = registry_on_db
     number = (await registry.on_message_received(received(at=clock.now))).number
-    transport = httpx.ASGITransport(app=create_api(registry))
-    async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
+    async with await api_client(registry) as client:
         refused = await client.post(f"/complaints/{number}/transitions",
                                     json={"target": "redirected", "actor": "agent@med.be"})
         assert refused.status_code == 409

@@ -308,9 +308,7 @@ async def test_a_read_receipt_from_another_address_is_held_and_the_file_is_uncha
 
 
 async def test_the_api_shows_who_wrote_and_why_a_message_is_held(registry_on_db):
-    import httpx
-
-    from services.registry.api import create_api
+    from tests.registry.access.helpers import api_client
 
     registry, _publisher, clock = registry_on_db
     first = await registry.on_message_received(received(
@@ -318,9 +316,8 @@ async def test_the_api_shows_who_wrote_and_why_a_message_is_held(registry_on_db)
         forwarded_by=Party(name="Agent", email="agent@guichet.example.be"), forward_verified=True))
     await registry.on_message_received(received(at=clock.now, email="x@example.net",
                                                 sender_verdict=SenderVerdict.FAILED, sender_evidence="dmarc=fail"))
-    transport = httpx.ASGITransport(app=create_api(registry))
-    async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
-        body = (await client.get(f"/complaints/{first.number}")).json()
+    async with await api_client(registry) as client:
+        body = (await client.get(f"/complaints/{first.number}", params={"reason": "triage"})).json()
         assert body["sender_verdict"] == "unverified" and body["provenance"]["peer_ip"] == "198.51.100.7"
         assert body["forwarded_by"] == {"name": "Agent", "email": "agent@guichet.example.be", "verified": True}
         assert body["thread"][0]["sender_verdict"] == "unverified" and body["thread"][0]["read_receipt_of"] is None

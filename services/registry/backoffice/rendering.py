@@ -48,6 +48,8 @@ def render(request: Request, principal: Principal | None, template: str, *, stat
         "label": lambda value, vocabulary=None: label(value, translator.language, vocabulary) if value else "",
         "csrf_token": csrf_token(request),
         "can": (lambda permission: principal is not None and principal.can(permission)),
+        "flash": None,  # what the base template shows when a page has nothing to say
+        "nav": None,
         **context,
     }
     compiled = environment.get_template(template)

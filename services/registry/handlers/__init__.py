@@ -7,6 +7,8 @@ Which handler takes what (`HANDLERS`):
 - `holding_pen.py`: `AttachHeld`, `RegisterHeld`, `DiscardHeld`;
 - `staff.py`: `Transition`, `DecideScreening`, `Extend`, `Assign`, `Classify`, `RecordFacts`, `AddRecommendation`,
   `AddCorrespondent`;
+- `backoffice.py`: `AddNote`, `LinkComplaints`, `UnlinkComplaints`, `SendMessage`; `merging.py`: `MergeComplaints`,
+  `UndoMerge`; `manual_entry.py`: `RegisterManual` (the back office, issue 13);
 - `deadline_alerts.py`: `RaiseDeadlineAlerts` (sent by the deadline watcher);
 - `filing.py` and `records.py`: what several of them write the same way; `ports.py`: the policy, the clock, the
   errors (`NotFound`, `Conflict`) and `Outcome`.
@@ -27,7 +29,16 @@ from datetime import date, datetime
 from typing import Any, TypeVar, overload
 
 from services.registry import commands
-from services.registry.handlers import deadline_alerts, holding_pen, incoming, notifications, staff
+from services.registry.handlers import (
+    backoffice,
+    deadline_alerts,
+    holding_pen,
+    incoming,
+    manual_entry,
+    merging,
+    notifications,
+    staff,
+)
 from services.registry.handlers.ports import (
     Conflict,
     NotFound,
@@ -63,6 +74,14 @@ HANDLERS: Mapping[type, Handler] = {
     commands.RecordFacts: staff.record_facts,
     commands.AddRecommendation: staff.add_recommendation,
     commands.AddCorrespondent: staff.add_correspondent,
+    # the back office
+    commands.AddNote: backoffice.add_note,
+    commands.LinkComplaints: backoffice.link_complaints,
+    commands.UnlinkComplaints: backoffice.unlink_complaints,
+    commands.SendMessage: backoffice.send_message,
+    commands.MergeComplaints: merging.merge_complaints,
+    commands.UndoMerge: merging.undo_merge,
+    commands.RegisterManual: manual_entry.register_manual,
     # the deadline watcher
     commands.RaiseDeadlineAlerts: deadline_alerts.raise_deadline_alerts,
 }

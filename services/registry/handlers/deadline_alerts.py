@@ -4,6 +4,9 @@ The complaint is read again, locked, inside the transaction: the watcher's page 
 and a complaint acknowledged, answered or paused since must not raise an alert on its old state. Each alert's key is
 stored in the same transaction as its event; a concurrent watcher in another process hits the unique key, and the
 unit of work's retry then finds the alert raised.
+
+The alert of a data-protection complaint names only its number: its subject line goes to no one but a DPO, and
+the alert (and the digest built from it) may reach others (issue 13).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ async def raise_deadline_alerts(command: RaiseDeadlineAlerts, *, uow: UnitOfWork
                 due=alert.due,
                 handler=Party(email=complaint.handler) if complaint.handler else None,
                 service_concerned=complaint.service_concerned,
-                subject_line=complaint.subject_line,
+                subject_line="" if complaint.data_protection else complaint.subject_line,
                 lead_days=alert.lead_days or 0,
             ))
         return len(fresh)

@@ -60,9 +60,12 @@ def screen_message(event: MessageReceived, policy: RegistryPolicy, clock: Regist
 
 async def register_complaint(tx: Transaction, event: MessageReceived, proposal: ScreeningProposal | None, *,
                              policy: RegistryPolicy, clock: RegisterClock, linked_number: str | None = None,
-                             actor: str = SYSTEM_ACTOR) -> Complaint:
+                             actor: str = SYSTEM_ACTOR, kind: str | None = None) -> Complaint:
     """A new complaint with the next number of its legal start's year, its complainant as a party, its first
-    thread entry, its change-log entry and `ComplaintRegistered` (the notifier acknowledges it)."""
+    thread entry, its change-log entry and `ComplaintRegistered` (the notifier acknowledges it).
+
+    `kind`: the kind staff stated (a complaint entered by hand), else screening's suggestion. A message screening
+    routes to the DPO is a data-protection complaint from the start: only a DPO sees it (issue 13)."""
     now = clock.now()
     start = legal_start(event, clock)
     sequence = await tx.next_sequence(start.year)
@@ -74,7 +77,7 @@ async def register_complaint(tx: Transaction, event: MessageReceived, proposal: 
         year=start.year,
         sequence=sequence,
         message_key=event.message_key,
-        kind=proposal.kind if proposal else Kind.COMPLAINT.value,
+        kind=kind or (proposal.kind if proposal else Kind.COMPLAINT.value),
         channel=event.channel.value,
         received_at=aware(event.received_at),
         complainant_name=sender.name,
@@ -89,6 +92,7 @@ async def register_complaint(tx: Transaction, event: MessageReceived, proposal: 
         theme=proposal.theme.id if proposal and proposal.theme else None,
         handler=dpo.email if proposal and proposal.route_to_dpo and dpo else None,
         screening_proposal=proposal.to_dict() if proposal else None,
+        data_protection=bool(proposal and proposal.route_to_dpo),
         facts_date=event.facts_date,
         last_step_date=event.last_step_date,
         first_line_contacted=event.first_line_contacted,
@@ -109,7 +113,8 @@ async def register_complaint(tx: Transaction, event: MessageReceived, proposal: 
     log_change(tx, complaint, "registered", actor, None,
                {"message_key": event.message_key, "linked_number": linked_number,
                 "sender_verdict": event.sender_verdict.value,
-                "acknowledgment_suppressed": event.acknowledgment_suppressed}, at=now)
+                "acknowledgment_suppressed": event.acknowledgment_suppressed, "channel": event.channel.value,
+                "data_protection": complaint.data_protection}, at=now)
     tx.enqueue(ComplaintRegistered(
         complaint_number=number,
         message_key=event.message_key,

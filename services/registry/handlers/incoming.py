@@ -90,6 +90,20 @@ async def _replay(tx: Transaction, event: MessageReceived, place: str, ref: int)
     return Outcome(action, complaint.number, replay=True)
 
 
+async def _merge_targets(tx: Transaction, *groups: list[Complaint]) -> tuple[list[Complaint], ...]:
+    """The cases a message refers to, a merged file replaced by the file it was merged into (its thread lives on
+    there; undoing the merge brings back what was there before)."""
+    targets = {c.merged_into for group in groups for c in group if c.merged_into}
+    if not targets:
+        return groups
+    by_number = {c.number: c for c in await tx.complaints_by_numbers(sorted(targets))}
+
+    def resolved(complaint: Complaint) -> Complaint:
+        return by_number.get(complaint.merged_into, complaint) if complaint.merged_into else complaint
+
+    return tuple(list({c.number: c for c in map(resolved, group)}.values()) for group in groups)
+
+
 async def _route(tx: Transaction, event: MessageReceived, policy: RegistryPolicy, clock: RegisterClock
                  ) -> RegisterNew | Attach | RecordReceipt | Hold:
     """Gather what the register knows of the cases the message refers to, and let `followups.decide` route it."""
@@ -102,6 +116,7 @@ async def _route(tx: Transaction, event: MessageReceived, policy: RegistryPolicy
     number_cases = await tx.complaints_by_numbers(mentioned)
     found = {c.number for c in number_cases}
     unknown = [n for n in mentioned if n not in found]
+    header_cases, number_cases = await _merge_targets(tx, header_cases, number_cases)
     referenced: dict[str, tuple[Complaint, MatchedBy]] = {c.number: (c, MatchedBy.HEADER) for c in header_cases}
     for complaint in number_cases:
         referenced.setdefault(complaint.number, (complaint, MatchedBy.NUMBER))

@@ -5,7 +5,7 @@ the notifier, incoming thread entries. Shared by every handler, so each change i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import fields
 from datetime import date, datetime, timezone
 from typing import Any
@@ -15,6 +15,7 @@ from services.registry.complaint_state import ComplaintState
 from services.registry.handlers.ports import Conflict, NotFound, RegisterClock, RegistryPolicy
 from services.registry.models import ChangeLogEntry, Complaint, ThreadMessage
 from services.registry.repository import Transaction, normalise_message_id
+from services.registry.unit_of_work import UnitOfWork
 from services.registry.vocabulary import Status
 from shared.events import ComplaintChanged, MessageReceived, NoticeRequested, Party
 
@@ -99,6 +100,18 @@ async def locked_complaint(tx: Transaction, number: str) -> Complaint:
     if complaint is None:
         raise NotFound(f"no complaint {number}")
     return complaint
+
+
+async def on_complaint(uow: UnitOfWork, number: str, action: Callable[[Transaction, Complaint], Awaitable[Any]]
+                       ) -> Complaint:
+    """Run `action` on the complaint, locked and read inside the unit of work's transaction; returns it."""
+
+    async def on_locked(tx: Transaction) -> Complaint:
+        complaint = await locked_complaint(tx, number)
+        await action(tx, complaint)
+        return complaint
+
+    return await uow.run(f"complaint {number}", on_locked)
 
 
 def state_of(complaint: Complaint) -> ComplaintState:

@@ -2,13 +2,13 @@
 change (who, when, why) in the change log, and asks for the notice to the citizen the change calls for.
 
 Adding an action: a command in `commands.py`, its handler here (registered in `handlers.HANDLERS`), its change's
-label in `vocabulary.VOCABULARIES["change"]` and summary in `views._change_summary`, and the API endpoint and the CLI
+label in `vocabulary.VOCABULARIES["change"]` and summary in `views.change_summary`, and the API endpoint and the CLI
 command that build the command.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from services.registry import deadlines
@@ -29,6 +29,7 @@ from services.registry.handlers.records import (
     fit,
     locked_complaint,
     log_change,
+    on_complaint,
     request_notice,
     sender_address,
     state_of,
@@ -39,18 +40,6 @@ from services.registry.repository import Transaction
 from services.registry.screening import ScreeningFacts, ScreeningInput, screen
 from services.registry.unit_of_work import UnitOfWork
 from services.registry.vocabulary import Kind, Status
-
-
-async def _on_complaint(uow: UnitOfWork, number: str, action: Callable[[Transaction, Complaint], Awaitable[Any]]
-                        ) -> Complaint:
-    """Run `action` on the complaint, locked and read inside the unit of work's transaction."""
-
-    async def on_locked(tx: Transaction) -> Complaint:
-        complaint = await locked_complaint(tx, number)
-        await action(tx, complaint)
-        return complaint
-
-    return await uow.run(f"complaint {number}", on_locked)
 
 
 # --- status ----------------------------------------------------------------------------------------------------------
@@ -96,7 +85,7 @@ async def transition(command: Transition, *, uow: UnitOfWork, policy: RegistryPo
                      ) -> Complaint:
     """A staff status change; inadmissible, redirected and answered also ask the notifier for their notice."""
     _check_notice_needs(command.target, command.redirect_to, command.answer_text)
-    return await _on_complaint(uow, command.number,
+    return await on_complaint(uow, command.number,
                                lambda tx, complaint: _move(tx, complaint, command, policy, clock))
 
 
@@ -129,7 +118,7 @@ async def decide_screening(command: DecideScreening, *, uow: UnitOfWork, policy:
                               reasons=tuple(reasons))
         await _move(tx, complaint, move, policy, clock)
 
-    return await _on_complaint(uow, command.number, decide)
+    return await on_complaint(uow, command.number, decide)
 
 
 async def extend(command: Extend, *, uow: UnitOfWork, policy: RegistryPolicy, clock: RegisterClock) -> Complaint:
@@ -149,35 +138,50 @@ async def extend(command: Extend, *, uow: UnitOfWork, policy: RegistryPolicy, cl
                              {"previous_due": previous, "answer_due": state.answer_due,
                               "explanation": command.reason})
 
-    return await _on_complaint(uow, command.number, apply)
+    return await on_complaint(uow, command.number, apply)
 
 
 # --- the file's facts ------------------------------------------------------------------------------------------------
+# A handler is a staff address, indexed for the back office's filter (migration 0010): bounded so that an index entry
+# stays within PostgreSQL's B-tree limit (~2.7 kB) even in four-byte characters, far above any real address.
+HANDLER_MAX = 600
+# A theme is an id of the screening configuration; indexed too (migration 0010).
+THEME_MAX = 200
+
+
 async def assign(command: Assign, *, uow: UnitOfWork, clock: RegisterClock) -> Complaint:
+    """Assign the file to a handler; None or a blank one leaves it unassigned (the "unassigned" filter's NULL)."""
+    handler = (command.handler or "").strip() or None
+    if handler is not None and len(handler) > HANDLER_MAX:
+        raise Conflict(f"a handler is named in at most {HANDLER_MAX} characters")
+
     async def apply(tx: Transaction, complaint: Complaint) -> None:
-        previous, complaint.handler = complaint.handler, command.handler
+        previous, complaint.handler = complaint.handler, handler
         complaint.updated_at = clock.now()
         log_change(tx, complaint, "assignment", command.actor, command.reason,
-                   {"from": previous, "to": command.handler}, at=clock.now())
+                   {"from": previous, "to": handler}, at=clock.now())
 
-    return await _on_complaint(uow, command.number, apply)
+    return await on_complaint(uow, command.number, apply)
 
 
 async def classify(command: Classify, *, uow: UnitOfWork, clock: RegisterClock) -> Complaint:
-    """Confirm or override the kind, theme and service suggested by screening."""
+    """Confirm or override the kind, theme and service suggested by screening, and the data-protection flag."""
     if command.kind is not None and command.kind not in {k.value for k in Kind}:
         raise Conflict(f"unknown kind {command.kind!r}; expected one of: {', '.join(k.value for k in Kind)}")
     if command.service is not None and fit(Complaint.service_concerned, command.service) != command.service:
         raise Conflict(f"a service is named in at most {Complaint.service_concerned.type.length} characters")
+    if command.theme is not None and len(command.theme) > THEME_MAX:
+        raise Conflict(f"a theme is named in at most {THEME_MAX} characters")
 
     async def apply(tx: Transaction, complaint: Complaint) -> None:
         changes = _changed(complaint, {"kind": command.kind, "theme": command.theme,
-                                       "service_concerned": command.service})
+                                       "service_concerned": command.service,
+                                       "data_protection": command.data_protection})
         if changes:
             complaint.updated_at = clock.now()
             log_change(tx, complaint, "classification", command.actor, command.reason, changes, at=clock.now())
 
-    return await _on_complaint(uow, command.number, apply)
+    return await on_complaint(uow, command.number, apply)
 
 
 async def record_facts(command: RecordFacts, *, uow: UnitOfWork, policy: RegistryPolicy, clock: RegisterClock
@@ -201,7 +205,7 @@ async def record_facts(command: RecordFacts, *, uow: UnitOfWork, policy: Registr
         complaint.updated_at = clock.now()
         log_change(tx, complaint, "facts", command.actor, command.reason, details, at=clock.now())
 
-    return await _on_complaint(uow, command.number, apply)
+    return await on_complaint(uow, command.number, apply)
 
 
 def _screening_input(c: Complaint) -> ScreeningInput:
@@ -231,7 +235,7 @@ async def add_recommendation(command: AddRecommendation, *, uow: UnitOfWork, clo
         complaint.updated_at = clock.now()
         log_change(tx, complaint, "recommendation", command.actor, None, {"text": command.text}, at=clock.now())
 
-    return await _on_complaint(uow, command.number, apply)
+    return await on_complaint(uow, command.number, apply)
 
 
 async def add_correspondent(command: AddCorrespondent, *, uow: UnitOfWork, clock: RegisterClock) -> bool:

@@ -25,6 +25,18 @@
     if (element.tagName === "A") { window.location.href = element.href; } else { element.click(); }
   }
 
+  // Select-all: a checkbox data-select-all="NAME" sets every checkbox named NAME of its form (listened on the
+  // document, because htmx replaces tables; no inline script, so a strict Content-Security-Policy holds).
+  document.addEventListener("change", function (event) {
+    var master = event.target;
+    if (!master.matches || !master.matches("[data-select-all]")) { return; }
+    var scope = master.form || document;
+    var name = master.getAttribute("data-select-all");
+    scope.querySelectorAll('input[type=checkbox][name="' + name.replace(/"/g, "") + '"]').forEach(function (box) {
+      box.checked = master.checked;
+    });
+  });
+
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) { return; }
     var key = event.key;

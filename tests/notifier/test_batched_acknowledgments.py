@@ -1,0 +1,61 @@
+"""Acknowledgments recorded in batches (issue 12), over real NATS, a real database and a real SMTP sink.
+
+The notifier fetches `ComplaintRegistered` in batches and records a batch's notices in one transaction. One failing
+notice must neither block nor lose the others, and every acknowledgment is still sent exactly once through the
+outbox, also when the whole batch comes again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.notifier.outbox import Outbox
+from shared import streams
+from shared.events import DeadLettered, Party
+from tests.notifier.support import publish, publish_duplicate, read_stream, registered_event, wait_until
+
+
+def citizens(count: int) -> list:
+    return [registered_event(f"MED-2026-{index:05d}", complainant=Party(name=f"Citizen {index}",
+                                                                        email=f"citizen{index}@example.org"))
+            for index in range(1, count + 1)]
+
+
+async def test_a_poison_event_in_a_batch_is_dead_lettered_alone_and_the_others_acknowledged_once(
+        nats_server, smtp_sink, start_notifier, monkeypatch):
+    events = citizens(15)
+    poison = events[6]
+    original = Outbox._store_if_unchanged
+
+    async def failing_on_poison(self, connection, notification_key, *args, **kwargs):
+        if poison.complaint_number in notification_key:
+            raise RuntimeError("cannot store this notice")  # inside the batch's transaction
+        return await original(self, connection, notification_key, *args, **kwargs)
+
+    monkeypatch.setattr(Outbox, "_store_if_unchanged", failing_on_poison)
+    await publish(nats_server.url, *events)  # all waiting: the notifier's first fetch takes them together
+    service = await start_notifier(max_deliveries=2)
+
+    await wait_until(lambda: len(smtp_sink.messages) == 14, timeout=30, what="14 acknowledgments")
+    [dead] = await read_stream(nats_server.url, f"{streams.SUBJECT_DEAD_LETTER}.>", 1, timeout=30)
+    letter = DeadLettered.model_validate_json(dead)
+    assert letter.consumer == streams.CONSUMER_NOTIFIER_REGISTRY and poison.complaint_number in letter.payload
+    assert service.handlers.outbox.group.fallbacks >= 1
+
+    # The whole batch again, under new JetStream ids: the outbox alone stands between it and second mails.
+    for event in events:
+        if event is not poison:
+            await publish_duplicate(nats_server.url, event)
+    await asyncio.sleep(3)
+    recipients = sorted(str(mail["To"]) for mail in smtp_sink.messages)
+    assert recipients == sorted(f"Citizen {index} <citizen{index}@example.org>" for index in range(1, 16)
+                                if index != 7)
+
+
+async def test_waiting_events_are_recorded_together(nats_server, smtp_sink, start_notifier):
+    await publish(nats_server.url, *citizens(24))
+    service = await start_notifier()
+    await wait_until(lambda: len(smtp_sink.messages) == 24, timeout=30, what="24 acknowledgments")
+    group = service.handlers.outbox.group
+    assert group.fallbacks == 0 and group.works_together >= 12
+    assert len(await service.handlers.outbox.notices()) == 24

@@ -1,0 +1,155 @@
+"""Messages registered in batches (issue 12), over real NATS and a real database (SQLite and PostgreSQL).
+
+The registry fetches `MessageReceived` in batches and commits a batch in one transaction. What must not change: one
+failing message in a batch neither blocks nor loses the others (it meets its own retries and dead letter), numbers
+stay gap-free, and a registry killed after a batch's commit but before its acknowledgements registers nothing twice
+when the messages come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from services.registry.repository import ComplaintFilter
+from services.registry.wiring import build_registry
+from shared import streams
+from shared.events import ComplaintRegistered, DeadLettered
+from tests.registry.conftest import next_events, publish, received, registry_settings, stream_count
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def numbers_registered(store) -> list[int]:
+    return sorted(c.sequence for c in await store.list_complaints(ComplaintFilter()))
+
+
+async def test_a_poison_message_in_a_batch_is_dead_lettered_alone_and_the_others_registered(
+        tmp_path, nats_server, database_url, js, monkeypatch):
+    from services.registry.handlers import incoming
+
+    original = incoming.register_complaint
+
+    async def failing_on_poison(tx, event, *args, **kwargs):
+        if event.message_key == "poison":
+            # Inside the batch's transaction, after the batch-mates before it wrote their rows.
+            raise RuntimeError("cannot register this one")
+        return await original(tx, event, *args, **kwargs)
+
+    monkeypatch.setattr(incoming, "register_complaint", failing_on_poison)
+    keys = [f"batch-{index}" for index in range(5)] + ["poison"] + [f"batch-{index}" for index in range(5, 10)]
+    for index, key in enumerate(keys):
+        await publish(js, received(key=key, email=f"citizen{index}@example.org"))
+    # Published before the registry starts: its first fetch takes them all, the poison in the middle.
+    service = build_registry(registry_settings(tmp_path, nats_server.url, database_url, max_deliveries=2))
+    await service.start()
+    try:
+        payloads = await next_events(js, streams.SUBJECT_COMPLAINT_REGISTERED, 10, "t-batch-registered", timeout=30)
+        [dead] = await next_events(js, f"{streams.SUBJECT_DEAD_LETTER}.>", 1, "t-batch-dead", timeout=30)
+        group = service.registry.uow.group
+        assert group.fallbacks >= 1  # the batch did fail, and was rolled back
+        assert await numbers_registered(service.store) == list(range(1, 11))  # gap-free: the rollback took none
+    finally:
+        await service.stop()
+    registered = sorted(ComplaintRegistered.model_validate_json(p).message_key for p in payloads)
+    assert registered == sorted(k for k in keys if k != "poison")
+    letter = DeadLettered.model_validate_json(dead)
+    assert letter.consumer == streams.CONSUMER_REGISTRY_INTAKE and "poison" in letter.payload
+    assert "cannot register this one" in letter.error
+    assert await stream_count(js, streams.SUBJECT_COMPLAINT_REGISTERED) == 10
+
+
+async def test_a_batch_of_waiting_messages_is_committed_together(tmp_path, nats_server, database_url, js):
+    for index in range(24):
+        await publish(js, received(key=f"together-{index}", email=f"citizen{index}@example.org"))
+    service = build_registry(registry_settings(tmp_path, nats_server.url, database_url))
+    await service.start()
+    try:
+        await next_events(js, streams.SUBJECT_COMPLAINT_REGISTERED, 24, "t-together", timeout=30)
+        group = service.registry.uow.group
+        assert group.fallbacks == 0
+        assert 1 <= group.batches and group.works_together >= 12  # most of them shared a transaction
+        assert await numbers_registered(service.store) == list(range(1, 25))
+    finally:
+        await service.stop()
+
+
+async def test_a_lone_message_is_registered_promptly(tmp_path, nats_server, database_url, js):
+    service = build_registry(registry_settings(tmp_path, nats_server.url, database_url))
+    await service.start()
+    try:
+        await asyncio.sleep(0.5)  # idle: the consumer waits in a fetch
+        sent = time.monotonic()
+        await publish(js, received(key="lone"))
+        await next_events(js, streams.SUBJECT_COMPLAINT_REGISTERED, 1, "t-lone", timeout=10)
+        elapsed = time.monotonic() - sent
+    finally:
+        await service.stop()
+    # Registration of one message takes tens of milliseconds; a consumer waiting to fill its batch would add up to
+    # its fetch's whole wait (1 s before issue 12).
+    assert elapsed < 0.6, elapsed
+
+
+CRASHING_REGISTRY = textwrap.dedent('''
+    """A registry that dies (os._exit: no cleanup, no acknowledgement sent) at the first acknowledgement of a
+    delivery, that is after its batch's transaction committed."""
+    import asyncio, os, sys
+    from faststream.nats.message import NatsMessage
+    from services.registry.settings import RegistrySettings
+    from services.registry.wiring import build_registry
+
+    async def die(self, *args, **kwargs):
+        os._exit(17)
+
+    NatsMessage.ack = die
+
+    async def main():
+        settings = RegistrySettings(nats_url=sys.argv[1], registry_database_url=sys.argv[2], var_dir=sys.argv[3],
+                                    registry_api_port=0, ack_wait_seconds=2)
+        service = build_registry(settings)
+        await service.start()
+        await asyncio.sleep(60)
+
+    asyncio.run(main())
+''')
+
+
+async def test_a_registry_killed_between_commit_and_ack_registers_nothing_twice(
+        tmp_path, nats_server, database_url, js):
+    count = 12
+    for index in range(count):
+        await publish(js, received(key=f"crash-{index}", email=f"citizen{index}@example.org"))
+    script = tmp_path / "crashing_registry.py"
+    script.write_text(CRASHING_REGISTRY)
+    process = await asyncio.to_thread(
+        subprocess.run, [sys.executable, str(script), nats_server.url, database_url, str(tmp_path / "var")],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "OMBUDSDESK_LOG_LEVEL": "WARNING"},
+        capture_output=True, timeout=90)
+    assert process.returncode == 17, process.stderr.decode()[-2000:]
+
+    settings = registry_settings(tmp_path, nats_server.url, database_url, ack_wait_seconds=2)
+    service = build_registry(settings)
+    before = await numbers_registered(service.store)
+    # The killed process committed before it tried to acknowledge: a whole batch, not one message.
+    assert len(before) > 1 and before == list(range(1, len(before) + 1))
+    await service.start()
+    try:
+        # Every message comes back (unacknowledged) and is either found (a replay) or registered now.
+        for _ in range(200):
+            if len(await numbers_registered(service.store)) == count:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(3)  # past the ack wait: anything still redelivered would show now
+        after = await numbers_registered(service.store)
+    finally:
+        await service.stop()
+    assert after == list(range(1, count + 1))
+    complaints = await service.store.list_complaints(ComplaintFilter())
+    assert sorted(c.message_key for c in complaints) == sorted(f"crash-{index}" for index in range(count))
+    # The replays re-published the very same events: JetStream dropped the copies.
+    assert await stream_count(js, streams.SUBJECT_COMPLAINT_REGISTERED) == count
