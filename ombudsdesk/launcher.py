@@ -213,7 +213,7 @@ def banner_lines(intake: IntakeSettings, registry: RegistrySettings, settings: L
         "  The register:  .venv/bin/ombudsdesk register list   |   .venv/bin/ombudsdesk register show NUMBER"
         + ("" if var_dir == Path("var").resolve() else f"   (with OMBUDSDESK_VAR_DIR={var_dir})"),
         f"  Staff HTTP API (OpenAPI, needs a token: ombudsdesk users token EMAIL): "
-        f"{registry.backoffice_url().removesuffix('backoffice/')}docs"
+        f"{registry.backoffice_url().removesuffix('backoffice/')}openapi.json"
         f"   |   intake health: http://{intake.intake_health_host}:{intake.intake_health_port}/health",
         f"  NATS JetStream: {redact_url(nats_url)}   data: {var_dir}",
         "  Stop with Ctrl-C.",

@@ -87,6 +87,8 @@ async def test_first_start_creates_the_administrator_and_prints_a_login_link_onc
     text = "\n".join(lines)
     assert "Back office: http://127.0.0.1:8470/backoffice/" in text and link in text
     assert text.index("Back office") < text.index(link)
+    # The API's schema where it is served (the CDN-backed /docs page is not).
+    assert "http://127.0.0.1:8470/openapi.json" in text and "8470/docs" not in text
 
     async with desk.client() as browser:  # the link is a real one: the administrator chooses a password with it
         secret = link.rsplit("/", 1)[1]
