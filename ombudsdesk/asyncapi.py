@@ -18,6 +18,8 @@ from faststream.specification import AsyncAPI
 
 from services.intake.publishing import PUBLISHES as INTAKE_PUBLISHES
 from services.notifier.consumer import register_consumers
+from services.intake.privacy import subscribe_privacy as subscribe_intake_privacy
+from services.notifier.privacy import subscribe_privacy as subscribe_notifier_privacy
 from services.registry.consumer import subscribe_registry
 from shared import streams
 from shared.events import Contract, NoticePreview
@@ -51,6 +53,8 @@ def service_brokers() -> dict[str, NatsBroker]:
     declare_publishers(brokers["intake"], INTAKE_PUBLISHES)
     subscribe_registry(brokers["registry"], _NeverCalled(), settings)  # type: ignore[arg-type]
     register_consumers(brokers["notifier"], _NeverCalled(), settings)  # type: ignore[arg-type]
+    subscribe_intake_privacy(brokers["intake"], settings, _NeverCalled())  # type: ignore[arg-type]
+    subscribe_notifier_privacy(brokers["notifier"], settings, _NeverCalled())  # type: ignore[arg-type]
     return brokers
 
 

@@ -1,11 +1,15 @@
 """The `ombudsdesk` command: one entry point mounting each service's own command group.
 
     ombudsdesk run                      the whole system on embedded defaults (what `make run` calls)
+    ombudsdesk run --cluster            the same as a three-node NATS cluster and two instances of each service
     ombudsdesk register ...             the register of complaints (registry)
     ombudsdesk users ...                staff accounts of the back office and the API: add, list, disable, role, token
+    ombudsdesk privacy ...              retention, erasure, legal holds, rectification (issue 16)
     ombudsdesk intake ...               intake: quarantine list/show/replay
     ombudsdesk notifier ...             notifier: outbox and print queue
     ombudsdesk deadletter ...           events a consumer gave up on: list, show, replay
+    ombudsdesk nats config --out DIR    a deployment's NATS users, permissions, TLS and password files
+    ombudsdesk streams ...              JetStream streams: status, update (replicas, placement, limits from settings)
 """
 
 from __future__ import annotations
@@ -27,16 +31,32 @@ from shared.logging import configure_logging, redact_url
 from shared.settings import CommonSettings, load_settings
 from services.intake.cli import app as intake_app
 from services.notifier.cli import app as notifier_app
+from services.registry.annual_report.cli import report as annual_report_command
+from services.registry.mediation.administrations_cli import app as administrations_app
 from services.registry.audit_cli import app as audit_app
+from services.registry.privacy.cli import AFTER_ERASURE
+from services.registry.privacy.cli import app as privacy_app
 from services.registry.cli import app as registry_app
 from services.registry.users_cli import app as users_app
+from ombudsdesk.streams_cli import app as streams_app
+from ombudsdesk.privacy_streams import scrub_after_erasure, scrub_streams_command
+from ombudsdesk.nats_config import app as nats_app
 
 app = staff_app(help="ombudsdesk: complaint intake, register and notices for mediation services.", no_args_is_help=True)
 app.add_typer(registry_app, name="register", help="The register of complaints.")
 app.add_typer(users_app, name="users", help="Staff accounts of the back office and the API.")
+app.add_typer(administrations_app, name="administrations",
+              help="The directory of services and administrations (issue 15): list, add, import.")
 app.add_typer(audit_app, name="audit", help="The audit trail: verify its hash chain, export entries as CSV.")
+app.add_typer(privacy_app, name="privacy",
+              help="Privacy (issue 16): retention, erasure on request, legal holds, rectification.")
+# The streams' part of an erasure (admin NATS user): ombudsdesk/privacy_streams.py.
+privacy_app.command("scrub-streams", cls=StaffCommand)(scrub_streams_command)
+app.command("report", cls=StaffCommand)(annual_report_command)
 app.add_typer(intake_app, name="intake", help="Incoming messages: quarantine.")
 app.add_typer(notifier_app, name="notifier", help="Outgoing notices: outbox and print queue.")
+app.add_typer(streams_app, name="streams", help="JetStream streams: status, and the settings applied to them.")
+app.add_typer(nats_app, name="nats", help="NATS users, permissions and TLS of a deployment.")
 
 deadletter_app = staff_app(help="Events a consumer gave up on after its last try, kept whole for replay.",
                              no_args_is_help=True)
@@ -95,8 +115,14 @@ def deadletter_replay(sequence: int) -> None:
 
 
 @app.command(cls=StaffCommand)
-def run() -> None:
+def run(cluster: bool = typer.Option(False, "--cluster", help="Three NATS servers as one JetStream cluster and two "
+                                     "instances of each service, against PostgreSQL")) -> None:
     """Start NATS, the mail catcher and the three services in the foreground (Ctrl-C stops them)."""
+    if cluster:
+        from ombudsdesk.cluster_launcher import main as launch_cluster
+
+        launch_cluster()
+        return
     from ombudsdesk.launcher import main as launch
 
     launch()
@@ -106,6 +132,7 @@ def run() -> None:
 DATABASE_SETTINGS = {
     "register": ("services.registry.settings", "RegistrySettings", "OMBUDSDESK_REGISTRY_DATABASE_URL"),
     "users": ("services.registry.settings", "RegistrySettings", "OMBUDSDESK_REGISTRY_DATABASE_URL"),
+    "privacy": ("services.registry.settings", "RegistrySettings", "OMBUDSDESK_REGISTRY_DATABASE_URL"),
     "notifier": ("services.notifier.settings", "NotifierSettings", "OMBUDSDESK_NOTIFIER_DATABASE_URL"),
 }
 
@@ -126,6 +153,9 @@ def database_unreachable(group: str, error: BaseException) -> str | None:
 
 
 def main() -> None:
+    # `privacy erase` then erases the streams' copies too (admin NATS user); registered here, when the command runs,
+    # so that importing this module (tests, the docs generators) connects to nothing.
+    AFTER_ERASURE.append(scrub_after_erasure)
     # Log lines go to standard error: what a command prints for people or scripts (a token, a CSV) stays clean.
     configure_logging()
     try:

@@ -60,22 +60,35 @@ def wait_for_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> 
 
 
 class EmbeddedNats:
-    """One nats-server process with JetStream and file storage under `store_dir`."""
+    """One nats-server process with JetStream and file storage under `store_dir`.
 
-    def __init__(self, store_dir: Path, port: int | None = None, log_file: Path | None = None) -> None:
+    `extra_config` (authorization and TLS blocks, as `ombudsdesk.nats_config` writes them) goes into a configuration
+    file `store_dir/server.conf` the server reads; none by default (`make run`: no credentials, no TLS, loopback).
+    `url_scheme` is the scheme of `url` (`tls` for a server with TLS).
+    """
+
+    def __init__(self, store_dir: Path, port: int | None = None, log_file: Path | None = None, *,
+                 extra_config: str = "", url_scheme: str = "nats") -> None:
         self.store_dir = Path(store_dir)
         self.port = port or free_port()
         self.log_file = log_file
+        self.extra_config = extra_config
+        self.url_scheme = url_scheme
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        return f"{self.url_scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> "EmbeddedNats":
         self.store_dir.mkdir(parents=True, exist_ok=True)
         command = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
+        if self.extra_config:
+            config_file = self.store_dir / "server.conf"
+            config_file.write_text(self.extra_config, encoding="utf-8")
+            config_file.chmod(0o600)  # it may hold passwords
+            command[1:1] = ["-c", str(config_file)]
         self._log = open(self.log_file, "ab") if self.log_file else None  # noqa: SIM115 - closed in stop()
         output = self._log if self._log is not None else subprocess.DEVNULL
         # Its own session: a terminal's Ctrl-C goes to the launcher, which stops NATS last, after the services.

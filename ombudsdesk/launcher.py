@@ -23,6 +23,7 @@ import structlog
 from ombudsdesk.embedded_nats import EmbeddedNats, is_listening, port_is_free
 from ombudsdesk.mailcatcher import MailCatcher
 from services.intake.settings import IntakeSettings
+from services.notifier.settings import NotifierSettings
 from services.registry.access.accounts import AccountStore, identity_policy
 from services.registry.repository import migrate
 from services.registry.settings import RegistrySettings
@@ -37,6 +38,10 @@ SERVICES = ("registry", "notifier", "intake")
 # The first account of a new installation: it manages accounts and, on a local stack, sees the register too
 # (a supervisor sees every file but data-protection ones), so that the system can be tried at once.
 FIRST_ACCOUNT_ROLES = ("admin", "supervisor")
+
+
+# Where `make run` serves the public complaint form (unless OMBUDSDESK_PUBLIC_WEB_PORT says otherwise).
+LOCAL_PUBLIC_WEB_PORT = 8480
 
 
 class LocalStackSettings(CommonSettings):
@@ -55,6 +60,8 @@ class LocalStackSettings(CommonSettings):
 def child_environment(settings: LocalStackSettings, var_dir: Path, nats_url: str) -> dict[str, str]:
     # The children read their own settings from this environment: it is passed through, not interpreted here.
     environment = dict(os.environ)
+    # The public complaint form is off for a service started alone (port 0); the local stack serves it.
+    environment.setdefault("OMBUDSDESK_PUBLIC_WEB_PORT", str(LOCAL_PUBLIC_WEB_PORT))
     environment.update(
         OMBUDSDESK_NATS_URL=nats_url,
         OMBUDSDESK_VAR_DIR=str(var_dir),
@@ -78,13 +85,21 @@ def check_ports_free(ports: dict[str, int]) -> None:
                         + "\nStop it, or choose other ports with these environment variables (docs/settings.md).")
 
 
+def local_public_web() -> dict[str, int]:
+    """The public form's port as the children will see it (`child_environment`), for the checks and the banner."""
+    return {} if "OMBUDSDESK_PUBLIC_WEB_PORT" in os.environ else {"public_web_port": LOCAL_PUBLIC_WEB_PORT}
+
+
 async def run_local_stack(settings: LocalStackSettings) -> int:
     """Run until Ctrl-C (returns 0) or until a service dies (returns 1)."""
     var_dir = settings.var_dir.resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
-    intake = load_settings(IntakeSettings, var_dir=var_dir)
+    intake = load_settings(IntakeSettings, var_dir=var_dir, **local_public_web())
     registry = load_settings(RegistrySettings, var_dir=var_dir)
+    notifier = load_settings(NotifierSettings, var_dir=var_dir)
     check_ports_free({
+        "OMBUDSDESK_PUBLIC_WEB_PORT": intake.public_web_port,
+        "OMBUDSDESK_NOTIFIER_HEALTH_PORT": notifier.notifier_health_port,
         "OMBUDSDESK_EMBEDDED_NATS_PORT": settings.embedded_nats_port if settings.embedded_nats else 0,
         "OMBUDSDESK_MAILCATCHER_PORT": settings.mailcatcher_port,
         "OMBUDSDESK_SMTP_PORT": intake.smtp_port,
@@ -102,46 +117,68 @@ async def run_local_stack(settings: LocalStackSettings) -> int:
     catcher = MailCatcher(var_dir / "outbox", port=settings.mailcatcher_port)
     environment = child_environment(settings, var_dir, nats_url)
     children: dict[str, subprocess.Popen[bytes]] = {}
-    stop_requested = asyncio.Event()
+    stop_requested = stop_on_signals()
     failed = False
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop_requested.set)
     try:
         await catcher.start()
         for name in SERVICES:
-            children[name] = subprocess.Popen(
-                [sys.executable, "-m", f"services.{name}"], env=environment, start_new_session=True
-            )
+            children[name] = start_service(name, environment)
         failed = not await wait_until_listening(intake.smtp_port, intake.smtp_host, children, stop_requested)
         if not stop_requested.is_set():
             print_banner(intake, registry, settings, var_dir, nats_url, first_login)
-        while not stop_requested.is_set():
-            for name, child in children.items():
-                if child.poll() is not None:
-                    log.error("service.exited", service=name, returncode=child.returncode)
-                    failed = True
-                    stop_requested.set()
-            try:
-                await asyncio.wait_for(stop_requested.wait(), 1.0)
-            except TimeoutError:
-                pass
+        failed = await supervise(children, stop_requested) or failed
     finally:
         log.info("stopping")
-        for child in reversed(list(children.values())):
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for name, child in children.items():
-            try:
-                await asyncio.to_thread(child.wait, 20)
-            except subprocess.TimeoutExpired:
-                log.warning("service.killed", service=name)
-                child.kill()
+        await stop_children(children)
         await catcher.stop()
         if nats is not None:
             nats.stop()
         log.info("stopped")
     return 1 if failed else 0
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by Ctrl-C (SIGINT) or SIGTERM."""
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop_requested.set)
+    return stop_requested
+
+
+def start_service(name: str, environment: dict[str, str]) -> subprocess.Popen[bytes]:
+    """One service as it runs alone (`python -m services.<name>`), in its own session: the terminal's Ctrl-C
+    reaches the launcher, which stops the services in order."""
+    return subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=environment, start_new_session=True)
+
+
+async def supervise(children: dict[str, subprocess.Popen[bytes]], stop_requested: asyncio.Event) -> bool:
+    """Wait until a stop is requested (returns False) or a child dies (sets the stop, returns True)."""
+    failed = False
+    while not stop_requested.is_set():
+        for name, child in children.items():
+            if child.poll() is not None:
+                log.error("service.exited", service=name, returncode=child.returncode)
+                failed = True
+                stop_requested.set()
+        try:
+            await asyncio.wait_for(stop_requested.wait(), 1.0)
+        except TimeoutError:
+            pass
+    return failed
+
+
+async def stop_children(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to each child still running, last started first; SIGKILL to one still there after 20 s."""
+    for child in reversed(list(children.values())):
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for name, child in children.items():
+        try:
+            await asyncio.to_thread(child.wait, 20)
+        except subprocess.TimeoutExpired:
+            log.warning("service.killed", service=name)
+            child.kill()
 
 
 async def wait_until_listening(port: int, host: str, children: dict[str, subprocess.Popen[bytes]],
@@ -197,18 +234,10 @@ def banner_lines(intake: IntakeSettings, registry: RegistrySettings, settings: L
         "",
         "ombudsdesk is running.",
         f"  Back office: {registry.backoffice_url()}",
-    ]
-    if first_login:
-        lines += [
-            f"  First login, as {settings.first_admin_email} (one-time link, valid {registry.one_time_link_hours} h;"
-            " choose your password there):",
-            f"    {first_login}",
-            "  More accounts: .venv/bin/ombudsdesk users add EMAIL --role staff",
-        ]
-    lines += [
+        *first_login_lines(registry, settings, first_login),
+        *([f"  Public complaint form (for citizens): {intake.public_form_url()}"] if intake.public_web_port else []),
         f"  Send complaints by SMTP to {host}:{port}, addressed to: {', '.join(intake.complaint_addresses)}",
-        f"  e.g.  python3 -c \"import smtplib; smtplib.SMTP('{host}', {port}).sendmail('jeanne@example.org',"
-        f" ['{first}'], b'Subject: Ma plainte\\r\\n\\r\\nBonjour, ...')\"",
+        send_example(host, port, first),
         f"  Every mail the system sends lands in {var_dir / 'outbox'}/ (mail catcher on 127.0.0.1:{settings.mailcatcher_port})",
         "  The register:  .venv/bin/ombudsdesk register list   |   .venv/bin/ombudsdesk register show NUMBER"
         + ("" if var_dir == Path("var").resolve() else f"   (with OMBUDSDESK_VAR_DIR={var_dir})"),
@@ -220,6 +249,23 @@ def banner_lines(intake: IntakeSettings, registry: RegistrySettings, settings: L
         "",
     ]
     return lines
+
+
+def first_login_lines(registry: RegistrySettings, settings: LocalStackSettings, first_login: str | None) -> list[str]:
+    """The administrator's one-time link on a first start; nothing on later starts."""
+    if not first_login:
+        return []
+    return [
+        f"  First login, as {settings.first_admin_email} (one-time link, valid {registry.one_time_link_hours} h;"
+        " choose your password there):",
+        f"    {first_login}",
+        "  More accounts: .venv/bin/ombudsdesk users add EMAIL --role staff",
+    ]
+
+
+def send_example(host: str, port: int, address: str) -> str:
+    return (f"  e.g.  python3 -c \"import smtplib; smtplib.SMTP('{host}', {port}).sendmail('jeanne@example.org',"
+            f" ['{address}'], b'Subject: Ma plainte\\r\\n\\r\\nBonjour, ...')\"")
 
 
 def print_banner(intake: IntakeSettings, registry: RegistrySettings, settings: LocalStackSettings, var_dir: Path,

@@ -7,6 +7,8 @@ schema version. These models are the only thing the services share about each ot
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import uuid
 from datetime import date, datetime, timezone
@@ -169,6 +171,9 @@ class MessageReceived(Event):
     new_text: str | None = Field(
         default=None, description="The text the sender wrote this time, without quoted history or signature "
         "(None: not separated; `text` always holds the whole)")
+    citizen_link_proof: str | None = Field(
+        default=None, max_length=200, description="Sent through the citizen's personal link (issue 17): "
+        "`<selector>.<HMAC>` (`citizen_message_proof`), checked by the registry; set only by intake's public pages")
 
     def dedup_id(self) -> str:
         return f"received:{self.message_key}"
@@ -216,6 +221,8 @@ class ComplaintRegistered(Event):
     sender_verdict: SenderVerdict = SenderVerdict.UNVERIFIED
     acknowledgment_suppressed: str | None = Field(
         default=None, description="Why the notifier must not send the acknowledgment (see MessageReceived)")
+    citizen_link: str | None = Field(
+        default=None, description="The citizen's personal link (issue 17), sealed for the notifier (Fernet)")
 
     def dedup_id(self) -> str:
         return f"registered:{self.complaint_number}"
@@ -332,6 +339,41 @@ class NotificationFailed(Event):
         return f"failed:{self.notification_key}"
 
 
+class PersonalDataErased(Event):
+    """The register erased (or anonymised) the personal data of a file (issue 16: retention or a citizen's request):
+    every service now erases its own copies of that file's personal data — intake the raw originals and attachments
+    in the object store, its quarantine and spool entries, its letters folders; the notifier the rendered notices in
+    its outbox; the privacy job the events in the streams. It names what to erase by identifiers only (the number,
+    message keys, object names): it carries no personal data itself, so it may outlive what it erased.
+    Idempotent by construction: erasing what is already gone is nothing."""
+
+    subject: ClassVar[str] = streams.SUBJECT_PERSONAL_DATA_ERASED
+    event_type: Literal["privacy.erased"] = "privacy.erased"
+
+    complaint_number: str
+    erasure_id: str = Field(description="Unique id of this erasure in the register (dedupes republishing)")
+    mode: Literal["erased", "anonymised"] = Field(description="erased: nothing of the person is kept; anonymised: "
+                                                              "statistics facts kept, identity and texts replaced")
+    reason: Literal["retention", "request"] = "retention"
+    message_keys: tuple[str, ...] = Field(default=(), description="Keys of every message of the file (intake's)")
+    raw_objects: tuple[str, ...] = Field(default=(), description="Object-store names of the raw originals")
+    attachment_objects: tuple[str, ...] = Field(default=(), description="Object-store names of the attachments")
+    scope: Literal["file", "messages"] = Field(
+        default="file", description="file: the whole file's personal data (its complainant); messages: only the "
+                                    "listed messages and what went to `recipient_hashes` (a correspondent, a held "
+                                    "message) — the rest of the file is someone else's and stays")
+    recipient_hashes: tuple[str, ...] = Field(
+        default=(), description="With scope messages: sha256 (hex) of the lower-cased addresses whose notices on "
+                                "this file are erased (`address_hash`); never an address in clear")
+
+    def dedup_id(self) -> str:
+        return f"erased:{self.erasure_id}"
+
+    @staticmethod
+    def address_hash(address: str) -> str:
+        return hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()
+
+
 class DeadLettered(Event):
     """A consumer gave up on an event after its last delivery; the original payload is kept whole for replay."""
 
@@ -430,3 +472,220 @@ class NoticePreview(Contract):
     @classmethod
     def failure(cls, problem: PreviewProblem, detail: str = "") -> NoticePreview:
         return cls(error=f"{problem.value}: {detail}" if detail else problem.value)
+
+
+# --- the public pages' questions to the registry (core NATS request/reply, issue 17) -------------------------------
+class CaseLookupRequest(Contract):
+    """The number of the file a message became, asked by intake's confirmation page (`streams.SUBJECT_CASE_LOOKUP`).
+    Only the message key is asked and only the number and status are answered: the key is unguessable (the page's
+    own submission), and nothing personal travels."""
+
+    MAX_BYTES: ClassVar[int] = 4096
+
+    schema_version: int = 1
+    message_key: str = Field(max_length=512)
+
+
+class CaseLookup(Contract):
+    """The answer: the file's number and status, or None for both while the message is not registered (yet), or
+    when it went elsewhere (the holding pen, a follow-up of an existing file: `appended` is then True)."""
+
+    schema_version: int = 1
+    number: str | None = None
+    status: str | None = None
+    appended: bool = False
+
+
+# --- orientation: who is competent for a problem, asked before the public form (core NATS request/reply, issue 17) --
+class OrientationOutcome(StrEnum):
+    """What the directory and the screening keywords say of a problem described in a few words or by a theme."""
+
+    COMPETENT = "competent"  # this service, and no other ombudsman matches better
+    UNCLEAR = "unclear"  # this service matches, but another ombudsman matches better: the citizen chooses
+    OTHER = "other"  # another ombudsman matches and this service does not
+    UNKNOWN = "unknown"  # nobody in the directory matches (or the directory has no entry of ours)
+
+
+class OrientationRequest(Contract):
+    """Who is competent for this problem, asked by intake's orientation page (`streams.SUBJECT_ORIENTATION`).
+
+    Only the citizen's short description and a theme's id are asked, never who they are; the page bounds the
+    description and the registry neither stores nor logs it. A longer request is refused unread."""
+
+    MAX_BYTES: ClassVar[int] = 8192
+    MAX_DESCRIPTION: ClassVar[int] = 1000
+
+    schema_version: int = 1
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
+    theme: str | None = Field(default=None, max_length=100, description="The id of a theme of the screening rules")
+
+
+class OrientationContact(Contract):
+    """An ombudsman of the directory as a citizen reaches it: names by language, contact details, and whether they
+    were checked (`verified`, issue 15: the page asks the citizen to confirm unverified ones on the website)."""
+
+    id: str
+    names: dict[str, str] = Field(default_factory=dict, description="By language: fr, nl, de, en (some only fr/en)")
+    website: str = ""
+    email: str = ""
+    phone: str = ""
+    address: str = ""
+    verified: bool = False
+
+
+class OrientationTheme(Contract):
+    """A theme of the screening rules the citizen may pick, with its labels by language."""
+
+    id: str
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Orientation(Contract):
+    """The answer: the outcome, the other ombudsmen proposed (best first), the theme and the service concerned
+    recognised (for the form), and the themes a citizen may pick (every answer carries them)."""
+
+    schema_version: int = 1
+    outcome: OrientationOutcome = OrientationOutcome.UNKNOWN
+    ombudsmen: tuple[OrientationContact, ...] = ()
+    theme: str | None = None
+    service: dict[str, str] = Field(default_factory=dict, description="The service concerned's labels by language")
+    themes: tuple[OrientationTheme, ...] = ()
+
+
+# --- the citizen's view of their file and the satisfaction survey (core NATS request/reply, issue 17) ---------------
+# A personal link's token: a selector (16 hex characters, 64 bits: finds the row) then a verifier (32 base64url
+# characters, 192 bits of randomness: proves the link). The register keeps the selector and the SHA-256 of the
+# verifier, never the token; the token travels only in core NATS requests (never on a stream) and, sealed, to the
+# notifier that mails it (`services/registry/public/citizen_access.py`).
+CITIZEN_SELECTOR_CHARS = 16
+CITIZEN_VERIFIER_CHARS = 32
+CITIZEN_TOKEN_CHARS = CITIZEN_SELECTOR_CHARS + CITIZEN_VERIFIER_CHARS
+_CITIZEN_TOKEN = re.compile(r"[0-9a-f]{16}[A-Za-z0-9_-]{32}")
+
+
+def citizen_token_parts(token: str) -> tuple[str, str] | None:
+    """(selector, verifier) of a well-formed token; None for anything else (checked before any lookup)."""
+    if not isinstance(token, str) or len(token) != CITIZEN_TOKEN_CHARS or not _CITIZEN_TOKEN.fullmatch(token):
+        return None
+    return token[:CITIZEN_SELECTOR_CHARS], token[CITIZEN_SELECTOR_CHARS:]
+
+
+def citizen_verifier_hash(verifier: str) -> str:
+    """What the register stores of a token's verifier (hex SHA-256: the verifier is random, no salt is needed)."""
+    return hashlib.sha256(verifier.encode("ascii")).hexdigest()
+
+
+def citizen_message_proof(token: str, message_key: str) -> str | None:
+    """`MessageReceived.citizen_link_proof` of a message sent through the personal link `token`: its selector and
+    HMAC-SHA256(key = the verifier's hash, the message key). The registry recomputes it from the hash it stores; no
+    mail can carry it (intake's mail path never sets the field), and nobody without the token (or the register's
+    rows) can make one, nor reuse one for another message."""
+    parts = citizen_token_parts(token)
+    if parts is None:
+        return None
+    selector, verifier = parts
+    return f"{selector}.{citizen_proof_mac(citizen_verifier_hash(verifier), message_key)}"
+
+
+def citizen_proof_mac(verifier_hash: str, message_key: str) -> str:
+    return hmac.new(bytes.fromhex(verifier_hash), message_key.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+class CitizenAccessRequest(Contract):
+    """What a citizen's personal link shows, asked by intake's page (`streams.SUBJECT_CITIZEN_FILE`). The client's
+    address and user agent are for the registry's audit trail (every access is recorded, issue 17)."""
+
+    MAX_BYTES: ClassVar[int] = 4096
+
+    schema_version: int = 1
+    token: str = Field(max_length=CITIZEN_TOKEN_CHARS)
+    client_ip: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=300)
+    writing: bool = Field(default=False, description="The citizen is sending a message (audited as such)")
+
+
+class CitizenThreadEntry(Contract):
+    """One message of the file as its citizen sees it: theirs (`in`) or a notice sent to them (`out`)."""
+
+    direction: Literal["in", "out"]
+    at: datetime
+    subject: str = ""
+    text: str = ""
+    notice_kind: str | None = None
+    attachments: tuple[str, ...] = Field(default=(), description="File names only")
+
+
+class CitizenFile(Contract):
+    """The answer: `found` False (unknown, expired, revoked or malformed link: nothing else), else the file's
+    number, kind, status, dates and the citizen's own thread, and whether they may still write through the link."""
+
+    schema_version: int = 1
+    found: bool = False
+    number: str | None = None
+    kind: str | None = None
+    status: str | None = None
+    received_on: date | None = None
+    acknowledgment_due: date | None = None
+    answer_due: date | None = None
+    answer_extended: bool = False
+    waiting_for_citizen: bool = False
+    answered_on: date | None = None
+    closed_on: date | None = None
+    language: str | None = None
+    messages: tuple[CitizenThreadEntry, ...] = ()
+    link_expires_on: date | None = Field(default=None, description="None: not before the file is closed")
+
+
+class CitizenLinkResendRequest(Contract):
+    """"Send me my link again" (`streams.SUBJECT_CITIZEN_RESEND`): a new link goes to the file's address when the
+    number and the address match; the answer is the same either way."""
+
+    MAX_BYTES: ClassVar[int] = 4096
+
+    schema_version: int = 1
+    number: str = Field(max_length=40)
+    email: str = Field(max_length=320)
+    client_ip: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=300)
+
+
+class CitizenLinkResent(Contract):
+    schema_version: int = 1
+    received: bool = True
+
+
+SURVEY_QUESTIONS = ("clarity", "delay", "respect", "overall")
+SURVEY_COMMENT_MAX_CHARS = 2000
+
+
+class SurveyAnswers(Contract):
+    """A citizen's answers: each question 1 (poor) to 5 (very good), None when skipped; a free comment."""
+
+    clarity: int | None = Field(default=None, ge=1, le=5)
+    delay: int | None = Field(default=None, ge=1, le=5)
+    respect: int | None = Field(default=None, ge=1, le=5)
+    overall: int | None = Field(default=None, ge=1, le=5)
+    comment: str = Field(default="", max_length=SURVEY_COMMENT_MAX_CHARS)
+
+
+class SurveyRequest(Contract):
+    """The survey of a survey link (`streams.SUBJECT_SURVEY`): whether it may be answered (`answers` None), or the
+    answers, stored by the registry in one transaction with the mark that the link was used."""
+
+    MAX_BYTES: ClassVar[int] = 16384
+
+    schema_version: int = 1
+    token: str = Field(max_length=CITIZEN_TOKEN_CHARS)
+    answers: SurveyAnswers | None = None
+
+
+class SurveyState(StrEnum):
+    OPEN = "open"  # the link is valid and unused
+    RECORDED = "recorded"  # these answers are now stored
+    ANSWERED = "answered"  # the link was used before: nothing stored
+    UNKNOWN = "unknown"  # no such link, or expired
+
+
+class SurveyReply(Contract):
+    schema_version: int = 1
+    state: SurveyState = SurveyState.UNKNOWN

@@ -2,6 +2,11 @@
 
 Handlers bind `complaint_number` and `message_id` with `structlog.contextvars.bound_contextvars` so that every
 line written while a message is being processed carries them.
+
+The correlation id of one complaint across the three services is its `message_key` (a digest, never personal data):
+intake binds it while the message goes through its pipeline (with the SMTP session's `spool_id`), the registry
+while it registers the message (its line names the `complaint_number` given), the notifier while it records the
+acknowledgment; later notices carry the `complaint_number` (docs/operations.md, "Following one complaint").
 """
 
 from __future__ import annotations

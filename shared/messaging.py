@@ -1,5 +1,5 @@
-"""JetStream plumbing shared by the services: broker construction, stream set-up, typed publishers and durable
-subscribers, delivery policy.
+"""JetStream plumbing shared by the services: broker construction, typed publishers and durable subscribers,
+delivery policy (the streams themselves are created and compared by `shared.stream_admin`).
 
 One style for every event (issue 11): events are the pydantic contracts of `shared.events`; a service declares what
 it publishes with `declare_publishers` (FastStream publishers, `broker.publisher(subject, schema=Model)`) and each
@@ -30,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import ssl
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 import contextvars
@@ -44,18 +46,17 @@ from faststream import BaseMiddleware
 from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, NatsMessage, NatsRouter, PullSub
+from faststream.nats.security import NatsCredentials, NatsSecurity, NatsUserPassword
 from faststream.nats.publisher.usecase import LogicPublisher
 from faststream.nats.subscriber.usecases import LogicSubscriber
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.errors import NotJSMessageError
-from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as ServerAckPolicy
-from nats.js.api import ConsumerConfig, DeliverPolicy, ObjectStoreConfig, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
-from shared import streams
+from shared import observability, streams
 from shared.events import DeadLettered, Event
 from shared.jetstream_producer import use_pipelined_publishing
 from shared.logging import redact_url
@@ -66,6 +67,65 @@ log = structlog.get_logger(__name__)
 PUBLISH_TIMEOUT_SECONDS = 5.0
 
 
+# A process's replies (JetStream API answers, fetched events, a preview's answer) come to inboxes under this prefix
+# followed by its NATS user: the server lets each user subscribe to its own inboxes only (ombudsdesk.nats_config).
+INBOX_PREFIX = "_INBOX"
+
+
+def nats_inbox_prefix(user: str) -> str:
+    """The inbox prefix of a NATS user (`_INBOX_registry`); nats-py's own `_INBOX` without one."""
+    return f"{INBOX_PREFIX}_{user}" if user else INBOX_PREFIX
+
+
+def nats_tls_context(settings: CommonSettings) -> ssl.SSLContext | None:
+    """The TLS context of every NATS connection, or None for plaintext (`make run`). Only the configured CA is
+    trusted when one is set (a server certificate signed by any other is refused), else the system's."""
+    if not settings.nats_uses_tls():
+        return None
+    ca_file = settings.nats_tls_ca_file
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if settings.nats_tls_cert_file is not None and settings.nats_tls_key_file is not None:
+        context.load_cert_chain(str(settings.nats_tls_cert_file), str(settings.nats_tls_key_file))
+    return context
+
+
+def nats_connect_options(settings: CommonSettings) -> dict[str, Any]:
+    """The nats-py `connect` keyword arguments that say who this process is and how it talks to NATS: user and
+    password (read from the password file now), or the `.creds` file; the TLS context; the process's inbox prefix.
+
+    With TLS the client speaks TLS from the first byte (`tls_handshake_first`): nats-py otherwise upgrades only when
+    the server's INFO asks for it, so a server (or anything in the middle) that did not would receive the password
+    in clear. Used by every connection of the code base (`make_broker`, `command_broker`,
+    `connect_client_for_command`).
+    """
+    options: dict[str, Any] = {"inbox_prefix": nats_inbox_prefix(settings.nats_user)}
+    if settings.nats_password_file is not None:
+        options["user"] = settings.nats_user
+        options["password"] = settings.nats_password_file.read_text(encoding="utf-8").strip()
+    elif settings.nats_credentials_file is not None:
+        options["user_credentials"] = str(settings.nats_credentials_file)
+    context = nats_tls_context(settings)
+    if context is not None:
+        options["tls"] = context
+        options["tls_handshake_first"] = True
+    return options
+
+
+def _broker_options(settings: CommonSettings) -> dict[str, Any]:
+    """`nats_connect_options` in FastStream's terms: its NatsBroker takes credentials and TLS as a `security`."""
+    options = nats_connect_options(settings)
+    tls = {"ssl_context": options.get("tls"), "tls_handshake_first": options.get("tls_handshake_first", False)}
+    security: NatsSecurity | None = None
+    if "user" in options:
+        security = NatsUserPassword(options["user"], options["password"], **tls)
+    elif "user_credentials" in options:
+        security = NatsCredentials(options["user_credentials"], **tls)
+    elif options.get("tls") is not None:
+        security = NatsSecurity(**tls)
+    return {"security": security, "inbox_prefix": options["inbox_prefix"]}
+
+
 def make_broker(settings: CommonSettings) -> NatsBroker:
     """A broker that reconnects for ever: a NATS restart must not stop a service."""
     broker = NatsBroker(
@@ -74,6 +134,7 @@ def make_broker(settings: CommonSettings) -> NatsBroker:
         reconnect_time_wait=1,
         max_reconnect_attempts=-1,
         logger=None,
+        **_broker_options(settings),
     )
     use_pipelined_publishing(broker)
     return broker
@@ -135,6 +196,7 @@ def command_broker(settings: CommonSettings) -> NatsBroker:
         max_reconnect_attempts=0,
         error_cb=_quiet,
         logger=None,
+        **_broker_options(settings),
     )
     use_pipelined_publishing(broker)
     return broker
@@ -156,7 +218,7 @@ async def connect_client_for_command(settings: CommonSettings) -> Client:
     try:
         async with asyncio.timeout(COMMAND_CONNECT_SECONDS):
             return await nats.connect(_server_urls(settings), connect_timeout=2, allow_reconnect=False,
-                                      max_reconnect_attempts=0, error_cb=_quiet)
+                                      max_reconnect_attempts=0, error_cb=_quiet, **nats_connect_options(settings))
     except (OSError, TimeoutError, NatsError) as error:
         raise nats_unreachable(settings, error) from None
 
@@ -167,32 +229,6 @@ def stream_for_subject(subject: str) -> str:
             if subject.startswith(pattern.removesuffix(">")):
                 return definition.name
     raise ValueError(f"no stream captures subject {subject!r}")
-
-
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
-    """Create or update every stream and object-store bucket; safe to run from every service at every start.
-
-    `replicas` is 1 on a single server and 3 on a JetStream cluster (`OMBUDSDESK_STREAM_REPLICAS`).
-    """
-    for definition in streams.STREAMS:
-        config = StreamConfig(
-            name=definition.name,
-            description=definition.description,
-            subjects=list(definition.subjects),
-            storage=StorageType.FILE,
-            duplicate_window=definition.duplicate_window_seconds,
-            max_age=definition.max_age_seconds,
-            num_replicas=replicas,
-        )
-        try:
-            await js.add_stream(config)
-        except BadRequestError:
-            await js.update_stream(config)
-    for bucket in (streams.BUCKET_RAW_MESSAGES, streams.BUCKET_ATTACHMENTS):
-        try:
-            await js.object_store(bucket)
-        except (NotFoundError, BadRequestError):
-            await js.create_object_store(bucket, config=ObjectStoreConfig(storage=StorageType.FILE, replicas=replicas))
 
 
 def declare_publishers(broker: NatsBroker | NatsRouter, events: Iterable[type[Event]]) -> None:
@@ -309,6 +345,7 @@ async def settle_delivery(
     if delivery.number > policy.max_deliveries:
         await _dead_letter(broker, message, policy, delivery, "previous deliveries never finished (crash or timeout)")
         return
+    started = time.monotonic()
     try:
         await process()
     except (PermanentError, ValidationError, json.JSONDecodeError) as error:
@@ -326,8 +363,10 @@ async def settle_delivery(
         log.warning("event.failed.will_retry", consumer=policy.durable, subject=subject, sequence=delivery.sequence,
                     delivery=delivery.number, retry_in_seconds=delay, error=describe_error(error))
         await message.nack(delay=delay)
+        observability.event_settled(policy.durable, "retried", time.monotonic() - started)
         return
     await message.ack()
+    observability.event_settled(policy.durable, "ok", time.monotonic() - started)
 
 
 async def _dead_letter(
@@ -344,6 +383,7 @@ async def _dead_letter(
     # Published before the ack: if this fails the original stays unacknowledged and comes back.
     await publish_event(broker, record)
     await message.ack()
+    observability.event_settled(policy.durable, "dead_lettered")
     log.error("event.dead_lettered", consumer=policy.durable, sequence=record.stream_sequence, error=error)
 
 
@@ -520,6 +560,8 @@ def durable_subscriber(
         config=policy.consumer_config(),
         pull_sub=pull,
         ack_policy=AckPolicy.MANUAL,
+        # FastStream gives pull subscriptions nats-py's default inbox, not the connection's: the user's own.
+        inbox_prefix=f"{nats_inbox_prefix(settings.nats_user)}.".encode(),
         title=f"{subject}:{durable}",
         **concurrency,
     )

@@ -15,6 +15,8 @@ SUBJECT_NOTICE_REQUESTED = "ombudsdesk.registry.notice.requested"
 SUBJECT_DEADLINE_APPROACHING = "ombudsdesk.registry.deadline.approaching"
 SUBJECT_DEADLINE_MISSED = "ombudsdesk.registry.deadline.missed"
 SUBJECT_DEADLINES = "ombudsdesk.registry.deadline.*"
+# Privacy (issue 16): the register erased or anonymised a file's personal data; every service erases its own copies.
+SUBJECT_PERSONAL_DATA_ERASED = "ombudsdesk.registry.privacy.erased"
 SUBJECT_NOTIFICATION_SENT = "ombudsdesk.notifier.notification.sent"
 SUBJECT_NOTIFICATION_FAILED = "ombudsdesk.notifier.notification.failed"
 SUBJECT_DEAD_LETTER = "ombudsdesk.deadletter"
@@ -22,6 +24,21 @@ SUBJECT_DEAD_LETTER = "ombudsdesk.deadletter"
 # stream stores a request or answers it with a publish acknowledgement (tests/notifier/test_staff_message_preview.py).
 SUBJECT_NOTICE_PREVIEW = "ombudsdesk.request.notice.preview"
 QUEUE_NOTIFIER_PREVIEW = "notifier-preview"  # one notifier of several answers each request
+# The public pages (intake) ask the registry for the number a web-form complaint received (request/reply).
+SUBJECT_CASE_LOOKUP = "ombudsdesk.request.case.lookup"
+QUEUE_REGISTRY_LOOKUP = "registry-lookup"  # one registry of several answers each request
+# The public orientation page (intake) asks the registry who is competent for a problem (request/reply).
+SUBJECT_ORIENTATION = "ombudsdesk.request.orientation"
+QUEUE_REGISTRY_ORIENTATION = "registry-orientation"  # one registry of several answers each request
+# The citizen's personal link (intake's public pages ask the registry, request/reply, issue 17): what the link shows,
+# "send me my link again", and the satisfaction survey (its answers stored by the registry before it replies).
+SUBJECT_CITIZEN_FILE = "ombudsdesk.request.citizen.file"
+SUBJECT_CITIZEN_RESEND = "ombudsdesk.request.citizen.resend"
+SUBJECT_SURVEY = "ombudsdesk.request.citizen.survey"
+QUEUE_REGISTRY_CITIZEN = "registry-citizen"  # one registry of several answers each request
+# Every question intake's public pages ask the registry: intake may send them, the registry answers them (its NATS
+# permissions, ombudsdesk/nats_config.py, are made from this list).
+PUBLIC_REQUESTS = (SUBJECT_CASE_LOOKUP, SUBJECT_ORIENTATION, SUBJECT_CITIZEN_FILE, SUBJECT_CITIZEN_RESEND, SUBJECT_SURVEY)
 
 STREAM_INTAKE = "OMBUDSDESK_INTAKE"
 STREAM_REGISTRY = "OMBUDSDESK_REGISTRY"
@@ -35,6 +52,9 @@ CONSUMER_NOTIFIER_REGISTRY = "notifier-registry"
 CONSUMER_NOTIFIER_DELIVERY_FAILED = "notifier-delivery-failed"
 CONSUMER_NOTIFIER_NOTICES = "notifier-notices"
 CONSUMER_NOTIFIER_DEADLINES = "notifier-deadlines"
+# Privacy (issue 16): each service erases its own copies of an erased file's personal data.
+CONSUMER_INTAKE_PRIVACY = "intake-privacy"
+CONSUMER_NOTIFIER_PRIVACY = "notifier-privacy"
 
 # Raw originals and attachments live in the JetStream object store, so every service can reach them.
 BUCKET_RAW_MESSAGES = "ombudsdesk-raw"

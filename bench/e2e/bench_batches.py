@@ -33,7 +33,7 @@ import nats  # noqa: E402
 
 from ombudsdesk.embedded_nats import EmbeddedNats, free_port, wait_for_port  # noqa: E402
 from shared.events import ComplaintRegistered, MessageReceived, Party  # noqa: E402
-from shared.messaging import ensure_streams  # noqa: E402
+from shared.stream_admin import ensure_streams  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get("OMBUDSDESK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TIMEOUT = 600.0

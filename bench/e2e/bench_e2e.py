@@ -1,13 +1,18 @@
 """End-to-end benchmark: complaints per second from SMTP to acknowledgment, on the layout `make run` starts.
 
-    .venv/bin/python bench/e2e/bench_e2e.py [--backend sqlite] [--backend postgres] [--messages 2000]
-        [--clients 4] [--paced-rate 50] [--paced-seconds 20] [--memory-messages 0] [--profile FOLDER]
+    .venv/bin/python bench/e2e/bench_e2e.py [--backend sqlite] [--backend postgres] [--layout single]
+        [--layout cluster] [--messages 2000] [--clients 4] [--paced-rate 50] [--paced-seconds 20]
+        [--memory-messages 0] [--profile FOLDER]
 
 What a new user would measure: the stack started exactly as `make run` starts it (`python -m ombudsdesk run`: embedded
 NATS from the wheel, the mail catcher, the three services as child processes; SQLite files, or PostgreSQL databases
 with `--backend postgres`), `--clients` SMTP connections sending `--messages` ordinary ~1.3 KB complaints, each from
 its own citizen (so that no per-recipient acknowledgment limit applies), and each counted when its acknowledgment
 file appears in `var/outbox/` (the file's modification time; the acknowledgment's In-Reply-To names the complaint).
+
+`--layout cluster` (PostgreSQL only) starts `python -m ombudsdesk run --cluster` instead: three NATS servers as one
+JetStream cluster, every stream with three replicas, two instances of each service; the SMTP connections are spread
+over the two intakes, and the bare JetStream loop publishes into a three-replica stream of a three-node cluster.
 
 - **burst**: everything sent as fast as the connections go; complaints/s = messages / (last acknowledgment − first
   send); latency per complaint = acknowledgment file time − the moment its SMTP DATA was answered.
@@ -38,6 +43,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate
@@ -47,7 +53,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ombudsdesk.embedded_nats import EmbeddedNats, free_port, is_listening  # noqa: E402
+from ombudsdesk.embedded_nats import EmbeddedNats, free_port, is_listening, port_is_free  # noqa: E402
+from ombudsdesk.nats_cluster import NatsCluster  # noqa: E402
 
 COMPLAINTS = "plaintes@ombudsdesk.localhost"
 BODY = ("Madame, Monsieur,\n\nJe vous écris au sujet de la facture d'eau reçue le 3 novembre, dont le montant ne "
@@ -78,24 +85,39 @@ def percentile(values: list[float], fraction: float) -> float:
 # ---------------------------------------------------------------------------------------------------- the stack
 
 
-class Stack:
-    """`python -m ombudsdesk run` in a folder of its own, on free ports."""
+def free_pair() -> int:
+    """A free port whose next one is free too (the second instance's, `--layout cluster`)."""
+    while True:
+        port = free_port()
+        if port < 65535 and port_is_free(port + 1):
+            return port
 
-    def __init__(self, folder: Path, backend: str) -> None:
+
+class Stack:
+    """`python -m ombudsdesk run` (or `run --cluster`) in a folder of its own, on free ports."""
+
+    def __init__(self, folder: Path, backend: str, layout: str = "single") -> None:
         self.folder = folder
+        self.layout = layout
         self.var_dir = folder / "var"
         self.outbox = self.var_dir / "outbox"
-        self.smtp_port = free_port()
+        first = free_pair() if layout == "cluster" else free_port()
+        # The second instance of each service takes each port + 1 (ombudsdesk.cluster_launcher.instance_ports).
+        self.smtp_ports = [first, first + 1] if layout == "cluster" else [first]
         self.environment = {
             **os.environ,
             "OMBUDSDESK_VAR_DIR": str(self.var_dir),
             "OMBUDSDESK_EMBEDDED_NATS_PORT": str(free_port()),
+            "OMBUDSDESK_CLUSTER_NATS_PORTS": ",".join(str(free_port()) for _ in range(3)),
             "OMBUDSDESK_MAILCATCHER_PORT": str(free_port()),
-            "OMBUDSDESK_SMTP_PORT": str(self.smtp_port),
-            "OMBUDSDESK_INTAKE_HEALTH_PORT": str(free_port()),
-            "OMBUDSDESK_REGISTRY_API_PORT": str(free_port()),
+            "OMBUDSDESK_SMTP_PORT": str(first),
+            "OMBUDSDESK_INTAKE_HEALTH_PORT": str(free_pair()),
+            "OMBUDSDESK_REGISTRY_API_PORT": str(free_pair()),
+            "OMBUDSDESK_NOTIFIER_HEALTH_PORT": str(free_pair()),
             "OMBUDSDESK_LOG_LEVEL": "WARNING",
         }
+        self.environment.pop("OMBUDSDESK_NATS_URL", None)
+        self.environment.pop("OMBUDSDESK_STREAM_REPLICAS", None)
         self.databases: list[str] = []
         if backend == "postgres":
             for service in ("REGISTRY", "NOTIFIER"):
@@ -106,10 +128,11 @@ class Stack:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "ombudsdesk", "run"], cwd=self.folder,
+        command = ["run", "--cluster"] if self.layout == "cluster" else ["run"]
+        self.process = subprocess.Popen([sys.executable, "-m", "ombudsdesk", *command], cwd=self.folder,
                                         env=self.environment, stdout=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 120
-        while not is_listening(self.smtp_port, "127.0.0.1"):
+        deadline = time.monotonic() + 240
+        while not all(is_listening(port, "127.0.0.1") for port in self.smtp_ports):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("the stack did not start (see its output above)")
             time.sleep(0.2)
@@ -143,9 +166,10 @@ class Stack:
         return {message_id: answered[message_id] for message_id in message_ids if message_id in answered}
 
     def processes(self) -> dict[str, int]:
-        """The launcher, its NATS and its three services: name -> pid (from /proc)."""
+        """The launcher, its NATS server(s) and its services: name -> pid (from /proc); with several of a kind,
+        numbered in the order they were started (intake-1, intake-2, nats-1...)."""
         assert self.process is not None
-        found = {"launcher": self.process.pid}
+        children: list[tuple[int, str]] = []
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
@@ -159,9 +183,15 @@ class Stack:
                 continue
             for name in ("intake", "registry", "notifier"):
                 if f"services.{name}" in command:
-                    found[name] = int(entry.name)
+                    children.append((int(entry.name), name))
             if "nats-server" in command:
-                found["nats"] = int(entry.name)
+                children.append((int(entry.name), "nats"))
+        found = {"launcher": self.process.pid}
+        kinds = Counter(name for _pid, name in children)
+        seen: Counter[str] = Counter()
+        for pid, name in sorted(children):
+            seen[name] += 1
+            found[name if kinds[name] == 1 else f"{name}-{seen[name]}"] = pid
         return found
 
     def stop(self) -> None:
@@ -217,20 +247,22 @@ def cpu_seconds(pid: int) -> float:
 # ---------------------------------------------------------------------------------------------------- sending
 
 
-def send_burst(port: int, mails: list[tuple[str, bytes]], clients: int) -> tuple[float, dict[str, float]]:
-    """Every mail over `clients` connections at once; (the time the first was sent, Message-ID -> time of its 250)."""
+def send_burst(ports: list[int], mails: list[tuple[str, bytes]], clients: int) -> tuple[float, dict[str, float]]:
+    """Every mail over `clients` connections at once, spread over `ports` (one intake each); (the time the first was
+    sent, Message-ID -> time of its 250)."""
     answered: dict[str, float] = {}
     lock = threading.Lock()
     started = time.time()
 
-    def work(share: list[tuple[str, bytes]]) -> None:
+    def work(share: list[tuple[str, bytes]], port: int) -> None:
         with smtplib.SMTP("127.0.0.1", port, timeout=120) as client:
             for message_id, raw in share:
                 client.sendmail(f"sender{len(share)}@example.org", [COMPLAINTS], raw)
                 with lock:
                     answered[message_id] = time.time()
 
-    threads = [threading.Thread(target=work, args=(mails[index::clients],)) for index in range(clients)]
+    threads = [threading.Thread(target=work, args=(mails[index::clients], ports[index % len(ports)]))
+               for index in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -238,15 +270,15 @@ def send_burst(port: int, mails: list[tuple[str, bytes]], clients: int) -> tuple
     return started, answered
 
 
-def send_paced(port: int, mails: list[tuple[str, bytes]], rate: float, clients: int) -> dict[str, float]:
-    """`rate` mails per second, each at its own moment, over `clients` connections (a connection late for its slot
-    sends at once); Message-ID -> time of its 250."""
+def send_paced(ports: list[int], mails: list[tuple[str, bytes]], rate: float, clients: int) -> dict[str, float]:
+    """`rate` mails per second, each at its own moment, over `clients` connections spread over `ports` (a
+    connection late for its slot sends at once); Message-ID -> time of its 250."""
     answered: dict[str, float] = {}
     lock = threading.Lock()
     start = time.time() + 0.5
 
     def work(offset: int) -> None:
-        with smtplib.SMTP("127.0.0.1", port, timeout=120) as client:
+        with smtplib.SMTP("127.0.0.1", ports[offset % len(ports)], timeout=120) as client:
             for index in range(offset, len(mails), clients):
                 delay = start + index / rate - time.time()
                 if delay > 0:
@@ -273,24 +305,39 @@ def bare_sink_rate(mails: list[tuple[str, bytes]], clients: int) -> float:
     try:
         while not is_listening(port, "127.0.0.1"):
             time.sleep(0.05)
-        started, answered = send_burst(port, mails, clients)
+        started, answered = send_burst([port], mails, clients)
         return len(answered) / (max(answered.values()) - started)
     finally:
         sink.terminate()
         sink.wait()
 
 
-def bare_jetstream_rates(folder: Path, count: int) -> tuple[float, float]:
-    """Publishes of a ~1.3 KB payload into a file-stored stream: one at a time (wait for each ack), and pipelined."""
+def bare_jetstream_rates(folder: Path, count: int, layout: str = "single") -> tuple[float, float]:
+    """Publishes of a ~1.3 KB payload into a file-stored stream: one at a time (wait for each ack), and pipelined;
+    with `layout` cluster, into a three-replica stream of a three-node cluster."""
     import nats
 
-    server = EmbeddedNats(folder / "bare-nats", port=free_port(), log_file=folder / "bare-nats.log")
+    server: EmbeddedNats | NatsCluster
+    if layout == "cluster":
+        server = NatsCluster(folder / "bare-cluster")
+        urls, replicas = server.urls.split(","), 3
+    else:
+        server = EmbeddedNats(folder / "bare-nats", port=free_port(), log_file=folder / "bare-nats.log")
+        urls, replicas = [server.url], 1
     server.start()
 
     async def measure() -> tuple[float, float]:
-        connection = await nats.connect(server.url)
-        js = connection.jetstream()
-        await js.add_stream(name="BENCH", subjects=["bench.>"])
+        connection = await nats.connect(urls)
+        js = connection.jetstream(timeout=30)
+        for attempt in range(60):  # a cluster that just formed may refuse a replicated stream for a moment
+            try:
+                await js.add_stream(name="BENCH", subjects=["bench.>"], num_replicas=replicas)
+                break
+            except nats.errors.Error:
+                if attempt == 59:
+                    raise
+                await asyncio.sleep(0.5)
+        await js.publish("bench.warm", b"")  # the stream's own leader elected
         payload = BODY.encode()[:1300]
         started = time.perf_counter()
         for index in range(count):
@@ -380,16 +427,20 @@ def latency_line(name: str, latencies: list[float]) -> str:
             f"p99 {percentile(milliseconds, .99):8.0f} ms   max {max(milliseconds):8.0f} ms")
 
 
-def run_backend(backend: str, args: argparse.Namespace) -> None:
-    print(f"\n== {backend}: the stack as `make run` starts it ==", flush=True)
+def run_backend(backend: str, args: argparse.Namespace, layout: str = "single") -> None:
+    if layout == "cluster":
+        print(f"\n== {backend}, cluster layout: `ombudsdesk run --cluster` (3 NATS servers, streams with 3 replicas, "
+              "2 instances of each service) ==", flush=True)
+    else:
+        print(f"\n== {backend}: the stack as `make run` starts it ==", flush=True)
     with tempfile.TemporaryDirectory(prefix="ombudsdesk-e2e-") as name:
         folder = Path(name)
         run = uuid.uuid4().hex[:8]
-        stack = Stack(folder, backend)
+        stack = Stack(folder, backend, layout)
         stack.start()
         try:
             warm = [complaint(f"{run}w", index) for index in range(20)]
-            send_burst(stack.smtp_port, warm, 1)
+            send_burst(stack.smtp_ports, warm, len(stack.smtp_ports))
             if len(stack.wait_for({message_id for message_id, _ in warm}, 120)) < len(warm):
                 raise SystemExit("warm-up complaints were not acknowledged within 120 s")
             pids = stack.processes()
@@ -397,7 +448,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> None:
 
             mails = [complaint(run, index) for index in range(args.messages)]
             profilers = start_profilers(pids, args.profile, backend) if args.profile else []
-            started, sent = send_burst(stack.smtp_port, mails, args.clients)
+            started, sent = send_burst(stack.smtp_ports, mails, args.clients)
             acknowledged = stack.wait_for(set(sent), args.timeout)
             done = max(acknowledged.values()) if acknowledged else time.time()
             cpu_used = {process: cpu_seconds(pid) - cpu_before[process] for process, pid in pids.items()}
@@ -412,7 +463,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> None:
 
             paced_mails = [complaint(f"{run}p", index) for index in range(int(args.paced_rate * args.paced_seconds))]
             if paced_mails:
-                sent = send_paced(stack.smtp_port, paced_mails, args.paced_rate, args.clients)
+                sent = send_paced(stack.smtp_ports, paced_mails, args.paced_rate, args.clients)
                 acknowledged = stack.wait_for(set(sent), args.timeout)
                 print(f"paced at {args.paced_rate:g}/s for {args.paced_seconds:g} s: "
                       f"{len(acknowledged)}/{len(paced_mails)} acknowledged")
@@ -420,7 +471,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> None:
 
             if args.memory_messages:
                 more = [complaint(f"{run}m", index) for index in range(args.memory_messages)]
-                _, sent = send_burst(stack.smtp_port, more, args.clients)
+                _, sent = send_burst(stack.smtp_ports, more, args.clients)
                 stack.wait_for(set(sent), max(args.timeout, args.memory_messages / 10))
             total = args.messages + len(paced_mails) + args.memory_messages + len(warm)
             print(f"RSS after {total} complaints: " + ", ".join(
@@ -431,8 +482,10 @@ def run_backend(backend: str, args: argparse.Namespace) -> None:
         print("raw limits measured in the same run:")
         sink = bare_sink_rate([complaint(f"{run}s", index) for index in range(args.messages)], args.clients)
         print(f"  bare aiosmtpd sink: {sink:.0f} mails/s over {args.clients} connections")
-        sequential, pipelined = bare_jetstream_rates(folder, args.raw_count)
-        print(f"  bare JetStream publish (file storage): {sequential:.0f}/s one at a time, {pipelined:.0f}/s pipelined")
+        sequential, pipelined = bare_jetstream_rates(folder, args.raw_count, layout)
+        where = "a three-replica stream on three nodes" if layout == "cluster" else "one server"
+        print(f"  bare JetStream publish (file storage, {where}): {sequential:.0f}/s one at a time, "
+              f"{pipelined:.0f}/s pipelined")
         inserts = bare_insert_rate(backend, folder, args.raw_count)
         print(f"  bare insert loop ({backend}, one committed transaction per row): {inserts:.0f} rows/s")
 
@@ -440,6 +493,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", action="append", choices=["sqlite", "postgres"])
+    parser.add_argument("--layout", action="append", choices=["single", "cluster"],
+                        help="single (`make run`, the default) and/or cluster (`run --cluster`, PostgreSQL only)")
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--paced-rate", type=float, default=50.0)
@@ -451,8 +506,12 @@ def main() -> None:
     args = parser.parse_args()
     print(f"ombudsdesk end-to-end benchmark — {os.cpu_count()} CPUs, load average "
           f"{' '.join(f'{value:.2f}' for value in os.getloadavg())}", flush=True)
+    layouts = args.layout or ["single"]
+    if "cluster" in layouts and "sqlite" in (args.backend or ["sqlite"]):
+        parser.error("--layout cluster runs on PostgreSQL only (--backend postgres)")
     for backend in args.backend or ["sqlite"]:
-        run_backend(backend, args)
+        for layout in layouts:
+            run_backend(backend, args, layout)
     print(f"load average at the end {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
 
 

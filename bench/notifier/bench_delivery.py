@@ -27,7 +27,8 @@ from services.notifier.settings import NotifierSettings
 from services.notifier.wiring import build_notifier
 from shared.events import ComplaintRegistered, Party
 from shared.logging import configure_logging
-from shared.messaging import ensure_streams, make_broker, publish_event
+from shared.messaging import make_broker, publish_event
+from shared.stream_admin import ensure_streams
 
 
 class TimingSink:

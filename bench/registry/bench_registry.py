@@ -48,7 +48,7 @@ from services.registry.wiring import build_registry, policy_from_settings  # noq
 from shared import streams  # noqa: E402
 from shared.database import create_engine  # noqa: E402
 from shared.events import MessageReceived, Party  # noqa: E402
-from shared.messaging import ensure_streams  # noqa: E402
+from shared.stream_admin import ensure_streams  # noqa: E402
 
 ADMIN_URL = os.environ.get("OMBUDSDESK_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ENDED = {"closed", "inadmissible", "redirected", "withdrawn"}

@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 import typer
 
 from shared.cli_help import StaffCommand, staff_app
-from shared.messaging import Unreachable, command_broker, connect_for_command, ensure_streams
+from shared.messaging import Unreachable, command_broker, connect_for_command
 from shared.settings import load_settings
+from shared.stream_admin import ensure_streams
 from services.intake.pipeline import IntakePipeline
 from services.intake.settings import IntakeSettings
 from services.intake.stores import ensure_intake_buckets
@@ -36,7 +37,7 @@ async def connected_pipeline() -> AsyncIterator[IntakePipeline]:
     await connect_for_command(broker, settings)  # one line naming NATS and its setting within seconds, never a hang
     try:
         js = broker.connection.jetstream()
-        await ensure_streams(js, settings.stream_replicas)
+        await ensure_streams(js, settings)
         await ensure_intake_buckets(js, settings.stream_replicas)
         pipeline = IntakePipeline(broker, settings)
         try:

@@ -21,7 +21,7 @@ from importlib.metadata import version
 from typing import Any
 
 from nats.js import JetStreamContext, api
-from nats.js.kv import MSG_ROLLUP_SUBJECT
+from nats.js.kv import KV_OP, KV_PURGE, MSG_ROLLUP_SUBJECT
 from nats.js.object_store import (
     OBJ_CHUNKS_PRE_TEMPLATE,
     OBJ_DEFAULT_CHUNK_SIZE,
@@ -41,6 +41,12 @@ def rollup_headers() -> dict[str, str]:
     """The headers of an object's metadata message (a fresh dict each time: nats-py's `publish` adds its own to the
     dict it is given)."""
     return {api.Header.ROLLUP: MSG_ROLLUP_SUBJECT}
+
+
+def kv_purge_headers() -> dict[str, str]:
+    """What nats-py's `KeyValue.purge` publishes: a purge marker that rolls up (removes) every earlier revision of
+    the key (intake's erasure purges quarantine entries this way)."""
+    return {KV_OP: KV_PURGE, api.Header.ROLLUP: MSG_ROLLUP_SUBJECT}
 
 
 def create_only_headers() -> dict[str, str]:

@@ -42,6 +42,7 @@ from pydantic import ValidationError
 
 from shared import streams
 from shared.events import DeliveryFailed, Event, MessageReceived, Party, Provenance, RuleHit
+from shared import observability
 from shared.messaging import describe_error, publish_event
 from services.intake.message.authentication import system_txt_lookup
 from services.intake.channels.client_rate import SUPPRESSED_REASON as CLIENT_RATE_REASON
@@ -221,6 +222,7 @@ class IntakePipeline:
         with structlog.contextvars.bound_contextvars(message_key=key, source=arrival.source):
             outcome = await self._accept(raw, key, arrival, needs_durable_check(sent, self.clock()))
             self.counters[outcome.status.value] += 1
+            observability.mail_taken_in(arrival.source, outcome.status.value)
             message_id = getattr(outcome.event, "message_id", None)
             log.info("intake.accepted", status=outcome.status.value, reason=outcome.reason, size=len(raw),
                      message_id=message_id)
@@ -448,6 +450,7 @@ class IntakePipeline:
         await settle(await self._start_raw(raw_object, raw, arrival))
         await self._quarantine_message(key, reason, raw, raw_object, arrival)
         self.counters[AcceptStatus.QUARANTINED.value] += 1
+        observability.mail_taken_in(arrival.source, AcceptStatus.QUARANTINED.value)
 
     async def replay(self, key: str) -> AcceptOutcome:
         """Run a quarantined message through the pipeline again (after a fix); the normal event comes out once."""

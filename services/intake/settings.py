@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from services.intake.channels.imap_poller import DEFAULT_PROCESSED_KEYWORD, ImapMailbox
-from shared.settings import CommonSettings, split_list
+from shared.settings import CommonSettings, placeholder_in_file, placeholder_secret, split_list
 
 MEGABYTE = 1024 * 1024
 
@@ -90,7 +90,7 @@ class IntakeSettings(CommonSettings):
     # A declared expansion (TNEF, nested messages) bigger than this is treated as a zip-bomb-like message.
     max_decoded_bytes: int = 100 * MEGABYTE
 
-    # Address of the health endpoint (GET /health: JSON counters, quarantined messages included).
+    # Address of the probe endpoint (GET /health: JSON counters, quarantined messages included; /ready; /metrics).
     intake_health_host: str = "127.0.0.1"
     # Port of the health endpoint; 0 disables it.
     intake_health_port: int = 2580
@@ -128,6 +128,50 @@ class IntakeSettings(CommonSettings):
     letters_timezone: str = "Europe/Brussels"
     # The language of the reason files written next to rejected letters (staff read them).
     letters_staff_language: Literal["fr", "nl", "de", "en"] = "fr"
+
+    # The public complaint form (issue 17): served by intake on this address; port 0 (the default of a service
+    # started alone) disables it. `make run` serves it on 8480.
+    public_web_host: str = "127.0.0.1"
+    public_web_port: int = Field(default=0, ge=0, le=65535)
+    # The form's public address as citizens reach it (behind a reverse proxy: https://plaintes.example.be/);
+    # empty: http://PUBLIC_WEB_HOST:PUBLIC_WEB_PORT/.
+    public_web_url: str = ""
+    # A file holding the secret that signs the form's tokens (32 bytes or more, random); empty: a secret made at the
+    # first start and kept in VAR_DIR/public-web.secret (a production deployment names its own file).
+    public_web_secret_file: Path | None = None
+    # Submissions of the form accepted from one client address per hour; more are refused with a clear page.
+    public_form_per_client_per_hour: int = Field(default=10, ge=1)
+    # Attachments of one submission: how many, and how large each may be (the form refuses more).
+    public_form_max_attachments: int = Field(default=5, ge=0, le=20)
+    public_form_max_attachment_bytes: int = Field(default=10 * MEGABYTE, ge=1024)
+    # How long a form, once displayed, may wait before it is sent (its token expires; the page then asks again).
+    public_form_token_hours: int = Field(default=12, ge=1)
+
+    def production_refusals(self) -> list[str]:
+        """Production mode (`OMBUDSDESK_ENVIRONMENT`) also refuses plaintext IMAP and placeholder mail passwords."""
+        refusals = super().production_refusals()
+        for mailbox in self.imap_mailboxes:
+            if not mailbox.ssl or not mailbox.verify_tls:
+                refusals.append(f"plaintext IMAP: mailbox {mailbox.name!r} in OMBUDSDESK_IMAP_MAILBOXES needs "
+                                '"ssl": true and "verify_tls": true')
+            secret = (placeholder_in_file(mailbox.password_file) if mailbox.password_file is not None
+                      else placeholder_secret(mailbox.password.get_secret_value()))
+            if secret:
+                refusals.append(f"placeholder password for mailbox {mailbox.name!r} in OMBUDSDESK_IMAP_MAILBOXES")
+        if any(placeholder_secret(password.get_secret_value()) for password in self.smtp_auth_users.values()):
+            refusals.append("placeholder password in OMBUDSDESK_SMTP_AUTH_USERS")
+        if self.public_web_port and self.public_web_secret_file is None:
+            refusals.append("the public web form needs its own signing secret: set OMBUDSDESK_PUBLIC_WEB_SECRET_FILE")
+        elif self.public_web_port and self.public_web_secret_file and placeholder_in_file(self.public_web_secret_file):
+            refusals.append("placeholder secret in OMBUDSDESK_PUBLIC_WEB_SECRET_FILE")
+        return refusals
+
+    def public_form_url(self) -> str:
+        """Where citizens reach the complaint form (printed by `make run`, the origin its posts must come from)."""
+        if self.public_web_url:
+            return self.public_web_url.rstrip("/") + "/"
+        host = "127.0.0.1" if self.public_web_host in ("0.0.0.0", "", "::") else self.public_web_host
+        return f"http://{host}:{self.public_web_port}/"
 
     def spool_ack_wait_seconds(self) -> float:
         """A spool entry is redelivered only after its parse could have timed out twice over."""

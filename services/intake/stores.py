@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict
 
 from shared import streams
 from shared.events import AttachmentRef, Channel, Provenance, RuleHit
+from shared.stream_admin import patiently
 from services.intake import jetstream_internals as layout
 from services.intake.jetstream_internals import Chunks
 from services.intake.message.mime import Attachment
@@ -76,14 +77,20 @@ async def key_value_bucket(
     js: JetStreamContext, bucket: str, description: str, replicas: int = 1, history: int = 1,
     ttl_seconds: float | None = None,
 ) -> Any:
-    """The key-value bucket, created (file storage: it survives a NATS restart) when it does not exist yet."""
-    try:
-        return await js.key_value(bucket)
-    except (BucketNotFoundError, NotFoundError):
-        return await js.create_key_value(KeyValueConfig(
-            bucket=bucket, description=description, history=history, storage=StorageType.FILE, replicas=replicas,
-            ttl=ttl_seconds,
-        ))
+    """The key-value bucket, created (file storage: it survives a NATS restart) when it does not exist yet; tried
+    again while JetStream is not ready (a cluster still electing the leaders of the streams just created answers a
+    timeout, not an error: `stream_admin.patiently`)."""
+
+    async def found_or_created() -> Any:
+        try:
+            return await js.key_value(bucket)
+        except (BucketNotFoundError, NotFoundError):
+            return await js.create_key_value(KeyValueConfig(
+                bucket=bucket, description=description, history=history, storage=StorageType.FILE,
+                replicas=replicas, ttl=ttl_seconds,
+            ))
+
+    return await patiently(found_or_created)
 
 
 def raw_object_name(message_key: str, suffix: str = ".eml") -> str:

@@ -15,8 +15,10 @@ import structlog
 from faststream.nats import NatsBroker
 
 from shared import streams
-from shared.messaging import DeliveryPolicy, declare_publishers, ensure_streams, make_broker
-from services.intake.health import HealthServer
+from shared.messaging import DeliveryPolicy, declare_publishers, make_broker
+from shared.stream_admin import ensure_streams
+from services.intake.health import intake_probes
+from shared.observability import ProbeServer
 from services.intake.publishing import PUBLISHES
 from services.intake.channels.imap_poller import ImapIntake, PollerTiming, PositionStore
 from services.intake.letters.folder import REJECTED, LetterFolder, letters_today
@@ -24,9 +26,11 @@ from services.intake.pipeline import MAX_STUCK_PARSES, IntakePipeline
 from services.intake.letters.scan_to_email import ScanToEmail
 from services.intake.settings import IntakeSettings
 from services.intake.channels.smtp_server import SmtpListener
+from services.intake.web.channel import PublicWeb
 from services.intake.channels.spool import Spool, SpoolAttempts, ensure_spool, spool_backlog
 from services.intake.channels.spool_worker import SpoolWorker
 from services.intake.stores import IntakeStores, ensure_intake_buckets
+from services.intake.privacy import IntakePrivacy, subscribe_privacy
 
 log = structlog.get_logger(__name__)
 
@@ -56,9 +60,15 @@ class IntakeService:
                                             self.pipeline.quarantine_unprocessable, policy,
                                             SpoolAttempts(self.stores.js_context, settings.stream_replicas),
                                             self.stores.objects)
-        self.health: HealthServer | None = None
+        # Erasure (issue 16): intake erases its own copies of an erased file's messages.
+        self.privacy = IntakePrivacy(self.stores.js_context, settings.letters_path())
+        if settings.intake_role in ("all", "parser"):  # the back end's work, like the spool (an SMTP front has none)
+            subscribe_privacy(broker, settings, self.privacy)
+        self.probes = intake_probes(self)
+        self.health: ProbeServer | None = None
         if settings.intake_health_port:
-            self.health = HealthServer(settings.intake_health_host, settings.intake_health_port, self.health_report)
+            self.health = ProbeServer(settings.intake_health_host, settings.intake_health_port, self.health_report,
+                                      self.ready_report, self.probes.metrics)
         # Further channels (IMAP pollers, letters folder) register here: objects with async start() and stop().
         self.channels: list[Any] = []
         if takes_mail_in and settings.imap_mailboxes:
@@ -66,6 +76,8 @@ class IntakeService:
             timing = PollerTiming(poll_seconds=settings.imap_poll_seconds, idle_seconds=settings.imap_idle_seconds)
             self.channels.append(ImapIntake(settings.imap_mailboxes, self.scan_to_email, positions,
                                             keyword=settings.imap_processed_keyword, timing=timing))
+        if takes_mail_in and settings.public_web_port:
+            self.channels.append(PublicWeb(settings, self.pipeline, lambda: broker.connection))
         if takes_mail_in and settings.letters_enabled:
             self.channels.append(LetterFolder(
                 settings.letters_path(), self.pipeline, today=letters_today(settings),
@@ -80,9 +92,10 @@ class IntakeService:
     async def start(self) -> None:
         await self.broker.connect()
         js = self.broker.connection.jetstream()
-        await ensure_streams(js, self.settings.stream_replicas)
+        await ensure_streams(js, self.settings)
         await ensure_intake_buckets(js, self.settings.stream_replicas)
         await ensure_spool(js, self.settings.stream_replicas, self.settings.spool_ack_wait_seconds())
+        await self.broker.start()  # the durable consumers (privacy)
         # The worker first: what an earlier run left in the spool is taken up before new mail comes.
         if self.spool_worker is not None:
             await self.spool_worker.start()
@@ -111,11 +124,12 @@ class IntakeService:
 
     async def health_report(self) -> tuple[bool, dict[str, Any]]:
         connected = bool(self.broker.connection.is_connected)
-        # Parse threads stuck past their limit cannot be killed: at the cap every large mail waits (SMTP 451, the
-        # spool worker retrying), and only a restart of this process frees them. Say so, so that monitoring acts.
+        # Liveness: only what a restart cures (NATS down makes intake not ready, `/ready`, not dead). Parse threads
+        # stuck past their limit cannot be killed: at the cap every large mail waits (SMTP 451, the spool worker
+        # retrying), and only a restart of this process frees them. Say so, so that monitoring acts.
         parsers_stuck = self.pipeline.stuck_parses >= MAX_STUCK_PARSES
         worker_dead = self.spool_worker is not None and not self.spool_worker.alive
-        healthy = connected and not parsers_stuck and not worker_dead
+        healthy = not parsers_stuck and not worker_dead
         if not connected:
             status = "nats unreachable"
         elif parsers_stuck:
@@ -147,6 +161,10 @@ class IntakeService:
                 report["spool_backlog"] = None
                 report["spool_error"] = type(error).__name__
         return healthy, report
+
+    async def ready_report(self) -> tuple[bool, dict[str, Any]]:
+        ready, report = await self.probes.ready()
+        return ready, {**report, "nats_connected": report["checks"]["nats"] == "ok", "role": self.settings.intake_role}
 
     async def spool_backlog(self) -> int:
         """Spool entries not yet understood (waiting or in progress), in every intake process."""

@@ -94,7 +94,8 @@ def register_consumers(broker: NatsBroker, handlers: NotifierHandlers, settings:
                         durable=streams.CONSUMER_NOTIFIER_REGISTRY, batch=EVENT_BATCH)
     async def complaint_registered(event: ComplaintRegistered) -> None:
         """Queue the acknowledgment of receipt of a new complaint."""
-        with bound(complaint_number=event.complaint_number):
+        # The message key too: the correlation id that follows one complaint from intake's SMTP session.
+        with bound(complaint_number=event.complaint_number, message_key=event.message_key):
             await handlers.complaint_registered(event)
 
     @durable_subscriber(broker, settings, subject=streams.SUBJECT_NOTICE_REQUESTED,

@@ -25,6 +25,7 @@ from services.notifier.outbox import Outbox
 from services.notifier.reasons import ReasonCode, reason
 from services.notifier.relay import PermanentDeliveryError, RelayFault, SmtpRelay, TransientDeliveryError
 from services.notifier.settings import NotifierSettings
+from shared import observability
 from shared.events import Event, NotificationFailed, NotificationSent
 
 log = structlog.get_logger(__name__)
@@ -68,6 +69,11 @@ class Dispatcher:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="notifier-dispatcher")
+
+    @property
+    def running(self) -> bool:
+        """The loop runs (liveness: False once it ended other than by `stop`)."""
+        return self._task is not None and not self._task.done()
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Let the notice being sent finish (cancelling between the relay's 250 and our commit would send it again
@@ -160,6 +166,7 @@ class Dispatcher:
         except UnsafeAddress as error:
             stored = reason(ReasonCode.UNSAFE_ADDRESS, str(error))
             await self.outbox.mark_failed(notice.id, stored)
+            observability.notice_settled(notice.notice_kind, "failed")
             log_.error("notice.failed", reason=str(error))
             return failed_event(notice, stored)
         except PermanentDeliveryError as error:
@@ -167,6 +174,7 @@ class Dispatcher:
             stored = reason(ReasonCode.RECIPIENT_REFUSED, error.reason)
             await self.outbox.mark_failed(notice.id, stored)
             await self.outbox.flag_address(notice.recipient, stored, notice.notification_key, now)
+            observability.notice_settled(notice.notice_kind, "failed")
             log_.error("notice.refused", reason=error.reason)
             return failed_event(notice, stored)
         except RelayFault as error:
@@ -181,9 +189,28 @@ class Dispatcher:
             log_.error("notice.unexpected_error", error=repr(error))
             return await self._retry_or_give_up(notice, now, ReasonCode.INTERNAL_ERROR, type(error).__name__, log_)
         # Committed right after the relay's 250, one notice at a time: a kill -9 leaves at most this one in doubt.
-        await self.outbox.mark_sent(notice.id, now)
+        await self._commit_sent(notice, now)
+        observability.notice_settled(notice.notice_kind, "sent")
         log_.info("notice.sent", notice_kind=notice.notice_kind)
         return sent_event(notice)
+
+    async def _commit_sent(self, notice: Notice, now: datetime) -> None:
+        """Record the relay's 250, retried through a database outage (a PostgreSQL restart takes seconds) for as
+        long as half the lease keeps the notice ours: given up at once, the notice would be sent again when its lease
+        ran out — a duplicate acknowledgment for every notice in hand at each restart (issue 14's faults)."""
+        deadline = time.monotonic() + self.settings.relay_lease_seconds / 2
+        delay = 0.2
+        while True:
+            try:
+                await self.outbox.mark_sent(notice.id, now)
+                return
+            except Exception as error:  # noqa: BLE001 - any failure to commit: retried within the lease, then raised
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("notice.sent_commit_retry", notification_key=notice.notification_key,
+                            retry_in_seconds=delay, error=repr(error))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     async def _retry_or_give_up(self, notice: Notice, now: datetime, code: ReasonCode, detail: str,
                                 log_: Any) -> Event | None:
@@ -191,11 +218,13 @@ class Dispatcher:
         if now >= notice.give_up_at:
             stored = reason(ReasonCode.GAVE_UP, f"{attempt} × {code.value}: {detail}")
             await self.outbox.mark_failed(notice.id, stored)
+            observability.notice_settled(notice.notice_kind, "failed")
             log_.error("notice.gave_up", attempts=attempt, reason_code=code.value, reason=detail)
             return failed_event(notice, stored)
         delay = retry_delay(attempt, self.settings.relay_retry_first_seconds, self.settings.relay_retry_longest_seconds)
         next_at = min(now + timedelta(seconds=delay), notice.give_up_at)
         await self.outbox.mark_retry(notice.id, next_at, reason(code, detail))
+        observability.notice_settled(notice.notice_kind, "retried")
         log_.warning("notice.will_retry", attempt=attempt, retry_in_seconds=delay, reason_code=code.value,
                      reason=detail)
         return None

@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from jinja2 import TemplateError
 
+from services.notifier.citizen_link import acknowledgment_with_link, opened
 from services.notifier.headers import UnsafeAddress, clean_address, clean_header_text, clean_message_id, new_message_id
 from services.notifier.letters import build_letter_pdf
 from services.notifier.models import NoticeChannel, NoticeStatus
@@ -47,6 +48,7 @@ from shared.events import (
     PreviewProblem,
 )
 from shared.messaging import PermanentError
+from shared.sealing import LinkSeal
 
 log = structlog.get_logger(__name__)
 
@@ -97,12 +99,16 @@ class NotifierHandlers:
                                    acknowledgments_per_24_hours=settings.acknowledgment_limit_per_recipient)
         self.on_new_notice = on_new_notice
         self.clock = clock
+        # Opens the citizen's links the registry sealed (issue 17, `citizen_link.py`).
+        self.seal = LinkSeal(settings.citizen_link_key_file or settings.var_dir / "citizen-link.key")
 
     async def complaint_registered(self, event: ComplaintRegistered) -> None:
-        await self.write(draft_acknowledgment(event, self.settings.default_language))
+        await self.write(acknowledgment_with_link(draft_acknowledgment(event, self.settings.default_language),
+                                                  event.citizen_link, self.seal))
 
     async def notice_requested(self, event: NoticeRequested) -> None:
-        await self.write(draft_requested_notice(event, self.settings.default_language))
+        await self.write(opened(draft_requested_notice(event, self.settings.default_language,
+                                                       self.settings.staff_language), self.seal))
 
     async def preview(self, request: NoticePreviewRequest) -> NoticePreview:
         """The notice a `NoticeRequested` with these fields would send now (nothing stored, sent or published)."""
@@ -110,7 +116,7 @@ class NotifierHandlers:
         requested = NoticeRequested(request_key="preview", complaint_number=request.complaint_number,
                                     notice_kind=request.notice_kind, recipient=request.recipient, context=context)
         try:
-            draft = draft_requested_notice(requested, self.settings.default_language)
+            draft = draft_requested_notice(requested, self.settings.default_language, self.settings.staff_language)
         except UnknownNoticeKind as error:
             return NoticePreview.failure(PreviewProblem.UNKNOWN_KIND, str(error))
         except ContextMismatch as error:
@@ -226,8 +232,12 @@ class NotifierHandlers:
         local_now = now.astimezone(self.settings.timezone)
         return local_now.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
 
-    def render_draft(self, draft: NoticeDraft, channel: NoticeChannel) -> RenderedNotice:
-        """The notice's subject, text and HTML as `channel` carries it: what is stored, and what a preview shows."""
+    def render_draft(self, draft: NoticeDraft, channel: NoticeChannel, at: datetime | None = None) -> RenderedNotice:
+        """The notice's subject, text and HTML as `channel` carries it: what is stored, and what a preview shows.
+
+        Its legal sentences are those in force on the day it is written (`at`, the service's calendar: the date a
+        letter bears): a notice tells the reader the law that applies when they read it and act; a change of law
+        applies to notices written from its date, and each notice records the version it carried."""
         organisation = organisation_variables(self.settings, draft.language)
         variables = {
             **draft.variables,
@@ -238,11 +248,13 @@ class NotifierHandlers:
         }
         # Links only from configuration (the organisation, the ombudsman directory), never from a sender's text.
         trusted = [*organisation.values(), *(str(draft.variables.get(name) or "") for name in draft.trusted_variables)]
-        return self.renderer.render(draft.kind, draft.language, variables, link_sources=trusted)
+        written_on = (at or self.clock()).astimezone(self.settings.timezone).date()
+        return self.renderer.render(draft.template_name, draft.language, variables, link_sources=trusted,
+                                    legal_on=written_on)
 
     def _compose(self, draft: NoticeDraft, address: str | None, facts: RecipientFacts, now: datetime) -> dict[str, Any]:
         route = route_notice(draft, address, facts, self.rules, self.limits)
-        rendered = self.render_draft(draft, route.channel)
+        rendered = self.render_draft(draft, route.channel, now)
         pdf = None
         if route.channel is NoticeChannel.LETTER:
             pdf = build_letter_pdf(
@@ -268,6 +280,9 @@ class NotifierHandlers:
             "subject": rendered.subject,
             "body_text": rendered.text,
             "body_html": rendered.html,
+            # What reproduces the notice as sent besides its stored text (issue 15): its template and legal notice.
+            "template": draft.template_name,
+            "legal_notice_version": rendered.legal_notice_version,
             "letter_pdf": pdf,
             "message_id": new_message_id(self.settings.message_id_domain),
             "in_reply_to": clean_message_id(draft.in_reply_to),

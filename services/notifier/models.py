@@ -87,6 +87,10 @@ class Notice(Base):
     subject: Mapped[str] = mapped_column(Text)
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text, default="")
+    # The template it was rendered from (`acknowledgment_compliment`...) and the id of the legal-notice version it
+    # carried (`legal_notices`), NULL when it printed no legal sentence or was recorded before issue 15.
+    template: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    legal_notice_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     letter_pdf: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     message_id: Mapped[str] = mapped_column(String(300))
     in_reply_to: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -11,6 +11,11 @@ configuration rather than from a sender (`trusted_variables`: only their web add
 A staff message (`staff_message`) is free text staff write to the citizen: it is bounded (characters, lines),
 its line breaks are normalised and its control characters dropped; the frame around it is the template's, and
 the HTML part escapes it like any other text (`rendering`). The language staff chose travels in the context.
+
+Issue 15: the acknowledgment's template follows the kind of what was received (`ComplaintRegistered.kind`): a
+compliment or a suggestion is thanked without the complaint procedure's deadlines and legal notices, a question gets
+an answer-oriented receipt; the notice's kind stays `acknowledgment` (limits, the registry's bookkeeping). The DPO's
+notice of a data-protection complaint (`dpo_notification`) is a staff notice in the staff language.
 """
 
 from __future__ import annotations
@@ -19,14 +24,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.events import ComplaintRegistered, DeadlineAlert, NoticeRequested, SenderVerdict, clean_staff_text
 from shared.messaging import PermanentError
 from services.notifier.quota import Quota
-from services.notifier.rendering import pick_language
+from services.notifier.rendering import pick_language, template_name
 
 
 class NoticeKind(StrEnum):
@@ -40,11 +45,27 @@ class NoticeKind(StrEnum):
     DEADLINE_MISSED = "deadline_missed"
     DEADLINE_DIGEST = "deadline_digest"
     STAFF_MESSAGE = "staff_message"
+    # To the DPO when a data-protection complaint is registered (issue 15): its number, nothing of its content.
+    DPO_NOTIFICATION = "dpo_notification"
+    # To the administration concerned (issue 15): a request for its position, and the reminder before its deadline.
+    POSITION_REQUEST = "position_request"
+    POSITION_REMINDER = "position_reminder"
+    # To the citizen (issue 15): what is missing, the reminder, and the closing when no answer came by the date.
+    INFORMATION_REQUEST = "information_request"
+    INFORMATION_REMINDER = "information_reminder"
+    CLOSED_NO_ANSWER = "closed_no_answer"
+    # To the citizen (issue 17): their personal link to the file, sent again; the satisfaction survey's invitation.
+    CITIZEN_LINK = "citizen_link"
+    SURVEY_INVITATION = "survey_invitation"
 
 
 STAFF_KINDS = frozenset({NoticeKind.DEADLINE_APPROACHING, NoticeKind.DEADLINE_MISSED, NoticeKind.DEADLINE_DIGEST})
+# Staff notices the registry requests (issue 15), in the staff language when the context names none.
+STAFF_KINDS = STAFF_KINDS | {NoticeKind.DPO_NOTIFICATION}
 # A notice of this kind settles the deadline of that kind: the file leaves the handler's digest.
-SETTLES_DEADLINE = {NoticeKind.ACKNOWLEDGMENT: "acknowledgment", NoticeKind.FINAL_ANSWER: "answer"}
+SETTLES_DEADLINE = {NoticeKind.ACKNOWLEDGMENT: "acknowledgment", NoticeKind.FINAL_ANSWER: "answer",
+                    # the office's last word on a file closed for lack of the citizen's answer (issue 15)
+                    NoticeKind.CLOSED_NO_ANSWER: "answer"}
 
 
 class LimitWindow(StrEnum):
@@ -126,6 +147,72 @@ class StaffMessageContext(_Context):
         return clean_staff_text(value)
 
 
+class PositionRequestContext(_Context):
+    """A request for the administration's position, or its reminder (issue 15): staff's questions (bounded and
+    cleaned like a staff message), the date of the request and the administration's answer deadline."""
+
+    administration_name: str = Field(default="", max_length=300)
+    contact_person: str = Field(default="", max_length=300)
+    questions: str
+    requested_on: date
+    due: date
+
+    @field_validator("questions")
+    @classmethod
+    def _bounded(cls, value: str) -> str:
+        return clean_staff_text(value)
+
+
+# What a request for information may ask (issue 15): the registry's `information_requests.MissingItem` codes; the
+# templates say each in the citizen's words (`<lang>/_information.j2`).
+MissingItem = Literal["first_line_contact", "facts_date", "last_step_date", "identity", "postal_address"]
+
+
+class InformationRequestContext(_Context):
+    """A request for information to the citizen, or its reminder (issue 15): what is missing, staff's text (bounded
+    and cleaned like a staff message; may be empty when the list says it all), the reply date."""
+
+    missing: list[MissingItem] = []
+    message_text: str = Field(default="", validation_alias=AliasChoices("text", "message_text"))
+    due: date = Field(validation_alias=AliasChoices("reply_by", "due"))
+    requested_on: date | None = None
+
+    @field_validator("message_text")
+    @classmethod
+    def _bounded(cls, value: str) -> str:
+        return clean_staff_text(value) if value.strip() else ""
+
+    @model_validator(mode="after")
+    def _something_asked(self) -> "InformationRequestContext":
+        if not self.missing and not self.message_text:
+            raise ValueError("a request for information says what is missing")
+        return self
+
+
+class ClosedNoAnswerContext(_Context):
+    """The closing for lack of answer (issue 15): what had been asked, the reply date that passed, and until when a
+    reply still reopens the file (the registry's reopening window)."""
+
+    missing: list[MissingItem] = []
+    due: date = Field(validation_alias=AliasChoices("reply_by", "due"))
+    requested_on: date | None = None
+    reopen_until: date | None = None
+
+
+class DpoNotificationContext(_Context):
+    """The DPO's notice of a data-protection complaint (issue 15): the file's dates, nothing a citizen wrote."""
+
+    received_on: date = Field(validation_alias=AliasChoices("legal_start", "received_on"))
+    answer_due: date | None = None
+
+
+class SealedLinkContext(_Context):
+    """A personal or survey link (issue 17), sealed by the registry (`shared.sealing`): opened by the handler
+    (`citizen_link.opened`) into `link_url` before rendering; the sealed form never reaches a template."""
+
+    sealed_link: str = Field(min_length=1, max_length=2000)
+
+
 # The context each notice requested by the registry must carry (documented in docs/notifier.md).
 REQUEST_CONTEXTS: dict[str, type[_Context]] = {
     NoticeKind.INADMISSIBLE: InadmissibleContext,
@@ -134,6 +221,14 @@ REQUEST_CONTEXTS: dict[str, type[_Context]] = {
     NoticeKind.FOLLOW_UP_RECEIVED: FollowUpContext,
     NoticeKind.FINAL_ANSWER: FinalAnswerContext,
     NoticeKind.STAFF_MESSAGE: StaffMessageContext,
+    NoticeKind.DPO_NOTIFICATION: DpoNotificationContext,
+    NoticeKind.POSITION_REQUEST: PositionRequestContext,
+    NoticeKind.POSITION_REMINDER: PositionRequestContext,
+    NoticeKind.INFORMATION_REQUEST: InformationRequestContext,
+    NoticeKind.INFORMATION_REMINDER: InformationRequestContext,
+    NoticeKind.CLOSED_NO_ANSWER: ClosedNoAnswerContext,
+    NoticeKind.CITIZEN_LINK: SealedLinkContext,
+    NoticeKind.SURVEY_INVITATION: SealedLinkContext,
 }
 
 
@@ -176,10 +271,17 @@ class NoticeDraft:
     quota: Quota = Quota.UNVERIFIED
     acknowledgment_suppressed: str | None = None
     trusted_variables: tuple[str, ...] = ()
+    # The template when it is a variant of the kind's (`rendering.template_name`: the acknowledgment of a
+    # compliment); empty: the kind's own. The kind stays what limits count and the registry is told.
+    template: str = ""
 
     @property
     def for_citizen(self) -> bool:
         return self.kind not in STAFF_KINDS
+
+    @property
+    def template_name(self) -> str:
+        return self.template or self.kind.value
 
 
 def acknowledgment_key(complaint_number: str) -> str:
@@ -193,6 +295,8 @@ def draft_acknowledgment(event: ComplaintRegistered, default_language: str) -> N
         notification_key=acknowledgment_key(event.complaint_number),
         complaint_number=event.complaint_number,
         kind=NoticeKind.ACKNOWLEDGMENT,
+        # A compliment or a suggestion is thanked, a question gets an answer-oriented receipt (issue 15).
+        template=template_name(NoticeKind.ACKNOWLEDGMENT, event.kind),
         language=pick_language(event.language or person.language, default_language),
         variables={
             "received_on": event.legal_start,
@@ -215,7 +319,8 @@ def draft_acknowledgment(event: ComplaintRegistered, default_language: str) -> N
     )
 
 
-def draft_requested_notice(event: NoticeRequested, default_language: str) -> NoticeDraft:
+def draft_requested_notice(event: NoticeRequested, default_language: str,
+                           staff_language: str | None = None) -> NoticeDraft:
     try:
         kind = NoticeKind(event.notice_kind)
     except ValueError:
@@ -228,12 +333,14 @@ def draft_requested_notice(event: NoticeRequested, default_language: str) -> Not
         raise ContextMismatch(f"notice {event.request_key}: context does not fit {kind}: {error}",
                               _problems(error)) from None
     person = event.recipient
+    # A staff notice falls back to the staff language, a citizen's to the default one.
+    fallback = staff_language if staff_language and kind in STAFF_KINDS else default_language
     return NoticeDraft(
         notification_key=f"notice:{event.request_key}",
         complaint_number=event.complaint_number,
         kind=kind,
         # The language staff chose, else the recipient's; an unknown one falls back as the recipient's would.
-        language=pick_language(context.language, pick_language(person.language, default_language)),
+        language=pick_language(context.language, pick_language(person.language, fallback)),
         variables={"subject_line": "", **context.model_dump(exclude={"language"})},
         recipient_email=person.email,
         recipient_name=person.name,

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from shared.settings import CommonSettings, split_list
+from shared.settings import CommonSettings, placeholder_in_url, placeholder_secret, split_list
 
 SUPPORTED_LANGUAGES = ("fr", "nl", "de", "en")
 
@@ -50,11 +50,6 @@ class NotifierSettings(CommonSettings):
 
     # From address and envelope sender of every notice (bounces come back to intake through it).
     sender_address: str = "plaintes@ombudsdesk.localhost"
-    # Name of the organisation, in every notice and as the From display name (French, and any language without its
-    # own name in `organisation_name_translations`).
-    organisation_name: str = "Service de médiation"
-    # The organisation's name in other languages, JSON object by language, e.g. {"nl": "Ombudsdienst", "de": "..."}.
-    organisation_name_translations: dict[str, str] = Field(default_factory=dict)
     # Signature above the organisation's name under citizen notices (e.g. a mediator's name); empty: the name alone.
     organisation_signature: str = ""
     # Postal address in the signature and the letterhead of PDF letters (lines separated by newlines).
@@ -65,18 +60,29 @@ class NotifierSettings(CommonSettings):
     organisation_website: str = ""
     # Logo shown at the top of HTML notices (omitted when empty).
     organisation_logo_url: str = ""
-    # Name of the second-line (federal / national) ombudsman a citizen may turn to when not satisfied with our answer.
-    second_line_name: str = "Médiateur fédéral"
+    # Name of the second-line (federal / national) ombudsman a citizen may turn to when not satisfied with our answer;
+    # empty: the one the jurisdiction's legal notice names (`legal_notices/<jurisdiction>.toml`), per language.
+    second_line_name: str = ""
     # The second-line ombudsman's name in other languages, JSON object by language, e.g. {"nl": "Federale Ombudsman"}.
     second_line_name_translations: dict[str, str] = Field(default_factory=dict)
-    # How to reach the second-line ombudsman, as printed in notices.
-    second_line_contact: str = "Rue Ducale 43, 1000 Bruxelles – contact@mediateurfederal.be – www.mediateurfederal.be"
+    # How to reach the second-line ombudsman, as printed in notices; empty: the jurisdiction's legal notice's.
+    second_line_contact: str = ""
     # The second-line contact in other languages, JSON object by language (a web address per language, a street name).
     second_line_contact_translations: dict[str, str] = Field(default_factory=dict)
     # A deployment's folder of templates overriding the shipped ones (same relative paths, e.g. `fr/acknowledgment.j2`).
     templates_dir: Path | None = None
     # Language of citizen notices when the citizen's is unknown or not one of fr, nl, de, en.
     default_language: str = "fr"
+
+    # Legal notices (issue 15): whose law the appeal-deadline and second-line sentences of citizen notices state,
+    # `BE` or `FR` (the shipped `services/notifier/legal_notices/<code>.toml`), or any two-letter code with a file in
+    # `legal_notices_dir`.
+    jurisdiction: str = Field(default="BE", pattern=r"^[A-Za-z]{2}$")
+    # A deployment's folder of legal notices: its `<jurisdiction>.toml` (e.g. `be.toml`) replaces the shipped one.
+    legal_notices_dir: Path | None = None
+    # The key file that opens the citizen's personal and survey links the registry seals (issue 17; the registry's
+    # setting of the same name names the same file); empty: `VAR_DIR/citizen-link.key`.
+    citizen_link_key_file: Path | None = None
 
     # Address in copy of every deadline warning (besides the file's handler); none when empty.
     supervisor_address: str | None = None
@@ -104,6 +110,11 @@ class NotifierSettings(CommonSettings):
     # Time zone of the service's calendar: the day of the follow-up limit, the date printed on letters.
     notifier_timezone: str = "Europe/Brussels"
 
+    # Address of the probe endpoint (GET /health, /ready and /metrics; docs/operations.md).
+    notifier_health_host: str = "127.0.0.1"
+    # Port of the probe endpoint; 0 disables it.
+    notifier_health_port: int = Field(default=2581, ge=0, le=65535)
+
     @field_validator("complaint_addresses", "staff_addresses", "staff_domains", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
@@ -114,7 +125,7 @@ class NotifierSettings(CommonSettings):
     def _lowercase(cls, value: list[str]) -> list[str]:
         return [item.strip().lower() for item in value]
 
-    @field_validator("organisation_name_translations", "second_line_name_translations",
+    @field_validator("second_line_name_translations",
                      "second_line_contact_translations")
     @classmethod
     def _known_languages(cls, value: dict[str, str]) -> dict[str, str]:
@@ -142,6 +153,18 @@ class NotifierSettings(CommonSettings):
                 "cross the network in clear; set OMBUDSDESK_RELAY_STARTTLS=true or OMBUDSDESK_RELAY_IMPLICIT_TLS=true"
             )
         return self
+
+    def production_refusals(self) -> list[str]:
+        """Production mode (`OMBUDSDESK_ENVIRONMENT`) also refuses a relay without TLS and placeholder secrets."""
+        refusals = super().production_refusals()
+        if not (self.relay_starttls or self.relay_implicit_tls):
+            refusals.append("a relay without TLS: set OMBUDSDESK_RELAY_STARTTLS=true or "
+                            "OMBUDSDESK_RELAY_IMPLICIT_TLS=true")
+        if self.relay_password is not None and placeholder_secret(self.relay_password.get_secret_value()):
+            refusals.append("placeholder password in OMBUDSDESK_RELAY_PASSWORD")
+        if placeholder_in_url(self.notifier_database_url):
+            refusals.append("placeholder password in OMBUDSDESK_NOTIFIER_DATABASE_URL")
+        return refusals
 
     @property
     def timezone(self) -> ZoneInfo:

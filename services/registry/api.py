@@ -5,13 +5,13 @@ every change is a command of `commands.py` handled by `Registry.handle` (logged 
 published). Errors are JSON `{"error": code, "message": text}` with 404 for an unknown number, 409 for a change the
 register refuses (illegal transition, late extension...), 422 for a malformed request.
 
-Who may do what (issue 13): every route but `/health` needs an identity — a back-office session or a personal API
-token (`Authorization: Bearer`, `ombudsdesk users token EMAIL`) — else 401, and the permission the one table
-(`access.roles`) gives for it, else 403. The actor of every change is the identity's email, never a field of the
-request (an `actor` sent in a body is ignored). A file outside what the person may see answers 403 and leaves an
-audit entry (`file.denied`); every read of a file and every change is in the audit trail. Requests naming another
-host than the allowed ones answer 400 (DNS rebinding), state-changing ones that are not `application/json` 415
-(`access.guards`).
+Who may do what (issue 13): every route but the probes (`/health`, `/ready`, `/metrics`) needs an identity — a
+back-office session or a personal API token (`Authorization: Bearer`, `ombudsdesk users token EMAIL`) — else 401,
+and the permission the one table (`access.roles`) gives for it, else 403. The actor of every change is the
+identity's email, never a field of the request (an `actor` sent in a body is ignored). A file outside what the person
+may see answers 403 and leaves an audit entry (`file.denied`); every read of a file and every change is in the audit
+trail. Requests naming another host than the allowed ones answer 400 (DNS rebinding), state-changing ones that are not
+`application/json` 415 (`access.guards`).
 
 Reading a file (`GET /complaints/{number}`) takes a `reason` from anyone but its handler (as the page asks one):
 without it, 428 `{"error": "reason_required"}` and nothing is read; with it, the read is audited with the reason.
@@ -29,10 +29,12 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, Path, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import REGISTRY, generate_latest
 from pydantic import BaseModel, Field
 
 from services.registry import commands, views
+from services.registry.public import survey
 from services.registry.access.accounts import AccountStore, identity_policy, normalise_email
 from services.registry.access.audit import AuditTrail, reason_required, record_access
 from services.registry.access.audit_chain import REASON_MAX
@@ -47,6 +49,7 @@ from services.registry.models import Complaint
 from services.registry.reports import annual_report, annual_report_csv
 from services.registry.repository import ComplaintFilter
 from services.registry.settings import RegistrySettings
+from shared.observability import CONTENT_TYPE_METRICS
 
 
 class Change(BaseModel):
@@ -180,6 +183,21 @@ def create_api(registry: Registry, settings: RegistrySettings | None = None, *, 
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    # Probes for an orchestrator and Prometheus (docs/operations.md): no identity, and nothing personal in them.
+    @api.get("/ready", include_in_schema=False)
+    async def ready(request: Request) -> JSONResponse:
+        probes = getattr(request.app.state, "probes", None)
+        if probes is None:  # an API built without its service (tests, tools): nothing to vouch for
+            return JSONResponse({"status": "not ready", "not_ready": ["service"]}, status_code=503)
+        good, body = await probes.ready()
+        return JSONResponse(body, status_code=200 if good else 503)
+
+    @api.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        probes = getattr(request.app.state, "probes", None)
+        payload = await probes.metrics() if probes is not None else generate_latest(REGISTRY)
+        return Response(payload, media_type=CONTENT_TYPE_METRICS)
+
     @api.get("/openapi.json", include_in_schema=False)
     async def openapi(_principal: Principal = Depends(api_principal)) -> JSONResponse:
         return JSONResponse(api.openapi())
@@ -277,6 +295,20 @@ def create_api(registry: Registry, settings: RegistrySettings | None = None, *, 
                      principal: Principal = Depends(require(Permission.ACT_ON_FILES))) -> dict[str, Any]:
         return await _change(request, principal, commands.Extend(number, principal.actor, body.reason), number)
 
+    # The citizen's personal link (issue 17): revoke every link of the file (a lost or forwarded mail), or revoke
+    # them and send the citizen a new one.
+    @api.post("/complaints/{number}/citizen-link/revocation")
+    async def revoke_citizen_links(number: str, body: Change, request: Request,
+                                   principal: Principal = Depends(require(Permission.ACT_ON_FILES))) -> dict[str, Any]:
+        return await _change(request, principal, commands.RevokeCitizenLinks(number, principal.actor, body.reason),
+                             number)
+
+    @api.post("/complaints/{number}/citizen-link")
+    async def issue_citizen_link(number: str, body: Change, request: Request,
+                                 principal: Principal = Depends(require(Permission.ACT_ON_FILES))) -> dict[str, Any]:
+        return await _change(request, principal, commands.IssueCitizenLink(number, principal.actor, body.reason),
+                             number)
+
     @api.post("/complaints/{number}/recommendations")
     async def recommend(number: str, body: RecommendationRequest, request: Request,
                         principal: Principal = Depends(require(Permission.ACT_ON_FILES))) -> dict[str, Any]:
@@ -338,6 +370,14 @@ def create_api(registry: Registry, settings: RegistrySettings | None = None, *, 
             return PlainTextResponse(text, media_type="text/csv; charset=utf-8",
                                      headers={"Content-Disposition": f'attachment; filename="indicators-{year}.csv"'})
         return await annual_report(store, year, zone, as_of=as_of)
+
+    @api.get("/indicators/{year}/survey-comments")
+    async def survey_comments(year: int = Path(ge=FIRST_REPORT_YEAR, le=LAST_REPORT_YEAR),
+                              principal: Principal = Depends(require(Permission.READ_INDICATORS)),
+                              ) -> dict[str, Any]:
+        """The satisfaction survey's free comments of the year (issue 17): read together, without anything of who
+        wrote them (`survey.py`), for those who read the indicators."""
+        return {"year": year, "comments": await survey.comments(store, year)}
 
     mount_backoffice(api)
     return api

@@ -12,6 +12,12 @@ screening configuration (`views.TextContext`). `--json` keeps the stable English
 Much of what it prints was written by strangers (names, subjects, bodies): nothing reaches the terminal with a
 control character in it (`shared.untrusted_text`: escape sequences and controls removed from text, DEL and C1
 escaped in JSON).
+
+Reading the register here is an admin tool's reading (issue 16): `list`, `show` and `held` record it in the audit
+trail (`search`, `file.read`, `held.read`) in the name of the operating-system account (`cli:<login>`), and
+data-protection files are left out — `list` does not show them, `show` refuses one (exit 4, recorded as
+`file.denied`) — unless `--as-dpo EMAIL` names an active DPO account of the back office: the reads are then recorded
+in that account's name (docs/privacy.md, "The citizen's own data, and access").
 """
 
 from __future__ import annotations
@@ -26,6 +32,11 @@ from typing import Any, TypeVar
 import typer
 
 from services.registry import commands, views
+from services.registry.mediation import recommendation_store
+from services.registry.access.accounts import AccountStore
+from services.registry.access.audit import AuditTrail
+from services.registry.access.roles import Role
+from services.registry.audit_cli import cli_actor
 from services.registry.handlers import Conflict, NotFound, Registry
 from services.registry.reports import annual_report, annual_report_csv
 from services.registry.repository import ComplaintFilter, RegistryStore, migrate
@@ -40,6 +51,7 @@ from services.registry.vocabulary import (
     Language,
     Outcome,
     Status,
+    label,
 )
 from services.registry.wiring import policy_from_settings
 from shared.cli_help import StaffCommand, one_of, staff_app
@@ -92,10 +104,43 @@ NumberArgument = typer.Argument(..., metavar="NUMBER", help="complaint number, e
 ActorOption = typer.Option(..., "--by", metavar="EMAIL", help="who decides (recorded in the change log)")
 ReasonOption = typer.Option(None, metavar="TEXT", help="why (recorded in the change log)")
 JsonOption = typer.Option(False, "--json", help="JSON with the stable identifiers, for scripts")
+AsDpoOption = typer.Option(None, "--as-dpo", metavar="EMAIL",
+                           help="read data-protection files too, as this DPO account (recorded in the audit trail)")
 
 
-def _run(action: Callable[[RegistryStore, Registry], Awaitable[T]]) -> T:
-    """Open the register (migrating it if new), run one action, close it."""
+class _Reader:
+    """Who reads the register through this command line, as the audit trail records it: the operating-system account,
+    or the DPO account `--as-dpo` named (which alone sees data-protection files)."""
+
+    def __init__(self, store: RegistryStore, as_dpo: str | None) -> None:
+        self.trail = AuditTrail(store.engine)
+        self.accounts = AccountStore(store.engine)
+        self.as_dpo = as_dpo
+        self.actor, self.account_id, self.roles, self.dpo = cli_actor(), None, (), False
+
+    async def identify(self) -> _Reader:
+        if self.as_dpo is not None:
+            account = await self.accounts.account_by_email(self.as_dpo)
+            if account is None or not account.active or Role.DPO not in account.roles:
+                raise _NotDpo(f"{self.as_dpo} is not an active DPO account")
+            self.actor, self.account_id, self.roles, self.dpo = account.email, account.id, account.roles, True
+        return self
+
+    async def record(self, action: str, number: str | None = None, **details: Any) -> None:
+        await self.trail.append(action, actor=self.actor, account_id=self.account_id, roles=self.roles,
+                                number=number, details={**details, "via": "cli", "os_user": cli_actor()})
+
+
+class _NotDpo(Exception):
+    """`--as-dpo` named no active DPO account, or a data-protection file was asked for without it."""
+
+
+def run_on_register(action: Callable[[RegistryStore, Registry], Awaitable[T]], *,
+                    refused: tuple[type[Exception], ...] = ()) -> T:
+    """Open the register (migrating it if new), run one action, close it; what is not found, refused (`Conflict`
+    and the `refused` errors) or reserved to the DPO is said in one line with its exit code (2, 3, 4). The events
+    the action queues stay in the outbox: the running service's outbox loop publishes them. Every `ombudsdesk`
+    command that works on the register goes through here."""
 
     async def main() -> T:
         settings = load_settings(RegistrySettings)
@@ -112,9 +157,12 @@ def _run(action: Callable[[RegistryStore, Registry], Awaitable[T]]) -> T:
     except NotFound as error:
         typer.echo(for_terminal(f"introuvable / not found: {error}"), err=True)
         raise typer.Exit(2) from None
-    except Conflict as error:
+    except (Conflict, *refused) as error:
         typer.echo(for_terminal(f"refusé / refused: {error}"), err=True)
         raise typer.Exit(3) from None
+    except _NotDpo as error:
+        typer.echo(for_terminal(f"réservé au DPO / DPO only: {error}"), err=True)
+        raise typer.Exit(4) from None
 
 
 class _DeferredPublisher:
@@ -166,22 +214,27 @@ def list_complaints(
     limit: int = typer.Option(50, metavar="N", help="at most N complaints"),
     as_json: bool = JsonOption,
     lang: Language = LangOption,
+    as_dpo: str | None = AsDpoOption,
 ) -> None:
-    """List complaints, newest first."""
+    """List complaints, newest first (data-protection ones only with --as-dpo)."""
 
     async def listed(store: RegistryStore, registry: Registry) -> list[str] | list[Any]:
+        reader = await _Reader(store, as_dpo).identify()
+        if data_protection and not reader.dpo:
+            raise _NotDpo("data-protection files are listed with --as-dpo EMAIL")
         rows = await store.list_complaints(ComplaintFilter(
             status=status.value if status else None, kind=kind.value if kind else None, service=service, year=year,
             due_before=_day(due_before, "--due-before"),
             overdue_on=registry.today() if overdue else None, text=search, limit=limit,
             number_format=registry.policy.number_format, channel=channel.value if channel else None, theme=theme,
             handler="" if unassigned else handler, screening_pending=screening_pending,
-            data_protection=data_protection, sort=sort.value, descending=not ascending))
+            data_protection=data_protection if reader.dpo else False, sort=sort.value, descending=not ascending))
+        await reader.record("search", rows=len(rows), data_protection_files=reader.dpo)
         if as_json:
             return [views.complaint_summary(c) for c in rows]
         return views.complaint_table_lines(rows, _context(registry, lang))
 
-    output = _run(listed)
+    output = run_on_register(listed)
     if as_json:
         _echo_json(output)
     else:
@@ -190,19 +243,24 @@ def list_complaints(
 
 @command("show")
 def show(number: str = NumberArgument, lang: Language = LangOption,
-         as_json: bool = JsonOption) -> None:
+         as_json: bool = JsonOption, as_dpo: str | None = AsDpoOption) -> None:
     """Print the whole file of a complaint: complainant, routing, status, deadlines, every message in and out,
-    and its history."""
+    and its history (a data-protection file only with --as-dpo)."""
 
     async def shown(store: RegistryStore, registry: Registry) -> list[str] | dict[str, Any] | None:
+        reader = await _Reader(store, as_dpo).identify()
         found = await store.complaint_file(number.strip().upper())
         if found is None:
             return None
+        if found[0].data_protection and not reader.dpo:
+            await reader.record("file.denied", found[0].number)
+            raise _NotDpo(f"{found[0].number} is a data-protection file: read it with --as-dpo EMAIL")
+        await reader.record("file.read", found[0].number)
         if as_json:
             return views.complaint_file(*found, found.extras)
         return views.complaint_file_lines(*found, _context(registry, lang), found.extras)
 
-    output = _run(shown)
+    output = run_on_register(shown)
     if output is None:
         ctx = views.TextContext(language=lang)
         typer.echo(f"{ctx.colon(ctx.text('not_found'))} {number}", err=True)
@@ -219,11 +277,12 @@ def held(as_json: bool = JsonOption, lang: Language = LangOption) -> None:
 
     async def pen(store: RegistryStore, registry: Registry) -> list[str] | list[Any]:
         rows = await store.held_messages()
+        await _Reader(store, None).record("held.read", rows=len(rows))
         if as_json:
             return [views.held_message(h) for h in rows]
         return views.held_table_lines(rows, _context(registry, lang))
 
-    output = _run(pen)
+    output = run_on_register(pen)
     if as_json:
         _echo_json(output)
     else:
@@ -248,7 +307,7 @@ def attach(
                                        help="also admit the sender as a correspondent of the case"),
 ) -> None:
     """Attach a held message to a complaint."""
-    outcome = _run(lambda _store, registry: registry.handle(commands.AttachHeld(
+    outcome = run_on_register(lambda _store, registry: registry.handle(commands.AttachHeld(
         held_id, number, actor, add_correspondent=correspondent)))
     typer.echo(f"{outcome.action} {outcome.number}")
 
@@ -256,7 +315,7 @@ def attach(
 @command("register-held")
 def register_held(held_id: int = HeldIdArgument, actor: str = ActorOption) -> None:
     """Register a held message as a new complaint."""
-    outcome = _run(lambda _store, registry: registry.handle(commands.RegisterHeld(held_id, actor)))
+    outcome = run_on_register(lambda _store, registry: registry.handle(commands.RegisterHeld(held_id, actor)))
     typer.echo(f"{outcome.action} {outcome.number}")
 
 
@@ -265,7 +324,7 @@ def add_correspondent(number: str = NumberArgument,
                       email: str = typer.Argument(..., metavar="EMAIL", help="address to admit"),
                       actor: str = ActorOption, reason: str | None = ReasonOption) -> None:
     """Admit an email address as a correspondent of a complaint (its mail is then attached to the case)."""
-    added = _run(lambda _store, registry: registry.handle(commands.AddCorrespondent(number, email, actor, reason)))
+    added = run_on_register(lambda _store, registry: registry.handle(commands.AddCorrespondent(number, email, actor, reason)))
     typer.echo("added" if added else "already a party")
 
 
@@ -289,7 +348,7 @@ def transition(
 ) -> None:
     """Change the status of a complaint (the workflow refuses illegal changes)."""
     answer_text = answer_file.read() if answer_file else None
-    complaint = _run(lambda _store, registry: registry.handle(commands.Transition(
+    complaint = run_on_register(lambda _store, registry: registry.handle(commands.Transition(
         number, target.value, actor, reason, outcome=outcome.value if outcome else None,
         category=category.value if category else None, reasons=tuple(r.value for r in inadmissible_reason),
         redirect_to=redirect_to, answer_text=answer_text)))
@@ -301,7 +360,7 @@ def assign(number: str = NumberArgument,
            handler: str = typer.Argument(..., metavar="HANDLER", help="email of the handler"),
            actor: str = ActorOption, reason: str | None = ReasonOption, lang: Language = LangOption) -> None:
     """Assign a complaint to a handler."""
-    complaint = _run(lambda _store, registry: registry.handle(commands.Assign(number, handler, actor, reason)))
+    complaint = run_on_register(lambda _store, registry: registry.handle(commands.Assign(number, handler, actor, reason)))
     _confirm(complaint, lang, complaint.handler or views.NONE)
 
 
@@ -327,7 +386,7 @@ def classify(number: str = NumberArgument, actor: str = ActorOption,
                                                             theme=theme, service=service))
         return complaint, _context(registry, lang)
 
-    complaint, ctx = _run(apply)
+    complaint, ctx = run_on_register(apply)
     _confirm(complaint, lang, ctx.term(complaint.kind), ctx.theme(complaint.theme),
              ctx.service(complaint.service_concerned))
 
@@ -346,7 +405,7 @@ def screening(
     lang: Language = LangOption,
 ) -> None:
     """Confirm the screening proposal, or override it."""
-    complaint = _run(lambda _store, registry: registry.handle(commands.DecideScreening(
+    complaint = run_on_register(lambda _store, registry: registry.handle(commands.DecideScreening(
         number, actor, reason, admissible=admissible,
         reasons=tuple(r.value for r in inadmissible_reason) or None, redirect_to=redirect_to)))
     _confirm(complaint, lang, views.TextContext(language=lang).term(complaint.admissibility, "admissibility"))
@@ -385,7 +444,7 @@ def facts(
         number, actor, reason, facts_date=_day(facts_date, "--facts-date"),
         last_step_date=_day(last_step_date, "--last-step-date"), first_line_contacted=first_line_contacted,
         forget=tuple(fact.value for fact in forget))
-    complaint = _run(lambda _store, registry: registry.handle(recorded))
+    complaint = run_on_register(lambda _store, registry: registry.handle(recorded))
     ctx = views.TextContext(language=lang)
     _confirm(complaint, lang, *(f"{ctx.colon(label)} {value}" for label, value in views.facts_rows(complaint, ctx)))
 
@@ -394,7 +453,7 @@ def facts(
 def extend(number: str = NumberArgument, actor: str = ActorOption, reason: str | None = ReasonOption,
            lang: Language = LangOption) -> None:
     """Extend the answer deadline once (the citizen is told before the original deadline)."""
-    complaint = _run(lambda _store, registry: registry.handle(commands.Extend(number, actor, reason)))
+    complaint = run_on_register(lambda _store, registry: registry.handle(commands.Extend(number, actor, reason)))
     _confirm(complaint, lang, views.TextContext(language=lang).date(complaint.answer_due))
 
 
@@ -403,7 +462,7 @@ def recommend(number: str = NumberArgument,
               text: str = typer.Argument(..., metavar="TEXT", help="the recommendation or improvement action"),
               actor: str = ActorOption, lang: Language = LangOption) -> None:
     """Record a recommendation or improvement action drawn from a complaint."""
-    complaint = _run(lambda _store, registry: registry.handle(commands.AddRecommendation(number, text, actor)))
+    complaint = run_on_register(lambda _store, registry: registry.handle(commands.AddRecommendation(number, text, actor)))
     _confirm(complaint, lang, str(len(complaint.recommendations)))
 
 
@@ -430,7 +489,7 @@ def indicators(year: int = typer.Argument(..., metavar="YEAR", help="e.g. 2026")
         return json_for_terminal(json.dumps(await annual_report(store, year, zone, as_of=cutoff), ensure_ascii=False,
                                             indent=2))
 
-    typer.echo(_run(report), nl=output_format is not ReportFormat.CSV)
+    typer.echo(run_on_register(report), nl=output_format is not ReportFormat.CSV)
 
 
 # --- the back office's actions (issue 13), the same commands as its pages ------------------------------------------
@@ -439,7 +498,7 @@ def note(number: str = NumberArgument,
          text: str = typer.Argument(..., metavar="TEXT", help="the internal note (never sent to anyone)"),
          actor: str = ActorOption, lang: Language = LangOption) -> None:
     """Add an internal note to a complaint's file."""
-    complaint = _run(lambda _store, registry: registry.handle(commands.AddNote(number, text, actor)))
+    complaint = run_on_register(lambda _store, registry: registry.handle(commands.AddNote(number, text, actor)))
     _confirm(complaint, lang)
 
 
@@ -451,7 +510,7 @@ def merge(source: str = typer.Argument(..., metavar="SOURCE", help="the complain
           target: str = typer.Argument(..., metavar="TARGET", help="the complaint it is merged into"),
           actor: str = ActorOption, reason: str | None = ReasonOption, lang: Language = LangOption) -> None:
     """Merge a complaint into another: its messages join the other's file (undo with `unmerge`)."""
-    complaint = _run(lambda _store, registry: registry.handle(commands.MergeComplaints(source, target, actor,
+    complaint = run_on_register(lambda _store, registry: registry.handle(commands.MergeComplaints(source, target, actor,
                                                                                        reason)))
     _confirm(complaint, lang)
 
@@ -460,7 +519,7 @@ def merge(source: str = typer.Argument(..., metavar="SOURCE", help="the complain
 def unmerge(source: str = typer.Argument(..., metavar="SOURCE", help="the complaint that was merged"),
             actor: str = ActorOption, reason: str | None = ReasonOption, lang: Language = LangOption) -> None:
     """Undo a merge: the complaint gets its messages and its status back."""
-    complaint = _run(lambda _store, registry: registry.handle(commands.UndoMerge(source, actor, reason)))
+    complaint = run_on_register(lambda _store, registry: registry.handle(commands.UndoMerge(source, actor, reason)))
     _confirm(complaint, lang)
 
 
@@ -468,7 +527,7 @@ def unmerge(source: str = typer.Argument(..., metavar="SOURCE", help="the compla
 def link(number: str = NumberArgument, other: str = OtherArgument, actor: str = ActorOption,
          reason: str | None = ReasonOption, lang: Language = LangOption) -> None:
     """Link two related complaints."""
-    complaint = _run(lambda _store, registry: registry.handle(commands.LinkComplaints(number, other, actor, reason)))
+    complaint = run_on_register(lambda _store, registry: registry.handle(commands.LinkComplaints(number, other, actor, reason)))
     _confirm(complaint, lang, other.strip().upper())
 
 
@@ -476,7 +535,7 @@ def link(number: str = NumberArgument, other: str = OtherArgument, actor: str = 
 def unlink(number: str = NumberArgument, other: str = OtherArgument, actor: str = ActorOption,
            reason: str | None = ReasonOption, lang: Language = LangOption) -> None:
     """Remove the link between two complaints."""
-    complaint = _run(lambda _store, registry: registry.handle(commands.UnlinkComplaints(number, other, actor,
+    complaint = run_on_register(lambda _store, registry: registry.handle(commands.UnlinkComplaints(number, other, actor,
                                                                                         reason)))
     _confirm(complaint, lang)
 
@@ -515,5 +574,120 @@ def new(
             language=language.value if language else None, subject=subject, body=body,
             received_on=day or registry.today(), kind=kind.value))
 
-    complaint = _run(register)
+    complaint = run_on_register(register)
     _confirm(complaint, lang, views.TextContext(language=lang).date(complaint.answer_due))
+
+
+# --- recommendations followed up (issue 15) --------------------------------------------------------------------------
+recommendation_app = staff_app(help="Les recommandations et leur suivi / recommendations and their follow-up.",
+                               no_args_is_help=True)
+app.add_typer(recommendation_app, name="recommendation")
+RecommendationIdArgument = typer.Argument(..., metavar="ID", help="the recommendation's id (`recommendation list`)")
+
+
+class FollowUpStatus(StrEnum):
+    ACCEPTED = "accepted"
+    IMPLEMENTED = "implemented"
+    REFUSED = "refused"
+
+
+def _recommendation_line(recommendation: Any, number: str | None, lang: str) -> str:
+    """`12  MED-2026-00042  Implemented  SPF Finances  review 2027-03-01  Publish the refund calendar`."""
+    ctx = views.TextContext(language=lang)
+    first_line = next((line for line in recommendation.text.splitlines() if line.strip()), "")
+    review = f"{ctx.colon(label('review', lang, 'recommendation'))} {ctx.date(recommendation.review_date)}" \
+        if recommendation.review_date else ""
+    return "  ".join(part for part in (
+        str(recommendation.id), number or label("general", lang, "recommendation"),
+        label(recommendation.status, lang, "follow_up"), recommendation.addressee or views.NONE, review,
+        first_line[:80]) if part)
+
+
+def _recommendation_json(recommendation: Any, number: str | None) -> dict[str, Any]:
+    return {"id": recommendation.id, "number": number, "addressee": recommendation.addressee,
+            "administration_id": recommendation.administration_id, "text": recommendation.text,
+            "issued_on": recommendation.issued_on.isoformat(), "status": recommendation.status,
+            "status_reason": recommendation.status_reason,
+            "review_date": recommendation.review_date.isoformat() if recommendation.review_date else None,
+            "history": recommendation.history}
+
+
+def _echo_recommendation(command: commands.Command[Any], lang: str) -> None:
+    """Handle a change of one recommendation and print its line, with its file's number."""
+
+    async def changed(store: RegistryStore, registry: Registry) -> tuple[Any, str | None]:
+        recommendation = await registry.handle(command)
+        return recommendation, await recommendation_store.file_number(store, recommendation.complaint_id)
+
+    recommendation, number = run_on_register(changed)
+    typer.echo(for_terminal(_recommendation_line(recommendation, number, lang)))
+
+
+@recommendation_app.command("add", cls=_Command)
+def recommendation_add(
+    text: str = typer.Argument(..., metavar="TEXT", help="the recommendation"),
+    actor: str = ActorOption,
+    number: str | None = typer.Option(None, "--file", metavar="NUMBER",
+                                      help="the file it is drawn from; none: a general recommendation"),
+    addressee: str | None = typer.Option(None, "--to", metavar="NAME",
+                                         help="the administration it is addressed to (default: the file's service)"),
+    administration: int | None = typer.Option(None, "--administration", metavar="ID",
+                                              help="its entry in the directory of administrations"),
+    issued_on: str | None = typer.Option(None, "--on", metavar="YYYY-MM-DD", help="its date (default today)"),
+    review: str | None = typer.Option(None, "--review", metavar="YYYY-MM-DD",
+                                      help="when to review what became of it (the handler is reminded then)"),
+    lang: Language = LangOption,
+) -> None:
+    """Record a recommendation to an administration, drawn from a file or general."""
+    issued = commands.IssueRecommendation(
+        number.strip().upper() if number else None, text, actor, addressee=addressee,
+        administration_id=administration, issued_on=_day(issued_on, "--on"), review_date=_day(review, "--review"))
+    recommendation = run_on_register(lambda _store, registry: registry.handle(issued))
+    typer.echo(for_terminal(_recommendation_line(recommendation, issued.number, lang)))
+
+
+@recommendation_app.command("status", cls=_Command)
+def recommendation_status(
+    recommendation_id: int = RecommendationIdArgument,
+    status: FollowUpStatus = typer.Argument(..., metavar="STATUS", help=one_of(FollowUpStatus)),
+    actor: str = ActorOption,
+    reason: str | None = typer.Option(None, metavar="TEXT", help="why (required for refused: the administration's)"),
+    lang: Language = LangOption,
+) -> None:
+    """Record what the administration did with a recommendation."""
+    _echo_recommendation(commands.FollowUpRecommendation(recommendation_id, status.value, actor, reason), lang)
+
+
+@recommendation_app.command("review", cls=_Command)
+def recommendation_review(
+    recommendation_id: int = RecommendationIdArgument,
+    review: str = typer.Argument(..., metavar="YYYY-MM-DD|none", help="the review date, or none to clear it"),
+    actor: str = ActorOption,
+    reason: str | None = ReasonOption,
+    lang: Language = LangOption,
+) -> None:
+    """Set (or clear) the day a recommendation's follow-up is reviewed; the handler is reminded that day."""
+    day = None if review.strip().lower() == "none" else _day(review, "REVIEW")
+    _echo_recommendation(commands.SetRecommendationReview(recommendation_id, day, actor, reason), lang)
+
+
+@recommendation_app.command("list", cls=_Command)
+def recommendation_list(
+    status: str | None = typer.Option(None, metavar="STATUS", help="pending, accepted, implemented or refused"),
+    addressee: str | None = typer.Option(None, "--to", metavar="NAME", help="addressed to this administration"),
+    general: bool = typer.Option(False, "--general", help="only general recommendations (of no file)"),
+    limit: int = typer.Option(50, metavar="N", help="at most N recommendations"),
+    as_json: bool = JsonOption,
+    lang: Language = LangOption,
+) -> None:
+    """List recommendations, newest first."""
+
+    async def listed(store: RegistryStore, _registry: Registry) -> list[Any]:
+        return await recommendation_store.list_recommendations(store, recommendation_store.RecommendationFilter(
+            status=status, addressee=addressee, general_only=general, limit=max(1, min(limit, 1000))))
+
+    rows = run_on_register(listed)
+    if as_json:
+        _echo_json([_recommendation_json(row.recommendation, row.number) for row in rows])
+    else:
+        _echo([_recommendation_line(row.recommendation, row.number, lang) for row in rows])

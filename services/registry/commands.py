@@ -19,8 +19,12 @@ from datetime import date
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
+    from shared.events import SurveyAnswers, SurveyState
     from services.registry.handlers.ports import Outcome
-    from services.registry.models import Complaint
+    from services.registry.models import Recommendation
+    from services.registry.models import LegalHold  # issue 16
+    from shared.events import PersonalDataErased  # issue 16
+    from services.registry.models import Complaint, PositionRequest
 
 ResultT = TypeVar("ResultT")
 
@@ -117,11 +121,17 @@ class Extend(Command["Complaint"]):
 
 @dataclass(frozen=True)
 class AddRecommendation(Command["Complaint"]):
-    """A recommendation or improvement action drawn from the complaint (counted in the annual indicators)."""
+    """A recommendation or improvement action drawn from the complaint (counted in the annual indicators): a
+    `Recommendation` of the file (`IssueRecommendation`), addressed by default to the file's service."""
 
     number: str
     text: str
     actor: str
+    _: KW_ONLY
+    addressee: str | None = None
+    administration_id: int | None = None
+    review_date: date | None = None
+    request_key: str = field(default_factory=lambda: new_request_key())
 
 
 @dataclass(frozen=True)
@@ -259,3 +269,243 @@ class RaiseDeadlineAlerts(Command[int]):
 
     complaint_id: int
     lead_days: tuple[int, ...]
+
+
+# --- the administration concerned (issue 15) -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SaveAdministration(Command[int]):
+    """Add an entry of the directory of administrations, or change the one with the same `key`; returns its id.
+    Checked by `administrations.checked_entry` (refused with every problem named)."""
+
+    key: str
+    name: str
+    actor: str
+    _: KW_ONLY
+    emails: tuple[str, ...] = ()
+    postal_address: str | None = None
+    language: str = "fr"
+    contact_person: str = ""
+    answer_days: int = 30
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class RequestPosition(Command["PositionRequest"]):
+    """Ask the administration `administration_id` for its position on the file: the `position_request` notice in its
+    language (by email, else a printed letter), its addresses admitted as parties of this file only, its own
+    deadline (its answer days) and a reminder `reminder_days` before it (the registry's setting). Once per
+    `request_key`."""
+
+    number: str
+    administration_id: int
+    text: str
+    actor: str
+    _: KW_ONLY
+    reminder_days: int = 7
+    request_key: str = field(default_factory=new_request_key)
+
+
+@dataclass(frozen=True)
+class ShareAdministrationMessage(Command[bool]):
+    """Staff decide whether the citizen may see an administration's message of the file (by its thread key); False
+    if it already was so."""
+
+    number: str
+    message_key: str
+    visible: bool
+    actor: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepPositionRequests(Command[int]):
+    """The watcher's sweep: the reminders and "no answer" warnings of position requests due on `today`, each once,
+    `page` requests per transaction; returns how many went out."""
+
+    today: date
+    page: int = 200
+
+
+# --- recommendations followed up (issue 15) --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IssueRecommendation(Command["Recommendation"]):
+    """A recommendation to an administration: of the file `number`, or general (`number` None). `addressee` is its
+    name as written; `administration_id` its entry in the directory of administrations, whose name is taken when
+    `addressee` is blank. `issued_on`: the day it was made (default today); `review_date`: when to look again at
+    what became of it (the handler is reminded then). Added once per `request_key`."""
+
+    number: str | None
+    text: str
+    actor: str
+    _: KW_ONLY
+    addressee: str | None = None
+    administration_id: int | None = None
+    issued_on: date | None = None
+    review_date: date | None = None
+    request_key: str = field(default_factory=new_request_key)
+
+
+@dataclass(frozen=True)
+class FollowUpRecommendation(Command["Recommendation"]):
+    """What the administration did with it: accepted, implemented, or refused (with its reason)."""
+
+    recommendation_id: int
+    status: str
+    actor: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SetRecommendationReview(Command["Recommendation"]):
+    """Set (or clear, None) the date the recommendation is reviewed on; a new date gets its own reminder."""
+
+    recommendation_id: int
+    review_date: date | None
+    actor: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RemindRecommendationReviews(Command[int]):
+    """The watcher's sweep: the review reminders due on `today`, each once per review date, `page` recommendations
+    per transaction; returns how many reminders went out."""
+
+    today: date
+    page: int = 200
+
+
+
+# --- requests for information to the citizen (issue 15) --------------------------------------------------------------
+@dataclass(frozen=True)
+class RequestInformation(Command["Complaint"]):
+    """Ask the citizen for what is missing (`missing`: codes of `information_requests.MissingItem`, and/or staff's
+    `text`): the `information_request` notice in the citizen's language, and the answer deadline paused until the
+    citizen replies (an acknowledged file goes to in_review first; a file already waiting keeps its pause). Once per
+    `request_key`."""
+
+    number: str
+    missing: tuple[str, ...]
+    text: str
+    actor: str
+    reason: str | None = None
+    _: KW_ONLY
+    request_key: str = field(default_factory=new_request_key)
+
+
+@dataclass(frozen=True)
+class SweepInformationRequests(Command[int]):
+    """The watcher's sweep: the reminders and closings for lack of answer due on `today`, each at most once, the
+    open requests read a page at a time; returns how many went out."""
+
+    today: date
+
+
+# --- the citizen's personal link and the satisfaction survey (issue 17) ---------------------------------------------
+@dataclass(frozen=True)
+class ResendCitizenLink(Command[bool]):
+    """The citizen's "send me my link again": a new personal link to the file's own address when `email` is that
+    address, the file's link may still work and fewer than the day's allowance were sent; True when one was sent
+    (the public page says the same either way)."""
+
+    number: str
+    email: str
+
+
+@dataclass(frozen=True)
+class RevokeCitizenLinks(Command[int]):
+    """Staff revoke every personal link of a file (a lost or shared mail); returns how many were working."""
+
+    number: str
+    actor: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class IssueCitizenLink(Command[bool]):
+    """Staff revoke the file's links and send a new one to its citizen; False when nobody can receive it."""
+
+    number: str
+    actor: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class InviteToSurveys(Command[int]):
+    """The watcher's sweep: a survey invitation for each recently closed file not yet invited; returns how many."""
+
+    today: date
+
+
+@dataclass(frozen=True)
+class AnswerSurvey(Command["SurveyState"]):
+    """A citizen's answers through their survey link, stored once (pseudonymised, `survey.py`)."""
+
+    token: str = field(repr=False)
+    answers: "SurveyAnswers"
+
+
+# --- privacy: retention, erasure, legal holds, rectification (issue 16, `privacy/`) ----------------------------------
+@dataclass(frozen=True)
+class PlaceLegalHold(Command["LegalHold"]):
+    """Suspend the file's retention and erasure (litigation, an inspection...) until `ReleaseLegalHold`; a file
+    already held keeps its hold (returned as it is)."""
+
+    number: str
+    actor: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReleaseLegalHold(Command[bool]):
+    """Release the file's hold (the row stays, with who released it and why); False if it held none."""
+
+    number: str
+    actor: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class AnonymiseFile(Command["PersonalDataErased | None"]):
+    """Replace the file's identity and free texts by placeholders, keeping what the statistics need, and publish
+    `PersonalDataErased` in the same transaction; `reason` "retention" (the schedule's `rule`) or "request" (a
+    citizen's erasure: mode "erased"). None: already anonymised. Refused (Conflict) while a legal hold is on."""
+
+    number: str
+    actor: str
+    reason: str = "retention"
+    rule: str | None = None
+
+
+@dataclass(frozen=True)
+class EraseCorrespondent(Command["PersonalDataErased | None"]):
+    """A citizen's erasure on a file where they are only a correspondent: their messages' identity and texts and
+    their admission as a party are removed, the complainant's data stay. None: nothing of theirs was left."""
+
+    number: str
+    email: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class PurgeHeldMessage(Command["PersonalDataErased | None"]):
+    """Delete a message of the holding pen (never attached past the schedule, or a citizen's erasure), and publish
+    `PersonalDataErased` for its copies. None: already gone."""
+
+    held_id: int
+    actor: str
+    reason: str = "retention"
+
+
+@dataclass(frozen=True)
+class RectifyContact(Command["Complaint"]):
+    """Correct the complainant's contact details (GDPR art. 16); None leaves a field as it is, "" clears it. The
+    change log and the audit trail name the fields changed, never their values."""
+
+    number: str
+    actor: str
+    reason: str | None = None
+    _: KW_ONLY
+    name: str | None = None
+    email: str | None = None
+    postal_address: str | None = None
+    language: str | None = None

@@ -44,6 +44,9 @@ class HoldReason(StrEnum):
     STAFF_FORWARD_NOT_VERIFIED = "staff_forward_not_verified"
     LETTER_DATE_TOO_OLD = "letter_date_too_old"
     NEEDS_CONFIRMATION = "needs_confirmation"
+    # Mail from an address admitted as an administration of some file that refers to no file (issue 15): never a
+    # complaint of its own (`handlers/administrations.hold_unreferenced`).
+    ADMINISTRATION_UNREFERENCED = "administration_unreferenced"
 
 
 _CONFIRMATION_REASONS = frozenset({HoldReason.STAFF_FORWARD_NOT_VERIFIED, HoldReason.LETTER_DATE_TOO_OLD})

@@ -21,6 +21,8 @@ Which complaints each figure covers (the usual conventions of Belgian and French
 - a file merged into another (status "merged", issue 13) was received and counts so; it ended on the day of the
   merge (not open at year end, and like any file ended otherwise, its answer deadline counts as met when merged
   before it: the citizen's request lives on, with its own deadline, in the file it was merged into);
+- recommendations (issue 15): those **issued** in the year (`RecommendationRecord.issued_on`), file-tied or general,
+  by their follow-up status now and by addressee (the administration's name; `unspecified` when none was named);
 - open at year end: every complaint received by 31 December (or `as_of`, if earlier) and not ended by then,
   whatever its year of receipt (so pass the earlier complaints still open at the start of the year too; extra
   records are harmless).
@@ -42,7 +44,7 @@ from services.registry.vocabulary import FoundedCategory, InadmissibilityReason,
 from shared.events import Channel
 from shared.untrusted_text import csv_cell
 
-__all__ = ["ComplaintRecord", "Tallies", "annual_indicators", "indicators_csv", "nearest_rank_percentile", "report"]
+__all__ = ["ComplaintRecord", "RecommendationRecord", "Tallies", "annual_indicators", "indicators_csv", "nearest_rank_percentile", "report"]
 
 UNSPECIFIED = "unspecified"
 
@@ -67,6 +69,17 @@ class ComplaintRecord:
     answered_on: date | None = None
     ended_on: date | None = None  # the day it became closed, inadmissible, redirected or withdrawn
     improvement_actions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecommendationRecord:
+    """A recommendation as the indicators count it (issue 15): the day it was made, its follow-up status now, its
+    addressee's name, and whether it is general (tied to no file)."""
+
+    issued_on: date
+    status: str
+    addressee: str = ""
+    general: bool = False
 
 
 def nearest_rank_percentile(values: list[int], percent: float) -> int | None:
@@ -116,12 +129,18 @@ class Tallies:
     ack_within: int = 0
     answer_due: int = 0
     answer_within: int = 0
+    # Recommendations issued in the year (issue 15), by (addressee, follow-up status, general).
+    recommendations: Counter[tuple[str, str, bool]] = field(default_factory=Counter)
 
 
-def annual_indicators(records: Iterable[ComplaintRecord], year: int, *, as_of: date | None = None) -> dict[str, Any]:
+def annual_indicators(records: Iterable[ComplaintRecord], year: int, *, as_of: date | None = None,
+                      recommendations: Iterable[RecommendationRecord] = ()) -> dict[str, Any]:
     start, year_end = date(year, 1, 1), date(year, 12, 31)
     period_end = min(as_of, year_end) if as_of is not None else year_end
     t = Tallies()
+    for recommendation in recommendations:
+        if start <= recommendation.issued_on <= year_end:
+            t.recommendations[(recommendation.addressee, recommendation.status, recommendation.general)] += 1
     for record in records:
         in_year = start <= record.received_on <= year_end
         if in_year:
@@ -170,8 +189,10 @@ def annual_indicators(records: Iterable[ComplaintRecord], year: int, *, as_of: d
 
 
 def report(t: Tallies, year: int, period_end: date) -> dict[str, Any]:
-    """The annual indicators as a JSON-able dictionary: stable keys and order, known values always present."""
-    return {
+    """The annual indicators as a JSON-able dictionary: stable keys and order, known values always present. The
+    recommendations section (issue 15) is there when the year has recommendations: a year without any reads exactly
+    as it did before they were recorded (reports already published, scripts reading them)."""
+    figures = {
         "year": year,
         "as_of": period_end.isoformat(),
         "received": {
@@ -210,6 +231,30 @@ def report(t: Tallies, year: int, period_end: date) -> dict[str, Any]:
         },
         "improvement_actions": {"total": len(t.actions), "complaints_with_actions": t.with_actions,
                                 "list": t.actions},
+    }
+    if t.recommendations:
+        figures["recommendations"] = _recommendations(t.recommendations)
+    return figures
+
+
+# The follow-up statuses, in the report's order (`recommendations.FollowUp`; not imported: this module stays free of
+# the register's other rules).
+FOLLOW_UP_STATUSES = ("pending", "accepted", "implemented", "refused")
+
+
+def _recommendations(counted: Counter[tuple[str, str, bool]]) -> dict[str, Any]:
+    """Recommendations issued in the year: how many, how many general, by status, and by addressee and status."""
+    by_status: Counter[str] = Counter()
+    by_service: dict[str, Counter[str]] = {}
+    for (addressee, status, _general), count in counted.items():
+        by_status[status] += count
+        by_service.setdefault(addressee or UNSPECIFIED, Counter())[status] += count
+    return {
+        "total": sum(counted.values()),
+        "general": sum(count for (_a, _s, general), count in counted.items() if general),
+        "by_status": _counts(by_status, FOLLOW_UP_STATUSES),
+        "by_service": {service: {"total": sum(statuses.values()), **_counts(statuses, FOLLOW_UP_STATUSES)}
+                       for service, statuses in sorted(by_service.items())},
     }
 
 

@@ -18,6 +18,7 @@
 - `complaint_merges`: a file merged into another: the thread entries and parties the merge moved or added and the
   status the source had, so that undoing it restores exactly that.
 - `saved_searches`: a staff member's saved register queries, private or shared.
+- `legal_holds`: holds that suspend a file's retention and erasure (issue 16, `privacy/`).
 """
 
 from __future__ import annotations
@@ -172,12 +173,24 @@ class Complaint(SenderTrust, Base):
     data_protection: Mapped[bool] = mapped_column(Boolean, server_default=expression.false())
     # The number of the file this one was merged into (status "merged"); None otherwise, and again once undone.
     merged_into: Mapped[str | None] = mapped_column(String(40))
+    # Possible duplicates (issue 15, `duplicates.py`): the numbers of the earlier files of the same citizen about the
+    # same service within the window, found at registration (None: none found, or registered before 0013).
+    possible_duplicates: Mapped[list[Any] | None] = mapped_column(JSON)
+    # The citizen's normalised name and postal address, hashed (`duplicates.citizen_key`): what finds those files by
+    # an index seek (None: no name or no postal address).
+    citizen_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    # When the file's identity and free texts were replaced by placeholders (issue 16, `privacy/anonymise.py`:
+    # retention or an erasure on request); None while they are kept.
+    anonymised_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
 
 class ThreadMessage(SenderTrust, Base):
     __tablename__ = "thread_messages"
+    # A person's messages by address (the personal-data export, migration 0018): on a prefix, the column is unbounded.
+    __table_args__ = (Index("ix_thread_messages_sender_email_prefix",
+                            expression.func.substr(expression.text("sender_email"), 1, 320)),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
@@ -199,6 +212,12 @@ class ThreadMessage(SenderTrust, Base):
     automated: Mapped[bool] = mapped_column(Boolean, default=False)
     # A read receipt (RFC 8098 MDN): the Message-ID of our notice it reports on (the entry is no message to answer).
     disposition_of: Mapped[str | None] = mapped_column(Text)
+    # Who the entry is with when not the citizen's side: "administration" (the administration concerned, issue 15;
+    # `administrations.py`); None: the complainant or a correspondent, as before.
+    party: Mapped[str | None] = mapped_column(String(32))
+    # An administration's message is never shown to the citizen (no receipt, no References of a citizen's notice)
+    # unless staff decide so (True); None: not a party's message that needs the decision.
+    citizen_visible: Mapped[bool | None] = mapped_column(Boolean)
     occurred_at: Mapped[datetime]
 
 
@@ -235,7 +254,7 @@ class HeldMessage(Base):
     reason: Mapped[str] = mapped_column(String(64))
     suggestions: Mapped[list[Any]] = mapped_column(default=list)
     event: Mapped[str] = mapped_column(Text)  # the MessageReceived JSON, whole, to attach or register it later
-    sender_email: Mapped[str | None] = mapped_column(Text)
+    sender_email: Mapped[str | None] = mapped_column(Text, index=True)  # the personal-data export's (0018)
     subject_line: Mapped[str] = mapped_column(Text, default="")
     received_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
@@ -326,8 +345,192 @@ class SavedSearch(Base):
     created_at: Mapped[datetime]
 
 
+# --- administrations concerned (issue 15) ------------------------------------------------------------------------
+class Administration(Base):
+    """An entry of the directory of services and administrations the office writes to (`administrations.py`):
+    where its correspondence goes, in which language, and the days it is given to answer a request."""
+
+    __tablename__ = "administrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Stable identifier: the screening configuration's service id when there is one (e.g. "fps-finance"), so that
+    # a file's `service_concerned` finds its entry.
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    emails: Mapped[list[Any]] = mapped_column(default=list)  # lower-case addresses, the first one written to
+    postal_address: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8), default="fr")
+    contact_person: Mapped[str] = mapped_column(Text, default="")
+    answer_days: Mapped[int] = mapped_column(Integer, default=30)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PositionRequest(Base):
+    """A request for the administration's position on a file: its own deadline, its reminder, its answer."""
+
+    __tablename__ = "position_requests"
+    __table_args__ = (Index("ix_position_requests_open", "answered_at", "due"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
+    administration_id: Mapped[int] = mapped_column(ForeignKey("administrations.id"), index=True)
+    request_key: Mapped[str] = mapped_column(String(120), unique=True)  # the same request is made once
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    recipient_email: Mapped[str | None] = mapped_column(Text)  # None: a printed letter
+    requested_by: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime]
+    requested_on: Mapped[date] = mapped_column(Date)
+    due: Mapped[date] = mapped_column(Date)
+    remind_on: Mapped[date | None] = mapped_column(Date)  # None: no reminder (the deadline is too short)
+    reminded_at: Mapped[datetime | None]  # the reminder went out (once)
+    missed_at: Mapped[datetime | None]  # the "no answer" warning went out (once)
+    answered_at: Mapped[datetime | None]
+    answer_message_key: Mapped[str | None] = mapped_column(String(512))
+
+
+# --- recommendations followed up (issue 15) -------------------------------------------------------------------------
+class Recommendation(Base):
+    """A recommendation of the office to an administration (`recommendations.py`): drawn from a file, or general
+    (`complaint_id` None); its follow-up status, the date it is to be reviewed, and the stored key of the reminder.
+
+    `addressee` is the administration's name as written (kept when the directory entry changes or for a body not in
+    the directory); `administration_id` the directory entry (`administrations`) when it was chosen from there.
+    `history` lists every change of status or review date: who, when, from, to, why (a general recommendation has
+    no file whose change log would hold them)."""
+
+    __tablename__ = "recommendations"
+    __table_args__ = (
+        # The watcher's sweep: open recommendations whose review date has come (`recommendation_store.due_reviews`).
+        Index("ix_recommendations_status_review_date", "status", "review_date"),
+        # The list page's filters and the annual indicators (issued in a year).
+        Index("ix_recommendations_addressee", "addressee"),
+        Index("ix_recommendations_issued_on", "issued_on"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_key: Mapped[str] = mapped_column(String(120), unique=True)  # the same request adds it once
+    complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id"), index=True)
+    administration_id: Mapped[int | None] = mapped_column(ForeignKey("administrations.id"), index=True)
+    addressee: Mapped[str] = mapped_column(String(300), default="")
+    text: Mapped[str] = mapped_column(Text)
+    issued_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # `recommendations.FollowUp`
+    status_reason: Mapped[str | None] = mapped_column(Text)  # why refused (required then), or the last change's why
+    review_date: Mapped[date | None] = mapped_column(Date)
+    # The review date whose reminder went out (the stored key: at most one reminder per review date).
+    reminded_for: Mapped[date | None] = mapped_column(Date)
+    history: Mapped[list[Any]] = mapped_column(default=list)
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+# --- requests for information to the citizen (issue 15) -----------------------------------------------------------
+class InformationRequest(Base):
+    """A request for information to the citizen (`information_requests.py`): what was asked, by when, whether the
+    reminder went out, and how it ended (`resolution` NULL while it waits). The answer clock's pause itself is the
+    complaint's (`paused_since`, `paused_days`); the change ids point to the change-log entries of each step."""
+
+    __tablename__ = "information_requests"
+    __table_args__ = (
+        # The watcher's sweep: open requests (resolution NULL) by the day they were made, read in id order.
+        Index("ix_information_requests_resolution_requested_on", "resolution", "requested_on"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
+    request_key: Mapped[str] = mapped_column(String(200), unique=True)  # the same staff request is made once
+    missing: Mapped[list[Any]] = mapped_column(default=list)  # `information_requests.MissingItem` codes
+    text: Mapped[str] = mapped_column(Text, default="")  # what staff wrote to the citizen, as sent
+    requested_by: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime]
+    requested_on: Mapped[date] = mapped_column(Date)  # the local day: the reminder and the closing count from it
+    reply_by: Mapped[date] = mapped_column(Date)  # the date told to the citizen
+    # Whether this request started the pause (False: the file was already waiting for the citizen).
+    paused: Mapped[bool] = mapped_column(Boolean, default=True)
+    reminder_sent_at: Mapped[datetime | None]  # the stored key of the reminder: set once, with its notice
+    answered_at: Mapped[datetime | None]
+    answer_message_key: Mapped[str | None] = mapped_column(String(512))  # the citizen's message that answered
+    closed_at: Mapped[datetime | None]  # closed for lack of answer, or ended otherwise (see `resolution`)
+    resolution: Mapped[str | None] = mapped_column(String(32))  # `information_requests.Resolution`
+    request_change_id: Mapped[str | None] = mapped_column(String(64))
+    reminder_change_id: Mapped[str | None] = mapped_column(String(64))
+    end_change_id: Mapped[str | None] = mapped_column(String(64))
+
+
+# --- the citizen's personal link and the satisfaction survey (issue 17) ----------------------------------------------
+class CitizenLink(Base):
+    """A personal link to a file (`citizen_access.py`): the token's selector and the SHA-256 of its verifier, never
+    the token; who issued it (the registry at registration, staff, or the citizen's "send me my link again") and
+    whether staff revoked it."""
+
+    __tablename__ = "citizen_links"
+    __table_args__ = (Index("ix_citizen_links_complaint_issued", "complaint_id", "issued_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
+    selector: Mapped[str] = mapped_column(String(16), unique=True)
+    verifier_hash: Mapped[str] = mapped_column(String(64))
+    issued_by: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(Text)
+
+
+class SurveyInvitation(Base):
+    """The survey link sent when a file was closed (`survey.py`): one per file, answerable once. Only whether it was
+    answered is kept here, not when: the answers (`survey_answers`) carry no file, no date, no order."""
+
+    __tablename__ = "survey_invitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), unique=True)
+    selector: Mapped[str] = mapped_column(String(16), unique=True)
+    verifier_hash: Mapped[str] = mapped_column(String(64))
+    invited_at: Mapped[datetime]
+    expires_on: Mapped[date] = mapped_column(Date)
+    answered: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SurveyAnswer(Base):
+    """One citizen's answers, pseudonymised: a random id (no order of arrival), the year only, the scores 1-5
+    (NULL: skipped) and the free comment. Nothing links it to a file or a person."""
+
+    __tablename__ = "survey_answers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    clarity: Mapped[int | None] = mapped_column(Integer)
+    delay: Mapped[int | None] = mapped_column(Integer)
+    respect: Mapped[int | None] = mapped_column(Integer)
+    overall: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+# --- privacy: legal holds (issue 16) -------------------------------------------------------------------------------
+class LegalHold(Base):
+    """A hold on a file (litigation, an inspection, a court's request): while one is not released, the file is
+    neither anonymised by retention nor erased on request (`privacy/`). Kept after release, as the record of why the
+    file outlived its schedule."""
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    placed_by: Mapped[str] = mapped_column(Text)
+    placed_at: Mapped[datetime]
+    released_by: Mapped[str | None] = mapped_column(Text)
+    released_at: Mapped[datetime | None]
+    release_reason: Mapped[str | None] = mapped_column(Text)
+
+
 # The access tables (staff accounts, sessions, tokens; the audit trail) are declared beside their stores in
 # services/registry/access/; imported here so that `Base.metadata` always describes the whole schema, whoever imports
 # this module first (Alembic's comparison, the migration test).
 from services.registry.access import accounts as _accounts  # noqa: E402,F401
 from services.registry.access import audit_models as _audit_models  # noqa: E402,F401
+from services.registry.annual_report import introductions as _introductions  # noqa: E402,F401

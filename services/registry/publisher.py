@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import structlog
 from faststream.nats import NatsBroker
 
 from services.registry.models import OutboxEvent
 from services.registry.repository import RegistryStore
-from shared import events
+from shared import events, observability, streams
 from shared.messaging import publish_event
 
 log = structlog.get_logger(__name__)
@@ -38,6 +38,7 @@ EVENT_TYPES: dict[str, type[events.Event]] = {
         events.NoticeRequested,
         events.DeadlineApproaching,
         events.DeadlineMissed,
+        events.PersonalDataErased,  # issue 16
     )
 }
 
@@ -62,6 +63,7 @@ class OutboxPublisher:
         if not rows:
             return
         await asyncio.gather(*(publish_event(self.broker, decode(row), row.subject) for row in rows))
+        count_deadline_alerts(row for row in rows if row.published_at is None)
         self._to_mark.extend(row.id for row in rows if row.published_at is None)
         if self._marking is None or self._marking.done():
             self._marking = asyncio.create_task(self._mark_soon(), name="registry-outbox-mark")
@@ -106,6 +108,18 @@ class OutboxPublisher:
             except Exception as error:  # noqa: BLE001 - NATS or the database may be down; try again later
                 log.warning("outbox.drain_failed", error=repr(error))
             await wait_or_stop(stopping, interval_seconds)
+
+
+_DEADLINE_SUBJECTS = (streams.SUBJECT_DEADLINE_APPROACHING, streams.SUBJECT_DEADLINE_MISSED)
+
+
+def count_deadline_alerts(rows: Iterable[OutboxEvent]) -> None:
+    """Count the deadline alerts among rows published for the first time (the metric
+    `ombudsdesk_deadline_alerts_raised_total`; whichever sweep raised them, issue 15's included). Counted once
+    JetStream has them; a row published again because its mark was lost counts again, rarely."""
+    for row in rows:
+        if row.subject in _DEADLINE_SUBJECTS:
+            observability.deadline_alert_raised(row.subject, str(json.loads(row.payload).get("deadline_kind", "")))
 
 
 async def wait_or_stop(stopping: asyncio.Event, seconds: float) -> None:

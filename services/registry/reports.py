@@ -14,6 +14,10 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from services.registry.mediation import recommendation_store
+from services.registry.public import survey
+from services.registry.mediation.administrations import answer_statistics
+from services.registry.handlers import administrations
 from services.registry.indicators import UNSPECIFIED, ComplaintRecord, Tallies, indicators_csv, report
 from services.registry.repository import IndicatorGroups, RegistryStore, UtcOffsets
 from services.registry.vocabulary import Status
@@ -117,7 +121,22 @@ async def annual_report(store: RegistryStore, year: int, zone: ZoneInfo, *, as_o
     since = datetime.combine(min(date(year, 1, 1), period_end), datetime.min.time(), timezone.utc) - timedelta(days=3)
     until = datetime.combine(year_end, datetime.min.time(), timezone.utc) + timedelta(days=4)
     groups = await store.indicator_groups(year, period_end, utc_offsets(zone, since, until))
-    return report(_tallies(groups), year, period_end)
+    tallies = _tallies(groups)
+    # Recommendations issued in the year (issue 15), counted by the database too.
+    for addressee, status, general, count in await recommendation_store.indicator_groups(store, year):
+        tallies.recommendations[(addressee, status, general)] += count
+    indicators = report(tallies, year, period_end)
+    # How fast administrations answer requests for their position (issue 15): count, answered, unanswered (overdue),
+    # median and 90th percentile of the days taken, in all and by administration. Only in a year with requests: a
+    # year without any reads exactly as before (as the recommendations section).
+    positions = await administrations.position_outcomes(store, year, period_end, zone)
+    if positions:
+        indicators["administrations"] = answer_statistics(positions).as_dict()
+    # The satisfaction survey's answers of the year (issue 17, pseudonymised), only in a year that has some.
+    satisfaction = await survey.indicators(store, year)
+    if satisfaction is not None:
+        indicators["satisfaction"] = satisfaction
+    return indicators
 
 
 async def annual_report_csv(store: RegistryStore, year: int, zone: ZoneInfo, *, as_of: date | None = None) -> str:

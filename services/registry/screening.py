@@ -17,7 +17,11 @@ never "inadmissible", though it may be redirected):
 - `checks`: doubts staff should resolve (a name missing but an address present, years in the text suggesting old
   facts, another ombudsman matching as well as we do, no sign that the service was contacted first);
 - `redirect`: the competent ombudsmen from the directory, best first, with their contact details;
-- `route_to_dpo` when the message is about personal data (GDPR / RGPD / AVG / DSGVO);
+- `route_to_dpo` when the message is about personal data (GDPR / RGPD / AVG / DSGVO), or was sent to one of the
+  DPO's mailboxes (`[dpo] addresses`, evidence `to:<address>`) whatever its words;
+- `information_request`: what a request for information to the citizen would ask, from the reasons and checks
+  above (issue 15, `information_requests.proposed_missing`): first-line contact, facts date, last step, identity,
+  postal address (a check of its own when the rules require one);
 - the suggested `kind` (complaint / suggestion / compliment / question), `theme` and `service`, from multilingual
   keyword rules (FR, NL, DE, EN).
 
@@ -47,6 +51,7 @@ from services.registry.screening_config import (
     ScreeningConfigError,
     normalise,
 )
+from services.registry.mediation.information_requests import MissingItem, proposed_missing
 from services.registry.vocabulary import InadmissibilityReason, Kind
 
 __all__ = [
@@ -94,6 +99,8 @@ class ScreeningInput:
     text: str = ""
     language: str | None = None
     facts: ScreeningFacts = ScreeningFacts()
+    # Where the message was sent (envelope recipients, else To/Cc): mail to a DPO mailbox goes to the DPO.
+    recipients: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,11 @@ class ScreeningProposal:
         return tuple(r.code for r in self.reasons)
 
     @property
+    def information_request(self) -> tuple[MissingItem, ...]:
+        """What to ask the citizen: the facts screening could not decide (`information_requests.FINDINGS`)."""
+        return proposed_missing(f.code for f in (*self.reasons, *self.checks))
+
+    @property
     def proposed_status(self) -> str | None:
         """'redirected' when out of competence with somewhere to send it, 'inadmissible' for any other reason,
         None when the complaint looks admissible (it follows the normal path)."""
@@ -182,6 +194,8 @@ class ScreeningProposal:
             "themes": [m.to_dict() for m in self.themes],
             "service": self.service.to_dict() if self.service else None,
             "services": [m.to_dict() for m in self.services],
+            # What a request for information to the citizen would ask (issue 15): staff confirm it on the file page.
+            "information_request": [item.value for item in self.information_request],
         }
 
 
@@ -202,9 +216,12 @@ def _identity(complaint: ScreeningInput, config: ScreeningConfig) -> tuple[list[
         return [Finding(InadmissibilityReason.ANONYMOUS, "the sender calls themself anonymous", anonymous_words)], []
     if not reachable:
         return [Finding(InadmissibilityReason.ANONYMOUS, "no e-mail nor postal address to identify the sender")], []
+    checks = []
     if not name:
-        return [], [Finding("identity_to_verify", "no name given; only an address identifies the sender")]
-    return [], []
+        checks.append(Finding("identity_to_verify", "no name given; only an address identifies the sender"))
+    if config.rules.admissibility.require_postal_address and not (complaint.postal_address or "").strip():
+        checks.append(Finding("postal_address_to_verify", "no postal address given, and the rules require one"))
+    return [], checks
 
 
 def _facts_age(complaint: ScreeningInput, text: str, config: ScreeningConfig) -> tuple[list[Finding], list[Finding]]:
@@ -312,6 +329,9 @@ def screen(complaint: ScreeningInput, config: ScreeningConfig) -> ScreeningPropo
     dpo_evidence: tuple[str, ...] = ()
     if config.dpo is not None:
         dpo_evidence, _ = config.dpo.keywords.found_in(found_keywords)
+        # Mail addressed to a DPO mailbox is the DPO's whatever its words (issue 15).
+        dpo_evidence = (*(f"to:{address}" for address in config.dpo.addressed_to(complaint.recipients)),
+                        *dpo_evidence)
     themes = _rank(config.themes, found_keywords)
     services = _rank(config.services, found_keywords)
     return ScreeningProposal(

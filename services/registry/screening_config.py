@@ -235,6 +235,10 @@ class Ombudsman(_Table):
     email: str = ""
     phone: str = ""
     address: str = ""
+    # Where the contact details were checked (a URL or a document), and whether they were (issue 15): staff see an
+    # unverified entry marked so before they send a citizen there.
+    source: str = ""
+    verified: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -252,11 +256,44 @@ class Ombudsman(_Table):
 
 
 class DpoContact(_Table):
-    """The Data Protection Officer complaints about personal data go to (GDPR art. 38(4))."""
+    """The Data Protection Officer complaints about personal data go to (GDPR art. 38(4)).
+
+    `email` is the DPO's own address: files routed to the DPO are assigned to it, and it is told of each one at
+    registration (issue 15). `addresses` are our intake mailboxes that receive mail for the DPO: a new message sent
+    to one of them is routed to the DPO whatever its words. They must differ from `email`: the notifier never writes
+    to our own mailboxes, so the DPO would never hear of the file."""
 
     name: str = ""
     email: str = ""
+    addresses: tuple[str, ...] = ()
     keywords: KeywordSet = KeywordSet()
+
+    @field_validator("email")
+    @classmethod
+    def _email_lowercase(cls, value: str) -> str:
+        return value.strip().lower()
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(dict.fromkeys(address.strip().lower() for address in value))
+        odd = [address for address in cleaned if address.count("@") != 1 or " " in address]
+        if odd:
+            raise ValueError(f"not a mail address: {', '.join(repr(address) for address in odd)}")
+        return cleaned
+
+    @model_validator(mode="after")
+    def _not_the_dpos_own(self) -> Self:
+        if self.email and self.email in self.addresses:
+            raise ValueError(f"addresses: {self.email!r} is the DPO's own address (email); list the intake "
+                             "mailboxes that receive mail for the DPO, not the DPO's")
+        return self
+
+    def addressed_to(self, recipients: Iterable[str]) -> tuple[str, ...]:
+        """Which of `recipients` (a message's envelope or To/Cc addresses) are DPO mailboxes, as configured."""
+        ours = set(self.addresses)
+        found = (recipient.strip().strip("<>").strip().lower() for recipient in recipients)
+        return tuple(dict.fromkeys(address for address in found if address in ours))
 
 
 class Admissibility(_Table):
@@ -266,6 +303,9 @@ class Admissibility(_Table):
     max_fact_age_days: NonNegativeInt = 365
     # The citizen must first have contacted the service concerned (the "first line").
     require_first_line: bool = True
+    # The citizen must give a postal address (some offices identify a complainant by it, or answer by post only):
+    # without one, screening raises a check and proposes to ask for it (issue 15).
+    require_postal_address: bool = False
     anonymous_names: KeywordSet = KeywordSet()
     first_line_contacted: KeywordSet = KeywordSet()
     first_line_not_contacted: KeywordSet = KeywordSet()

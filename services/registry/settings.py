@@ -7,6 +7,7 @@ The staff identity settings (issue 13: allowed hosts, sessions, login throttling
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -15,8 +16,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, NonNegativeInt, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
+from services.registry.public.citizen_access import CitizenPolicy
 from services.registry.deadlines import DeadlineError, DeadlineRules
-from shared.settings import CommonSettings, split_list
+from services.registry.mediation.information_requests import InformationPolicy
+from services.registry.privacy.schedule import RetentionSchedule
+from shared.sealing import LinkSeal
+from shared.settings import CommonSettings, placeholder_in_file, placeholder_in_url, split_list
 
 
 class RegistrySettings(CommonSettings):
@@ -51,7 +56,7 @@ class RegistrySettings(CommonSettings):
     # Received messages handled at once by one process (several processes may share the work).
     registry_consumer_workers: int = Field(default=4, ge=1, le=64)
     # Address of the staff HTTP API and back office (FastAPI, OpenAPI at /openapi.json, pages at /backoffice/).
-    # Every request but /health needs a session or a personal API token.
+    # Every request but the probes (/health, /ready, /metrics) needs a session or a personal API token.
     registry_api_host: str = "127.0.0.1"
     # Port of the staff HTTP API and back office; 0 disables it.
     registry_api_port: int = Field(default=8470, ge=0, le=65535)
@@ -95,11 +100,92 @@ class RegistrySettings(CommonSettings):
     oidc_button_label: str = ""
     # Optional screening configuration files (directory of ombudsmen, keyword rules); empty: the shipped examples.
     screening_config_path: Path | None = None
+    # The administration concerned (issue 15): a request for its position is followed by a reminder to it this many
+    # days before its answer deadline (the administration's own days); 0: no reminder. When the deadline passes
+    # without an answer, the file's handler is warned.
+    position_reminder_days: int = Field(default=7, ge=0, le=365)
+    # Possible duplicates (issue 15): a new complaint is flagged when the same citizen (email, or name and postal
+    # address) wrote about the same service within this many days before it; 0 disables the check.
+    duplicate_window_days: int = Field(default=90, ge=0, le=3650)
+    # Requests for information to the citizen (issue 15): the citizen is reminded this many calendar days after the
+    # request when they have not answered ...
+    information_reminder_days: int = Field(default=14, ge=1, le=365)
+    # ... and the file is closed for lack of answer after the reply date told to them: the request day plus this
+    # many calendar days (moved to the next working day), which must be more than the reminder's.
+    information_closing_days: int = Field(default=30, ge=2, le=730)
+    # The public web's address as citizens reach it (issue 17; the same variable as intake's): the personal links to
+    # a file and the survey links the notices carry start with it. Empty: no such link is issued.
+    public_web_url: str = ""
+    # The key file that seals those links for the notifier (the notifier's own setting names the same file); empty:
+    # `VAR_DIR/citizen-link.key`, made at the first start (services on separate hosts install one file on both).
+    citizen_link_key_file: Path | None = None
+    # A personal link works until this many days after its file is closed (a reopened file's works again).
+    citizen_link_days_after_close: int = Field(default=180, ge=1, le=3650)
+    # "Send me my link again": at most this many new links a day for one file, whoever asks.
+    citizen_link_resends_per_day: int = Field(default=3, ge=1, le=50)
+    # Kinds of file (complaint, question, suggestion, compliment) whose closing invites the citizen to the
+    # satisfaction survey, comma-separated; empty: no survey.
+    survey_kinds: Annotated[tuple[str, ...], NoDecode] = ("complaint",)
+    # A survey link may be answered for this many days after the invitation.
+    survey_link_days: int = Field(default=60, ge=1, le=730)
+    # Only files closed within this many days are invited (turning the survey on does not mail a whole history).
+    survey_window_days: int = Field(default=14, ge=1, le=365)
+
+    # Retention (issue 16, docs/privacy.md): a closed (or answered) file is anonymised this many years after the day
+    # it ended (identity and texts replaced, the facts the statistics count kept); a merged file likewise.
+    retention_closed_years: int = Field(default=5, ge=1, le=100)
+    # ... a closed file of one of these kinds after its own period instead, as `kind=years` pairs, e.g.
+    # `question=2,suggestion=2` (kinds: complaint, suggestion, compliment, question).
+    retention_kind_years: Annotated[tuple[str, ...], NoDecode] = ()
+    # An inadmissible file is anonymised this many years after it was declared so ...
+    retention_inadmissible_years: int = Field(default=1, ge=1, le=100)
+    # ... a redirected one (sent to the competent ombudsman) after this many ...
+    retention_redirected_years: int = Field(default=1, ge=1, le=100)
+    # ... a withdrawn one after this many.
+    retention_withdrawn_years: int = Field(default=1, ge=1, le=100)
+    # A message of the holding pen never attached to a file (pending or discarded) is deleted this many days after
+    # it was received.
+    retention_held_days: int = Field(default=90, ge=1, le=3650)
+    # Outbox rows already published are deleted this many days after publication (a replayed event older than the
+    # streams' age is not expected; see OMBUDSDESK_STREAM_MAX_AGE_DAYS).
+    retention_outbox_days: int = Field(default=30, ge=1, le=3650)
+    # The daily retention run of the registry service (`ombudsdesk privacy retention` does the same by hand) ...
+    retention_enabled: bool = True
+    # ... at this time of day, HH:MM in the register's time zone.
+    retention_run_at: str = "02:30"
+
+    @field_validator("retention_kind_years", mode="before")
+    @classmethod
+    def _split_kind_years(cls, value: Any) -> Any:
+        return split_list(value)
+
+    @field_validator("retention_kind_years")
+    @classmethod
+    def _valid_kind_years(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        _kind_years(value)
+        return value
+
+    @field_validator("retention_run_at")
+    @classmethod
+    def _valid_run_at(cls, value: str) -> str:
+        try:
+            time.fromisoformat(value.strip())
+        except ValueError as error:
+            raise ValueError(f"{value!r} is not a time of day HH:MM") from error
+        return value.strip()
+
+    def retention_schedule(self) -> RetentionSchedule:
+        """The retention schedule, every period from its setting."""
+        return RetentionSchedule(closed_years=self.retention_closed_years,
+                                 inadmissible_years=self.retention_inadmissible_years,
+                                 redirected_years=self.retention_redirected_years,
+                                 withdrawn_years=self.retention_withdrawn_years, held_days=self.retention_held_days,
+                                 kind_years=_kind_years(self.retention_kind_years))
 
     # Every check below runs at start-up (`shared.settings.load_settings` names the variable), not on the first
     # complaint or inside the wiring with a traceback.
     @field_validator("deadline_lead_days", "holiday_categories", "extra_closed_days", "weekend_days", "allowed_hosts",
-                     "oidc_scopes", mode="before")
+                     "oidc_scopes", "survey_kinds", mode="before")
     @classmethod
     def _split_lists(cls, value: Any) -> Any:
         return split_list(value)
@@ -157,6 +243,32 @@ class RegistrySettings(CommonSettings):
         _check_rules(weekend=frozenset(value))
         return value
 
+    @field_validator("information_closing_days")
+    @classmethod
+    def _closing_after_reminder(cls, value: int, info: ValidationInfo) -> int:
+        reminder = info.data.get("information_reminder_days")
+        if reminder is not None and value <= reminder:
+            raise ValueError(f"must be more than OMBUDSDESK_INFORMATION_REMINDER_DAYS ({reminder})")
+        return value
+
+    def information_policy(self) -> InformationPolicy:
+        """The reminder and closing times of requests for information to the citizen."""
+        return InformationPolicy(reminder_days=self.information_reminder_days,
+                                 closing_days=self.information_closing_days)
+
+    def citizen_policy(self) -> CitizenPolicy:
+        """The personal link's and the survey's rules (issue 17)."""
+        url = self.public_web_url  # ends with "/" (`_http_url`)
+        return CitizenPolicy(
+            public_url=url,
+            link_days_after_close=self.citizen_link_days_after_close,
+            resends_per_day=self.citizen_link_resends_per_day,
+            survey_kinds=tuple(kind.strip().lower() for kind in self.survey_kinds if kind.strip()),
+            survey_days=self.survey_link_days,
+            survey_window_days=self.survey_window_days,
+            seal=LinkSeal(self.citizen_link_key_file or self.var_dir / "citizen-link.key") if url else None,
+        )
+
     def deadline_rules(self) -> DeadlineRules:
         """The organisation's deadline rules, every field from its setting."""
         return DeadlineRules(
@@ -180,7 +292,7 @@ class RegistrySettings(CommonSettings):
                 raise ValueError(f"{name!r} is not a host name (no scheme, path or port)")
         return names
 
-    @field_validator("backoffice_public_url")
+    @field_validator("backoffice_public_url", "public_web_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         value = value.strip()
@@ -231,6 +343,15 @@ class RegistrySettings(CommonSettings):
             names.add(_bracketed(urlsplit(self.backoffice_public_url).hostname or ""))
         return frozenset(names)
 
+    def production_refusals(self) -> list[str]:
+        """Production mode (`OMBUDSDESK_ENVIRONMENT`) also refuses placeholder secrets of the registry."""
+        refusals = super().production_refusals()
+        if placeholder_in_url(self.registry_database_url):
+            refusals.append("placeholder password in OMBUDSDESK_REGISTRY_DATABASE_URL")
+        if placeholder_in_file(self.oidc_client_secret_file):
+            refusals.append("placeholder secret in OMBUDSDESK_OIDC_CLIENT_SECRET_FILE")
+        return refusals
+
     def oidc_client_secret(self) -> str | None:
         if self.oidc_client_secret_file is None:
             return None
@@ -259,3 +380,17 @@ def _check_rules(**rules: Any) -> None:
         DeadlineRules(**rules)
     except DeadlineError as error:
         raise ValueError(str(error)) from error
+
+
+def _kind_years(pairs: tuple[str, ...]) -> dict[str, int]:
+    """`kind=years` pairs as a mapping; an unknown kind or a period that is no whole number of years is refused."""
+    from services.registry.vocabulary import Kind
+
+    periods: dict[str, int] = {}
+    for pair in pairs:
+        kind, _, years = pair.partition("=")
+        if kind.strip() not in {k.value for k in Kind} or not years.strip().isdigit() or int(years) < 1:
+            raise ValueError(f"{pair!r} is not kind=years with a known kind ({', '.join(k.value for k in Kind)}) "
+                             f"and 1 year or more")
+        periods[kind.strip()] = int(years)
+    return periods

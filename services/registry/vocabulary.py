@@ -233,6 +233,27 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
                             "de": "Fristenübersicht", "en": "Deadline digest"},
         "staff_message": {"fr": "Message du service", "nl": "Bericht van de dienst", "de": "Nachricht der Dienststelle",
                           "en": "Message from staff"},
+        # Issue 15: the DPO told of a data-protection file at its registration.
+        "dpo_notification": {"fr": "Avis au délégué à la protection des données",
+                             "nl": "Bericht aan de functionaris voor gegevensbescherming",
+                             "de": "Mitteilung an den Datenschutzbeauftragten", "en": "Notice to the DPO"},
+        # To the citizen, asking for what is missing (issue 15).
+        "information_request": {"fr": "Demande d'informations complémentaires",
+                                "nl": "Verzoek om aanvullende informatie",
+                                "de": "Bitte um ergänzende Angaben", "en": "Request for further information"},
+        "information_reminder": {"fr": "Rappel de la demande d'informations",
+                                 "nl": "Herinnering aan het verzoek om informatie",
+                                 "de": "Erinnerung an die Bitte um Angaben",
+                                 "en": "Reminder of the request for information"},
+        "closed_no_answer": {"fr": "Clôture faute de réponse", "nl": "Afsluiting bij gebrek aan antwoord",
+                             "de": "Abschluss mangels Antwort", "en": "Closed for lack of answer"},
+        # To the administration concerned (issue 15).
+        "position_request": {"fr": "Demande de position à l'administration",
+                             "nl": "Verzoek om standpunt aan de administratie",
+                             "de": "Bitte um Stellungnahme an die Verwaltung",
+                             "en": "Request for the administration's position"},
+        "position_reminder": {"fr": "Rappel à l'administration", "nl": "Herinnering aan de administratie",
+                              "de": "Erinnerung an die Verwaltung", "en": "Reminder to the administration"},
     },
     "change": {
         "registered": {"fr": "Enregistrement", "nl": "Registratie", "de": "Registrierung", "en": "Registered"},
@@ -274,6 +295,56 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
                          "en": "Link removed"},
         "staff_message": {"fr": "Message envoyé au citoyen", "nl": "Bericht aan de burger verstuurd",
                           "de": "Nachricht an den Bürger gesendet", "en": "Message sent to the citizen"},
+        # Requests for information to the citizen (issue 15).
+        "information_requested": {"fr": "Informations demandées au citoyen",
+                                  "nl": "Informatie gevraagd aan de burger",
+                                  "de": "Angaben beim Bürger angefordert",
+                                  "en": "Information requested from the citizen"},
+        "information_reminder": {"fr": "Rappel envoyé au citoyen", "nl": "Herinnering aan de burger verstuurd",
+                                 "de": "Erinnerung an den Bürger gesendet", "en": "Reminder sent to the citizen"},
+        "information_answered": {"fr": "Réponse du citoyen : le délai reprend",
+                                 "nl": "Antwoord van de burger: de termijn loopt weer",
+                                 "de": "Antwort des Bürgers: die Frist läuft weiter",
+                                 "en": "The citizen answered: the deadline runs again"},
+        "information_request_ended": {"fr": "Demande d'informations sans objet",
+                                      "nl": "Verzoek om informatie vervallen",
+                                      "de": "Bitte um Angaben gegenstandslos",
+                                      "en": "Request for information no longer needed"},
+        "closed_no_answer": {"fr": "Clôturée faute de réponse du citoyen",
+                             "nl": "Afgesloten bij gebrek aan antwoord van de burger",
+                             "de": "Mangels Antwort des Bürgers abgeschlossen",
+                             "en": "Closed for lack of answer from the citizen"},
+        # Recommendations followed up (issue 15).
+        "recommendation_follow_up": {"fr": "Suivi d'une recommandation", "nl": "Opvolging van een aanbeveling",
+                                     "de": "Umsetzung einer Empfehlung", "en": "Recommendation followed up"},
+        "recommendation_review": {"fr": "Date de révision d'une recommandation",
+                                  "nl": "Herzieningsdatum van een aanbeveling",
+                                  "de": "Überprüfungsdatum einer Empfehlung", "en": "Recommendation review date"},
+        # The administration concerned (issue 15).
+        "position_requested": {"fr": "Position demandée à l'administration",
+                               "nl": "Standpunt gevraagd aan de administratie",
+                               "de": "Stellungnahme der Verwaltung erbeten", "en": "Administration's position requested"},
+        "position_answered": {"fr": "Réponse de l'administration reçue",
+                              "nl": "Antwoord van de administratie ontvangen",
+                              "de": "Antwort der Verwaltung erhalten", "en": "Administration's answer received"},
+        "administration_message": {"fr": "Message de l'administration reçu",
+                                   "nl": "Bericht van de administratie ontvangen",
+                                   "de": "Nachricht der Verwaltung erhalten", "en": "Message from the administration"},
+        "position_reminder": {"fr": "Rappel envoyé à l'administration",
+                              "nl": "Herinnering aan de administratie verstuurd",
+                              "de": "Erinnerung an die Verwaltung gesendet", "en": "Reminder sent to the administration"},
+        "position_no_answer": {"fr": "Pas de réponse de l'administration dans le délai",
+                               "nl": "Geen antwoord van de administratie binnen de termijn",
+                               "de": "Keine Antwort der Verwaltung innerhalb der Frist",
+                               "en": "No answer from the administration in time"},
+        "administration_message_shared": {"fr": "Message de l'administration montré au citoyen",
+                                          "nl": "Bericht van de administratie getoond aan de burger",
+                                          "de": "Nachricht der Verwaltung dem Bürger gezeigt",
+                                          "en": "Administration's message shown to the citizen"},
+        "administration_message_hidden": {"fr": "Message de l'administration caché au citoyen",
+                                          "nl": "Bericht van de administratie verborgen voor de burger",
+                                          "de": "Nachricht der Verwaltung vor dem Bürger verborgen",
+                                          "en": "Administration's message hidden from the citizen"},
     },
     # What a named rule of intake decided (`shared.events.RuleHit.outcome`); the rule's own name is a technical id,
     # shown as is ("Classé automatique par la règle vacation-subject").
@@ -289,6 +360,18 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
         "acknowledgment-suppressed": {"fr": "accusé de réception supprimé", "nl": "ontvangstbevestiging onderdrukt",
                                       "de": "Eingangsbestätigung unterdrückt", "en": "acknowledgment suppressed"},
     },
+    # Words of the recommendations' lines (`register recommendation ...`, issue 15).
+    "recommendation": {
+        "general": {"fr": "générale", "nl": "algemeen", "de": "allgemein", "en": "general"},
+        "review": {"fr": "révision", "nl": "herziening", "de": "Überprüfung", "en": "review"},
+    },
+    # What an administration did with a recommendation (issue 15, `recommendations.FollowUp`).
+    "follow_up": {
+        "pending": {"fr": "En attente", "nl": "In afwachting", "de": "Ausstehend", "en": "Pending"},
+        "accepted": {"fr": "Acceptée", "nl": "Aanvaard", "de": "Angenommen", "en": "Accepted"},
+        "implemented": {"fr": "Mise en œuvre", "nl": "Uitgevoerd", "de": "Umgesetzt", "en": "Implemented"},
+        "refused": {"fr": "Refusée", "nl": "Geweigerd", "de": "Abgelehnt", "en": "Refused"},
+    },
     "language": {
         "fr": {"fr": "français", "nl": "Frans", "de": "Französisch", "en": "French"},
         "nl": {"fr": "néerlandais", "nl": "Nederlands", "de": "Niederländisch", "en": "Dutch"},
@@ -303,6 +386,24 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
                                   "nl": "de ontvangstbevestiging kon niet worden bezorgd",
                                   "de": "die Eingangsbestätigung konnte nicht zugestellt werden",
                                   "en": "the acknowledgment could not be delivered"},
+        "no answer to the request for information": {
+            "fr": "pas de réponse à la demande d'informations", "nl": "geen antwoord op het verzoek om informatie",
+            "de": "keine Antwort auf die Bitte um Angaben", "en": "no answer to the request for information"},
+    },
+    # What a request for information asks the citizen for (issue 15, `information_requests.MissingItem`), as staff
+    # read it (the citizen's own wording is in the notifier's templates).
+    "missing_information": {
+        "first_line_contact": {"fr": "Contact préalable avec le service concerné (première ligne)",
+                               "nl": "Voorafgaand contact met de betrokken dienst (eerstelijn)",
+                               "de": "Vorheriger Kontakt mit der betroffenen Dienststelle (erste Linie)",
+                               "en": "Prior contact with the service concerned (first line)"},
+        "facts_date": {"fr": "Date des faits", "nl": "Datum van de feiten", "de": "Datum des Sachverhalts",
+                       "en": "Date of the facts"},
+        "last_step_date": {"fr": "Date de la dernière démarche", "nl": "Datum van de laatste stap",
+                           "de": "Datum des letzten Schritts", "en": "Date of the last step taken"},
+        "identity": {"fr": "Identité complète", "nl": "Volledige identiteit", "de": "Vollständige Identität",
+                     "en": "Full identity"},
+        "postal_address": {"fr": "Adresse postale", "nl": "Postadres", "de": "Postanschrift", "en": "Postal address"},
     },
     # Identity anomalies intake records as "code" or "code: detail" (services/intake/message/understanding.py).
     "identity_note": {
@@ -345,6 +446,10 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
             "en": "Read receipt sent from an address other than the notice's recipient"},
         "needs_confirmation": {"fr": "À confirmer par le personnel", "nl": "Te bevestigen door een medewerker",
                                "de": "Von Mitarbeitern zu bestätigen", "en": "To be confirmed by staff"},
+        "administration_unreferenced": {"fr": "Message d'une administration sans numéro de dossier",
+                                        "nl": "Bericht van een administratie zonder dossiernummer",
+                                        "de": "Nachricht einer Verwaltung ohne Aktenzeichen",
+                                        "en": "Message from an administration without a file number"},
     },
 }
 
@@ -358,7 +463,8 @@ def label(value: str, language: str | None = None, vocabulary: str | None = None
     """The label of a vocabulary value in `language` ("fr", "nl", "de", "en"; "fr-BE" works), French by default.
 
     `vocabulary` names one of `VOCABULARIES` (channel, admissibility, direction, disposition, sender_verdict, notice,
-    change, language, system_reason, hold_reason, identity_note, rule_outcome); without it the value is looked up among kinds, statuses, outcomes, founded categories and
+    change, language, system_reason, hold_reason, identity_note, rule_outcome, missing_information); without it the
+    value is looked up among kinds, statuses, outcomes, founded categories and
     inadmissibility reasons.
     """
     table = VOCABULARIES.get(vocabulary, {}) if vocabulary else LABELS

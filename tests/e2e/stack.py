@@ -7,6 +7,8 @@ import os
 import smtplib
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -36,6 +38,7 @@ class StackConfig:
     smtp_port: int = field(default_factory=free_port)
     health_port: int = field(default_factory=free_port)
     api_port: int = field(default_factory=free_port)
+    notifier_health_port: int = field(default_factory=free_port)
 
     def environment(self) -> dict[str, str]:
         return {
@@ -48,6 +51,7 @@ class StackConfig:
             "OMBUDSDESK_SMTP_PORT": str(self.smtp_port),
             "OMBUDSDESK_INTAKE_HEALTH_PORT": str(self.health_port),
             "OMBUDSDESK_REGISTRY_API_PORT": str(self.api_port),
+            "OMBUDSDESK_NOTIFIER_HEALTH_PORT": str(self.notifier_health_port),
             "OMBUDSDESK_COMPLAINT_ADDRESSES": COMPLAINT_ADDRESS,
             "OMBUDSDESK_ACK_WAIT_SECONDS": "5",
         }
@@ -73,7 +77,7 @@ class InProcessStack:
             registry_api_port=config.api_port))
         self.notifier = build_notifier(load_settings(
             NotifierSettings, **common, notifier_database_url=config.notifier_database_url,
-            relay_host="127.0.0.1", relay_port=config.relay_port))
+            relay_host="127.0.0.1", relay_port=config.relay_port, notifier_health_port=config.notifier_health_port))
 
     async def start(self) -> None:
         for service in (self.registry, self.notifier, self.intake):
@@ -139,3 +143,43 @@ async def start_catcher(outbox: Path) -> MailCatcher:
     await catcher.start()
     await asyncio.to_thread(wait_for_port, catcher.port)
     return catcher
+
+
+@dataclass
+class RunningStack:
+    """What `running_stack` yields: the services, the mail catcher, the settings, and the public pages' address
+    (None when the public port is not opened)."""
+
+    services: InProcessStack
+    catcher: MailCatcher
+    config: StackConfig
+    public_url: str | None = None
+
+
+def sqlite_urls(folder: Path) -> tuple[str, str]:
+    """The registry's and the notifier's databases: two SQLite files in `folder`."""
+    return (f"sqlite+aiosqlite:///{folder / 'registry.db'}", f"sqlite+aiosqlite:///{folder / 'notifier.db'}")
+
+
+@asynccontextmanager
+async def running_stack(nats_url: str, folder: Path, *, databases: tuple[str, str] | None = None,
+                        intake_settings: dict[str, object] | None = None,
+                        public_web: bool = False) -> AsyncIterator[RunningStack]:
+    """The three services in this event loop, on SQLite files in `folder` unless `databases` names others (e.g. two
+    PostgreSQL databases), a mail catcher as their relay, and (`public_web`) intake's public pages on a free port."""
+    catcher = await start_catcher(folder / "outbox")
+    registry_url, notifier_url = databases or sqlite_urls(folder)
+    config = StackConfig(nats_url=nats_url, var_dir=folder / "var", registry_database_url=registry_url,
+                         notifier_database_url=notifier_url, relay_port=catcher.port)
+    settings = dict(intake_settings or {})
+    public_url = None
+    if public_web:
+        settings["public_web_port"] = port = free_port()
+        public_url = f"http://127.0.0.1:{port}"
+    services = InProcessStack(config, intake_settings=settings)
+    try:
+        await services.start()
+        yield RunningStack(services, catcher, config, public_url)
+    finally:
+        await services.stop()
+        await catcher.stop()

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -54,7 +55,9 @@ def test_run_refuses_to_start_on_a_taken_port_and_names_the_variable(tmp_path):
         environment = {**os.environ, "OMBUDSDESK_VAR_DIR": str(tmp_path / "var"),
                        "OMBUDSDESK_EMBEDDED_NATS_PORT": str(free_port()), "OMBUDSDESK_MAILCATCHER_PORT": str(free_port()),
                        "OMBUDSDESK_SMTP_PORT": str(taken), "OMBUDSDESK_INTAKE_HEALTH_PORT": str(free_port()),
-                       "OMBUDSDESK_REGISTRY_API_PORT": str(free_port())}
+                       "OMBUDSDESK_REGISTRY_API_PORT": str(free_port()),
+                       "OMBUDSDESK_NOTIFIER_HEALTH_PORT": str(free_port()),
+                       "OMBUDSDESK_PUBLIC_WEB_PORT": str(free_port())}
         result = subprocess.run([sys.executable, "-m", "ombudsdesk", "run"], env=environment, cwd=tmp_path,
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
@@ -63,7 +66,7 @@ def test_run_refuses_to_start_on_a_taken_port_and_names_the_variable(tmp_path):
 
 @pytest.mark.slow
 def test_run_prints_where_to_send_mail_and_the_acknowledgment_lands_in_the_outbox(tmp_path):
-    smtp_port = free_port()
+    smtp_port, web_port = free_port(), free_port()
     environment = {
         **os.environ,
         "OMBUDSDESK_VAR_DIR": str(tmp_path / "var"),
@@ -72,6 +75,8 @@ def test_run_prints_where_to_send_mail_and_the_acknowledgment_lands_in_the_outbo
         "OMBUDSDESK_SMTP_PORT": str(smtp_port),
         "OMBUDSDESK_INTAKE_HEALTH_PORT": str(free_port()),
         "OMBUDSDESK_REGISTRY_API_PORT": str(free_port()),
+        "OMBUDSDESK_NOTIFIER_HEALTH_PORT": str(free_port()),
+        "OMBUDSDESK_PUBLIC_WEB_PORT": str(web_port),
         "PYTHONUNBUFFERED": "1",
     }
     environment.pop("OMBUDSDESK_NATS_URL", None)
@@ -83,6 +88,9 @@ def test_run_prints_where_to_send_mail_and_the_acknowledgment_lands_in_the_outbo
         assert f":{smtp_port}" in banner
         assert "plaintes@ombudsdesk.localhost" in banner
         assert "/backoffice/welcome/" in banner  # a first start: the administrator's one-time login link
+        assert f"Public complaint form (for citizens): http://127.0.0.1:{web_port}/" in banner
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/complaint", timeout=10) as form:
+            assert "Introduire une plainte" in form.read().decode()
         sent_at = time.monotonic()
         send_mail(smtp_port, complaint_mail("Jeanne Dupont <jeanne@example.org>", "Ma plainte", "Bonjour, ..."))
         [acknowledgment] = wait_for_files(tmp_path / "var" / "outbox", "*.eml", timeout=30)

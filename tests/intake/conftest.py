@@ -14,7 +14,7 @@ from tests.intake.dovecot import Dovecot, dovecot_binary
 def _running_dovecot(tls: bool) -> Iterator[Dovecot]:
     binary = dovecot_binary()
     if binary is None:
-        require_or_skip("Dovecot is not installed (deploy/test-deps/install-dovecot.sh installs dovecot-imapd)")
+        require_or_skip("Dovecot is not installed (deploy/test-deps/install-system-packages.sh installs dovecot-imapd)")
     if tls and shutil.which("openssl") is None:
         require_or_skip("openssl is needed to make the test certificate of Dovecot's IMAPS listener")
     server = Dovecot(binary, tls=tls)

@@ -4,7 +4,7 @@ temporary directory, plaintext login on 127.0.0.1 only, on a free port.
 Dovecot refuses to run its login processes as root, so when the tests run as root the login and internal processes
 use Dovecot's unprivileged system users (`dovenull`, `dovecot`) and the mail user is `nobody`; the temporary directory
 is made traversable for them. As an ordinary user, every process simply runs as that user.
-Installed by `deploy/test-deps/install-dovecot.sh` (called by `make test`).
+Installed by `deploy/test-deps/install-system-packages.sh` (called by `make test`).
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ import yaml
 
 from shared import streams
 from shared.events import DeliveryFailed, MessageReceived
-from shared.messaging import ensure_streams, make_broker
+from shared.messaging import make_broker
+from shared.stream_admin import ensure_streams
 from services.intake.message.understanding import ParseContext, understand
 from services.intake.pipeline import AcceptStatus, IntakePipeline
 from services.intake.stores import ensure_intake_buckets

@@ -10,7 +10,8 @@ from nats.js.errors import ObjectNotFoundError
 
 from shared import streams
 from shared.events import MessageReceived
-from shared.messaging import ensure_streams, make_broker
+from shared.messaging import make_broker
+from shared.stream_admin import ensure_streams
 from services.intake.message.message_key import message_key
 from services.intake.pipeline import AcceptStatus, IntakePipeline
 from services.intake.stores import ObjectStorage, ensure_intake_buckets

@@ -30,7 +30,8 @@ from services.intake.channels.imap_poller import (
 from services.intake.message.message_key import message_key
 from services.intake.pipeline import AcceptOutcome, IntakePipeline
 from services.intake.settings import IntakeSettings
-from shared.messaging import ensure_streams, make_broker
+from shared.messaging import make_broker
+from shared.stream_admin import ensure_streams
 from shared.settings import CommonSettings
 from tests.intake.imap_support import (
     append_mails,

@@ -20,7 +20,8 @@ from services.intake.pipeline import AcceptStatus, IntakePipeline
 from services.intake.settings import IntakeSettings
 from shared import streams
 from shared.events import Channel, MessageReceived
-from shared.messaging import ensure_streams, make_broker
+from shared.messaging import make_broker
+from shared.stream_admin import ensure_streams
 from tests.intake.letter_support import make_pdf, metadata
 from tests.intake.support import read_object, stream_events
 

@@ -23,7 +23,8 @@ from services.intake.letters.scan_to_email import (
 from services.intake.settings import IntakeSettings
 from shared import streams
 from shared.events import Channel, MessageReceived, Provenance
-from shared.messaging import ensure_streams, make_broker
+from shared.messaging import make_broker
+from shared.stream_admin import ensure_streams
 from shared.settings import SettingsError, load_settings
 from tests.intake.letter_support import make_pdf
 from tests.intake.support import stream_events

@@ -6,7 +6,8 @@ from __future__ import annotations
 from nats.js.object_store import OBJ_STREAM_TEMPLATE
 
 from shared import streams
-from shared.messaging import ensure_streams, make_broker
+from shared.messaging import make_broker
+from shared.stream_admin import ensure_streams
 from services.intake.stores import ObjectStorage
 from tests.intake.support import asend, citizen_mail, intake_settings, read_object, running_intake, settled
 

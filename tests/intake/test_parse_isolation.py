@@ -13,7 +13,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from shared.messaging import ensure_streams, make_broker
+from shared.messaging import make_broker
+from shared.stream_admin import ensure_streams
 from services.intake.pipeline import AcceptStatus, IntakePipeline
 from services.intake.stores import ensure_intake_buckets
 from services.intake.message.understanding import ParseContext, understand

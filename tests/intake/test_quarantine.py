@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from ombudsdesk.embedded_nats import free_port
 from shared import streams
 from shared.events import MessageReceived
-from shared.messaging import ensure_streams, make_broker
+from shared.messaging import make_broker
+from shared.stream_admin import ensure_streams
 from services.intake.cli import app
 from services.intake.pipeline import AcceptStatus, IntakePipeline
 from services.intake.stores import ensure_intake_buckets

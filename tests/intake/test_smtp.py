@@ -99,7 +99,7 @@ async def test_same_mail_by_smtp_and_then_imap_copy_gives_one_event(nats_server,
     assert len(await received_events(nats_server.url)) == 1
 
 
-async def test_health_answers_503_while_nats_is_down(nats_server, tmp_path):
+async def test_ready_answers_503_while_nats_is_down(nats_server, tmp_path):
     import json
     import urllib.error
     import urllib.request
@@ -110,7 +110,7 @@ async def test_health_answers_503_while_nats_is_down(nats_server, tmp_path):
 
     def probe() -> tuple[int, dict]:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=10) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())

@@ -33,6 +33,7 @@ def notifier_settings(nats_url: str, database_url: str, sink: SmtpSink, tmp_path
         supervisor_address="supervision@ombudsdesk.localhost",
         message_id_domain="notices.ombudsdesk.test",
         ack_wait_seconds=5,
+        notifier_health_port=0,  # tests run side by side: a probe port is asked for by the tests that use it
     )
     values.update(overrides)
     return NotifierSettings(**values)

@@ -18,7 +18,8 @@ from aiosmtpd.controller import Controller
 
 from ombudsdesk.embedded_nats import free_port
 from shared.events import ComplaintRegistered, Event, Party
-from shared.messaging import ensure_streams, make_broker, publish_event
+from shared.messaging import make_broker, publish_event
+from shared.stream_admin import ensure_streams
 from shared.settings import CommonSettings
 
 

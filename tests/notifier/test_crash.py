@@ -33,6 +33,7 @@ def start_notifier_process(nats_url: str, database_url: str, sink: SmtpSink, tmp
         "OMBUDSDESK_RELAY_LEASE_SECONDS": "2",
         "OMBUDSDESK_ACK_WAIT_SECONDS": "2",
         "OMBUDSDESK_LOG_LEVEL": "WARNING",
+        "OMBUDSDESK_NOTIFIER_HEALTH_PORT": "0",  # tests run side by side: no fixed probe port
     }
     log = open(tmp_path / "notifier.log", "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen([sys.executable, "-m", "services.notifier"], cwd=ROOT, env=env, stdout=log,

@@ -14,7 +14,7 @@ from services.notifier.wiring import NotifierService
 from services.registry.notice_preview import NoticePreviewer
 from shared import streams
 from shared.events import NoticePreview, NoticePreviewRequest, NoticeRequested, Party, PreviewProblem
-from shared.messaging import ensure_streams
+from shared.stream_admin import ensure_streams
 from tests.notifier.support import SmtpSink, publish, wait_until
 
 NUMBER = "MED-2026-00077"

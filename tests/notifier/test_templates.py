@@ -46,6 +46,13 @@ SAMPLE = {
     "channel": "email",
     "org": organisation_variables(SETTINGS, "fr"),
     "day": date(2026, 11, 24),
+    # A request for the administration's position and its reminder (issue 15).
+    "administration_name": "Service fédéral des Pensions",
+    "contact_person": "Mme Martin",
+    "questions": "1. Pourquoi la pension n'a-t-elle pas été versée ?",
+    "requested_on": date(2026, 11, 24),
+    # The citizen's personal link and the survey invitation (issue 17), as the handler opens them.
+    "link_url": "https://public.example.be/my-file/0123456789abcdefAAAABBBBCCCCDDDDEEEEFFFFGGGGHHHH",
     "files": [
         {"case_number": "MED-2026-00042", "deadline_kind": "answer", "due": date(2026, 11, 27), "missed": False,
          "subject_line": "Retard de paiement"},

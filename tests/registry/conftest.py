@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 from services.registry.settings import RegistrySettings
 from services.registry.wiring import RegistryService, build_registry
 from shared.events import Event, MessageReceived, Party
-from shared.messaging import ensure_streams
+from shared.stream_admin import ensure_streams
 
 _keys = itertools.count(1)
 

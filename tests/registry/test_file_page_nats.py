@@ -20,7 +20,7 @@ from services.registry.backoffice.pages.file_originals import OriginalStore
 from services.registry.notice_preview import NoticePreviewer
 from shared import streams
 from shared.events import AttachmentRef, MessageReceived, NoticeRequested, Party
-from shared.messaging import ensure_streams
+from shared.stream_admin import ensure_streams
 from tests.backoffice.conftest import TEST_CSRF, backoffice_app  # noqa: F401 - the fixture
 from tests.backoffice.helpers import principal
 from tests.notifier.conftest import notifier_settings, smtp_sink  # noqa: F401 - the fixture

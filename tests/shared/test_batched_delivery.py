@@ -21,10 +21,10 @@ from shared.messaging import (
     BATCH_WAIT_SECONDS,
     CommitGroup,
     durable_subscriber,
-    ensure_streams,
     in_batched_delivery,
     make_broker,
 )
+from shared.stream_admin import ensure_streams
 from shared.settings import CommonSettings
 from tests.shared.test_messaging import sample_registered
 

@@ -13,7 +13,8 @@ from faststream.nats import JStream, NatsMessage, PullSub
 
 from shared import streams
 from shared.deadletters import list_dead_letters, replay_dead_letter
-from shared.messaging import DeliveryPolicy, ensure_streams, make_broker, publish_event, settle_delivery
+from shared.messaging import DeliveryPolicy, make_broker, publish_event, settle_delivery
+from shared.stream_admin import ensure_streams
 from shared.settings import CommonSettings
 from tests.shared.test_messaging import sample_registered
 

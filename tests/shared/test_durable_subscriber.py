@@ -15,7 +15,8 @@ from faststream.nats.message import NatsMessage as NatsMessageClass
 
 from shared import streams
 from shared.events import ComplaintRegistered, DeadLettered
-from shared.messaging import durable_subscriber, ensure_streams, make_broker, publish_event
+from shared.messaging import durable_subscriber, make_broker, publish_event
+from shared.stream_admin import ensure_streams
 from shared.settings import CommonSettings
 from tests.shared.test_messaging import sample_registered
 

@@ -11,7 +11,8 @@ from faststream.middlewares import AckPolicy
 
 from shared import streams
 from shared.events import ComplaintRegistered, DeadLettered, Party
-from shared.messaging import DeliveryPolicy, ensure_streams, make_broker, publish_event, settle_delivery
+from shared.messaging import DeliveryPolicy, make_broker, publish_event, settle_delivery
+from shared.stream_admin import ensure_streams
 from shared.settings import CommonSettings
 
 

@@ -37,6 +37,7 @@ from typing import Any, AnyStr
 import structlog
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
 
+from shared import observability
 from shared.events import Channel, Provenance
 from shared.logging import log_digest
 from services.intake.channels import aiosmtpd_internals as internals
@@ -102,6 +103,7 @@ class IntakeSMTP(SMTP):
             if not self.connections.admit(client):
                 # Refused before the greeting (RFC 5321 3.1: a server may answer 421 instead of 220).
                 self._refused = True
+                observability.mail_refused("smtp", "too_many_connections")
                 transport.write(f"{self.limits.too_many_connections()}\r\n".encode())  # type: ignore[attr-defined]
                 transport.close()
                 log.warning("smtp.connection_refused", connections=self.connections.total,
@@ -133,14 +135,17 @@ class IntakeSMTP(SMTP):
         async def counted(arg: str | None) -> None:
             self._commands += 1
             if self._commands > self.limits.max_commands:
+                observability.mail_refused("smtp", "too_many_commands")
                 await self._close_with(self.limits.too_many_commands())
                 return
             if self.loop.time() - self._opened_at > self.limits.max_session_seconds and name != "QUIT":
+                observability.mail_refused("smtp", "session_too_long")
                 await self._close_with(self.limits.session_too_long())
                 return
             if name == "RCPT" and self.envelope is not None and \
                     len(self.envelope.rcpt_tos) >= self.limits.max_recipients:
                 # RFC 5321 4.5.3.1.10: the client sends the other recipients in another transaction.
+                observability.mail_refused("smtp", "too_many_recipients")
                 await self.push(self.limits.too_many_recipients())
                 return
             await method(arg)
@@ -156,6 +161,7 @@ class IntakeSMTP(SMTP):
     async def push(self, status: AnyStr) -> None:
         # aiosmtpd's own texts for our limits, given their enhanced status codes and the limit's value (RFC 3463).
         if isinstance(status, str) and status in _LIMIT_ANSWERS:
+            observability.mail_refused("smtp", "too_big" if status.startswith("552") else "line_too_long")
             status = _LIMIT_ANSWERS[status](self.limits)
         await super().push(status)
 
@@ -254,6 +260,7 @@ class IntakeSMTP(SMTP):
                 continue
             data += memoryview(line)[start:]
         if too_much:
+            observability.mail_refused("smtp", "too_big")
             await self.push(self.limits.message_too_big())
             internals.reset_after_data(self)
             return
@@ -321,6 +328,7 @@ class IntakeHandler:
         if address.strip().lower() not in self.allowed:
             # Not the address itself (personal data): a short digest, enough to tell repeats apart in the logs.
             log.info("smtp.recipient_refused", recipient_digest=log_digest(address))
+            observability.mail_refused("smtp", "recipient_not_ours")
             return "550 5.1.1 Recipient address rejected: not a complaint address here"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
@@ -347,6 +355,7 @@ class IntakeHandler:
         except Exception as error:  # noqa: BLE001 - whatever failed, the sender must keep the mail and retry
             # The error's type only: its text may quote the message; the client as a digest (an IP is personal data).
             log.error("smtp.temporary_failure", error=type(error).__name__, client=log_digest(provenance.peer_ip))
+            observability.mail_refused("smtp", "temporary_failure")
             return "451 4.3.0 Temporary failure, please try again later"
         key = spooled.spool_id
         log.info("smtp.spooled", spool_id=key[:16], size=len(trace) + len(sent), duplicate=not spooled.fresh)

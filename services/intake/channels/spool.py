@@ -28,16 +28,16 @@ from typing import Any, Literal
 
 import structlog
 from nats.js import JetStreamContext
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, KeyDeletedError, KeyNotFoundError
+from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared import streams
 from shared.events import Channel, Provenance
 from shared.messaging import DeliveryPolicy
+from shared.stream_admin import patiently
 from services.intake.jetstream_internals import Chunks
 from services.intake.arrival import Arrival
-from services.intake.stores import ObjectStorage, cancel_all, key_value_bucket, settle
+from services.intake.stores import ObjectStorage, key_value_bucket, settle
 
 log = structlog.get_logger(__name__)
 
@@ -95,29 +95,15 @@ class Spooled:
     fresh: bool  # False: the same message was already spooled within the stream's duplicate window
 
 
-def spool_stream_config(replicas: int) -> StreamConfig:
-    return StreamConfig(
-        name=streams.STREAM_INTAKE_SPOOL,
-        description="Mail accepted by intake and not yet understood (work queue)",
-        subjects=[streams.SUBJECT_INTAKE_SPOOL],
-        retention=RetentionPolicy.WORK_QUEUE,
-        storage=StorageType.FILE,
-        duplicate_window=streams.DUPLICATE_WINDOW_SECONDS,
-        num_replicas=replicas,
-    )
-
-
 async def ensure_spool(js: JetStreamContext, replicas: int, ack_wait_seconds: float) -> None:
-    """Create or update the spool stream, its consumer and the attempts bucket (idempotent, every process at start)."""
-    config = spool_stream_config(replicas)
-    try:
-        await js.add_stream(config)
-    except BadRequestError:
-        await js.update_stream(config)
+    """Create the spool's consumer and the attempts bucket (idempotent, every process at start). The spool stream
+    itself is created with every other stream by `shared.stream_admin.ensure_streams`, which runs first and never
+    changes an existing one (its replicas and placement are the operator's, `ombudsdesk streams update`)."""
     # The same durable-consumer settings as every event consumer (unlimited deliveries on the server: `SpoolWorker`
     # counts attempts itself and quarantines, so JetStream never drops an entry silently).
     policy = DeliveryPolicy(durable=streams.CONSUMER_INTAKE_SPOOL, ack_wait_seconds=ack_wait_seconds)
-    await js.add_consumer(streams.STREAM_INTAKE_SPOOL, policy.consumer_config())
+    # A cluster that has just created the spool stream may still be electing its leader: ask again (bounded).
+    await patiently(lambda: js.add_consumer(streams.STREAM_INTAKE_SPOOL, policy.consumer_config()))
     await SpoolAttempts(lambda: js, replicas).bucket()
 
 
@@ -203,15 +189,15 @@ class Spool:
             provenance=arrival.provenance,
             stored_raw=written,
         )
+        # The chunks acknowledged before the entry is published, never both at once: the two streams have their own
+        # leaders, and a leader change (issue 14's faults) can lose the chunks' publish yet keep the entry's. The
+        # sender's retry would then be a duplicate entry whose good chunks are discarded below, and the first entry
+        # would name chunks that do not exist: a complaint answered 250 and never registered.
+        await settle(acks, PUBLISH_TIMEOUT_SECONDS)
         js: JetStreamContext = self._js()
-        try:
-            # Queued right behind the chunks: one write, one round trip for both.
-            entry = await js.publish_async(streams.SUBJECT_INTAKE_SPOOL, b"", stream=streams.STREAM_INTAKE_SPOOL,
-                                           headers=envelope_headers(envelope))
-        except BaseException:
-            cancel_all(acks)
-            raise
-        await settle([*acks, entry], PUBLISH_TIMEOUT_SECONDS)
+        entry = await js.publish_async(streams.SUBJECT_INTAKE_SPOOL, b"", stream=streams.STREAM_INTAKE_SPOOL,
+                                       headers=envelope_headers(envelope))
+        await settle([entry], PUBLISH_TIMEOUT_SECONDS)
         fresh = not entry.result().duplicate
         if not fresh:  # the entry of the first copy names its own chunks: these would never be named
             await self.objects.discard_chunks(streams.BUCKET_RAW_MESSAGES, written.nuid)

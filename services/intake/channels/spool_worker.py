@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -35,7 +36,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from shared import streams
+from shared import observability, streams
 from shared.events import Channel
 from shared.messaging import DeliveryPolicy
 from services.intake.channels.acceptor import MessageAcceptor
@@ -214,6 +215,7 @@ class SpoolWorker:
                     await self._give_up(message, envelope,
                                         f"{starts - 1} earlier attempts never finished (the process died?)")
                     return
+            started = time.monotonic()
             try:
                 if not await self._accept_despite_transient_failures(message, envelope):
                     await self._release(message, sequence, redelivered)  # stopping: back to the spool
@@ -228,6 +230,7 @@ class SpoolWorker:
             if redelivered:
                 await self.attempts.forget(sequence)
             self.counters["done"] += 1
+            observability.event_settled(streams.CONSUMER_INTAKE_SPOOL, "ok", time.monotonic() - started)
 
     async def _accept_despite_transient_failures(self, message: Msg, envelope: SpoolEnvelope) -> bool:
         """Run the entry through the pipeline, waiting out NATS trouble; False if the worker stops meanwhile."""
@@ -244,6 +247,7 @@ class SpoolWorker:
                 delay = self.policy.retry_delay(attempt)
                 log.warning("intake.spool_waiting", attempt=attempt, retry_in_seconds=delay, error=repr(error))
                 self.counters["retried"] += 1
+                observability.event_settled(streams.CONSUMER_INTAKE_SPOOL, "retried")
                 try:
                     await asyncio.wait_for(self._stopping.wait(), delay)
                     return False
@@ -259,6 +263,7 @@ class SpoolWorker:
         delay = self.policy.retry_delay(delivery)
         log.warning("intake.spool_retry", delivery=delivery, retry_in_seconds=delay, error=repr(error))
         self.counters["retried"] += 1
+        observability.event_settled(streams.CONSUMER_INTAKE_SPOOL, "retried")
         try:
             await message.nak(delay=delay)
         except Exception as failure:  # noqa: BLE001 - without the nak JetStream redelivers after ack_wait anyway
@@ -278,6 +283,7 @@ class SpoolWorker:
             return
         log.error("intake.spool_given_up", reason=reason)
         self.counters["given_up"] += 1
+        observability.event_settled(streams.CONSUMER_INTAKE_SPOOL, "quarantined")
         await self._ack(message)
         if message.metadata.sequence is not None and (message.metadata.num_delivered or 1) > 1:
             await self.attempts.forget(message.metadata.sequence.stream)

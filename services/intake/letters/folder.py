@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from shared import observability
 from shared.logging import log_digest
 
 from services.intake.letters.intake import accept_letter
@@ -382,6 +383,7 @@ class LetterFolder:
             else:
                 self.totals["imported"] += len(report.imported)
                 self.totals["rejected"] += len(report.rejected)
+                observability.mail_refused("letters", "letter_rejected", len(report.rejected))
                 self.waiting = len(report.waiting)
                 self.last_error = "; ".join(f"{name}: {error}" for name, error in report.failed.items()) or None
             await asyncio.sleep(self.poll_seconds)

@@ -46,6 +46,7 @@ from services.intake.letters.metadata import (
 from services.intake.message.message_key import message_key, raw_message_id
 from services.intake.channels.acceptor import MessageAcceptor
 from services.intake.arrival import AcceptOutcome, AcceptStatus, Arrival
+from shared import observability
 from shared.events import Provenance
 
 log = structlog.get_logger(__name__)
@@ -251,6 +252,7 @@ class ScanToEmail:
         # In a worker thread: the letters folder is often a network share, and the event loop serves SMTP.
         await asyncio.to_thread(self._write_rejected, name, f"{header}\n\n{invalid.report(self.language)}", raw)
         # Field and code only: a problem's parameters may hold the sender's address or other personal data.
+        observability.mail_refused("scan_to_email", "letter_rejected")
         log.warning("letters.scan_email_rejected", file=f"{name}.eml",
                     problems=[f"{problem.field}:{problem.code}" for problem in invalid.problems])
         # "Quarantined" to the SMTP and IMAP channels: kept aside safely with a reason, not to be retried by them.

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from services.registry.access.roles import Permission, Principal
+from services.registry.access.roles import Principal
 
 GENESIS = "0" * 64
 
@@ -34,7 +34,9 @@ GENESIS = "0" * 64
 # `account.set_roles`, `account.disable`, `account.issue_token`, `account.issue_link`, ...).
 # `held.read`: the text of a message in the holding pen was shown (personal data, not yet any file's).
 FIXED_ACTIONS = ("file.read", "file.denied", "original.download", "attachment.download", "held.read", "export",
-                 "search", "login", "login.failed", "logout", "audit.view", "audit.export")
+                 "search", "login", "login.failed", "logout", "audit.view", "audit.export",
+                 # a citizen's personal link (issue 17, `citizen_responder.py`)
+                 "citizen.view", "citizen.message", "citizen.denied", "citizen.resend")
 ACTION_FAMILIES = ("change", "account")
 _ACTION = re.compile("|".join((
     *(re.escape(action) for action in FIXED_ACTIONS),

@@ -2,7 +2,7 @@
 checks they and `dependencies` use):
 
 - a Host header that is not one of the allowed names → 400 (DNS rebinding: a hostile page whose name resolves to
-  127.0.0.1 would otherwise talk to the API as same-origin); `/health` stays open for probes;
+  127.0.0.1 would otherwise talk to the API as same-origin); `/health`, `/ready`, `/metrics` stay open for probes;
 - a state-changing request to the JSON API whose body is not `application/json` → 415 (a cross-site "simple" POST
   — form or text/plain, which a browser sends without asking — never reaches a handler);
 - `cross_site_reason`: a state-changing browser request coming from another site (Sec-Fetch-Site, Origin, Referer);
@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-OPEN_PATHS = frozenset({"/health"})
+OPEN_PATHS = frozenset({"/health", "/ready", "/metrics"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 Scope = dict[str, Any]

@@ -38,6 +38,8 @@ class Permission(StrEnum):
     READ_AUDIT = "read_audit"  # the audit trail, per file and per person
     READ_INDICATORS = "read_indicators"  # aggregated figures of the annual report
     MANAGE_ACCOUNTS = "manage_accounts"  # accounts, roles, API tokens of others
+    MANAGE_DIRECTORY = "manage_directory"  # the directory of administrations the office writes to (issue 15)
+    EDIT_ANNUAL_REPORT = "edit_annual_report"  # the published annual report's introduction
 
 
 _FILE_WORK = frozenset({Permission.READ_FILES, Permission.ACT_ON_FILES, Permission.TAKE_FILES, Permission.EXPORT,
@@ -47,8 +49,9 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     Role.STAFF: _FILE_WORK | {Permission.MANUAL_ENTRY, Permission.READ_INDICATORS},
     Role.DPO: _FILE_WORK | {Permission.READ_DATA_PROTECTION, Permission.READ_AUDIT},
     Role.SUPERVISOR: _FILE_WORK | {Permission.REASSIGN, Permission.ALL_SERVICES, Permission.MANUAL_ENTRY,
-                                   Permission.READ_AUDIT, Permission.READ_INDICATORS},
-    Role.ADMIN: frozenset({Permission.MANAGE_ACCOUNTS, Permission.READ_INDICATORS}),
+                                   Permission.READ_AUDIT, Permission.READ_INDICATORS, Permission.EDIT_ANNUAL_REPORT},
+    Role.ADMIN: frozenset({Permission.MANAGE_ACCOUNTS, Permission.READ_INDICATORS, Permission.EDIT_ANNUAL_REPORT,
+                           Permission.MANAGE_DIRECTORY}),
 }
 
 

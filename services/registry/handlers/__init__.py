@@ -5,11 +5,20 @@ Which handler takes what (`HANDLERS`):
 - `incoming.py`: `MessageReceived` (a new complaint, a follow-up, a read receipt, or the holding pen);
 - `notifications.py`: `NotificationSent`, `NotificationFailed`;
 - `holding_pen.py`: `AttachHeld`, `RegisterHeld`, `DiscardHeld`;
-- `staff.py`: `Transition`, `DecideScreening`, `Extend`, `Assign`, `Classify`, `RecordFacts`, `AddRecommendation`,
-  `AddCorrespondent`;
+- `staff.py`: `Transition`, `DecideScreening`, `Extend`, `Assign`, `Classify`, `RecordFacts`, `AddCorrespondent`;
 - `backoffice.py`: `AddNote`, `LinkComplaints`, `UnlinkComplaints`, `SendMessage`; `merging.py`: `MergeComplaints`,
   `UndoMerge`; `manual_entry.py`: `RegisterManual` (the back office, issue 13);
 - `deadline_alerts.py`: `RaiseDeadlineAlerts` (sent by the deadline watcher);
+- `administrations.py`: `SaveAdministration`, `RequestPosition`, `ShareAdministrationMessage`,
+  `SweepPositionRequests` (the administration concerned, issue 15; its reply is filed by `incoming.py`);
+- `information_requests.py`: `RequestInformation`, `SweepInformationRequests` (requests for information to the
+  citizen, issue 15; the reply that ends the pause is filed by `incoming.py`);
+- `recommendations.py`: `AddRecommendation`, `IssueRecommendation`, `FollowUpRecommendation`,
+  `SetRecommendationReview`, `RemindRecommendationReviews` (recommendations followed up, issue 15);
+- `citizen_access.py`: `ResendCitizenLink`, `RevokeCitizenLinks`, `IssueCitizenLink`, `InviteToSurveys`,
+  `AnswerSurvey` (the citizen's personal link and the satisfaction survey, issue 17);
+- `privacy/handlers.py`: `PlaceLegalHold`, `ReleaseLegalHold`, `AnonymiseFile`, `EraseCorrespondent`,
+  `PurgeHeldMessage`, `RectifyContact` (retention, erasure and rectification, issue 16);
 - `filing.py` and `records.py`: what several of them write the same way; `ports.py`: the policy, the clock, the
   errors (`NotFound`, `Conflict`) and `Outcome`.
 
@@ -30,13 +39,17 @@ from typing import Any, TypeVar, overload
 
 from services.registry import commands
 from services.registry.handlers import (
+    administrations,
     backoffice,
+    citizen_access,
     deadline_alerts,
     holding_pen,
     incoming,
+    information_requests,
     manual_entry,
     merging,
     notifications,
+    recommendations,
     staff,
 )
 from services.registry.handlers.ports import (
@@ -48,6 +61,7 @@ from services.registry.handlers.ports import (
     utc_now,
 )
 from services.registry.repository import RegistryStore
+from services.registry.privacy import handlers as privacy  # issue 16 (after `handlers.records` is importable)
 from services.registry.unit_of_work import EventPublisher, UnitOfWork
 from shared.events import MessageReceived, NotificationFailed, NotificationSent
 
@@ -72,7 +86,6 @@ HANDLERS: Mapping[type, Handler] = {
     commands.Assign: staff.assign,
     commands.Classify: staff.classify,
     commands.RecordFacts: staff.record_facts,
-    commands.AddRecommendation: staff.add_recommendation,
     commands.AddCorrespondent: staff.add_correspondent,
     # the back office
     commands.AddNote: backoffice.add_note,
@@ -84,6 +97,33 @@ HANDLERS: Mapping[type, Handler] = {
     commands.RegisterManual: manual_entry.register_manual,
     # the deadline watcher
     commands.RaiseDeadlineAlerts: deadline_alerts.raise_deadline_alerts,
+    # recommendations followed up (issue 15)
+    commands.AddRecommendation: recommendations.add_recommendation,
+    commands.IssueRecommendation: recommendations.issue_recommendation,
+    commands.FollowUpRecommendation: recommendations.follow_up_recommendation,
+    commands.SetRecommendationReview: recommendations.set_recommendation_review,
+    commands.RemindRecommendationReviews: recommendations.remind_recommendation_reviews,
+    # the administration concerned (issue 15)
+    commands.SaveAdministration: administrations.save_administration,
+    commands.RequestPosition: administrations.request_position,
+    commands.ShareAdministrationMessage: administrations.share_administration_message,
+    commands.SweepPositionRequests: administrations.sweep_position_requests,
+    # requests for information to the citizen (issue 15)
+    commands.RequestInformation: information_requests.request_information,
+    commands.SweepInformationRequests: information_requests.sweep_information_requests,
+    # privacy: legal holds, anonymisation and erasure, rectification (issue 16)
+    commands.PlaceLegalHold: privacy.place_legal_hold,
+    commands.ReleaseLegalHold: privacy.release_legal_hold,
+    commands.AnonymiseFile: privacy.anonymise_file,
+    commands.EraseCorrespondent: privacy.erase_correspondent_of,
+    commands.PurgeHeldMessage: privacy.purge_held_message,
+    commands.RectifyContact: privacy.rectify_contact,
+    # the citizen's personal link and the satisfaction survey (issue 17)
+    commands.ResendCitizenLink: citizen_access.resend_citizen_link,
+    commands.RevokeCitizenLinks: citizen_access.revoke_citizen_links,
+    commands.IssueCitizenLink: citizen_access.issue_citizen_link,
+    commands.InviteToSurveys: citizen_access.invite_to_surveys,
+    commands.AnswerSurvey: citizen_access.answer_survey,
 }
 
 

@@ -5,8 +5,9 @@ and a complaint acknowledged, answered or paused since must not raise an alert o
 stored in the same transaction as its event; a concurrent watcher in another process hits the unique key, and the
 unit of work's retry then finds the alert raised.
 
-The alert of a data-protection complaint names only its number: its subject line goes to no one but a DPO, and
-the alert (and the digest built from it) may reach others (issue 13).
+The alert of a data-protection complaint names only its number and dates: its subject line and the service it
+concerns go to no one but a DPO, and the alert (and the digest built from it) reaches the supervisor too (issues 13,
+16).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ async def raise_deadline_alerts(command: RaiseDeadlineAlerts, *, uow: UnitOfWork
                 deadline_kind=alert.deadline.value,
                 due=alert.due,
                 handler=Party(email=complaint.handler) if complaint.handler else None,
-                service_concerned=complaint.service_concerned,
+                service_concerned=None if complaint.data_protection else complaint.service_concerned,
                 subject_line="" if complaint.data_protection else complaint.subject_line,
                 lead_days=alert.lead_days or 0,
             ))

@@ -4,10 +4,16 @@ staff's holding-pen decisions (`holding_pen.py`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date
+from typing import Any
 
+from services.registry.public import citizen_access
 from services.registry.complaint_state import ComplaintState
+from services.registry.mediation.dpo import dpo_notification
+from services.registry.mediation.duplicate_store import flag_possible_duplicates
 from services.registry.followups import Hold, RecordReceipt, receipt_disposition
+from services.registry.handlers import information_requests
 from services.registry.handlers.ports import RegisterClock, RegistryPolicy
 from services.registry.handlers.records import (
     SYSTEM_ACTOR,
@@ -20,13 +26,15 @@ from services.registry.handlers.records import (
     sender_address,
     sender_trust,
     state_columns,
+    state_of,
     stored_message_id,
 )
 from services.registry.models import CaseParty, Complaint, HeldMessage, ThreadMessage
 from services.registry.repository import Transaction
 from services.registry.screening import ScreeningFacts, ScreeningInput, ScreeningProposal, screen
+from services.registry.commands import FACTS
 from services.registry.vocabulary import Kind
-from shared.events import ComplaintRegistered, MessageAppended, MessageReceived, Party
+from shared.events import Channel, ComplaintRegistered, MessageAppended, MessageReceived, Party, SenderVerdict
 
 
 def legal_start(event: MessageReceived, clock: RegisterClock) -> date:
@@ -47,6 +55,7 @@ def screening_input(event: MessageReceived, received: date) -> ScreeningInput:
         text=event.text,
         language=event.language or event.sender.language,
         facts=ScreeningFacts(event.facts_date, event.last_step_date, event.first_line_contacted),
+        recipients=event.recipients,
     )
 
 
@@ -105,11 +114,14 @@ async def register_complaint(tx: Transaction, event: MessageReceived, proposal: 
         **state_columns(ComplaintState.registered(start, policy.rules)),
         **sender_trust(event),
     )
+    await flag_possible_duplicates(tx, complaint, policy.duplicate_window_days)
     await tx.add(complaint)
     if complaint.complainant_email:
         tx.stage(CaseParty(complaint_id=complaint.id, email=complaint.complainant_email, role="complainant",
                            added_by=actor, added_at=now))
     tx.stage(incoming_thread_message(complaint.id, event))
+    # The citizen's personal link (issue 17): its hash stored here, the link itself only sealed for the notifier.
+    citizen_link = citizen_access.issue_link(tx, complaint, policy.citizen, issued_by=SYSTEM_ACTOR, now=now)
     log_change(tx, complaint, "registered", actor, None,
                {"message_key": event.message_key, "linked_number": linked_number,
                 "sender_verdict": event.sender_verdict.value,
@@ -136,7 +148,13 @@ async def register_complaint(tx: Transaction, event: MessageReceived, proposal: 
         service_concerned=complaint.service_concerned,
         sender_verdict=event.sender_verdict,
         acknowledgment_suppressed=event.acknowledgment_suppressed,
+        citizen_link=citizen_link,
     ))
+    if complaint.data_protection:
+        # The DPO hears of a data-protection file when it is registered, not first from a deadline (issue 15).
+        notice = dpo_notification(number, start, complaint.answer_due, dpo)
+        if notice is not None:
+            tx.enqueue(notice)
     return complaint
 
 
@@ -156,9 +174,16 @@ async def append_message(tx: Transaction, number: str, event: MessageReceived, *
             "sender": (event.sender.email or "").strip().lower() or None, "subject": event.subject_line,
             "sender_verdict": event.sender_verdict.value,
             "acknowledgment_suppressed": event.acknowledgment_suppressed}, at=clock.now())
+    stated = stated_facts(event)
+    if stated:  # the citizen answered through their link, or staff typed a letter's metadata (issue 15)
+        apply_facts(tx, complaint, stated, actor=actor, reason="stated in a follow-up", policy=policy, clock=clock)
     if new_status and new_status != complaint.status:
+        before = state_of(complaint)
         change_status(tx, complaint, new_status, actor, explanation, clock=clock, policy=policy,
                       details={"message_key": event.message_key})
+        # The citizen's reply ends the pause of a request for information (issue 15): recorded with its days.
+        await information_requests.pause_ended(tx, complaint, before, actor=actor, clock=clock,
+                                               message_key=event.message_key)
     tx.enqueue(MessageAppended(
         complaint_number=complaint.number,
         message_key=event.message_key,
@@ -227,3 +252,50 @@ def hold_message(tx: Transaction, event: MessageReceived, decision: Hold, clock:
     )
     tx.stage(held)
     return held
+
+
+def stated_facts(event: MessageReceived) -> dict[str, Any]:
+    """The facts a follow-up states that the register takes as said: those of a message sent through the citizen's
+    personal link (verified by the registry: `citizen_access.vouch`) and those staff typed for a scanned letter;
+    never those of a mail (intake reads none from mail anyway). Only the facts given."""
+    trusted = (event.citizen_link_proof is not None and event.sender_verdict is SenderVerdict.VERIFIED) \
+        or event.channel is Channel.LETTER
+    if not trusted:
+        return {}
+    return {name: getattr(event, name) for name in FACTS if getattr(event, name) is not None}
+
+
+def apply_facts(tx: Transaction, complaint: Complaint, values: Mapping[str, Any], *, actor: str, reason: str | None,
+                policy: RegistryPolicy, clock: RegisterClock, forget: Iterable[str] = ()) -> bool:
+    """Record the facts screening weighs and screen again with them (the new proposal is what staff then confirm
+    or override); False when nothing changed."""
+    changes = set_changed(complaint, values, forget=forget)
+    if not changes:
+        return False
+    details: dict[str, Any] = dict(changes)
+    if policy.screening is not None:
+        proposal = screen(screening_input_of(complaint), policy.screening).to_dict()
+        details["proposal_admissible"] = proposal.get("admissible")
+        complaint.screening_proposal = proposal
+    complaint.updated_at = clock.now()
+    log_change(tx, complaint, "facts", actor, reason, details, at=clock.now())
+    return True
+
+
+def screening_input_of(c: Complaint) -> ScreeningInput:
+    """What screening reads of a registered complaint: what its first message said, and the facts on file."""
+    return ScreeningInput(received=c.legal_start, sender_name=c.complainant_name, sender_email=c.complainant_email,
+                          postal_address=c.complainant_postal_address, subject=c.subject_line, text=c.body,
+                          language=c.complainant_language,
+                          facts=ScreeningFacts(c.facts_date, c.last_step_date, c.first_line_contacted))
+
+
+def set_changed(complaint: Complaint, values: Mapping[str, Any], *, forget: Iterable[str] = ()) -> dict[str, Any]:
+    """Set the given columns (None: leave as is, unless the name is in `forget`) and return what changed, as
+    {column: {"from": old, "to": new}} for the change log."""
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        if (value is not None or name in set(forget)) and getattr(complaint, name) != value:
+            changes[name] = {"from": getattr(complaint, name), "to": value}
+            setattr(complaint, name, value)
+    return changes

@@ -20,6 +20,7 @@ from services.registry.followups import (
     RegisterNew,
     decide,
 )
+from services.registry.handlers import administrations, citizen_access
 from services.registry.handlers.filing import (
     append_message,
     hold_message,
@@ -44,6 +45,7 @@ def is_read_receipt(event: MessageReceived) -> bool:
 
 async def message_received(event: MessageReceived, *, uow: UnitOfWork, policy: RegistryPolicy,
                            clock: RegisterClock) -> Outcome:
+    event = await citizen_access.vouched(uow.store, event, policy, clock)  # sent through a personal link (issue 17)
     proposal = screen_message(event, policy, clock)
 
     async def receive(tx: Transaction) -> Outcome:
@@ -51,6 +53,11 @@ async def message_received(event: MessageReceived, *, uow: UnitOfWork, policy: R
         if found is not None:
             return await _replay(tx, event, *found)
         decision = await _route(tx, event, policy, clock)
+        if isinstance(decision, RegisterNew):  # not a complaint of an administration's (issue 15)
+            decision = await administrations.hold_unreferenced(tx, event) or decision
+        if isinstance(decision, Attach) and await administrations.file_administration_reply(
+                tx, decision.number, event, clock):
+            return Outcome("appended", decision.number)  # the administration's answer (issue 15)
         if isinstance(decision, RegisterNew):
             complaint = await register_complaint(tx, event, proposal, policy=policy, clock=clock,
                                                  linked_number=decision.linked_number)

@@ -9,6 +9,8 @@ from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 from services.registry import deadlines, workflow
+from services.registry.public.citizen_access import CitizenPolicy
+from services.registry.mediation.information_requests import InformationPolicy
 from services.registry.numbering import NumberFormat
 from services.registry.screening import ScreeningConfig
 
@@ -34,6 +36,12 @@ class RegistryPolicy:
     timezone: ZoneInfo
     reopen: workflow.ReopenPolicy
     screening: ScreeningConfig | None = None
+    # Possible duplicates (issue 15, `duplicates.py`): the window, in days, before a new complaint; 0 disables.
+    duplicate_window_days: int = 0
+    # Requests for information to the citizen (issue 15, `information_requests.py`): reminder and closing times.
+    information: InformationPolicy = InformationPolicy()
+    # The citizen's personal link and the satisfaction survey (issue 17, `citizen_access.py`): off by default.
+    citizen: CitizenPolicy = CitizenPolicy()
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from services.registry import workflow
+from services.registry.mediation.administrations import hidden_from_citizen
 from services.registry.complaint_state import ComplaintState
 from services.registry.handlers.ports import Conflict, NotFound, RegisterClock, RegistryPolicy
 from services.registry.models import ChangeLogEntry, Complaint, ThreadMessage
@@ -178,7 +179,8 @@ def change_status(
 # --- notices asked of the notifier -----------------------------------------------------------------------------------
 async def thread_references(tx: Transaction, complaint: Complaint) -> tuple[str | None, tuple[str, ...]]:
     """The citizen's first message (to answer) and every Message-ID of the thread (RFC 5322 3.6.4)."""
-    thread = await tx.thread(complaint.id)
+    thread = [m for m in await tx.thread(complaint.id) if not hidden_from_citizen(
+        party=m.party, citizen_visible=m.citizen_visible, notice_kind=m.notice_kind)]  # issue 15
     ids = tuple(f"<{m.message_id}>" for m in thread if m.message_id)
     first_in = next((f"<{m.message_id}>" for m in thread if m.direction == "in" and m.message_id), None)
     return first_in, ids

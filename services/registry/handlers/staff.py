@@ -8,14 +8,12 @@ command that build the command.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 from services.registry import deadlines
 from services.registry.commands import (
     FACTS,
     AddCorrespondent,
-    AddRecommendation,
     Assign,
     Classify,
     DecideScreening,
@@ -23,6 +21,8 @@ from services.registry.commands import (
     RecordFacts,
     Transition,
 )
+from services.registry.handlers import information_requests
+from services.registry.handlers.filing import apply_facts, set_changed
 from services.registry.handlers.ports import Conflict, RegisterClock, RegistryPolicy
 from services.registry.handlers.records import (
     change_status,
@@ -37,7 +37,6 @@ from services.registry.handlers.records import (
 )
 from services.registry.models import Complaint
 from services.registry.repository import Transaction
-from services.registry.screening import ScreeningFacts, ScreeningInput, screen
 from services.registry.unit_of_work import UnitOfWork
 from services.registry.vocabulary import Kind, Status
 
@@ -65,10 +64,13 @@ def _ombudsman(ombudsman_id: str | None, complaint: Complaint, policy: RegistryP
 async def _move(tx: Transaction, complaint: Complaint, command: Transition, policy: RegistryPolicy,
                 clock: RegisterClock) -> None:
     """The status change of `command` and the notice it calls for."""
+    before = state_of(complaint)
     entry = change_status(tx, complaint, command.target, command.actor, command.reason, clock=clock, policy=policy,
                           outcome=command.outcome, category=command.category, reasons=command.reasons,
                           redirect_to=command.redirect_to,
                           details={"redirect_to": command.redirect_to} if command.redirect_to else None)
+    # Leaving a pause ends the requests for information that waited (issue 15), with the days paused.
+    await information_requests.pause_ended(tx, complaint, before, actor=command.actor, clock=clock)
     if command.target == Status.INADMISSIBLE:
         await request_notice(tx, complaint, "inadmissible", entry.change_id,
                              {"reasons": list(command.reasons), "explanation": command.reason})
@@ -174,7 +176,7 @@ async def classify(command: Classify, *, uow: UnitOfWork, clock: RegisterClock) 
         raise Conflict(f"a theme is named in at most {THEME_MAX} characters")
 
     async def apply(tx: Transaction, complaint: Complaint) -> None:
-        changes = _changed(complaint, {"kind": command.kind, "theme": command.theme,
+        changes = set_changed(complaint, {"kind": command.kind, "theme": command.theme,
                                        "service_concerned": command.service,
                                        "data_protection": command.data_protection})
         if changes:
@@ -194,46 +196,8 @@ async def record_facts(command: RecordFacts, *, uow: UnitOfWork, policy: Registr
 
     async def apply(tx: Transaction, complaint: Complaint) -> None:
         values = {name: None if name in command.forget else getattr(command, name) for name in FACTS}
-        changes = _changed(complaint, values, forget=command.forget)
-        if not changes:
-            return
-        details: dict[str, Any] = dict(changes)
-        if policy.screening is not None:
-            proposal = screen(_screening_input(complaint), policy.screening).to_dict()
-            details["proposal_admissible"] = proposal.get("admissible")
-            complaint.screening_proposal = proposal
-        complaint.updated_at = clock.now()
-        log_change(tx, complaint, "facts", command.actor, command.reason, details, at=clock.now())
-
-    return await on_complaint(uow, command.number, apply)
-
-
-def _screening_input(c: Complaint) -> ScreeningInput:
-    """What screening reads of a registered complaint: what its first message said, and the facts on file."""
-    return ScreeningInput(received=c.legal_start, sender_name=c.complainant_name, sender_email=c.complainant_email,
-                          postal_address=c.complainant_postal_address, subject=c.subject_line, text=c.body,
-                          language=c.complainant_language,
-                          facts=ScreeningFacts(c.facts_date, c.last_step_date, c.first_line_contacted))
-
-
-def _changed(complaint: Complaint, values: Mapping[str, Any], *, forget: Iterable[str] = ()) -> dict[str, Any]:
-    """Set the given columns (None: leave as is, unless the name is in `forget`) and return what changed, as
-    {column: {"from": old, "to": new}} for the change log."""
-    changes: dict[str, Any] = {}
-    for name, value in values.items():
-        if (value is not None or name in set(forget)) and getattr(complaint, name) != value:
-            changes[name] = {"from": getattr(complaint, name), "to": value}
-            setattr(complaint, name, value)
-    return changes
-
-
-async def add_recommendation(command: AddRecommendation, *, uow: UnitOfWork, clock: RegisterClock) -> Complaint:
-    """A recommendation or improvement action drawn from the complaint (counted in the annual indicators)."""
-
-    async def apply(tx: Transaction, complaint: Complaint) -> None:
-        complaint.recommendations = [*complaint.recommendations, command.text]
-        complaint.updated_at = clock.now()
-        log_change(tx, complaint, "recommendation", command.actor, None, {"text": command.text}, at=clock.now())
+        apply_facts(tx, complaint, values, actor=command.actor, reason=command.reason, policy=policy, clock=clock,
+                    forget=command.forget)
 
     return await on_complaint(uow, command.number, apply)
 

@@ -19,12 +19,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.mailbox import plain_mailbox
 from services.registry.access.accounts import Account, AccountError, AccountStore, StaffSession
 from services.registry.access.audit import record_access
 from services.registry.access.dependencies import page_require
 from services.registry.access.roles import Permission, Principal, Role
 from services.registry.backoffice.i18n import Translator
-from services.registry.backoffice.pages.manual_entry import valid_email
 from services.registry.backoffice.rendering import BASE_PATH, render
 from services.registry.handlers import Registry
 from services.registry.vocabulary import LANGUAGES
@@ -127,7 +127,7 @@ async def add_user(request: Request, principal: Principal = Depends(admin_access
     kept = {"email": email, "display_name": display_name, "language": language, "roles": roles,
             "services": services or [], "services_text": str(form.get("services_text") or "")}
     errors: dict[str, str] = {}
-    if not valid_email(email):
+    if not plain_mailbox(email):
         errors["email"] = "admin.error.email"
     if len(display_name) > MAX_NAME:
         errors["display_name"] = "admin.error.too_long"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from services.registry import views
@@ -295,7 +294,8 @@ def directory_matches(screening: ScreeningConfig | None, query: str, language: s
                                        *(k for ks in entry.keywords.by_language.values() for k in ks)]))
         if all(word in haystack for word in words):
             found.append({"id": entry.id, "name": entry.name(language), "country": entry.country,
-                          "contact": ", ".join(entry.contact().values())})
+                          "contact": ", ".join(entry.contact().values()), "verified": entry.verified,
+                          "source": entry.source})
         if len(found) >= limit:
             break
     return found

@@ -11,13 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from email.errors import HeaderParseError
-from email.headerregistry import Address
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from shared.mailbox import plain_mailbox
 from services.registry import commands
 from services.registry.access.audit import record_access
 from services.registry.access.dependencies import page_require
@@ -50,18 +49,6 @@ class ManualForm:
     received_on: date | None = None
 
 
-def valid_email(value: str) -> bool:
-    """One plain mailbox the notifier can write to: ASCII, `local@domain.tld`, no display name, no quoting."""
-    if not value.isascii() or '"' in value or len(value) > LIMITS["email"]:
-        return False
-    try:
-        address = Address(addr_spec=value)
-    except (ValueError, IndexError, HeaderParseError):
-        return False
-    labels = address.domain.split(".")
-    return bool(address.username) and len(labels) >= 2 and all(labels) and address.addr_spec == value
-
-
 def read_form(raw: dict[str, Any], today: date) -> ManualForm:
     """The submitted form checked: kept as typed (trimmed), with an error key per wrong field."""
     values = {name: str(raw.get(name) or "").strip() for name in
@@ -86,7 +73,7 @@ def read_form(raw: dict[str, Any], today: date) -> ManualForm:
             errors["received_on"] = "manual_entry.error.date_future"
         elif form.received_on < EARLIEST:
             errors["received_on"] = "manual_entry.error.date_too_old"
-    if values["email"] and not valid_email(values["email"]):
+    if values["email"] and not plain_mailbox(values["email"]):
         errors["email"] = "manual_entry.error.email"
     if not values["text"]:
         errors["text"] = "manual_entry.error.text_required"

@@ -1,0 +1,133 @@
+"""Handlers of the citizen's personal link and of the satisfaction survey (issue 17; rules in
+`citizen_access.py` and `survey.py`): "send me my link again", staff revoking or re-issuing a file's links, the
+survey invitations of closed files, a survey's answers; and `vouched`, how the register takes a message sent through
+a link (called by `incoming.message_received` before it routes the message).
+
+Every link sent is a `citizen_link` notice whose context carries the link sealed for the notifier, and a change-log
+entry of the file (who asked for it: the citizen's request, or staff), never the token.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import select, update
+
+from services.registry.public import survey
+from services.registry.public.citizen_access import (
+    link_expires_on,
+    recent_requests,
+    vouch,
+)
+from services.registry.public.citizen_access import issue_link as issue_link_row
+from services.registry.commands import (
+    AnswerSurvey,
+    InviteToSurveys,
+    IssueCitizenLink,
+    ResendCitizenLink,
+    RevokeCitizenLinks,
+)
+from services.registry.handlers.ports import RegisterClock, RegistryPolicy
+from services.registry.handlers.records import locked_complaint, log_change, request_notice
+from services.registry.models import CitizenLink, Complaint
+from services.registry.repository import RegistryStore, Transaction
+from services.registry.unit_of_work import UnitOfWork
+from services.registry.vocabulary import Status
+from shared.events import MessageReceived, SurveyState
+
+log = structlog.get_logger(__name__)
+
+CITIZEN_REQUEST = "citizen request"  # `citizen_links.issued_by` of a link the citizen asked for again
+LINK_NOTICE = "citizen_link"
+SURVEY_NOTICE = "survey_invitation"
+
+
+async def vouched(store: RegistryStore, event: MessageReceived, policy: RegistryPolicy,
+                  clock: RegisterClock) -> MessageReceived:
+    """The message as the register takes it (`citizen_access.vouch`); only a message carrying a proof is read for."""
+    if event.citizen_link_proof is None:
+        return event
+    async with store._reading() as tx:  # noqa: SLF001 - a read of the store's own session factory
+        return await vouch(tx, event, policy.citizen, today=clock.today(), zone=clock.zone)
+
+
+async def _send_link(tx: Transaction, complaint: Complaint, policy: RegistryPolicy, clock: RegisterClock, *,
+                     actor: str, reason: str | None) -> bool:
+    sealed = issue_link_row(tx, complaint, policy.citizen, issued_by=actor, now=clock.now())
+    if sealed is None:
+        return False
+    await request_notice(tx, complaint, LINK_NOTICE, uuid.uuid4().hex, {"sealed_link": sealed})
+    log_change(tx, complaint, "citizen_link_sent", actor, reason, {}, at=clock.now())
+    return True
+
+
+async def resend_citizen_link(command: ResendCitizenLink, *, uow: UnitOfWork, policy: RegistryPolicy,
+                              clock: RegisterClock) -> bool:
+    number, email = command.number.strip().upper()[:40], command.email.strip().lower()[:320]
+
+    async def resend(tx: Transaction) -> bool:
+        complaint = await tx.complaint_by_number(number, for_update=True)
+        if complaint is None or not email or complaint.complainant_email != email:
+            return False
+        if complaint.status == Status.MERGED or complaint.automated:
+            return False
+        expires = link_expires_on(complaint, policy.citizen, clock.zone)
+        if expires is not None and clock.today() > expires:
+            return False
+        now = clock.now()
+        if await recent_requests(tx, complaint.id, CITIZEN_REQUEST, now - timedelta(days=1)) \
+                >= policy.citizen.resends_per_day:
+            return False
+        return await _send_link(tx, complaint, policy, clock, actor=CITIZEN_REQUEST, reason=None)
+
+    sent = await uow.run(f"citizen link {number}", resend)
+    log.info("citizen_link.resend_requested", sent=sent)  # neither the number nor the address: a citizen's input
+    return sent
+
+
+async def _revoke(tx: Transaction, complaint: Complaint, actor: str, reason: str | None,
+                  clock: RegisterClock) -> int:
+    links = list((await tx.session.execute(select(CitizenLink.id).where(
+        CitizenLink.complaint_id == complaint.id, CitizenLink.revoked_at.is_(None)))).scalars())
+    if links:
+        await tx.session.execute(update(CitizenLink).where(CitizenLink.id.in_(links))
+                                 .values(revoked_at=clock.now(), revoked_by=actor))
+        log_change(tx, complaint, "citizen_links_revoked", actor, reason, {"links": len(links)}, at=clock.now())
+    return len(links)
+
+
+async def revoke_citizen_links(command: RevokeCitizenLinks, *, uow: UnitOfWork, clock: RegisterClock) -> int:
+    async def revoke(tx: Transaction) -> int:
+        return await _revoke(tx, await locked_complaint(tx, command.number), command.actor, command.reason, clock)
+
+    return await uow.run(f"complaint {command.number}", revoke)
+
+
+async def issue_citizen_link(command: IssueCitizenLink, *, uow: UnitOfWork, policy: RegistryPolicy,
+                             clock: RegisterClock) -> bool:
+    async def issue(tx: Transaction) -> bool:
+        complaint = await locked_complaint(tx, command.number)
+        await _revoke(tx, complaint, command.actor, command.reason, clock)
+        return await _send_link(tx, complaint, policy, clock, actor=command.actor, reason=command.reason)
+
+    return await uow.run(f"complaint {command.number}", issue)
+
+
+async def invite_to_surveys(command: InviteToSurveys, *, uow: UnitOfWork, policy: RegistryPolicy,
+                            clock: RegisterClock) -> int:
+    async def invite(tx: Transaction) -> int:
+        invited = await survey.invite(tx, policy.citizen, now=clock.now(), zone=clock.zone)
+        for complaint, sealed in invited:
+            await request_notice(tx, complaint, SURVEY_NOTICE, "survey", {"sealed_link": sealed})
+        return len(invited)
+
+    return await uow.run("survey invitations", invite)
+
+
+async def answer_survey(command: AnswerSurvey, *, uow: UnitOfWork, clock: RegisterClock) -> SurveyState:
+    async def answer(tx: Transaction) -> SurveyState:
+        return await survey.record(tx, command.token, command.answers, today=clock.today())
+
+    return await uow.run("survey answer", answer)

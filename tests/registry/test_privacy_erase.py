@@ -1,0 +1,150 @@
+"""`ombudsdesk privacy erase|hold|release|rectify` against a real register (SQLite and PostgreSQL): the dry run lists
+every file and copy and changes nothing; the erasure asks for confirmation, erases the citizen's own files, their
+messages on another citizen's file and their held message — and nothing of them is left in any table — while a file
+under a legal hold is kept and the other citizen's data stay; a rectification is recorded without its values."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timezone
+
+from typer.testing import CliRunner
+
+from services.registry.access.audit import AuditFilter, AuditTrail
+from services.registry.commands import AddCorrespondent
+from services.registry.handlers import Registry
+from services.registry.privacy.cli import app
+from services.registry.repository import RegistryStore, migrate
+from services.registry.settings import RegistrySettings
+from services.registry.wiring import policy_from_settings
+from shared.database import create_engine
+from shared.events import MessageReceived, Party
+from tests.registry.privacy_scan import rows_mentioning
+
+NAME, EMAIL = "Ottoline Vexworth-Quabble", "ottoline.vexworth@example.org"
+PHRASE = "my heron-shaped mailbox was confiscated 4QZ"
+OTHER = "Baptistine Crumholt"
+AT = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
+
+
+class _NoPublish:
+    async def publish(self, rows):
+        return None
+
+
+def _mail(key: str, name: str, email: str, subject: str, body: str) -> MessageReceived:
+    return MessageReceived(message_key=key, received_at=AT, sender=Party(name=name, email=email),
+                           recipients=("plaintes@ombudsdesk.localhost",), subject_line=subject, text=body,
+                           message_id=f"<{key}@mail.example.org>")
+
+
+def _with_registry(database_url: str, action):
+    async def main():
+        engine = create_engine(database_url)
+        await migrate(engine)
+        try:
+            return await action(Registry(RegistryStore(engine), policy_from_settings(RegistrySettings()),
+                                         _NoPublish()), engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def _seed(database_url: str) -> dict[str, str]:
+    async def seed(registry: Registry, _engine) -> dict[str, str]:
+        first = (await registry.handle(_mail("e-1", NAME, EMAIL, f"Plainte: {PHRASE}", f"{NAME}: {PHRASE}"))).number
+        second = (await registry.handle(_mail("e-2", NAME, EMAIL, "Deuxième plainte", f"Encore {PHRASE}"))).number
+        other = (await registry.handle(_mail("e-3", OTHER, "baptistine@example.org", "Pension", "Ma pension"))).number
+        # The citizen writes on the other's file as an admitted correspondent, and once as a stranger (held).
+        await registry.handle(AddCorrespondent(other, EMAIL, "agent@med.be"))
+        appended = await registry.handle(_mail("e-4", NAME, EMAIL, f"Re: {other}", f"Témoignage: {PHRASE}"))
+        assert appended.action == "appended", appended
+        held = await registry.handle(_mail("e-5", NAME, EMAIL, "Sans numéro", f"{PHRASE} (bis)"))
+        assert held.action in ("held", "registered"), held
+        return {"first": first, "second": second, "other": other}
+
+    return _with_registry(database_url, seed)
+
+
+def test_erasure_on_request_from_the_command_line(database_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("OMBUDSDESK_REGISTRY_DATABASE_URL", database_url)
+    monkeypatch.setenv("OMBUDSDESK_VAR_DIR", str(tmp_path))
+    files = _seed(database_url)
+    runner = CliRunner()
+
+    held = runner.invoke(app, ["hold", files["second"], "--reason", "litigation 2026/77", "--by", "dpo@med.be"])
+    assert held.exit_code == 0, held.output
+    dry = runner.invoke(app, ["erase", EMAIL.upper(), "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    planned = json.loads(dry.output)
+    roles = {f["number"]: (f["role"], f["on_hold"]) for f in planned["files"]}
+    assert roles[files["first"]] == ("complainant", False)
+    assert roles[files["second"]] == ("complainant", True)
+    assert roles[files["other"]] == ("correspondent", False)
+    first_copies = next(f["copies"] for f in planned["files"] if f["number"] == files["first"])
+    assert first_copies["thread_messages"] >= 1 and first_copies["outbox_rows"] >= 1 and first_copies["parties"] == 1
+    text = runner.invoke(app, ["erase", EMAIL, "--dry-run", "--lang", "en"])
+    assert "complainant" in text.output and "dry run: nothing changed" in text.output and NAME not in text.output
+    assert _with_registry(database_url, lambda _r, engine: rows_mentioning(engine, (PHRASE,))) != {}
+
+    refused = runner.invoke(app, ["erase", EMAIL], input="n\n")
+    assert refused.exit_code == 1
+    assert _with_registry(database_url, lambda _r, engine: rows_mentioning(engine, (PHRASE,))) != {}
+
+    done = runner.invoke(app, ["erase", EMAIL, "--yes", "--json", "--by", "dpo@med.be"])
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.output)
+    erased_files = [n for n in result["done"] if not n.startswith("held:")]
+    assert sorted(erased_files) == sorted(n for n, (_role, on_hold) in roles.items() if not on_hold)
+    assert result["kept"] == {files["second"]: "legal hold"}
+
+    async def after(registry: Registry, engine):
+        store = registry.store
+        return (await rows_mentioning(engine, (NAME, EMAIL, PHRASE, "Vexworth")),
+                await store.complaint(files["other"]), await store.complaint(files["second"]),
+                await AuditTrail(engine).search(AuditFilter(action="change.*", limit=50)))
+
+    found, other, kept, audit = _with_registry(database_url, after)
+    # Only the held file still holds the citizen: no other table or row does.
+    assert set(found) <= {"complaints", "thread_messages", "outbox", "case_parties", "change_log",
+                          "complaints_fts", "complaints_fts_data"}
+    assert other.complainant_name == OTHER and other.complainant_email == "baptistine@example.org"
+    assert kept.complainant_email == EMAIL
+    assert ("change.anonymised", files["first"]) in [(e.action, e.number) for e in audit]
+    assert ("change.correspondent_erased", files["other"]) in [(e.action, e.number) for e in audit]
+    assert all(EMAIL not in json.dumps(e.details) for e in audit)
+
+    # Releasing the hold and erasing again leaves nothing of the citizen anywhere.
+    assert runner.invoke(app, ["release", files["second"], "--reason", "settled"]).exit_code == 0
+    again = runner.invoke(app, ["erase", EMAIL, "--yes"])
+    assert again.exit_code == 0, again.output
+    assert _with_registry(database_url, lambda _r, engine: rows_mentioning(engine, (NAME, EMAIL, PHRASE))) == {}
+    assert _with_registry(database_url, lambda _r, engine: rows_mentioning(engine, (OTHER,))) != {}
+
+
+def test_rectification_records_the_fields_not_the_values(database_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("OMBUDSDESK_REGISTRY_DATABASE_URL", database_url)
+    monkeypatch.setenv("OMBUDSDESK_VAR_DIR", str(tmp_path))
+    files = _seed(database_url)
+    runner = CliRunner()
+    new_address = "ottoline.new-address@example.net"
+    done = runner.invoke(app, ["rectify", files["first"], "--email", new_address, "--postal-address",
+                               "Quai Nouveau 1, 1000 Bruxelles", "--by", "dpo@med.be", "--reason", "citizen asked"])
+    assert done.exit_code == 0, done.output
+    bad = runner.invoke(app, ["rectify", files["first"], "--email", "not an address"])
+    assert bad.exit_code == 3
+
+    async def read(registry: Registry, engine):
+        found = await registry.store.complaint_file(files["first"])
+        audit = await AuditTrail(engine).search(AuditFilter(action="change.rectified", limit=5))
+        return found, audit
+
+    (complaint, _thread, changes, parties), audit = _with_registry(database_url, read)
+    assert complaint.complainant_email == new_address and complaint.complainant_postal_address.startswith("Quai")
+    assert new_address in parties and EMAIL not in parties
+    rectified = [c for c in changes if c.change == "rectified"]
+    assert rectified[0].details == {"fields": ["complainant_email", "complainant_postal_address"]}
+    assert [e.details for e in audit] == [{"fields": ["complainant_email", "complainant_postal_address"]}]
+    assert all(new_address not in json.dumps(e.details) and EMAIL not in (e.reason or "") for e in audit)
