@@ -183,3 +183,36 @@ async def running_stack(nats_url: str, folder: Path, *, databases: tuple[str, st
     finally:
         await services.stop()
         await catcher.stop()
+
+
+@dataclass
+class LoggedProcesses:
+    """What `logged_processes` yields: the three services as processes writing JSON logs, and their mail catcher."""
+
+    services: dict[str, ServiceProcess]
+    catcher: MailCatcher
+    config: StackConfig
+
+
+@asynccontextmanager
+async def logged_processes(nats_url: str, folder: Path, monkeypatch: object) -> AsyncIterator[LoggedProcesses]:
+    """The registry, the notifier and intake as real processes on SQLite files in `folder`, logging JSON lines at
+    INFO to `folder/logs/<service>.log`, once intake's SMTP port answers; stopped side by side afterwards."""
+    catcher = await start_catcher(folder / "outbox")
+    registry_url, notifier_url = sqlite_urls(folder)
+    config = StackConfig(nats_url=nats_url, var_dir=folder / "var", registry_database_url=registry_url,
+                         notifier_database_url=notifier_url, relay_port=catcher.port)
+    monkeypatch.setenv("OMBUDSDESK_LOG_FORMAT", "json")  # type: ignore[attr-defined]
+    monkeypatch.setenv("OMBUDSDESK_LOG_LEVEL", "INFO")  # type: ignore[attr-defined]
+    log_dir = folder / "logs"
+    log_dir.mkdir(exist_ok=True)
+    services = {name: ServiceProcess(name, config, log_dir) for name in ("registry", "notifier", "intake")}
+    for service in services.values():
+        service.start()
+    try:
+        await asyncio.to_thread(wait_for_port, config.smtp_port, 60)
+        yield LoggedProcesses(services, catcher, config)
+    finally:
+        # Side by side: each process takes its time to drain and stop.
+        await asyncio.gather(*(asyncio.to_thread(service.terminate) for service in services.values()))
+        await catcher.stop()

@@ -13,10 +13,9 @@ from pathlib import Path
 import nats
 import pytest
 
-from ombudsdesk.embedded_nats import wait_for_port
 from shared import streams
 from shared.events import MessageReceived
-from tests.e2e.stack import ServiceProcess, StackConfig, complaint_mail, send_mail_async, start_catcher
+from tests.e2e.stack import complaint_mail, logged_processes, send_mail_async
 
 
 def json_lines(path: Path) -> list[dict]:
@@ -49,20 +48,8 @@ async def published_message_key(nats_url: str) -> str:
 
 @pytest.mark.slow
 async def test_one_message_key_follows_a_complaint_through_the_three_services(nats_server, tmp_path, monkeypatch):
-    catcher = await start_catcher(tmp_path / "outbox")
-    config = StackConfig(nats_url=nats_server.url, var_dir=tmp_path / "var",
-                         registry_database_url=f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}",
-                         notifier_database_url=f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}",
-                         relay_port=catcher.port)
-    monkeypatch.setenv("OMBUDSDESK_LOG_FORMAT", "json")
-    monkeypatch.setenv("OMBUDSDESK_LOG_LEVEL", "INFO")
-    log_dir = tmp_path / "logs"
-    log_dir.mkdir()
-    services = {name: ServiceProcess(name, config, log_dir) for name in ("registry", "notifier", "intake")}
-    for service in services.values():
-        service.start()
-    try:
-        await asyncio.to_thread(wait_for_port, config.smtp_port, 60)
+    async with logged_processes(nats_server.url, tmp_path, monkeypatch) as running:
+        config, catcher, services = running.config, running.catcher, running.services
         mail = complaint_mail("Paul Martin <paul.martin@example.org>", "Plainte : le bus ne passe plus",
                               "Bonjour,\nle bus 12 ne passe plus depuis lundi.\n",
                               message_id=f"<{uuid.uuid4().hex}@example.org>")
@@ -70,10 +57,6 @@ async def test_one_message_key_follows_a_complaint_through_the_three_services(na
         acknowledgment = await catcher.next_mail(timeout=30)
         key = await published_message_key(nats_server.url)
         await asyncio.sleep(1.0)  # the notifier's "sent" line follows the relay's 250 by moments
-    finally:
-        # Side by side: each process takes its time to drain and stop.
-        await asyncio.gather(*(asyncio.to_thread(service.terminate) for service in services.values()))
-        await catcher.stop()
 
     logs = {name: json_lines(service.log_path) for name, service in services.items()}
     carrying = {name: [entry for entry in entries if entry.get("message_key") == key] for name, entries in logs.items()}

@@ -11,8 +11,7 @@ import os
 import smtplib
 import uuid
 
-from ombudsdesk.embedded_nats import wait_for_port
-from tests.e2e.stack import ServiceProcess, StackConfig, complaint_mail, send_mail_async, start_catcher
+from tests.e2e.stack import complaint_mail, logged_processes, send_mail_async
 
 
 def refused_recipient(port: int, address: str) -> int:
@@ -28,30 +27,14 @@ async def test_a_complaint_leaves_no_personal_data_in_any_log_line(nats_server, 
     name = f"Zéphyrine Quillebœuf{unique}"
     address = f"zq.{unique}@example.org"
     phrase = f"le lampadaire {unique} de la rue clignote"
-    catcher = await start_catcher(tmp_path / "outbox")
-    config = StackConfig(nats_url=nats_server.url, var_dir=tmp_path / "var",
-                         registry_database_url=f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}",
-                         notifier_database_url=f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}",
-                         relay_port=catcher.port)
-    monkeypatch.setenv("OMBUDSDESK_LOG_FORMAT", "json")
-    monkeypatch.setenv("OMBUDSDESK_LOG_LEVEL", "INFO")
-    log_dir = tmp_path / "logs"
-    log_dir.mkdir()
-    services = {service: ServiceProcess(service, config, log_dir) for service in ("registry", "notifier", "intake")}
-    for service in services.values():
-        service.start()
-    try:
-        await asyncio.to_thread(wait_for_port, config.smtp_port, 60)
+    async with logged_processes(nats_server.url, tmp_path, monkeypatch) as running:
+        config, catcher, services = running.config, running.catcher, running.services
         mail = complaint_mail(f"{name} <{address}>", f"Plainte : {phrase}",
                               f"Bonjour,\n{phrase} depuis trois semaines.\n{name}\n{address}",
                               message_id=f"<{uuid.uuid4().hex}@example.org>")  # not personal data
         await send_mail_async(config.smtp_port, mail)
         acknowledgment = await catcher.next_mail(timeout=30)
         refused = await asyncio.to_thread(refused_recipient, config.smtp_port, f"other.{unique}@example.org")
-    finally:
-        for service in services.values():
-            service.terminate()
-        await catcher.stop()
 
     assert acknowledgment["To"].addresses[0].addr_spec == address  # the complaint went all the way through
     assert refused == 550
