@@ -9,6 +9,7 @@ cannot do what is another's (publish another's subject, purge a stream, read ano
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import subprocess
 from dataclasses import dataclass
@@ -177,12 +178,10 @@ async def test_the_password_never_reaches_a_server_that_does_not_speak_tls(tmp_p
         writer.write(b'INFO {"server_id":"impostor","version":"2.15.1","auth_required":true,"max_payload":1048576}'
                      b"\r\n")
         await writer.drain()
-        try:
+        with contextlib.suppress(TimeoutError):  # the client gives up on the impostor: what it sent is kept
             async with asyncio.timeout(3):
                 while chunk := await reader.read(4096):
                     received.extend(chunk)
-        except TimeoutError:
-            pass
         writer.close()
 
     impostor = await asyncio.start_server(plaintext_server, "127.0.0.1", 0)
