@@ -26,7 +26,7 @@ from services.registry.access.audit import record_access
 from services.registry.access.dependencies import page_require
 from services.registry.access.roles import Permission, Principal
 from services.registry.backoffice.i18n import Translator
-from services.registry.backoffice.pages.file import _readable
+from services.registry.backoffice.pages.file import _readable, writable
 from services.registry.backoffice.pages.file_access import file_path, may_see
 from services.registry.backoffice.rendering import BASE_PATH, is_htmx, render
 from services.registry.commands import (
@@ -149,13 +149,10 @@ def _done(request: Request, complaint: Any) -> Response:
 
 @router.post("/files/{number}/position-requests")
 async def send_request(request: Request, number: str, principal: Principal = Depends(READ)) -> Response:
-    readable = await _readable(request, principal, number)
+    readable = await writable(request, principal, number)
     if isinstance(readable, Response):
         return readable
     found, reason = readable
-    if not principal.can(Permission.ACT_ON_FILES):
-        return render(request, principal, "file/error.html", status_code=403, message_key="error.forbidden",
-                      nav="register")
     form = await request.form()
     try:
         administration_id = int(str(form.get("administration_id") or ""))
@@ -178,13 +175,10 @@ async def send_request(request: Request, number: str, principal: Principal = Dep
 
 @router.post("/files/{number}/position-requests/share")
 async def share_message(request: Request, number: str, principal: Principal = Depends(READ)) -> Response:
-    readable = await _readable(request, principal, number)
+    readable = await writable(request, principal, number)
     if isinstance(readable, Response):
         return readable
     found, reason = readable
-    if not principal.can(Permission.ACT_ON_FILES):
-        return render(request, principal, "file/error.html", status_code=403, message_key="error.forbidden",
-                      nav="register")
     form = await request.form()
     visible = form.get("visible") == "1"
     try:

@@ -286,6 +286,15 @@ async def download_attachment(request: Request, number: str, object_name: str,
 
 
 # --- actions ---------------------------------------------------------------------------------------------------------
+async def writable(request: Request, principal: Principal, number: str) -> tuple[Sequence[Any], str] | Response:
+    """`_readable`, and the person may act on files: the file and the reason it is read for, or the refusal (the
+    page families that add actions to a file — position requests, information requests — call this)."""
+    readable = await _readable(request, principal, number)
+    if not isinstance(readable, Response) and not principal.can(Permission.ACT_ON_FILES):
+        return _error_page(request, principal, 403, "error.forbidden")
+    return readable
+
+
 def _refusal(error: Exception) -> tuple[str, str]:
     code = getattr(error.__cause__, "code", None) or getattr(error.__cause__, "reason", None)
     key = f"file.refused.{code}" if code in KNOWN_REFUSALS else "file.refused.conflict"
@@ -411,12 +420,10 @@ def preview_request(complaint: Any, kind: str, text: str, language: str | None) 
 
 @router.post("/files/{number}/answer/preview")
 async def preview_answer(request: Request, number: str, principal: Principal = Depends(READ)) -> Response:
-    readable = await _readable(request, principal, number)
+    readable = await writable(request, principal, number)
     if isinstance(readable, Response):
         return readable
     found, reason = readable
-    if not principal.can(Permission.ACT_ON_FILES):
-        return _error_page(request, principal, 403, "error.forbidden")
     form = await request.form()
     answer = {"kind": "final" if form.get("kind") == "final" else "message",
               "text": str(form.get("text") or "").replace("\r\n", "\n"),

@@ -37,7 +37,7 @@ from services.registry.access.dependencies import page_require
 from services.registry.access.roles import Permission, Principal
 from services.registry.api import command_action
 from services.registry.backoffice.i18n import Translator
-from services.registry.backoffice.pages.file import _error_page, _readable
+from services.registry.backoffice.pages.file import _readable, writable
 from services.registry.backoffice.pages.file_access import file_path
 from services.registry.backoffice.pages.file_view import text_context
 from services.registry.backoffice.rendering import is_htmx, render
@@ -155,12 +155,10 @@ def _request_key(principal: Principal, value: str) -> str:
 
 @router.post("/files/{number}/information-requests")
 async def send_request(request: Request, number: str, principal: Principal = Depends(READ)) -> Response:
-    readable = await _readable(request, principal, number)
+    readable = await writable(request, principal, number)
     if isinstance(readable, Response):
         return readable
     found, _reason = readable
-    if not principal.can(Permission.ACT_ON_FILES):
-        return _error_page(request, principal, 403, "error.forbidden")
     t = Translator(principal.language)
     form = await request.form()
     missing = tuple(str(v).strip() for v in form.getlist("missing") if isinstance(v, str) and v.strip())[:20]
