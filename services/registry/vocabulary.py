@@ -257,6 +257,16 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
     },
     "change": {
         "registered": {"fr": "Enregistrement", "nl": "Registratie", "de": "Registrierung", "en": "Registered"},
+        # Privacy (issue 16, `privacy/handlers.py`): the details of these entries name no person.
+        "anonymised": {"fr": "Anonymisation", "nl": "Anonimisering", "de": "Anonymisierung", "en": "Anonymised"},
+        "correspondent_erased": {"fr": "Effacement d'un correspondant", "nl": "Wissing van een correspondent",
+                                 "de": "Löschung eines Korrespondenten", "en": "Correspondent erased"},
+        "legal_hold_placed": {"fr": "Gel juridique posé", "nl": "Juridische bewaring ingesteld",
+                              "de": "Rechtliche Aufbewahrung angeordnet", "en": "Legal hold placed"},
+        "legal_hold_released": {"fr": "Gel juridique levé", "nl": "Juridische bewaring opgeheven",
+                                "de": "Rechtliche Aufbewahrung aufgehoben", "en": "Legal hold released"},
+        "rectified": {"fr": "Rectification des coordonnées", "nl": "Rechtzetting van de contactgegevens",
+                      "de": "Berichtigung der Kontaktdaten", "en": "Contact details rectified"},
         "status": {"fr": "Changement de statut", "nl": "Statuswijziging", "de": "Statusänderung",
                    "en": "Status change"},
         "assignment": {"fr": "Attribution", "nl": "Toewijzing", "de": "Zuweisung", "en": "Assignment"},

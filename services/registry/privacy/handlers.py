@@ -28,22 +28,8 @@ from services.registry.models import CaseParty, Complaint, LegalHold
 from services.registry.privacy.anonymise import anonymise_complaint, erase_correspondent, erase_held
 from services.registry.repository import Transaction
 from services.registry.unit_of_work import UnitOfWork
-from services.registry.vocabulary import LANGUAGES, VOCABULARIES, primary_language
+from services.registry.vocabulary import LANGUAGES, primary_language
 from shared.events import PersonalDataErased
-
-# The change-log entries of this package, as staff read them (`views.change_summary` shows the label; the details
-# name no person). Registered here, beside the handlers that write them.
-VOCABULARIES["change"].update({
-    "anonymised": {"fr": "Anonymisation", "nl": "Anonimisering", "de": "Anonymisierung", "en": "Anonymised"},
-    "correspondent_erased": {"fr": "Effacement d'un correspondant", "nl": "Wissing van een correspondent",
-                             "de": "Löschung eines Korrespondenten", "en": "Correspondent erased"},
-    "legal_hold_placed": {"fr": "Gel juridique posé", "nl": "Juridische bewaring ingesteld",
-                          "de": "Rechtliche Aufbewahrung angeordnet", "en": "Legal hold placed"},
-    "legal_hold_released": {"fr": "Gel juridique levé", "nl": "Juridische bewaring opgeheven",
-                            "de": "Rechtliche Aufbewahrung aufgehoben", "en": "Legal hold released"},
-    "rectified": {"fr": "Rectification des coordonnées", "nl": "Rechtzetting van de contactgegevens",
-                  "de": "Berichtigung der Kontaktdaten", "en": "Contact details rectified"},
-})
 
 REASON_MAX = 2000
 
