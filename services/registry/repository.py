@@ -597,17 +597,19 @@ class RegistryStore:
             yield Transaction(session)
 
     @asynccontextmanager
-    async def _reading(self) -> AsyncIterator[Transaction]:
+    async def reading(self) -> AsyncIterator[Transaction]:
+        """A unit of work that only reads (one consistent snapshot); the store's own queries and the read-only
+        services beside it (the public pages' answers, exports) use it."""
         async with self._sessions() as session, session.begin():
             yield Transaction(session)
 
     async def complaint(self, number: str) -> Complaint | None:
-        async with self._reading() as tx:
+        async with self.reading() as tx:
             return await tx.complaint_by_number(number)
 
     async def complaint_file(self, number: str) -> ComplaintFile | None:
         """The whole file: (complaint, thread, changes, parties), with `.extras` (notes, links, merges)."""
-        async with self._reading() as tx:
+        async with self.reading() as tx:
             complaint = await tx.complaint_by_number(number)
             if complaint is None:
                 return None

@@ -149,7 +149,7 @@ def test_a_link_expires_the_configured_days_after_the_file_closes_and_never_once
 async def test_registration_issues_a_link_whose_token_is_stored_nowhere(desk):
     number, token = await desk.register()
     selector, verifier = citizen_token_parts(token)
-    async with desk.registry.store._reading() as tx:
+    async with desk.registry.store.reading() as tx:
         [link] = (await tx.session.execute(select(CitizenLink))).scalars().all()
         payloads = [row.payload for row in (await tx.session.execute(select(OutboxEvent))).scalars()]
     assert link.selector == selector and link.verifier_hash == citizen_access.citizen_verifier_hash(verifier)
@@ -252,7 +252,7 @@ async def test_a_message_through_the_link_is_a_verified_follow_up_of_that_file(d
     number, token = await desk.register()
     outcome = await desk.registry.handle(_through_link(token, number, "link-1"))
     assert (outcome.action, outcome.number) == ("appended", number)
-    async with desk.registry.store._reading() as tx:
+    async with desk.registry.store.reading() as tx:
         entry = await tx.thread_message_by_key("link-1")
     assert entry.sender_email == JEANNE and entry.sender_verdict == SenderVerdict.VERIFIED.value
     assert "personal link" in entry.sender_evidence
@@ -271,7 +271,7 @@ async def test_a_forged_replayed_or_revoked_proof_is_held_for_staff(desk):
     assert (await desk.registry.handle(mail)).action == "held"
     await desk.registry.handle(RevokeCitizenLinks(number, actor="agent@ombudsdesk"))
     assert (await desk.registry.handle(_through_link(token, number, "link-4"))).action == "held"
-    async with desk.registry.store._reading() as tx:
+    async with desk.registry.store.reading() as tx:
         held = (await tx.session.execute(select(HeldMessage.message_key))).scalars().all()
     assert set(held) == {"link-forged", "link-3", mail.message_key, "link-4"}
 

@@ -98,7 +98,7 @@ async def test_two_answers_at_once_store_one(office):
     states = await asyncio.gather(*(registry.handle(AnswerSurvey(token, SurveyAnswers(overall=score)))
                                     for score in (1, 5)))
     assert sorted(states) == sorted([SurveyState.RECORDED, SurveyState.ANSWERED])
-    async with registry.store._reading() as tx:
+    async with registry.store.reading() as tx:
         assert len((await tx.session.execute(select(SurveyAnswer))).all()) == 1
         [invitation] = (await tx.session.execute(select(SurveyInvitation))).scalars().all()
     assert invitation.answered is True

@@ -49,7 +49,7 @@ async def vouched(store: RegistryStore, event: MessageReceived, policy: Registry
     """The message as the register takes it (`citizen_access.vouch`); only a message carrying a proof is read for."""
     if event.citizen_link_proof is None:
         return event
-    async with store._reading() as tx:  # noqa: SLF001 - a read of the store's own session factory
+    async with store.reading() as tx:
         return await vouch(tx, event, policy.citizen, today=clock.today(), zone=clock.zone)
 
 

@@ -9,20 +9,16 @@ addressee (`ix_recommendations_addressee`); the indicators group the year's reco
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.access.roles import VisibilityScope
 from services.registry.models import Administration, Complaint, Recommendation
 from services.registry.mediation.recommendations import FINAL, FollowUp
 from services.registry.repository import RegistryStore, Transaction, _scope_condition
-from shared.database import read_only
 
 __all__ = ["RecommendationFilter", "RecommendationRow", "addressees", "administration_name", "by_id",
            "by_request_key", "due_reviews", "indicator_groups", "list_recommendations", "of_complaint"]
@@ -63,13 +59,6 @@ async def due_reviews(tx: Transaction, today: date, *, after_id: int, limit: int
 
 
 # --- read-only queries -----------------------------------------------------------------------------------------------
-@asynccontextmanager
-async def _reading(store: RegistryStore) -> AsyncIterator[AsyncSession]:
-    """A transaction that only reads (on SQLite: no write lock, `shared.database.read_only`)."""
-    async with AsyncSession(read_only(store.engine), expire_on_commit=False) as session, session.begin():
-        yield session
-
-
 @dataclass(frozen=True)
 class RecommendationRow:
     """A recommendation as lists show it: the row, and its file's number (None: general)."""
@@ -115,7 +104,8 @@ async def list_recommendations(store: RegistryStore, criteria: RecommendationFil
     if visible is not None:
         conditions.append(visible)
     query = (query.where(and_(*conditions)) if conditions else query).order_by(Recommendation.id.desc())
-    async with _reading(store) as session:
+    async with store.reading() as tx:
+        session = tx.session
         rows = await session.execute(query.limit(criteria.limit).offset(criteria.offset))
         return [RecommendationRow(recommendation, number) for recommendation, number in rows.all()]
 
@@ -124,7 +114,8 @@ async def of_complaint(store: RegistryStore, complaint_id: int) -> list[Recommen
     """The recommendations drawn from one file, oldest first."""
     query = (select(Recommendation).where(Recommendation.complaint_id == complaint_id)
              .order_by(Recommendation.issued_on, Recommendation.id))
-    async with _reading(store) as session:
+    async with store.reading() as tx:
+        session = tx.session
         return list((await session.execute(query)).scalars())
 
 
@@ -132,7 +123,8 @@ async def file_number(store: RegistryStore, complaint_id: int | None) -> str | N
     """The number of the file a recommendation is drawn from (None: a general one)."""
     if complaint_id is None:
         return None
-    async with _reading(store) as session:
+    async with store.reading() as tx:
+        session = tx.session
         return (await session.execute(select(Complaint.number).where(Complaint.id == complaint_id))).scalar()
 
 
@@ -140,7 +132,8 @@ async def addressees(store: RegistryStore, limit: int = 500) -> list[str]:
     """The addressees named so far (the list's filter), by name."""
     query = (select(Recommendation.addressee).where(Recommendation.addressee != "").distinct()
              .order_by(Recommendation.addressee).limit(limit))
-    async with _reading(store) as session:
+    async with store.reading() as tx:
+        session = tx.session
         return list((await session.execute(query)).scalars())
 
 
@@ -150,6 +143,7 @@ async def indicator_groups(store: RegistryStore, year: int) -> list[tuple[str, s
     query = (select(Recommendation.addressee, Recommendation.status, general, func.count())
              .where(Recommendation.issued_on.between(date(year, 1, 1), date(year, 12, 31)))
              .group_by(Recommendation.addressee, Recommendation.status, "general"))
-    async with _reading(store) as session:
+    async with store.reading() as tx:
+        session = tx.session
         return [(str(a), str(s), bool(g), int(n)) for a, s, g, n in (await session.execute(query)).all()]
 

@@ -170,7 +170,7 @@ async def collect(store: RegistryStore, email: str) -> PersonData:
     data = PersonData(normalise_email(email))
     if not data.email:
         return data
-    async with store._reading() as tx:  # noqa: SLF001 - the store's read-only snapshot, as its own queries use
+    async with store.reading() as tx:
         session = tx.session
         ids = await _file_ids(session, data.email)
         data.by_complaint = {complaint_id: {key: [] for key in _PER_FILE} for complaint_id in ids}

@@ -24,7 +24,7 @@ log = structlog.get_logger(__name__)
 
 
 async def look_up(store: RegistryStore, message_key: str) -> CaseLookup:
-    async with store._reading() as tx:  # noqa: SLF001 - a read of the store's own session factory
+    async with store.reading() as tx:
         place = await tx.find_message_key(message_key)
         if place is None:
             return CaseLookup()

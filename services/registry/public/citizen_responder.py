@@ -61,7 +61,7 @@ class CitizenResponder:
 
     async def file(self, request: CitizenAccessRequest) -> CitizenFile:
         clock = self.registry.clock
-        async with self.registry.store._reading() as tx:  # noqa: SLF001 - a read of the store's own sessions
+        async with self.registry.store.reading() as tx:
             found = await link_of(tx, request.token)
             if found is None:
                 shown, number, why = None, None, "unknown"

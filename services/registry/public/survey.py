@@ -96,7 +96,7 @@ async def _invitation(tx: Transaction, token: str, today: date) -> SurveyInvitat
 
 
 async def state(store: RegistryStore, token: str, today: date) -> SurveyState:
-    async with store._reading() as tx:  # noqa: SLF001 - a read of the store's own session factory
+    async with store.reading() as tx:
         invitation = await _invitation(tx, token, today)
         if invitation is None:
             return SurveyState.UNKNOWN
@@ -122,7 +122,7 @@ async def indicators(store: RegistryStore, year: int) -> dict[str, Any] | None:
     """The `satisfaction` section of the year's indicators; None in a year without answers (a report of a year
     before the survey reads exactly as before). A year has at most thousands of answers: read as score rows."""
     columns = [getattr(SurveyAnswer, question) for question in SURVEY_QUESTIONS]
-    async with store._reading() as tx:  # noqa: SLF001 - a read of the store's own session factory
+    async with store.reading() as tx:
         rows = (await tx.session.execute(select(*columns).where(SurveyAnswer.year == year))).all()
     return averages(rows) if rows else None
 
@@ -130,7 +130,7 @@ async def indicators(store: RegistryStore, year: int) -> dict[str, Any] | None:
 async def comments(store: RegistryStore, year: int, limit: int = 500) -> list[str]:
     """The year's free comments, for staff reading them together: in no particular order (by the random id), without
     anything of who wrote them."""
-    async with store._reading() as tx:  # noqa: SLF001 - a read of the store's own session factory
+    async with store.reading() as tx:
         return list((await tx.session.execute(
             select(SurveyAnswer.comment).where(SurveyAnswer.year == year, SurveyAnswer.comment.is_not(None))
             .order_by(SurveyAnswer.id).limit(limit))).scalars())
