@@ -179,7 +179,7 @@ class ComplaintFilter:
             raise ValueError(f"unknown sort {self.sort!r}; expected one of: {', '.join(SORTS)}")
 
 
-def _scope_condition(entity: Any, scope: VisibilityScope, dialect: str = "postgresql") -> Any | None:
+def scope_condition(entity: Any, scope: VisibilityScope, dialect: str = "postgresql") -> Any | None:
     """The rows `scope` admits, as SQL (None: every row), mirroring `VisibilityScope.admits`.
 
     Excluding data-protection files keeps nearly every row: written `data_protection IS NOT true`, a form no
@@ -622,7 +622,7 @@ class RegistryStore:
         """The criteria but the text, on the complaints table or on a subset of its rows."""
         query = select(entity)
         if criteria.scope is not None:
-            admitted = _scope_condition(entity, criteria.scope, self.engine.dialect.name)
+            admitted = scope_condition(entity, criteria.scope, self.engine.dialect.name)
             if admitted is not None:
                 query = query.where(admitted)
         if criteria.status:
@@ -741,7 +741,7 @@ class RegistryStore:
                 and_(answer_open, Complaint.answer_due <= week_end)),
         ]
         if scope is not None:
-            admitted = _scope_condition(Complaint, scope, self.engine.dialect.name)
+            admitted = scope_condition(Complaint, scope, self.engine.dialect.name)
             if admitted is not None:
                 conditions.append(admitted)
         listed = select(Complaint, earliest.label("due"), kind.label("deadline_kind")).where(*conditions).subquery()

@@ -18,7 +18,7 @@ from sqlalchemy import and_, func, or_, select
 from services.registry.access.roles import VisibilityScope
 from services.registry.models import Administration, Complaint, Recommendation
 from services.registry.mediation.recommendations import FINAL, FollowUp
-from services.registry.repository import RegistryStore, Transaction, _scope_condition
+from services.registry.repository import RegistryStore, Transaction, scope_condition
 
 __all__ = ["RecommendationFilter", "RecommendationRow", "addressees", "administration_name", "by_id",
            "by_request_key", "due_reviews", "indicator_groups", "list_recommendations", "of_complaint"]
@@ -84,7 +84,7 @@ class RecommendationFilter:
 def _visible(store: RegistryStore, scope: VisibilityScope | None) -> Any | None:
     if scope is None:
         return None
-    admitted = _scope_condition(Complaint, scope, store.engine.dialect.name)
+    admitted = scope_condition(Complaint, scope, store.engine.dialect.name)
     return None if admitted is None else or_(Recommendation.complaint_id.is_(None), admitted)
 
 

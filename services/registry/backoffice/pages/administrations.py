@@ -26,7 +26,7 @@ from services.registry.access.audit import record_access
 from services.registry.access.dependencies import page_require
 from services.registry.access.roles import Permission, Principal
 from services.registry.backoffice.i18n import Translator
-from services.registry.backoffice.pages.file import _readable, writable
+from services.registry.backoffice.pages.file import file_for_reading, writable
 from services.registry.backoffice.pages.file_access import file_path, may_see
 from services.registry.backoffice.rendering import BASE_PATH, is_htmx, render
 from services.registry.commands import (
@@ -131,7 +131,7 @@ async def _file_part(request: Request, principal: Principal, complaint: Any, *, 
 
 @router.get("/files/{number}/position-requests")
 async def file_part(request: Request, number: str, principal: Principal = Depends(READ)) -> Response:
-    readable = await _readable(request, principal, number)
+    readable = await file_for_reading(request, principal, number)
     if isinstance(readable, Response):
         return readable
     found, reason = readable

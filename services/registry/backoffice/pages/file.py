@@ -211,7 +211,8 @@ async def _read_object(request: Request, principal: Principal, read: str, name: 
         return _error_page(request, principal, 503, "file.error.originals_unavailable")
 
 
-async def _readable(request: Request, principal: Principal, number: str) -> tuple[Sequence[Any], str] | Response:
+async def file_for_reading(request: Request, principal: Principal, number: str
+                           ) -> tuple[Sequence[Any], str] | Response:
     """The file and the reason it is read for, or the response that refuses it (404, 403, the reason form)."""
     try:
         found = await _found(request, principal, number)
@@ -229,7 +230,7 @@ async def _readable(request: Request, principal: Principal, number: str) -> tupl
 @router.get("/files/{number}/messages/{message_key:path}/original")
 async def download_original(request: Request, number: str, message_key: str,
                             principal: Principal = Depends(READ)) -> Response:
-    readable = await _readable(request, principal, number)
+    readable = await file_for_reading(request, principal, number)
     if isinstance(readable, Response):
         return readable
     found, reason = readable
@@ -249,7 +250,7 @@ async def download_original(request: Request, number: str, message_key: str,
 @router.get("/files/{number}/messages/{message_key:path}/quoted")
 async def show_quoted(request: Request, number: str, message_key: str,
                       principal: Principal = Depends(READ)) -> Response:
-    readable = await _readable(request, principal, number)
+    readable = await file_for_reading(request, principal, number)
     if isinstance(readable, Response):
         return readable
     found, reason = readable
@@ -267,7 +268,7 @@ async def show_quoted(request: Request, number: str, message_key: str,
 @router.get("/files/{number}/attachments/{object_name}")
 async def download_attachment(request: Request, number: str, object_name: str,
                               principal: Principal = Depends(READ)) -> Response:
-    readable = await _readable(request, principal, number)
+    readable = await file_for_reading(request, principal, number)
     if isinstance(readable, Response):
         return readable
     found, reason = readable
@@ -287,9 +288,9 @@ async def download_attachment(request: Request, number: str, object_name: str,
 
 # --- actions ---------------------------------------------------------------------------------------------------------
 async def writable(request: Request, principal: Principal, number: str) -> tuple[Sequence[Any], str] | Response:
-    """`_readable`, and the person may act on files: the file and the reason it is read for, or the refusal (the
+    """`file_for_reading`, and the person may act on files: the file and the reason it is read for, or the refusal (the
     page families that add actions to a file — position requests, information requests — call this)."""
-    readable = await _readable(request, principal, number)
+    readable = await file_for_reading(request, principal, number)
     if not isinstance(readable, Response) and not principal.can(Permission.ACT_ON_FILES):
         return _error_page(request, principal, 403, "error.forbidden")
     return readable
@@ -311,7 +312,7 @@ async def act(request: Request, number: str, name: str, principal: Principal = D
     action = ACTIONS.get(name)
     if action is None:
         return _error_page(request, principal, 404, "error.not_found")
-    readable = await _readable(request, principal, number)
+    readable = await file_for_reading(request, principal, number)
     if isinstance(readable, Response):
         return readable
     found, reason = readable
@@ -449,7 +450,7 @@ async def preview_answer(request: Request, number: str, principal: Principal = D
 @router.get("/files/{number}/directory")
 async def search_directory(request: Request, number: str, dq: str = "",
                            principal: Principal = Depends(READ)) -> Response:
-    readable = await _readable(request, principal, number)
+    readable = await file_for_reading(request, principal, number)
     if isinstance(readable, Response):
         return readable
     policy = request.app.state.registry.policy

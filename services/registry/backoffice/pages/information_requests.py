@@ -37,14 +37,14 @@ from services.registry.access.dependencies import page_require
 from services.registry.access.roles import Permission, Principal
 from services.registry.api import command_action
 from services.registry.backoffice.i18n import Translator
-from services.registry.backoffice.pages.file import _readable, writable
+from services.registry.backoffice.pages.file import file_for_reading, writable
 from services.registry.backoffice.pages.file_access import file_path
 from services.registry.backoffice.pages.file_view import text_context
 from services.registry.backoffice.rendering import is_htmx, render
 from services.registry.handlers import Conflict, NotFound
 from services.registry.mediation.information_requests import MissingItem, proposal_missing
 from services.registry.models import Complaint, InformationRequest
-from services.registry.repository import _scope_condition
+from services.registry.repository import scope_condition
 from services.registry.views import TextContext
 from services.registry.vocabulary import Status
 from shared.database import read_only
@@ -135,7 +135,7 @@ async def _part(request: Request, principal: Principal, found: Sequence[Any], *,
 
 @router.get("/files/{number}/information-requests")
 async def show_requests(request: Request, number: str, principal: Principal = Depends(READ)) -> Response:
-    readable = await _readable(request, principal, number)
+    readable = await file_for_reading(request, principal, number)
     if isinstance(readable, Response):
         return readable
     found, reason = readable
@@ -192,7 +192,7 @@ async def waiting_requests(request: Request, principal: Principal, limit: int = 
     query = (select(InformationRequest, Complaint).join(Complaint, Complaint.id == InformationRequest.complaint_id)
              .where(InformationRequest.resolution.is_(None))
              .order_by(InformationRequest.reply_by, InformationRequest.id).limit(limit))
-    admitted = _scope_condition(Complaint, principal.scope, engine.dialect.name)
+    admitted = scope_condition(Complaint, principal.scope, engine.dialect.name)
     if admitted is not None:
         query = query.where(admitted)
     async with _sessions(request)() as session, session.begin():

@@ -34,7 +34,7 @@ from services.registry.access.dependencies import page_require
 from services.registry.access.roles import Permission, Principal
 from services.registry.api import command_action
 from services.registry.backoffice.i18n import Translator
-from services.registry.backoffice.pages.file import _readable
+from services.registry.backoffice.pages.file import file_for_reading
 from services.registry.backoffice.pages.file_access import file_path, may_see
 from services.registry.backoffice.pages.file_actions import TEXT_MAX_CHARS
 from services.registry.backoffice.rendering import BASE_PATH, is_htmx, render
@@ -95,7 +95,7 @@ async def _file_panel(request: Request, principal: Principal, complaint: Any, *,
 
 @router.get("/files/{number}/recommendations")
 async def file_recommendations(request: Request, number: str, principal: Principal = Depends(READ)) -> Response:
-    readable = await _readable(request, principal, number)
+    readable = await file_for_reading(request, principal, number)
     if isinstance(readable, Response):
         return readable
     found, reason = readable
@@ -106,7 +106,7 @@ async def file_recommendations(request: Request, number: str, principal: Princip
 
 @router.post("/files/{number}/recommendations")
 async def add_to_file(request: Request, number: str, principal: Principal = Depends(ACT)) -> Response:
-    readable = await _readable(request, principal, number)
+    readable = await file_for_reading(request, principal, number)
     if isinstance(readable, Response):
         return readable
     found, _reason = readable
