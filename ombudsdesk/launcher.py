@@ -62,6 +62,9 @@ def child_environment(settings: LocalStackSettings, var_dir: Path, nats_url: str
     environment = dict(os.environ)
     # The public complaint form is off for a service started alone (port 0); the local stack serves it.
     environment.setdefault("OMBUDSDESK_PUBLIC_WEB_PORT", str(LOCAL_PUBLIC_WEB_PORT))
+    # Its address, for the personal links the acknowledgments carry (the registry issues none without it).
+    environment.setdefault("OMBUDSDESK_PUBLIC_WEB_URL",
+                           f"http://127.0.0.1:{environment['OMBUDSDESK_PUBLIC_WEB_PORT']}/")
     environment.update(
         OMBUDSDESK_NATS_URL=nats_url,
         OMBUDSDESK_VAR_DIR=str(var_dir),

@@ -99,6 +99,8 @@ def test_run_prints_where_to_send_mail_and_the_acknowledgment_lands_in_the_outbo
         mail = BytesParser(policy=policy.default).parsebytes(acknowledgment.read_bytes())
         assert mail["To"].addresses[0].addr_spec == "jeanne@example.org"
         assert "MED-" in mail["Subject"]
+        # The citizen's personal link to the file, on the local public form's address.
+        assert f"http://127.0.0.1:{web_port}/my-file/" in mail.get_body(("plain",)).get_content()
     finally:
         os.killpg(launcher.pid, signal.SIGINT)
         output, _ = launcher.communicate(timeout=60)
