@@ -73,6 +73,13 @@ async def publish(js: JetStreamContext, event: Event, msg_id: str | None = None)
                      headers={"Nats-Msg-Id": msg_id or event.dedup_id()})
 
 
+async def publish_all(js: JetStreamContext, events: list[Event], window: int = 100) -> None:
+    """Publish many events, `window` acknowledgments outstanding at a time: thousands of concurrent publishes on a
+    loaded 2-core machine can leave the last ones waiting past nats-py's 5 s publish timeout."""
+    for start in range(0, len(events), window):
+        await asyncio.gather(*(publish(js, e) for e in events[start:start + window]))
+
+
 async def next_events(js: JetStreamContext, subject: str, count: int, durable: str, timeout: float = 10.0
                       ) -> list[bytes]:
     """Wait for `count` messages on `subject` (a fresh durable per call site reads from the start)."""

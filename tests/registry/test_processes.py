@@ -19,7 +19,7 @@ from services.registry.repository import RegistryStore
 from shared import streams
 from shared.database import create_engine
 from shared.events import ComplaintRegistered
-from tests.registry.conftest import next_events, publish, received
+from tests.registry.conftest import next_events, publish_all, received
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +88,7 @@ async def _check_exactly_once(store: RegistryStore, js, keys: list[str]) -> None
 
 async def test_two_processes_register_2000_messages_gap_free(tmp_path, nats_server, postgres_url, js):
     events = [received(key=f"concurrent-{i}") for i in range(2000)]
-    await asyncio.gather(*(publish(js, e) for e in events))
+    await publish_all(js, events)
     engine = create_engine(postgres_url)
     store = RegistryStore(engine)
     group = Processes(tmp_path, nats_server.url, postgres_url)
@@ -107,7 +107,7 @@ async def test_two_processes_register_2000_messages_gap_free(tmp_path, nats_serv
 async def test_killed_process_loses_and_duplicates_nothing(tmp_path, nats_server, js, database_url):
     # Enough that the kill lands mid-flow: a registry committing batches registers 300 between two polls.
     events = [received(key=f"crash-{i}") for i in range(3000)]
-    await asyncio.gather(*(publish(js, e) for e in events))
+    await publish_all(js, events)
     engine = create_engine(database_url)
     store = RegistryStore(engine)
     group = Processes(tmp_path, nats_server.url, database_url)
