@@ -191,6 +191,31 @@ class NatsCluster:
             time.sleep(0.2)
         raise TimeoutError(f"no JetStream meta leader after {timeout}s")
 
+    def peers_current(self) -> bool:
+        """Whether the meta leader sees every other node as a current peer: before that, a stream with a replica
+        per node is refused ("no suitable peers for placement", error 10005) although a leader is elected."""
+        leader = self.meta_leader()
+        node = next((node for node in self.nodes if node.name == leader and node.running), None)
+        if node is None:
+            return False
+        try:
+            meta = node.jetstream_info().get("meta_cluster") or {}
+        except OSError:
+            return False
+        replicas = meta.get("replicas") if isinstance(meta, dict) else None
+        if not isinstance(replicas, list):
+            return False
+        current = {str(peer.get("name")) for peer in replicas if isinstance(peer, dict) and peer.get("current")}
+        return current >= {other.name for other in self.nodes if other.name != leader}
+
+    def wait_for_peers(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.peers_current():
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"the JetStream meta leader did not see every node as a current peer after {timeout}s")
+
     def start(self) -> "NatsCluster":
         for node in self.nodes:
             self._write_config(node)
@@ -201,6 +226,7 @@ class NatsCluster:
             for node in self.nodes:
                 self._await(node)
             self.wait_for_meta_leader()
+            self.wait_for_peers()
         except (TimeoutError, RuntimeError):
             self.stop()
             raise

@@ -138,9 +138,17 @@ class ParseProcesses:
         async with self._slots:
             worker = await self._take(loop)
             self._busy.add(worker)
-            exchange = loop.run_in_executor(self._executor(), worker.exchange, parse, raw, context)
+            started: asyncio.Future[None] = loop.create_future()
+
+            def exchange_from_a_thread() -> tuple[bool, Any]:
+                loop.call_soon_threadsafe(_resolve, started)
+                return worker.exchange(parse, raw, context)
+
+            exchange = loop.run_in_executor(self._executor(), exchange_from_a_thread)
             try:
-                # The limit runs from the start of the parse: waiting for a place is not the message's fault.
+                # The limit runs from the start of the parse: waiting for a place, or for a thread of the pool (one
+                # may still wait for a killed worker's end of file), is not the message's fault.
+                await asyncio.wait((started, exchange), return_when=asyncio.FIRST_COMPLETED)
                 ok, value = await asyncio.wait_for(asyncio.shield(exchange), timeout)
             except TimeoutError:
                 self._retire(worker, exchange)
@@ -198,6 +206,11 @@ class ParseProcesses:
         """The worker processes alive now (for tests and the health report)."""
         return [worker.process.pid for worker in [*self._idle, *self._busy]
                 if worker.process.pid is not None and worker.process.is_alive()]
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
