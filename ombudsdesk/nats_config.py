@@ -17,8 +17,9 @@ up there as a permissions violation. In short:
   no service reads another's fetched events or API answers.
 - every service may create the streams and buckets (`shared.stream_admin.ensure_streams` at start: creating an
   existing stream with another configuration fails, it never changes it), but none may update, purge or delete a
-  stream, nor delete a message: that is the `admin` user's, for staff commands (`ombudsdesk streams update`,
-  `deadletter replay`...); even `admin` may neither delete nor purge the event streams.
+  stream: that is the `admin` user's, for staff commands (`ombudsdesk streams update`, `deadletter replay`,
+  `intake quarantine migrate-stream`...); even `admin` may neither delete nor purge the event streams. The one
+  message deletion a service may do is intake's secure erase in its own stores (object store, quarantine, spool).
 
 Passwords: nats-server accepts bcrypt hashes in `password`, but the `bcrypt` package is not a dependency of the
 project, so the generated configuration holds the passwords themselves; it is written with mode 0600 (as is each
@@ -177,12 +178,12 @@ def service_permissions() -> dict[str, Permissions]:
             *_dead_letters("intake"),
             *(f"$O.{bucket}.>" for bucket in OBJECT_BUCKETS),
             *(subject for bucket in OBJECT_BUCKETS for subject in _read_store(object_stream(bucket))),
-            # An object whose chunks were written but never named is removed by purging its chunk subject.
-            *(f"{API}.STREAM.PURGE.{object_stream(bucket)}" for bucket in OBJECT_BUCKETS),
             *(f"$KV.{bucket}.>" for bucket in INTAKE_KV_BUCKETS),
             # Erasure (issue 16, services/intake/privacy.py): the messages holding an erased file's raw originals,
             # attachments, quarantine entries and waiting spool entries are deleted one by one with the server's
-            # secure erase (overwritten on disk); the spool is read to find its entries.
+            # secure erase (overwritten on disk); the spool is read to find its entries. Chunks no name points to
+            # (a duplicate's, an old copy's) and earlier revisions of a quarantine entry go the same way
+            # (services/intake/stores.py): intake needs no right to purge a stream.
             *(f"{API}.STREAM.MSG.DELETE.{stream}" for stream in (
                 *(object_stream(bucket) for bucket in OBJECT_BUCKETS),
                 kv_stream(streams.BUCKET_INTAKE_QUARANTINE), streams.STREAM_INTAKE_SPOOL)),

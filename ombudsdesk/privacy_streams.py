@@ -13,6 +13,10 @@ An event belongs to an erased file when it names one of its numbers (`complaint_
 bounced notice names no number. A dead letter is judged by the event it carries. `PersonalDataErased` events are
 kept: they carry identifiers only, and intake's and the notifier's consumers may not have read them yet.
 
+Intake's quarantine is scrubbed the same way (its entries are matched as events are, every revision, with the raw
+original each points to): a message intake could not parse never reached the register, so no `PersonalDataErased`
+names it, and without this it would wait for intake's retention (`services/intake/retention.py`).
+
 Why `delete_msg`: nats-py sends `STREAM.MSG.DELETE` without `no_erase`, so the server overwrites the record on disk
 (subject, headers, payload) with random bytes; a purge or a plain removal would leave the bytes in the block file
 until compaction (measured with nats-server 2.15). The scan reads each stream once from its first sequence: with
@@ -22,6 +26,7 @@ removes the rest of the events on its own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,8 +37,13 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from shared import streams
+from services.intake.privacy import IntakeErasure, erase_object
 
 EVENT_STREAMS = (streams.STREAM_INTAKE, streams.STREAM_REGISTRY, streams.STREAM_NOTIFIER, streams.STREAM_DEAD_LETTER)
+# Intake's quarantine (a key-value bucket's stream): a message the parser could not handle never reached the register,
+# so no file names it; its record (envelope sender, message key) is matched as an event is, and its raw original goes
+# with it.
+QUARANTINE_STREAM = f"KV_{streams.BUCKET_INTAKE_QUARANTINE}"
 KEPT_EVENT_TYPES = frozenset({"privacy.erased"})
 
 
@@ -79,6 +89,10 @@ class ErasedFiles:
 class ScrubReport:
     scanned: dict[str, int] = field(default_factory=dict)
     erased: dict[str, list[int]] = field(default_factory=dict)
+    # Raw originals of quarantined messages erased (or, in a dry run, that would be).
+    raw_originals: int = 0
+    # Streams whose matching messages could not be erased, and why (a quarantine made before it was erasable).
+    refused: dict[str, str] = field(default_factory=dict)
 
     @property
     def total_erased(self) -> int:
@@ -106,27 +120,73 @@ async def scrub_streams(js: JetStreamContext, files: ErasedFiles, *, dry_run: bo
             await js.stream_info(stream)
         except NotFoundError:
             continue
-        found: list[int] = []
-        scanned = 0
-        async for message in _messages(js, stream):
-            scanned += 1
-            if files.matches(message.data or b""):
-                found.append(message.seq or 0)
-        report.scanned[stream] = scanned
-        report.erased[stream] = found
+        found = await _matching(js, stream, files, report)
         if not dry_run:
-            for sequence in found:
-                try:
-                    await js.delete_msg(stream, sequence)  # secure erase: the record is overwritten on disk
-                except NotFoundError:
-                    pass  # gone meanwhile (the retention age, a second run): nothing left to erase
+            await _erase(js, stream, found)
+    await _scrub_quarantine(js, files, dry_run, report)
     return report
+
+
+async def _matching(js: JetStreamContext, stream: str, files: ErasedFiles, report: ScrubReport,
+                    raw_objects: set[str] | None = None) -> list[int]:
+    found: list[int] = []
+    scanned = 0
+    async for message in _messages(js, stream):
+        scanned += 1
+        data = message.data or b""
+        if data and files.matches(data):
+            found.append(message.seq or 0)
+            if raw_objects is not None:
+                raw_objects.add(_raw_object_of(data))
+    report.scanned[stream] = scanned
+    report.erased[stream] = found
+    return found
+
+
+async def _erase(js: JetStreamContext, stream: str, sequences: list[int]) -> None:
+    for sequence in sequences:
+        with contextlib.suppress(NotFoundError):  # gone meanwhile (the retention age, a second run)
+            await js.delete_msg(stream, sequence)  # secure erase: the record is overwritten on disk
+
+
+def _raw_object_of(record: bytes) -> str:
+    try:
+        name = json.loads(record).get("raw_object")
+    except (ValueError, AttributeError):
+        return ""
+    return name if isinstance(name, str) else ""
+
+
+async def _scrub_quarantine(js: JetStreamContext, files: ErasedFiles, dry_run: bool, report: ScrubReport) -> None:
+    """The quarantine entries of the erased files' message keys or naming the citizen's address, every revision,
+    and the raw originals they point to."""
+    try:
+        info = await js.stream_info(QUARANTINE_STREAM)
+    except NotFoundError:
+        return
+    raw_objects: set[str] = set()
+    found = await _matching(js, QUARANTINE_STREAM, files, report, raw_objects)
+    raw_objects.discard("")
+    report.raw_originals = len(raw_objects)
+    if dry_run or not found:
+        return
+    if info.config.deny_delete:
+        report.refused[QUARANTINE_STREAM] = ("made before entries could be erased: run `ombudsdesk intake quarantine "
+                                             "migrate-stream` once, then this again")
+        return
+    await _erase(js, QUARANTINE_STREAM, found)
+    erased = IntakeErasure()
+    for name in sorted(raw_objects):
+        await erase_object(js, streams.BUCKET_RAW_MESSAGES, name, erased)
 
 
 def describe(report: ScrubReport, dry_run: bool) -> list[str]:
     verb = "would erase" if dry_run else "erased"
     lines = [f"{stream:<24} scanned {report.scanned.get(stream, 0):>7}  {verb} {len(sequences):>5}"
              for stream, sequences in report.erased.items()]
+    lines += [f"{stream:<24} NOT erased: {why}" for stream, why in report.refused.items()]
+    if report.raw_originals:
+        lines.append(f"quarantined raw originals: {verb} {report.raw_originals}")
     lines.append(f"{verb} {report.total_erased} event(s) in {len(report.erased)} stream(s)")
     return lines
 

@@ -2,6 +2,9 @@
 
 `quarantine list|show|replay` work on the quarantine kept in JetStream, so they run from any machine that reaches
 NATS; `replay` runs a message through the same pipeline as SMTP (after a parser fix it yields its event once).
+`quarantine migrate-stream` makes, once, the quarantine of a deployment created before issue 16 erasable for good
+(`stores.migrate_quarantine_stream`, docs/privacy.md). `retention [--dry-run]` removes quarantine entries and rejected
+letters past their retention (`retention.py`), as the service does periodically.
 """
 
 from __future__ import annotations
@@ -13,14 +16,18 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
 import typer
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import APIError
 
 from shared.cli_help import StaffCommand, staff_app
 from shared.messaging import Unreachable, command_broker, connect_for_command
 from shared.settings import load_settings
 from shared.stream_admin import ensure_streams
 from services.intake.pipeline import IntakePipeline
+from services.intake.retention import IntakeRetentionList
 from services.intake.settings import IntakeSettings
-from services.intake.stores import ensure_intake_buckets
+from services.intake.stores import QuarantineMigrationFailed, ensure_intake_buckets, migrate_quarantine_stream
+from services.intake.wiring import intake_retention
 
 ResultT = TypeVar("ResultT")
 
@@ -137,3 +144,65 @@ def quarantine_replay(
 
     remaining = run_command(run())
     raise typer.Exit(1 if remaining else 0)
+
+
+MIGRATION_OUTCOMES = {
+    "created": "no quarantine yet: created, its entries erasable for good",
+    "migrated": "made again without deny_delete: {entries} entry(ies) copied, erasable for good from now on",
+    "resumed": "an interrupted migration finished: {entries} entry(ies) copied back",
+    "unchanged": "already erasable for good: nothing to do",
+}
+
+
+@quarantine_app.command("migrate-stream", cls=StaffCommand)
+def quarantine_migrate_stream() -> None:
+    """Make the quarantine's stream one whose entries can be erased for good (once, for a deployment created before
+    it was made so; run it as the admin NATS user while intake is stopped). Safe to run again."""
+
+    async def run() -> str:
+        settings = load_settings(IntakeSettings)
+        broker = command_broker(settings)
+        await connect_for_command(broker, settings)
+        try:
+            done = await migrate_quarantine_stream(broker.connection.jetstream(), settings.stream_replicas)
+        except QuarantineMigrationFailed as error:
+            typer.echo(f"ombudsdesk: {error}", err=True)
+            raise typer.Exit(1) from None
+        except (APIError, NatsTimeoutError) as error:
+            # No answer is what a user without the right to delete the stream gets (the server drops the request).
+            typer.echo(f"ombudsdesk: the migration stopped ({error!r}); it can be run again, as the admin NATS user "
+                       "(OMBUDSDESK_NATS_USER)", err=True)
+            raise typer.Exit(1) from None
+        finally:
+            await broker.stop()
+        return MIGRATION_OUTCOMES[done.outcome].format(entries=done.entries)
+
+    typer.echo(f"quarantine: {run_command(run())}")
+
+
+@app.command("retention", cls=StaffCommand)
+def retention(
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed, remove nothing"),
+) -> None:
+    """Remove what no register file names, past its retention (docs/privacy.md): quarantine entries never replayed
+    (OMBUDSDESK_QUARANTINE_RETENTION_DAYS) and rejected letters (OMBUDSDESK_REJECTED_LETTERS_RETENTION_DAYS). The
+    service does the same every OMBUDSDESK_INTAKE_RETENTION_INTERVAL_HOURS."""
+
+    async def run() -> IntakeRetentionList:
+        settings = load_settings(IntakeSettings)
+        async with connected_pipeline() as pipeline:
+            return await intake_retention(settings, pipeline.stores).run(dry_run=dry_run)
+
+    listing = run_command(run())
+    verb = "would remove" if dry_run else "removed"
+    for entry in listing.quarantine:
+        typer.echo(f"quarantine  {entry.message_key[:24]}  quarantined {entry.quarantined_at:%Y-%m-%d}"
+                   f"{'  with its raw original' if entry.raw_object else ''}")
+    for due in listing.rejected_letters:
+        typer.echo(f"rejected letter  {due.path.name}  rejected {due.rejected_at:%Y-%m-%d}")
+    if dry_run:
+        typer.echo(f"{verb}: {len(listing.quarantine)} quarantine entr(y/ies), "
+                   f"{len(listing.rejected_letters)} rejected letter file(s)")
+    else:
+        typer.echo(f"{verb}: {listing.removed_quarantine} quarantine entr(y/ies), {listing.removed_objects} raw "
+                   f"original(s), {listing.removed_files} rejected letter file(s)")

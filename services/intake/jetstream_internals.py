@@ -21,7 +21,8 @@ from importlib.metadata import version
 from typing import Any
 
 from nats.js import JetStreamContext, api
-from nats.js.kv import KV_OP, KV_PURGE, MSG_ROLLUP_SUBJECT
+from nats.js.client import KV_STREAM_TEMPLATE
+from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, MSG_ROLLUP_SUBJECT
 from nats.js.object_store import (
     OBJ_CHUNKS_PRE_TEMPLATE,
     OBJ_DEFAULT_CHUNK_SIZE,
@@ -45,8 +46,13 @@ def rollup_headers() -> dict[str, str]:
 
 def kv_purge_headers() -> dict[str, str]:
     """What nats-py's `KeyValue.purge` publishes: a purge marker that rolls up (removes) every earlier revision of
-    the key (intake's erasure purges quarantine entries this way)."""
+    the key (intake's erasure falls back to it on a quarantine stream still created with `deny_delete`)."""
     return {KV_OP: KV_PURGE, api.Header.ROLLUP: MSG_ROLLUP_SUBJECT}
+
+
+def is_kv_marker(headers: dict[str, str] | None) -> bool:
+    """A key-value delete or purge marker (no value), as nats-py's `KeyValue.get` tells them from values."""
+    return (headers or {}).get(KV_OP) in (KV_DEL, KV_PURGE)
 
 
 def create_only_headers() -> dict[str, str]:
@@ -113,7 +119,39 @@ def kv_subject(bucket: str, key: str) -> str:
 
 
 def kv_stream(bucket: str) -> str:
-    return f"KV_{bucket}"
+    return KV_STREAM_TEMPLATE.format(bucket=bucket)
+
+
+def kv_prefix(bucket: str) -> str:
+    """What precedes the key in the subject of a key-value entry."""
+    return kv_subject(bucket, "")
+
+
+def erasable_kv_stream(bucket: str, description: str, replicas: int, history: int) -> api.StreamConfig:
+    """The stream nats-py's `create_key_value(KeyValueConfig(bucket, description, history, storage=FILE, replicas))`
+    creates (nats-py 2.16, `JetStreamContext.create_key_value`), but without `deny_delete`: its messages can then be
+    deleted by sequence with the server's secure erase (JetStream refuses to lift `deny_delete` once set, so the
+    stream must be made so from the start). The bucket stays a bucket for every client (`js.key_value(bucket)`
+    only needs `max_msgs_per_subject` >= 1); tests/intake/test_secure_erase.py compares it with what nats-py makes."""
+    return api.StreamConfig(
+        name=kv_stream(bucket),
+        description=description,
+        subjects=[f"{kv_prefix(bucket)}>"],
+        allow_direct=None,  # nats-py passes `KeyValueConfig.direct`, None unless asked
+        allow_rollup_hdrs=True,
+        allow_msg_ttl=True,
+        deny_delete=False,
+        discard=api.DiscardPolicy.NEW,
+        duplicate_window=2 * 60,
+        max_age=None,
+        max_bytes=None,
+        max_consumers=-1,
+        max_msg_size=None,
+        max_msgs=-1,
+        max_msgs_per_subject=history,
+        num_replicas=replicas,
+        storage=api.StorageType.FILE,
+    )
 
 
 class NatsInternalsChanged(RuntimeError):
@@ -133,6 +171,8 @@ def check_nats_internals() -> None:
         "rollup header": (rollup_headers(), {"Nats-Rollup": "sub"}),
         "expected-sequence header": (api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE, "Nats-Expected-Last-Subject-Sequence"),
         "chunk size": (CHUNK_SIZE, 128 * 1024),
+        "key-value stream": (kv_stream("b"), "KV_b"),
+        "key-value marker header": (is_kv_marker({"KV-Operation": "PURGE"}), True),
     }
     for what, (found, wanted) in expected.items():
         if found != wanted:

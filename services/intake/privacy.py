@@ -7,7 +7,9 @@ a key-value delete, an object-store `delete` or a work-queue acknowledgment in i
 compacted (measured with nats-server 2.15: a purged payload is still in `msgs/1.blk`, also after a restart). The
 `STREAM.MSG.DELETE` request without `no_erase` (nats-py's `delete_msg`) overwrites the whole record — subject,
 headers and payload — with random bytes on disk. So every message holding the file's data is deleted one by one
-that way: the object's chunks, its metadata, each revision of a quarantine entry, each spool entry.
+that way: the object's chunks, its metadata, each revision of a quarantine entry (`Quarantine.erase`: intake makes
+the quarantine's stream without nats-py's `deny_delete`; one made before is migrated once by `ombudsdesk intake
+quarantine migrate-stream`, and until then its entries can only be purged), each spool entry.
 
 What stays, and why: the seen-set keys (`mid-<sha256>`, `letter-<sha256>`) are digests, not personal data, and they
 are what keeps an SMTP retry or an IMAP re-fetch of the erased mail from bringing it back; the original mail in the
@@ -38,7 +40,7 @@ from services.intake.channels.spool import SpoolEntryInvalid, read_envelope
 from services.intake.letters.folder import PROCESSED, REJECTED
 from services.intake.letters.metadata import letter_message_key
 from services.intake.message.message_key import message_key as mail_message_key
-from services.intake.stores import raw_object_name
+from services.intake.stores import Quarantine, erase_message, erase_subject, raw_object_name
 
 log = structlog.get_logger(__name__)
 
@@ -56,26 +58,6 @@ class IntakeErasure:
     spool_entries: int = 0
     letter_files: int = 0
     chunk_tokens: set[str] = field(default_factory=set)
-
-
-async def erase_subject(js: JetStreamContext, stream: str, subject: str) -> int:
-    """Securely erase every message of `subject` in `stream` (each one overwritten on disk); how many."""
-    erased, sequence = 0, 1
-    while True:
-        try:
-            message = await js.get_msg(stream, seq=sequence, subject=subject, next=True)
-        except _GONE:
-            return erased
-        sequence = (message.seq or 0) + 1
-        if await _erase_message(js, stream, message.seq or 0):
-            erased += 1
-
-
-async def _erase_message(js: JetStreamContext, stream: str, sequence: int) -> bool:
-    try:
-        return bool(await js.delete_msg(stream, sequence))  # no `no_erase`: the server overwrites the record
-    except _GONE:
-        return False  # erased meanwhile (a second erasure, a concurrent consumer)
 
 
 async def erase_object(js: JetStreamContext, bucket: str, name: str, report: IntakeErasure) -> None:
@@ -108,12 +90,13 @@ class IntakePrivacy:
     def __init__(self, js: Callable[[], JetStreamContext], letters_root: Path | None) -> None:
         self._js = js
         self.letters_root = letters_root
+        self._quarantine = Quarantine(js)
 
     async def erase(self, event: PersonalDataErased) -> IntakeErasure:
         js = self._js()
         report = IntakeErasure()
         keys = set(event.message_keys)
-        quarantined_raw = await self._erase_quarantine(js, keys, report)
+        quarantined_raw = await self._erase_quarantine(keys, report)
         for name in dict.fromkeys([*_raw_names(event), *quarantined_raw]):
             await erase_object(js, streams.BUCKET_RAW_MESSAGES, name, report)
         # Attachments are content-addressed: the register lists only those no other file refers to.
@@ -128,23 +111,15 @@ class IntakePrivacy:
                  letter_files=report.letter_files)
         return report
 
-    async def _erase_quarantine(self, js: JetStreamContext, keys: set[str], report: IntakeErasure) -> list[str]:
-        """Erase every revision of the quarantine entries of `keys`; the raw objects they pointed to."""
-        bucket = streams.BUCKET_INTAKE_QUARANTINE
-        stream, raw = layout.kv_stream(bucket), []
+    async def _erase_quarantine(self, keys: set[str], report: IntakeErasure) -> list[str]:
+        """Erase every revision of the quarantine entries of `keys` (secure erase, `Quarantine.erase`); the raw
+        objects they pointed to."""
+        raw = []
         for key in sorted(keys):
-            subject = layout.kv_subject(bucket, key)
-            try:
-                last = await js.get_last_msg(stream, subject)
-            except _GONE:
-                continue
-            if not last.data:
-                continue  # a purge marker: erased before
-            raw.append(_quarantined_raw(last.data))
-            # nats-py creates key-value streams with `deny_delete` (which the server refuses to lift afterwards), so
-            # a quarantine entry cannot be erased by sequence: a purge hides every revision and the server keeps
-            # their bytes until it compacts the block (a documented limit: docs/privacy.md).
-            await js.publish(subject, b"", stream=stream, headers=layout.kv_purge_headers())
+            value = await self._quarantine.erase(key)
+            if value is None:
+                continue  # never quarantined, or erased before
+            raw.append(_quarantined_raw(value))
             report.quarantine_entries += 1
         return [name for name in raw if name]
 
@@ -160,7 +135,7 @@ class IntakePrivacy:
                 return
             sequence = (message.seq or 0) + 1
             if _spool_entry_matches(message.headers, message.data or b"", keys, report.chunk_tokens):
-                if await _erase_message(js, stream, message.seq or 0):
+                if await erase_message(js, stream, message.seq or 0):
                     report.spool_entries += 1
 
 
@@ -213,7 +188,7 @@ def _erase_letter_files(here: Path, pdf: Path) -> int:
     changed = 0
     for companion in (pdf, pdf.with_suffix(".json"), pdf.with_suffix(".JSON")):
         if companion.is_file() and not companion.is_symlink():
-            _overwrite_and_unlink(companion)
+            overwrite_and_unlink(companion)
             changed += 1
     for manifest in here.glob("*.csv"):
         if manifest.is_symlink():
@@ -238,7 +213,7 @@ def _overwrite(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def _overwrite_and_unlink(path: Path) -> None:
+def overwrite_and_unlink(path: Path) -> None:
     _overwrite(path)
     path.unlink()
 

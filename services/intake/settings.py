@@ -129,6 +129,14 @@ class IntakeSettings(CommonSettings):
     # The language of the reason files written next to rejected letters (staff read them).
     letters_staff_language: Literal["fr", "nl", "de", "en"] = "fr"
 
+    # Retention of what no register file names (issue 16, docs/privacy.md): a quarantine entry never replayed is
+    # erased this many days after it was quarantined (with its raw original unless the message was published)...
+    quarantine_retention_days: int = Field(default=30, ge=1)
+    # ... and a rejected letter (letters/rejected/, with its reason file) this many days after it was rejected.
+    rejected_letters_retention_days: int = Field(default=30, ge=1)
+    # How often intake looks for them (the first run one interval after start); 0: never (the command still works).
+    intake_retention_interval_hours: float = Field(default=6.0, ge=0)
+
     # The public complaint form (issue 17): served by intake on this address; port 0 (the default of a service
     # started alone) disables it. `make run` serves it on 8480.
     public_web_host: str = "127.0.0.1"

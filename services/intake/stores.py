@@ -8,6 +8,13 @@ leads to a second publish that the window drops (all the duplicate checks: pipel
 content-addressed (`sha256-<hex>`): the same file sent twice is stored once. An object can be written in two steps,
 its bytes first (`write_chunks`, by the SMTP front) and its name later (`start_name`, by the pipeline once it knows
 the message key), so that a raw original is stored once (docs/intake.md, "The raw original, once").
+
+What intake removes from JetStream and that may hold personal data — chunks no name points to any more, quarantine
+entries and their earlier revisions — it deletes message by message with the server's secure erase (`erase_subject`):
+a purge, a key-value delete or a per-subject limit only marks a message removed and leaves its bytes in the block
+file until the server compacts it (docs/privacy.md, "Secure erase"). That is why the quarantine's stream is made by
+intake rather than by nats-py (which sets `deny_delete`), and why `migrate_quarantine_stream` exists for a
+quarantine made before.
 """
 
 from __future__ import annotations
@@ -16,14 +23,16 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import structlog
-from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
+from nats.js import JetStreamContext, api
+from nats.js.api import KeyValueConfig, StorageType, StreamConfig
 from nats.js.errors import (
     APIError,
+    BadRequestError,
     BucketNotFoundError,
     KeyDeletedError,
     KeyNotFoundError,
@@ -91,6 +100,36 @@ async def key_value_bucket(
             ))
 
     return await patiently(found_or_created)
+
+
+# ------------------------------------------------------------------------------------------------ secure erase
+
+
+async def erase_message(js: JetStreamContext, stream: str, sequence: int) -> bool:
+    """Delete one message with the server's secure erase (nats-py's `delete_msg` sends no `no_erase`: the record —
+    subject, headers, payload — is overwritten with random bytes in its block file). False when it was gone already
+    (a second erasure, a concurrent one)."""
+    try:
+        return bool(await js.delete_msg(stream, sequence))
+    except NotFoundError:
+        return False
+
+
+async def erase_subject(js: JetStreamContext, stream: str, subject: str, *, before: int | None = None) -> int:
+    """Securely erase every message of `subject` in `stream` (only those stored before sequence `before` when
+    given); how many. Each one is looked up by subject, then deleted by sequence."""
+    erased, sequence = 0, 1
+    while True:
+        try:
+            message = await js.get_msg(stream, seq=sequence, subject=subject, next=True)
+        except NotFoundError:
+            return erased
+        found = message.seq or 0
+        if before is not None and found >= before:
+            return erased
+        sequence = found + 1
+        if await erase_message(js, stream, found):
+            erased += 1
 
 
 def raw_object_name(message_key: str, suffix: str = ".eml") -> str:
@@ -244,11 +283,13 @@ class ObjectStorage:
         return data
 
     async def discard_chunks(self, bucket: str, nuid: str) -> None:
-        """Remove chunks no name points to (any more): an old copy replaced, or a duplicate's bytes."""
+        """Remove chunks no name points to (any more): an old copy replaced, or a duplicate's bytes. Each chunk is
+        deleted by sequence with the server's secure erase, not purged: a purge leaves the bytes (a citizen's mail)
+        in the block file, and intake's NATS user may not purge a stream at all (ombudsdesk/nats_config.py)."""
         try:
-            await self.js.purge_stream(layout.object_stream(bucket), subject=layout.chunk_subject(bucket, nuid))
+            await erase_subject(self.js, layout.object_stream(bucket), layout.chunk_subject(bucket, nuid))
         except Exception as failure:  # noqa: BLE001 - the object is stored; chunks left behind only cost space
-            log.warning("intake.object_purge_failed", bucket=bucket, error=repr(failure))
+            log.warning("intake.object_discard_failed", bucket=bucket, error=repr(failure))
 
     async def get_raw(self, name: str) -> bytes:
         raw_bucket, _ = await self._buckets()
@@ -340,11 +381,54 @@ class QuarantineRecord(BaseModel):
     rules: tuple[RuleHit, ...] = ()
 
 
+# The quarantine stream keeps this many revisions of an entry: the server never drops one by its per-subject limit
+# (which would leave its bytes behind); `Quarantine.put` erases the earlier ones itself once the new one is stored.
+QUARANTINE_HISTORY = 64
+QUARANTINE_DESCRIPTION = "Messages intake could not parse"
+# Where `migrate_quarantine_stream` keeps the entries while the quarantine's stream is made again (a bucket of its own).
+QUARANTINE_MIGRATION_BUCKET = f"{streams.BUCKET_INTAKE_QUARANTINE}-migrating"
+# What intake's start logs, and the operator runs, while the quarantine cannot be erased for good.
+MIGRATE_COMMAND = "ombudsdesk intake quarantine migrate-stream"
+
+
+async def quarantine_bucket(js: JetStreamContext, replicas: int = 1) -> tuple[Any, bool]:
+    """The quarantine bucket, its stream created by intake when it does not exist yet (`layout.erasable_kv_stream`:
+    as nats-py would make it, but without `deny_delete` and with `QUARANTINE_HISTORY` revisions), and whether its
+    entries can be erased by sequence (False: a stream made by nats-py before, see `migrate_quarantine_stream`)."""
+    bucket = streams.BUCKET_INTAKE_QUARANTINE
+    stream = layout.kv_stream(bucket)
+
+    async def found_or_created() -> tuple[Any, bool]:
+        try:
+            info = await js.stream_info(stream)
+        except NotFoundError:
+            try:
+                info = await js.add_stream(layout.erasable_kv_stream(bucket, QUARANTINE_DESCRIPTION, replicas,
+                                                                     QUARANTINE_HISTORY))
+            except BadRequestError as refused:
+                try:
+                    info = await js.stream_info(stream)  # another process created it meanwhile
+                except NotFoundError:
+                    raise refused from None  # a cluster not ready yet: `patiently` tries again
+        return await js.key_value(bucket), not info.config.deny_delete
+
+    kv, erasable = await patiently(found_or_created)
+    if not erasable:
+        log.warning("intake.quarantine_not_erasable", stream=stream,
+                    action=f"entries can only be purged (their bytes stay on disk until compaction): run "
+                           f"`{MIGRATE_COMMAND}` once (docs/privacy.md)")
+    return kv, erasable
+
+
 class Quarantine:
+    """Messages the parser could not handle, in a key-value bucket. Its entries (envelope, source, the SMTP peer:
+    personal data) leave it by secure erase only (`erase`), every revision, so no removed entry stays on disk."""
+
     def __init__(self, js: JetStreamSource, replicas: int = 1) -> None:
         self._js = js_getter(js)
         self.replicas = replicas
         self._kv: Any = None
+        self.erasable = False
 
     @property
     def js(self) -> JetStreamContext:
@@ -352,13 +436,30 @@ class Quarantine:
 
     async def _store(self) -> Any:
         if self._kv is None:
-            self._kv = await key_value_bucket(self.js, streams.BUCKET_INTAKE_QUARANTINE,
-                                              "Messages intake could not parse", self.replicas)
+            self._kv, self.erasable = await quarantine_bucket(self.js, self.replicas)
         return self._kv
 
-    async def put(self, record: QuarantineRecord) -> None:
+    async def _writable_store(self) -> Any:
+        """The bucket, before a write or an erasure: a stream seen with `deny_delete` is looked at again, since it
+        may have been migrated meanwhile (`migrate_quarantine_stream`, run by hand while intake runs)."""
         kv = await self._store()
-        await kv.put(record.message_key, record.model_dump_json().encode())
+        if not self.erasable:
+            info = await self.js.stream_info(layout.kv_stream(streams.BUCKET_INTAKE_QUARANTINE))
+            self.erasable = not info.config.deny_delete
+        return kv
+
+    async def put(self, record: QuarantineRecord) -> None:
+        kv = await self._writable_store()
+        revision = await kv.put(record.message_key, record.model_dump_json().encode())
+        if not self.erasable:
+            return
+        # The earlier revisions (the same message quarantined before) go by secure erase, not by a history limit.
+        try:
+            await erase_subject(self.js, layout.kv_stream(streams.BUCKET_INTAKE_QUARANTINE),
+                                layout.kv_subject(streams.BUCKET_INTAKE_QUARANTINE, record.message_key),
+                                before=revision)
+        except Exception as failure:  # noqa: BLE001 - the new revision is stored; `erase` takes every revision later
+            log.warning("intake.quarantine_revision_erase_failed", error=repr(failure))
 
     async def get(self, message_key: str) -> QuarantineRecord | None:
         kv = await self._store()
@@ -370,9 +471,28 @@ class Quarantine:
             return None
         return QuarantineRecord.model_validate(json.loads(entry.value))
 
+    async def erase(self, message_key: str) -> bytes | None:
+        """Remove the entry of `message_key` for good: every message of its key (each revision, any marker) is
+        deleted by sequence with the server's secure erase. Returns the entry's value (None: there was none).
+        On a stream still made with `deny_delete` the entry can only be purged (its bytes stay until the server
+        compacts the block; logged at start with the command that fixes it)."""
+        await self._writable_store()
+        stream = layout.kv_stream(streams.BUCKET_INTAKE_QUARANTINE)
+        subject = layout.kv_subject(streams.BUCKET_INTAKE_QUARANTINE, message_key)
+        try:
+            last = await self.js.get_last_msg(stream, subject)
+        except NotFoundError:
+            return None
+        value = None if layout.is_kv_marker(last.headers) or not last.data else bytes(last.data)
+        if self.erasable:
+            await erase_subject(self.js, stream, subject)
+        elif value is not None:
+            await self.js.publish(subject, b"", stream=stream, headers=layout.kv_purge_headers())
+        return value
+
     async def remove(self, message_key: str) -> None:
-        kv = await self._store()
-        await kv.delete(message_key)
+        """The entry leaves the quarantine (a replay that passed): erased, as any copy of a citizen's message."""
+        await self.erase(message_key)
 
     async def keys(self) -> list[str]:
         kv = await self._store()
@@ -387,6 +507,114 @@ class Quarantine:
 
     async def count(self) -> int:
         return len(await self.keys())
+
+
+@dataclass(frozen=True)
+class QuarantineMigration:
+    """What `migrate_quarantine_stream` did: `outcome` is "created" (there was no quarantine), "migrated" (made
+    again without `deny_delete`, `entries` copied), "resumed" (an interrupted migration finished) or "unchanged"
+    (erasable already)."""
+
+    outcome: str
+    entries: int = 0
+
+
+class QuarantineMigrationFailed(RuntimeError):
+    """The copy of the entries does not match the quarantine: nothing was removed, the command may be run again."""
+
+
+async def _live_entries(js: JetStreamContext, bucket: str) -> dict[str, bytes]:
+    """Every key of a key-value stream with its latest value (keys whose latest message is a marker left out)."""
+    stream, prefix = layout.kv_stream(bucket), layout.kv_prefix(bucket)
+    entries: dict[str, bytes] = {}
+    sequence = 1
+    while True:
+        try:
+            message = await js.get_msg(stream, seq=sequence, subject=f"{prefix}>", next=True)
+        except NotFoundError:
+            return entries
+        sequence = (message.seq or 0) + 1
+        key = (message.subject or "").removeprefix(prefix)
+        if layout.is_kv_marker(message.headers) or not message.data:
+            entries.pop(key, None)
+        else:
+            entries[key] = bytes(message.data)
+
+
+async def _stream_config(js: JetStreamContext, stream: str) -> StreamConfig | None:
+    try:
+        return (await js.stream_info(stream)).config
+    except NotFoundError:
+        return None
+
+
+def _recreated(config: StreamConfig, **changes: Any) -> StreamConfig:
+    """`config` for a new stream: the changes applied, the server's own metadata (`_nats.*`) left to the server."""
+    metadata = {key: value for key, value in (config.metadata or {}).items() if not key.startswith("_nats.")}
+    return config.evolve(metadata=metadata or None, **changes)
+
+
+async def migrate_quarantine_stream(js: JetStreamContext, replicas: int = 1) -> QuarantineMigration:
+    """Make the quarantine's stream erasable by sequence (`ombudsdesk intake quarantine migrate-stream`).
+
+    nats-py made it with `deny_delete`, which JetStream refuses to lift ("stream configuration update can not
+    cancel deny message deletes", error 10052), and a key-value bucket's stream name is fixed (`KV_<bucket>`): so
+    the entries are copied into a bucket of their own (`QUARANTINE_MIGRATION_BUCKET`) and checked, the old stream
+    is deleted (its block files with it: also the bytes of entries purged before), the stream is made again with its
+    configuration but without `deny_delete` (and with `QUARANTINE_HISTORY` revisions), the entries are copied back
+    (an entry written meanwhile wins) and the copy is securely erased and deleted. Every step can be repeated: a run
+    interrupted anywhere is finished by the next one. Needs the right to delete the stream (the `admin` user).
+    Run it while intake is stopped: a quarantine write in the moment without stream fails (the spool retries it)."""
+    bucket, backup = streams.BUCKET_INTAKE_QUARANTINE, QUARANTINE_MIGRATION_BUCKET
+    stream, backup_stream = layout.kv_stream(bucket), layout.kv_stream(backup)
+    config = await _stream_config(js, stream)
+    copy = await _stream_config(js, backup_stream)
+    if copy is None:
+        if config is None:
+            await quarantine_bucket(js, replicas)
+            return QuarantineMigration("created")
+        if not config.deny_delete:
+            return QuarantineMigration("unchanged")
+    outcome = "resumed"
+    if config is not None and config.deny_delete:
+        outcome = "migrated"
+        entries = await _live_entries(js, bucket)
+        if copy is None:
+            # One revision per key: copying again after an interruption replaces, never adds.
+            copy = _recreated(config, name=backup_stream, subjects=[f"{layout.kv_prefix(backup)}>"],
+                              description="Quarantine entries while its stream is made again", deny_delete=False,
+                              max_msgs_per_subject=1, max_age=0)
+            await js.add_stream(copy)
+        for key in (await _live_entries(js, backup)).keys() - entries.keys():
+            # Copied by an interrupted run, gone from the quarantine since (replayed, erased): not to come back.
+            await erase_subject(js, backup_stream, layout.kv_subject(backup, key))
+        for key, value in entries.items():
+            await js.publish(layout.kv_subject(backup, key), value, stream=backup_stream, timeout=ACK_TIMEOUT_SECONDS)
+        if await _live_entries(js, backup) != entries:
+            raise QuarantineMigrationFailed(f"the copy in {backup_stream} differs from {stream}: nothing was removed")
+        await js.delete_stream(stream)
+        # The stream's own configuration (replicas, placement, limits an operator set), but for what makes it
+        # erasable.
+        config = _recreated(config, deny_delete=False,
+                            max_msgs_per_subject=max(QUARANTINE_HISTORY, config.max_msgs_per_subject or 1))
+        await js.add_stream(config)
+    elif config is None:
+        # Interrupted between the deletion and the new stream: made as for a new deployment, as widely
+        # replicated and placed as the copy.
+        await js.add_stream(layout.erasable_kv_stream(bucket, QUARANTINE_DESCRIPTION, copy.num_replicas or replicas,
+                                                      QUARANTINE_HISTORY).evolve(placement=copy.placement))
+    entries = await _live_entries(js, backup)
+    for key, value in entries.items():
+        try:
+            await js.publish(layout.kv_subject(bucket, key), value, stream=stream, timeout=ACK_TIMEOUT_SECONDS,
+                             headers={api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: "0"})
+        except APIError as error:
+            if error.err_code not in WRONG_LAST_SEQUENCE:
+                raise  # the copy stays: the next run finishes
+    await erase_subject(js, backup_stream, f"{layout.kv_prefix(backup)}>")
+    await js.delete_stream(backup_stream)
+    log.info("intake.quarantine_migrated", outcome=outcome, entries=len(entries))
+    return QuarantineMigration(outcome, len(entries))
 
 
 class IntakeStores:

@@ -31,6 +31,7 @@ from services.intake.channels.spool import Spool, SpoolAttempts, ensure_spool, s
 from services.intake.channels.spool_worker import SpoolWorker
 from services.intake.stores import IntakeStores, ensure_intake_buckets
 from services.intake.privacy import IntakePrivacy, subscribe_privacy
+from services.intake.retention import IntakeRetention, RetentionJob
 
 log = structlog.get_logger(__name__)
 
@@ -62,8 +63,11 @@ class IntakeService:
                                             self.stores.objects)
         # Erasure (issue 16): intake erases its own copies of an erased file's messages.
         self.privacy = IntakePrivacy(self.stores.js_context, settings.letters_path())
+        self.retention_job: RetentionJob | None = None
         if settings.intake_role in ("all", "parser"):  # the back end's work, like the spool (an SMTP front has none)
             subscribe_privacy(broker, settings, self.privacy)
+            self.retention_job = RetentionJob(intake_retention(settings, self.stores),
+                                              settings.intake_retention_interval_hours * 3600)
         self.probes = intake_probes(self)
         self.health: ProbeServer | None = None
         if settings.intake_health_port:
@@ -105,8 +109,12 @@ class IntakeService:
             await self.smtp.start()
         if self.health is not None:
             await self.health.start()
+        if self.retention_job is not None:
+            await self.retention_job.start()
 
     async def stop(self) -> None:
+        if self.retention_job is not None:
+            await self.retention_job.stop()
         if self.smtp is not None:
             await self.smtp.stop()
         if self.health is not None:
@@ -169,6 +177,13 @@ class IntakeService:
     async def spool_backlog(self) -> int:
         """Spool entries not yet understood (waiting or in progress), in every intake process."""
         return await spool_backlog(self.stores.js_context())
+
+
+def intake_retention(settings: IntakeSettings, stores: IntakeStores) -> IntakeRetention:
+    """Intake's retention of quarantine entries and rejected letters, as the settings schedule it."""
+    return IntakeRetention(stores.js_context, stores.quarantine, stores.seen, settings.letters_path(),
+                           quarantine_days=settings.quarantine_retention_days,
+                           rejected_letters_days=settings.rejected_letters_retention_days)
 
 
 def build_intake(settings: IntakeSettings) -> IntakeService:

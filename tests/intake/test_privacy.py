@@ -1,8 +1,9 @@
 """Intake's erasure (issue 16) against a real NATS server: on `PersonalDataErased` the file's raw original (named
 from a spool entry still waiting), its attachment, its quarantine entry (every revision) and its scanned letter in
 `processed/` are gone — and gone from the bytes of the NATS data folder, not only from what NATS shows — while
-another citizen's copies are intact; a second delivery of the event changes nothing. One known limit is asserted
-as it is: a purged quarantine entry's bytes stay in its key-value block file until compaction."""
+another citizen's copies are intact; a second delivery of the event changes nothing. The quarantine entry's bytes
+(every revision) are gone from the block files too: intake makes the quarantine's stream without `deny_delete`, so
+its entries are erased by sequence (tests/intake/test_secure_erase.py covers a quarantine made before, migrated)."""
 
 from __future__ import annotations
 
@@ -100,11 +101,11 @@ async def test_erasure_removes_intake_copies_from_the_bytes_on_disk(nats_server,
         spool_left = (await js.stream_info(streams.STREAM_INTAKE_SPOOL)).state.messages
         assert spool_left == 1  # the other citizen's entry still waits
 
-    # Everything erased for good, but for one documented limit (docs/privacy.md): a quarantine entry (its envelope
-    # sender here) lives in a key-value stream where messages cannot be erased by sequence (`deny_delete`), so its
-    # purged bytes stay in that bucket's block file until the server compacts it.
-    left = files_containing(nats_server.store_dir, erased.encode())
-    assert left and all(f"KV_{streams.BUCKET_INTAKE_QUARANTINE}" in path for path in left), left
-    assert files_containing(nats_server.store_dir, kept.encode())  # the other citizen's bytes are still there
+    # Everything erased for good, the quarantine entry's two revisions (its envelope sender) included: no file of
+    # the NATS data folder holds the name any more, while the other citizen's quarantine entry is still on disk.
+    assert files_containing(nats_server.store_dir, erased.encode()) == []
+    kept_files = files_containing(nats_server.store_dir, kept.encode())
+    assert any(f"KV_{streams.BUCKET_INTAKE_QUARANTINE}" in path for path in kept_files), kept_files
+    assert any(f"OBJ_{streams.BUCKET_RAW_MESSAGES}" in path for path in kept_files), kept_files
     assert files_containing(letters, erased.encode()) == []
     assert (letters / "processed" / "scan0002.pdf").read_bytes() == other_pdf

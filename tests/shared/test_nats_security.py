@@ -13,6 +13,7 @@ import contextlib
 import ssl
 import subprocess
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nats
@@ -20,6 +21,7 @@ import pytest
 import trustme
 from aiosmtpd.smtp import SMTP
 from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import APIError
 from typer.testing import CliRunner
 
@@ -29,6 +31,7 @@ from ombudsdesk.nats_cluster import NatsCluster
 from ombudsdesk.cli import app as ombudsdesk_app
 from ombudsdesk.nats_config import USERS, TlsFiles, route_tls_block, server_config, write_deployment
 from services.intake.settings import IntakeSettings
+from services.intake.stores import ObjectStorage, Quarantine, QuarantineRecord, migrate_quarantine_stream, settle
 from services.intake.wiring import build_intake
 from services.notifier.settings import NotifierSettings
 from services.notifier.wiring import build_notifier
@@ -38,7 +41,7 @@ from services.registry.settings import RegistrySettings
 from services.registry.wiring import build_registry
 from shared import streams
 from shared.deadletters import list_dead_letters, replay_dead_letter
-from shared.events import DeadLettered, NoticePreviewRequest, Party
+from shared.events import Channel, DeadLettered, NoticePreviewRequest, Party
 from shared.messaging import Unreachable, connect_client_for_command, nats_connect_options
 from shared.settings import CommonSettings, load_settings
 from shared.stream_admin import ensure_streams
@@ -236,6 +239,48 @@ async def test_intake_cannot_publish_a_notice_request_nor_purge_a_stream_nor_rea
         for client in (admin, intake, registry):
             await client.close()
     assert any('"$G/user:intake"' in line and "STREAM.PURGE" in line for line in secured_nats.violations())
+
+
+async def test_intake_erases_its_stores_by_sequence_and_may_not_purge_them(secured_nats):
+    """Intake removes a duplicate's chunks and quarantine entries by secure erase (no purge right needed, none
+    given); the admin user migrates a quarantine made by nats-py with `deny_delete`."""
+    admin = await connect_as(secured_nats, "admin")
+    errors = Errors()
+    intake = await connect_as(secured_nats, "intake", errors)
+    raw_stream = f"OBJ_{streams.BUCKET_RAW_MESSAGES}"
+    try:
+        admin_js, intake_js = admin.jetstream(), intake.jetstream()
+        await ensure_streams(admin_js, secured_nats.settings("admin"))
+        storage = ObjectStorage(intake_js)
+        written, acks = await storage.write_chunks(streams.BUCKET_RAW_MESSAGES, b"duplicate mail " * 20_000)
+        await settle(acks)
+        await storage.discard_chunks(streams.BUCKET_RAW_MESSAGES, written.nuid)
+        assert (await admin_js.stream_info(raw_stream)).state.messages == 0  # every chunk deleted by intake
+        # A quarantine made before (nats-py, `deny_delete`): intake can only purge there; admin migrates it.
+        await admin_js.create_key_value(KeyValueConfig(bucket=streams.BUCKET_INTAKE_QUARANTINE, history=1,
+                                                       storage=StorageType.FILE))
+        quarantine = Quarantine(intake_js)
+        now = datetime.now(timezone.utc)
+        await quarantine.put(QuarantineRecord(message_key="mid-a", reason="parse_failed", raw_object="mid-a.eml",
+                                              size=1, channel=Channel.EMAIL, received_at=now, quarantined_at=now))
+        assert quarantine.erasable is False
+        assert (await migrate_quarantine_stream(admin_js)).outcome == "migrated"
+        assert await quarantine.erase("mid-a") is not None
+        assert quarantine.erasable is True
+        quarantine_stream = f"KV_{streams.BUCKET_INTAKE_QUARANTINE}"
+        assert (await admin_js.stream_info(quarantine_stream)).state.messages == 0
+        # Intake may not purge the object store, nor delete the quarantine's stream.
+        with pytest.raises(NatsTimeoutError):
+            await intake.jetstream(timeout=1).purge_stream(raw_stream)
+        with pytest.raises(NatsTimeoutError):
+            await intake.jetstream(timeout=1).delete_stream(quarantine_stream)
+        await errors.wait_for("STREAM.DELETE")
+    finally:
+        await admin.close()
+        await intake.close()
+    violations = secured_nats.violations()
+    assert len(violations) == 2, violations
+    assert any("STREAM.PURGE" in line for line in violations) and any("STREAM.DELETE" in line for line in violations)
 
 
 async def test_dead_letters_are_each_service_s_own_and_the_admin_user_replays_them(secured_nats):
