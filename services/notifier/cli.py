@@ -93,15 +93,20 @@ def print_queue_list(all_letters: bool = typer.Option(False, "--all", help="Incl
 def print_queue_pdf(letter_id: int, output: Path) -> None:
     """Write one letter's PDF to a file, for printing."""
 
-    async def fetch(outbox: Outbox) -> bytes | None:
+    async def fetch(outbox: Outbox) -> tuple[bool, bytes | None]:
         for letter in await outbox.print_queue(include_printed=True):
             if letter.id == letter_id:
-                return letter.letter_pdf
-        return None
+                return True, letter.letter_pdf
+        return False, None
 
-    pdf = _with_outbox(fetch)
-    if pdf is None:
+    found, pdf = _with_outbox(fetch)
+    if not found:
         typer.echo(f"no letter {letter_id}", err=True)
+        raise typer.Exit(1)
+    if pdf is None:
+        # Printed letters lose their PDF: it carried the citizen's personal link (docs/privacy.md).
+        typer.echo(f"letter {letter_id}: PDF removed after printing (it carried the personal link); "
+                   "issue a new link if the citizen needs one", err=True)
         raise typer.Exit(1)
     output.write_bytes(pdf)
     typer.echo(f"written {output}")

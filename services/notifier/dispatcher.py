@@ -5,6 +5,10 @@ are retried with exponential backoff until the notice's give-up time; a 5xx refu
 the notice at once and flags the address so staff can write by post. The
 `NotificationSent` / `NotificationFailed` event is published after the outcome is committed and republished until
 JetStream has it (its `Nats-Msg-Id` makes repeats harmless).
+
+A notice that carried a citizen's personal link is stored without it by the statement that records it sent (or
+failed for good: `Outbox.mark_failed`): the relay has it, and a retry is the only reader that needed it
+(`citizen_link.redacted`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from services.notifier.citizen_link import redacted
 from services.notifier.headers import UnsafeAddress
 from services.notifier.mail import Sender, build_email
 from services.notifier.models import Notice, NoticeStatus
@@ -200,9 +205,10 @@ class Dispatcher:
         ran out — a duplicate acknowledgment for every notice in hand at each restart (issue 14's faults)."""
         deadline = time.monotonic() + self.settings.relay_lease_seconds / 2
         delay = 0.2
+        without_links = redacted(notice.body_text, notice.body_html, notice.language, notice.letter_pdf)
         while True:
             try:
-                await self.outbox.mark_sent(notice.id, now)
+                await self.outbox.mark_sent(notice.id, now, **without_links)
                 return
             except Exception as error:  # noqa: BLE001 - any failure to commit: retried within the lease, then raised
                 if time.monotonic() + delay > deadline:

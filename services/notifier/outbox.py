@@ -16,6 +16,11 @@ Inside a batched delivery (the `ComplaintRegistered` subscriber fetches events i
 `record` goes through a `shared.messaging.CommitGroup`: the notices of the batch are stored in one transaction, one
 commit (one fsync on SQLite) for all, and each `record` returns only after that commit, so each event is still
 acknowledged after its notice is recorded. A failing batch is rolled back and each write done again alone.
+
+A notice that carries a citizen's personal or survey link keeps it only while it may still go out (a retry sends the
+stored text): the statement that records it sent, failed for good or printed also replaces the link in its stored
+text and HTML and drops a letter's PDF, and a notice recorded as never to go out (suppressed, failed at once) is
+stored so from the start (`citizen_link.redacted`).
 """
 
 from __future__ import annotations
@@ -32,12 +37,15 @@ from sqlalchemy import and_, bindparam, event, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.notifier.citizen_link import redacted
 from services.notifier.models import AddressFlag, FileAtRisk, Notice, NoticeChannel, NoticeStatus
 from shared.database import read_only
 from shared.messaging import CommitGroup, in_batched_delivery
 
 
 COMPOSE_ATTEMPTS = 3
+# The statuses of a notice that may still go out: it keeps its links until then.
+_MAY_GO_OUT = frozenset({NoticeStatus.PENDING, NoticeStatus.SENDING, NoticeStatus.QUEUED})
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,21 @@ class _Write:
     counted: CountedNotices | None
     facts: RecipientFacts
     settles: SettledRisk | None
+
+
+def _stored_as_composed(compose: Callable[[RecipientFacts], dict[str, Any]]
+                        ) -> Callable[[RecipientFacts], dict[str, Any]]:
+    """`compose`, whose notice, when it is never to go out (suppressed, failed at once), loses its personal links
+    before it is stored: nothing will send it, so nothing needs them (same columns: the statement's shape holds)."""
+
+    def composed(facts: RecipientFacts) -> dict[str, Any]:
+        values = compose(facts)
+        if values.get("status") in _MAY_GO_OUT:
+            return values
+        return {**values, **redacted(values.get("body_text"), values.get("body_html"), values.get("language"),
+                                     values.get("letter_pdf"))}
+
+    return composed
 
 
 def recipient_lock_key(limit_key: str) -> int:
@@ -144,7 +167,8 @@ class Outbox:
         without holding SQLite's single writer; the transaction then stores the composed notice in one statement
         only if the key is still free and the facts still hold (a concurrent flag or follow-up changes the route,
         issue 5), composing again otherwise. `settles` clears the file-at-risk the notice answers in that same
-        transaction."""
+        transaction. A notice composed as never to go out is stored without its personal links."""
+        compose = _stored_as_composed(compose)
         for _ in range(COMPOSE_ATTEMPTS):
             async with self._reader.connect() as connection:
                 facts = await self._facts(connection, notification_key, address, counted)
@@ -302,17 +326,32 @@ class Outbox:
                 .values(status=NoticeStatus.PENDING, lease_until=None)
             )
 
-    async def mark_sent(self, notice_id: int, now: datetime) -> None:
+    async def mark_sent(self, notice_id: int, now: datetime, **without_links: Any) -> None:
+        """Record the relay's acceptance; `without_links` (`citizen_link.redacted` of the notice as claimed) is
+        written in the same statement, so no sent notice keeps a personal link."""
         await self._update(notice_id, status=NoticeStatus.SENT, sent_at=now, lease_until=None,
-                           attempts=Notice.attempts + 1, status_reason=None)
+                           attempts=Notice.attempts + 1, status_reason=None, **without_links)
 
     async def mark_retry(self, notice_id: int, next_attempt_at: datetime, error: str) -> None:
         await self._update(notice_id, status=NoticeStatus.PENDING, next_attempt_at=next_attempt_at,
                            lease_until=None, attempts=Notice.attempts + 1, status_reason=error)
 
     async def mark_failed(self, notice_id: int, reason: str) -> None:
-        await self._update(notice_id, status=NoticeStatus.FAILED, lease_until=None, status_reason=reason,
-                           outcome_published=False)
+        """Fail the notice for good, and remove its personal links from what is kept (read in the same transaction:
+        a bounce may fail a notice the caller did not claim)."""
+        async with self._writing_core() as connection:
+            without_links = await self._without_links(connection, notice_id)
+            await connection.execute(update(Notice).where(Notice.id == notice_id).values(
+                status=NoticeStatus.FAILED, lease_until=None, status_reason=reason, outcome_published=False,
+                **without_links))
+
+    @staticmethod
+    async def _without_links(connection: AsyncConnection, notice_id: int,
+                             *conditions: Any) -> dict[str, Any]:
+        row = (await connection.execute(
+            select(Notice.body_text, Notice.body_html, Notice.language, Notice.letter_pdf)
+            .where(Notice.id == notice_id, *conditions))).first()
+        return {} if row is None else redacted(*row)
 
     async def mark_published(self, notice_ids: Sequence[int]) -> None:
         async with self._writing_core() as connection:
@@ -378,13 +417,17 @@ class Outbox:
             ).all()
 
     async def mark_printed(self, notice_id: int, printed_by: str, now: datetime) -> bool:
-        async with self._writing() as session:
-            result = await session.execute(
+        """Record a letter as printed and posted; a letter that carried a personal link keeps its text without it,
+        and no PDF (to post it again, staff issue a new link: `citizen_link.py`)."""
+        queued = (Notice.id == notice_id, Notice.channel == NoticeChannel.LETTER, Notice.status == NoticeStatus.QUEUED)
+        async with self._writing_core() as connection:
+            without_links = await self._without_links(connection, notice_id, *queued[1:])
+            result = await connection.execute(
                 update(Notice)
-                .where(Notice.id == notice_id, Notice.channel == NoticeChannel.LETTER,
-                       Notice.status == NoticeStatus.QUEUED)
+                .where(*queued)
                 # The running notifier reports the posted letter as sent (the registry records the acknowledgment).
-                .values(status=NoticeStatus.PRINTED, printed_by=printed_by, sent_at=now, outcome_published=False)
+                .values(status=NoticeStatus.PRINTED, printed_by=printed_by, sent_at=now, outcome_published=False,
+                        **without_links)
             )
             return result.rowcount == 1
 

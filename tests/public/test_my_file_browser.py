@@ -48,14 +48,19 @@ def link_in_next_mail(live: LiveStack, path: str) -> tuple[str, str]:
             return found[0], str(mail["Subject"])
 
 
+def jeanne_complains(live: LiveStack, subject: str, text: str) -> tuple[str, str]:
+    """Jeanne mails a complaint in: (the personal link of its acknowledgment, the file's number)."""
+    send_mail(live.services.intake.settings.smtp_port,
+              complaint_mail("Jeanne Dupont <jeanne.dupont@example.org>", subject, text))
+    link, acknowledgment = link_in_next_mail(live, "my-file")
+    return link, re.search(r"MED-\d{4}-\d{5}", acknowledgment).group(0)
+
+
 def test_a_citizen_follows_the_file_adds_a_document_and_answers_the_survey_without_javascript(
         citizen_stack, browser, page, screenshot, tmp_path: Path):
     live = citizen_stack
-    send_mail(live.services.intake.settings.smtp_port, complaint_mail(
-        "Jeanne Dupont <jeanne.dupont@example.org>", "Plainte : allocation non versée",
-        "Mon allocation de novembre n'a pas été versée malgré deux rappels."))
-    link, subject = link_in_next_mail(live, "my-file")
-    number = re.search(r"MED-\d{4}-\d{5}", subject).group(0)
+    link, number = jeanne_complains(live, "Plainte : allocation non versée",
+                                    "Mon allocation de novembre n'a pas été versée malgré deux rappels.")
 
     context = browser.new_context(locale="fr-BE", java_script_enabled=False, viewport={"width": 1000, "height": 900})
     context.set_default_timeout(20_000)
@@ -117,3 +122,37 @@ def test_a_citizen_follows_the_file_adds_a_document_and_answers_the_survey_witho
 
     assert live.run(satisfaction()) == {"responses": 1, "average_by_question": {
         "clarity": 4.0, "delay": None, "respect": None, "overall": 5.0}}
+
+
+def test_a_link_sent_again_replaces_the_earlier_ones(citizen_stack, browser, tmp_path: Path):
+    """"Send me my link again": the citizen lost the link (or it leaked in a forwarded mail), so the new link opens
+    the file and the acknowledgment's link no longer does — it shows the page of a link that is expired or disabled,
+    as any dead link does."""
+    live = citizen_stack
+    old_link, number = jeanne_complains(live, "Plainte : dossier de pension",
+                                        "Ma pension de retraite est calculée sur une carrière incomplète.")
+
+    context = browser.new_context(locale="fr-BE", java_script_enabled=False)
+    context.set_default_timeout(20_000)
+    try:
+        citizen = context.new_page()
+        citizen.goto(old_link)
+        assert citizen.locator("h1").inner_text() == f"Votre dossier {number}"
+        citizen.goto(live.url("/my-file/resend?lang=fr"))
+        citizen.get_by_label("Numéro de dossier").fill(number.lower())
+        citizen.get_by_label("Adresse électronique", exact=False).fill("Jeanne.Dupont@example.org")
+        with citizen.expect_navigation():
+            citizen.get_by_role("button", name="Envoyer le lien").click()
+        assert "un nouveau lien personnel vient d'y être envoyé" in citizen.locator("main").inner_text()
+        new_link, _subject = link_in_next_mail(live, "my-file")
+        assert new_link.split("?")[0] != old_link.split("?")[0]
+
+        citizen.goto(new_link)
+        assert citizen.locator("h1").inner_text() == f"Votre dossier {number}"
+        assert "carrière incomplète" in citizen.locator(".thread").inner_text()
+        citizen.goto(old_link)
+        assert citizen.locator("h1").inner_text() == "Ce lien ne mène à aucun dossier"
+        assert "a expiré ou a été désactivé" in citizen.locator("main").inner_text()
+        assert "carrière incomplète" not in citizen.content()
+    finally:
+        context.close()

@@ -214,7 +214,7 @@ async def test_revoked_and_expired_links_show_nothing(desk):
 
 
 async def test_the_link_is_sent_again_only_to_the_files_own_address_a_few_times_a_day(desk):
-    number, _token = await desk.register()
+    number, first = await desk.register()
 
     async def resend(email: str) -> None:
         await desk.responder.resend(CitizenLinkResendRequest(number=number.lower(), email=email,
@@ -230,14 +230,56 @@ async def test_the_link_is_sent_again_only_to_the_files_own_address_a_few_times_
     sent = links_sent()
     assert len(sent) == 3  # the day's allowance (citizen_link_resends_per_day)
     assert sent[0].recipient.email == JEANNE
-    url = desk.seal.open(sent[0].context["sealed_link"])
-    fresh = TOKEN_IN_URL.search(url).group(1)
-    assert (await desk.view(fresh)).number == number
+    tokens = [TOKEN_IN_URL.search(desk.seal.open(e.context["sealed_link"])).group(1) for e in sent]
+    assert len(set(tokens)) == 3
+    # Each link sent again replaces the earlier ones (the citizen lost one, or it leaked): only the last opens.
+    assert (await desk.view(tokens[-1])).number == number
+    for earlier in (first, *tokens[:-1]):
+        assert not (await desk.view(earlier)).found
+    denied = [d.get("reason") for a, n, d in await desk.actions() if a == "citizen.denied" and n == number]
+    assert denied == ["revoked"] * 3
     assert [d["sent"] for a, _n, d in await desk.actions() if a == "citizen.resend"] == [False, True, True, True,
                                                                                          False]
+    async with desk.registry.store.reading() as tx:
+        links = (await tx.session.execute(select(CitizenLink).order_by(CitizenLink.id))).scalars().all()
+    assert [(link.revoked_at is None, link.revoked_by) for link in links] == [
+        (False, "citizen request"), (False, "citizen request"), (False, "citizen request"), (True, None)]
     desk.clock.advance(days=1, seconds=1)
     await resend(JEANNE)
     assert len(links_sent()) == 4
+    fourth = TOKEN_IN_URL.search(desk.seal.open(links_sent()[-1].context["sealed_link"])).group(1)
+    assert (await desk.view(fourth)).found and not (await desk.view(tokens[-1])).found
+    # A request that sends nothing (another address) revokes nothing either.
+    await resend("someone@else.example")
+    assert (await desk.view(fourth)).found
+
+
+async def test_a_reply_quoting_the_link_is_registered_without_it(desk):
+    number, token = await desk.register()
+    [registered] = [e for e in desk.publisher.of(ComplaintRegistered) if e.complaint_number == number]
+    url = desk.seal.open(registered.citizen_link)
+    survey_url = f"{BASE}survey/{new_token().token}?lang=nl"
+    elsewhere = f"https://other.example/my-file/{new_token().token}"
+    quoted = (f"Merci. Voici la pièce.\n\n> Vous pouvez aussi suivre votre dossier par ce lien personnel : {url}\n"
+              f"> et l'enquête {survey_url}\n> Une autre adresse : {elsewhere}\n")
+    reply = received(subject=f"Re: [{number}] {url}").model_copy(update={"text": quoted,
+                                                                      "new_text": f"Merci ({url})."})
+    outcome = await desk.registry.handle(reply)
+    assert (outcome.action, outcome.number) == ("appended", number)
+    # A stranger quoting it (held for staff) does not bring it into the holding pen either.
+    stranger = received(email="mallory@example.net", subject=f"Re: {number}").model_copy(
+        update={"text": f"Trouvé : {url}"})
+    assert (await desk.registry.handle(stranger)).action == "held"
+    async with desk.registry.store.reading() as tx:
+        entry = await tx.thread_message_by_key(reply.message_key)
+        held = (await tx.session.execute(select(HeldMessage.event))).scalars().all()
+        complaint = await tx.complaint_by_number(number)
+    stored = " ".join([entry.subject_line, entry.body, entry.new_text or "", *held, complaint.body or ""])
+    assert token not in stored and survey_url.split("/")[-1].split("?")[0] not in stored
+    assert entry.body.startswith("Merci. Voici la pièce.") and "personal link removed" in entry.body
+    assert elsewhere in entry.body  # not our address: not our link
+    assert "personal link removed" in entry.new_text and entry.subject_line.startswith(f"Re: [{number}]")
+    assert (await desk.view(token)).found  # the link itself still works: only the register's copy lost it
 
 
 # --- a message through the link ----------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """`ombudsdesk privacy erase|hold|release|rectify` against a real register (SQLite and PostgreSQL): the dry run lists
 every file and copy and changes nothing; the erasure asks for confirmation, erases the citizen's own files, their
-messages on another citizen's file and their held message — and nothing of them is left in any table — while a file
-under a legal hold is kept and the other citizen's data stay; a rectification is recorded without its values."""
+messages on another citizen's file (as an admitted correspondent, and as a sender staff attached without admitting)
+and their held message — and nothing of them is left in any table — while a file under a legal hold is kept and the
+other citizens' data stay; a rectification is recorded without its values."""
 
 from __future__ import annotations
 
@@ -12,19 +13,25 @@ from datetime import datetime, timezone
 from typer.testing import CliRunner
 
 from services.registry.access.audit import AuditFilter, AuditTrail
-from services.registry.commands import AddCorrespondent
+from services.registry.commands import AddCorrespondent, AttachHeld
 from services.registry.handlers import Registry
 from services.registry.privacy.cli import app
 from services.registry.repository import RegistryStore, migrate
 from services.registry.settings import RegistrySettings
 from services.registry.wiring import policy_from_settings
 from shared.database import create_engine
-from shared.events import MessageReceived, Party
+from sqlalchemy import select
+
+from services.registry.models import HeldMessage, OutboxEvent
+from shared.events import AttachmentRef, MessageReceived, Party, PersonalDataErased
 from tests.registry.privacy_scan import rows_mentioning
 
 NAME, EMAIL = "Ottoline Vexworth-Quabble", "ottoline.vexworth@example.org"
 PHRASE = "my heron-shaped mailbox was confiscated 4QZ"
 OTHER = "Baptistine Crumholt"
+THIRD = "Hortense Plimsoll-Dagworth"
+STRAY_PHRASE = "the wheelbarrow incident of 12 March QX7"
+STRAY_OBJECT = "sha256-" + "7" * 64
 AT = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
 
 
@@ -63,7 +70,19 @@ def _seed(database_url: str) -> dict[str, str]:
         assert appended.action == "appended", appended
         held = await registry.handle(_mail("e-5", NAME, EMAIL, "Sans numéro", f"{PHRASE} (bis)"))
         assert held.action in ("held", "registered"), held
-        return {"first": first, "second": second, "other": other}
+        # On a third citizen's file she is no party: her testimony (with a document) is held, then staff attach it
+        # without admitting her.
+        third = (await registry.handle(_mail("e-7", THIRD, "hortense@example.org", "Allocations", "Mon dossier"))).number
+        stray = _mail("e-6", NAME, EMAIL, f"Re: {third}", f"{NAME}: {STRAY_PHRASE}").model_copy(update={
+            "raw_object": "e-6.eml", "attachments": (AttachmentRef(
+                filename="témoignage.pdf", content_type="application/pdf", size=10, sha256="7" * 64,
+                object_name=STRAY_OBJECT),)})
+        assert (await registry.handle(stray)).action == "held"
+        async with registry.store.reading() as tx:
+            held_id = (await tx.session.execute(
+                select(HeldMessage.id).where(HeldMessage.message_key == "e-6"))).scalar_one()
+        await registry.handle(AttachHeld(held_id, third, "agent@med.be"))
+        return {"first": first, "second": second, "other": other, "third": third}
 
     return _with_registry(database_url, seed)
 
@@ -83,8 +102,16 @@ def test_erasure_on_request_from_the_command_line(database_url, monkeypatch, tmp
     assert roles[files["first"]] == ("complainant", False)
     assert roles[files["second"]] == ("complainant", True)
     assert roles[files["other"]] == ("correspondent", False)
+    assert roles[files["third"]] == ("correspondent", False)
     first_copies = next(f["copies"] for f in planned["files"] if f["number"] == files["first"])
     assert first_copies["thread_messages"] >= 1 and first_copies["outbox_rows"] >= 1 and first_copies["parties"] == 1
+    # On the third file, only her part is listed: her one message, its original and document, no party row.
+    third_copies = next(f["copies"] for f in planned["files"] if f["number"] == files["third"])
+    assert {key: third_copies[key] for key in ("thread_messages", "message_keys", "raw_objects", "attachment_objects",
+                                               "parties", "notes", "position_requests")} == {
+        "thread_messages": 1, "message_keys": 1, "raw_objects": 1, "attachment_objects": 1, "parties": 0, "notes": 0,
+        "position_requests": 0}
+    assert third_copies["change_log_entries"] >= 1  # the attachment of her message names it
     text = runner.invoke(app, ["erase", EMAIL, "--dry-run", "--lang", "en"])
     assert "complainant" in text.output and "dry run: nothing changed" in text.output and NAME not in text.output
     assert _with_registry(database_url, lambda _r, engine: rows_mentioning(engine, (PHRASE,))) != {}
@@ -102,19 +129,40 @@ def test_erasure_on_request_from_the_command_line(database_url, monkeypatch, tmp
 
     async def after(registry: Registry, engine):
         store = registry.store
-        return (await rows_mentioning(engine, (NAME, EMAIL, PHRASE, "Vexworth")),
+        async with store.reading() as tx:
+            erasures = [PersonalDataErased.model_validate_json(payload) for payload in (await tx.session.execute(
+                select(OutboxEvent.payload).where(OutboxEvent.dedup_id.like("erased:%")))).scalars()]
+        return (await rows_mentioning(engine, (NAME, EMAIL, PHRASE, "Vexworth", STRAY_PHRASE)),
                 await store.complaint(files["other"]), await store.complaint(files["second"]),
-                await AuditTrail(engine).search(AuditFilter(action="change.*", limit=50)))
+                await AuditTrail(engine).search(AuditFilter(action="change.*", limit=50)),
+                await store.complaint_file(files["third"]), erasures)
 
-    found, other, kept, audit = _with_registry(database_url, after)
+    found, other, kept, audit, third_file, erasures = _with_registry(database_url, after)
     # Only the held file still holds the citizen: no other table or row does.
     assert set(found) <= {"complaints", "thread_messages", "outbox", "case_parties", "change_log",
                           "complaints_fts", "complaints_fts_data"}
+    assert all(needle != STRAY_PHRASE for needles in found.values() for needle in needles)
     assert other.complainant_name == OTHER and other.complainant_email == "baptistine@example.org"
     assert kept.complainant_email == EMAIL
     assert ("change.anonymised", files["first"]) in [(e.action, e.number) for e in audit]
     assert ("change.correspondent_erased", files["other"]) in [(e.action, e.number) for e in audit]
+    assert ("change.correspondent_erased", files["third"]) in [(e.action, e.number) for e in audit]
     assert all(EMAIL not in json.dumps(e.details) for e in audit)
+    # The third file: its complainant whole, her message blanked, the erasure in its change log without her.
+    third, thread, changes, _parties = third_file
+    assert third.complainant_name == THIRD and third.complainant_email == "hortense@example.org"
+    [hers] = [m for m in thread if m.message_key == "e-6"]
+    assert (hers.sender_email, hers.raw_object, hers.attachments) == (None, None, [])
+    assert STRAY_PHRASE not in hers.body and NAME not in hers.sender_name
+    assert any(m.body == "Mon dossier" for m in thread if m.direction == "in")
+    [logged] = [c for c in changes if c.change == "correspondent_erased"]
+    assert set(logged.details) == {"erasure_id", "mode", "reason"} and logged.reason is None
+    # What intake and the notifier are told: her message's original and document, and her address's hash only.
+    [told] = [e for e in erasures if e.complaint_number == files["third"]]
+    assert (told.scope, told.message_keys, told.raw_objects, told.attachment_objects) == (
+        "messages", ("e-6",), ("e-6.eml",), (STRAY_OBJECT,))
+    assert told.recipient_hashes == (PersonalDataErased.address_hash(EMAIL),) and told.erasure_id == \
+        logged.details["erasure_id"]
 
     # Releasing the hold and erasing again leaves nothing of the citizen anywhere.
     assert runner.invoke(app, ["release", files["second"], "--reason", "settled"]).exit_code == 0
@@ -122,6 +170,7 @@ def test_erasure_on_request_from_the_command_line(database_url, monkeypatch, tmp
     assert again.exit_code == 0, again.output
     assert _with_registry(database_url, lambda _r, engine: rows_mentioning(engine, (NAME, EMAIL, PHRASE))) == {}
     assert _with_registry(database_url, lambda _r, engine: rows_mentioning(engine, (OTHER,))) != {}
+    assert _with_registry(database_url, lambda _r, engine: rows_mentioning(engine, (THIRD,))) != {}
 
 
 def test_rectification_records_the_fields_not_the_values(database_url, monkeypatch, tmp_path):

@@ -1,10 +1,16 @@
 """Handlers of the citizen's personal link and of the satisfaction survey (issue 17; rules in
 `citizen_access.py` and `survey.py`): "send me my link again", staff revoking or re-issuing a file's links, the
-survey invitations of closed files, a survey's answers; and `vouched`, how the register takes a message sent through
-a link (called by `incoming.message_received` before it routes the message).
+survey invitations of closed files, a survey's answers; and `vouched`, how the register takes every message — our
+links quoted in it removed, one sent through a link vouched for (called by `incoming.message_received` before it
+routes the message).
 
 Every link sent is a `citizen_link` notice whose context carries the link sealed for the notifier, and a change-log
 entry of the file (who asked for it: the citizen's request, or staff), never the token.
+
+A new link always replaces the file's earlier ones, in the transaction that issues it: staff re-issuing one revoke
+them with their reason, and so does "send me my link again" (actor `citizen request`) — the citizen asks because the
+link is lost, and a lost link, or one leaked in a forwarded mail, must stop opening the file. Only the link just sent
+works afterwards (it goes to the file's own address only, a few times a day: `resend_citizen_link`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from services.registry.public.citizen_access import (
     link_expires_on,
     recent_requests,
     vouch,
+    without_own_links,
 )
 from services.registry.public.citizen_access import issue_link as issue_link_row
 from services.registry.commands import (
@@ -46,7 +53,9 @@ SURVEY_NOTICE = "survey_invitation"
 
 async def vouched(store: RegistryStore, event: MessageReceived, policy: RegistryPolicy,
                   clock: RegisterClock) -> MessageReceived:
-    """The message as the register takes it (`citizen_access.vouch`); only a message carrying a proof is read for."""
+    """The message as the register takes it: our own links quoted in it removed (`without_own_links`), then
+    vouched for (`citizen_access.vouch`); only a message carrying a proof is read for."""
+    event = without_own_links(event, policy.citizen)
     if event.citizen_link_proof is None:
         return event
     async with store.reading() as tx:
@@ -80,6 +89,9 @@ async def resend_citizen_link(command: ResendCitizenLink, *, uow: UnitOfWork, po
         if await recent_requests(tx, complaint.id, CITIZEN_REQUEST, now - timedelta(days=1)) \
                 >= policy.citizen.resends_per_day:
             return False
+        if not policy.citizen.issues_links:
+            return False  # links are off: the earlier ones are left as they are, no new one could replace them
+        await _revoke(tx, complaint, CITIZEN_REQUEST, None, clock)
         return await _send_link(tx, complaint, policy, clock, actor=CITIZEN_REQUEST, reason=None)
 
     sent = await uow.run(f"citizen link {number}", resend)

@@ -23,6 +23,11 @@ What anonymising a file changes (docs/privacy.md says it for operators):
   the published rows older than the outbox's retention with them (`prune_outbox`).
 
 Nothing is deleted that a count needs, so the annual indicators of any year read the same before and after.
+
+Erasing one person's part of a file that is someone else's (`erase_correspondent`: an admitted correspondent, or a
+sender whose message staff attached without admitting them) changes only that part — their messages, the notices the
+thread recorded as sent to them, their admission, the change-log details naming them, their outbox events and held
+rows — and the dry run counts exactly that part (`copies_of_correspondent`, the same reading).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, func, or_, select, update
+from sqlalchemy import Text, and_, cast, delete, func, or_, select, update
 
 from services.registry.models import (
     CaseParty,
@@ -52,8 +57,8 @@ from services.registry.models import (
 from services.registry.repository import Transaction, escape_like
 from shared.events import MessageReceived, PersonalDataErased
 
-__all__ = ["ANONYMISED", "Copies", "KEPT_DETAILS", "anonymise_complaint", "copies_of", "erase_correspondent",
-           "erase_held", "prune_outbox"]
+__all__ = ["ANONYMISED", "Copies", "KEPT_DETAILS", "anonymise_complaint", "copies_of", "copies_of_correspondent",
+           "erase_correspondent", "erase_held", "prune_outbox"]
 
 # What staff read in place of a name, a subject, a text: the same in the four languages of the office (it is stored,
 # so it cannot follow the reader's language).
@@ -96,6 +101,11 @@ class Copies:
                 "information_requests": self.information_requests, "position_requests": self.position_requests,
                 "message_keys": len(self.message_keys), "raw_objects": len(self.raw_objects),
                 "attachment_objects": len(self.attachment_objects)}
+
+
+def _unique(values: Iterable[str | None]) -> tuple[str, ...]:
+    """The values given, once each, in their order, without the empty ones."""
+    return tuple(dict.fromkeys(v for v in values if v))
 
 
 def _objects(attachments: Iterable[Any] | None) -> list[str]:
@@ -151,18 +161,77 @@ async def copies_of(tx: Transaction, complaint: Complaint) -> Copies:
     keys = [complaint.message_key] + [key for direction, key, _raw, _a in thread if direction == "in"]
     raws = [complaint.raw_object] + [raw for _d, _k, raw, _a in thread]
     objects = _objects(complaint.attachments) + [name for *_rest, a in thread for name in _objects(a)]
-    unique = lambda values: tuple(dict.fromkeys(v for v in values if v))  # noqa: E731 - order kept, once each
     return Copies(
-        number=complaint.number, message_keys=unique(keys), raw_objects=unique(raws),
-        attachment_objects=unique(objects), thread_messages=len(thread),
+        number=complaint.number, message_keys=_unique(keys), raw_objects=_unique(raws),
+        attachment_objects=_unique(objects), thread_messages=len(thread),
         notes=await _count(tx, ComplaintNote, ComplaintNote.complaint_id == complaint.id),
         change_log_entries=await _count(tx, ChangeLogEntry, ChangeLogEntry.complaint_id == complaint.id),
         parties=await _count(tx, CaseParty, CaseParty.complaint_id == complaint.id),
-        held_messages=await _count(tx, HeldMessage, _held_of(complaint.number, unique(keys))),
+        held_messages=await _count(tx, HeldMessage, _held_of(complaint.number, _unique(keys))),
         outbox_rows=await _count(tx, OutboxEvent, _outbox_of(complaint.number)),
         information_requests=await _count(tx, InformationRequest, InformationRequest.complaint_id == complaint.id),
         position_requests=await _count(tx, PositionRequest, PositionRequest.complaint_id == complaint.id),
     )
+
+
+@dataclass(frozen=True)
+class _TheirPart:
+    """What of one person a file that is someone else's holds: the messages they sent (in), the notices the file's
+    thread recorded as sent to them (out), the change-log entries that name them or their messages. The dry run
+    counts it (`copies_of_correspondent`), the erasure removes it (`erase_correspondent`): the same reading."""
+
+    messages: list[ThreadMessage]
+    notices: list[ThreadMessage]
+    mentions: list[ChangeLogEntry]
+    # Read when the part is read, before any row changes: what to name in `PersonalDataErased`.
+    keys: tuple[str, ...]
+    raws: tuple[str, ...]
+    objects: tuple[str, ...]
+
+
+def _their_outbox(number: str, keys: Sequence[str], email: str) -> Any:
+    """Their events in the outbox: their messages appended, their admission (the address is in the details)."""
+    return and_(_outbox_of(number), or_(
+        OutboxEvent.dedup_id.in_([f"appended:{number}:{key}" for key in keys]),
+        func.lower(OutboxEvent.payload).like(f"%{escape_like(email)}%", escape="\\")))
+
+
+def _their_admission(complaint_id: int, email: str) -> tuple[Any, ...]:
+    return CaseParty.complaint_id == complaint_id, CaseParty.email == email, CaseParty.role != "complainant"
+
+
+async def _their_part(tx: Transaction, complaint: Complaint, email: str) -> _TheirPart:
+    thread = list((await tx.session.execute(select(ThreadMessage).where(
+        ThreadMessage.complaint_id == complaint.id, or_(
+            and_(ThreadMessage.direction == "in", ThreadMessage.sender_email == email),
+            and_(ThreadMessage.direction == "out", func.lower(ThreadMessage.recipient) == email)))
+        .order_by(ThreadMessage.id))).scalars())
+    messages = [m for m in thread if m.direction == "in"]
+    mentions = (email, *(m.message_key for m in messages))
+    entries = []
+    for entry in (await tx.session.execute(
+            select(ChangeLogEntry).where(ChangeLogEntry.complaint_id == complaint.id))).scalars():
+        written = json.dumps(entry.details or {}, ensure_ascii=False).lower() + (entry.reason or "").lower()
+        if any(mention.lower() in written for mention in mentions):
+            entries.append(entry)
+    return _TheirPart(messages, [m for m in thread if m.direction == "out"], entries,
+                      keys=tuple(m.message_key for m in messages),
+                      raws=tuple(m.raw_object for m in messages if m.raw_object),
+                      objects=tuple(name for m in messages for name in _objects(m.attachments)))
+
+
+async def copies_of_correspondent(tx: Transaction, complaint: Complaint, email: str) -> Copies:
+    """What the register holds of one person on a file that is someone else's (admitted as a correspondent, or
+    whose messages staff attached to it): only their part, which is all an erasure of them removes there."""
+    part = await _their_part(tx, complaint, email)
+    return Copies(
+        number=complaint.number, message_keys=part.keys, raw_objects=_unique(part.raws),
+        attachment_objects=_unique(part.objects), thread_messages=len(part.messages) + len(part.notices), notes=0,
+        change_log_entries=len(part.mentions),
+        parties=await _count(tx, CaseParty, *_their_admission(complaint.id, email)),
+        held_messages=await _count(tx, HeldMessage, HeldMessage.message_key.in_(list(part.keys))),
+        outbox_rows=await _count(tx, OutboxEvent, _their_outbox(complaint.number, part.keys, email)),
+        information_requests=0, position_requests=0)
 
 
 async def prune_outbox(tx: Transaction, published_before: datetime) -> int:
@@ -220,40 +289,33 @@ async def anonymise_complaint(tx: Transaction, complaint: Complaint, *, reason: 
 
 
 async def erase_correspondent(tx: Transaction, complaint: Complaint, email: str) -> PersonalDataErased | None:
-    """Remove a correspondent's messages (identity and texts) and admission from the (locked) file; the
-    complainant's part stays. None when nothing of theirs is left."""
-    theirs = list((await tx.session.execute(select(ThreadMessage).where(
-        ThreadMessage.complaint_id == complaint.id, ThreadMessage.direction == "in",
-        ThreadMessage.sender_email == email))).scalars())
-    admitted = await tx.session.execute(delete(CaseParty).where(CaseParty.complaint_id == complaint.id,
-                                                                CaseParty.email == email,
-                                                                CaseParty.role != "complainant"))
-    if not theirs and not admitted.rowcount:
+    """Remove one person's part of a (locked) file that is someone else's — their messages (identity, texts,
+    attachments, raw originals), the addresses of the notices sent to them, their admission as a correspondent if
+    staff admitted them — and the change-log details that name them; the complainant's part stays. None when
+    nothing of theirs is left."""
+    part = await _their_part(tx, complaint, email)
+    admitted = await tx.session.execute(delete(CaseParty).where(*_their_admission(complaint.id, email)))
+    if not part.messages and not part.notices and not admitted.rowcount:
         return None
-    keys = tuple(m.message_key for m in theirs)
-    raws = tuple(m.raw_object for m in theirs if m.raw_object)
-    named = [name for m in theirs for name in _objects(m.attachments)]
-    shared = await still_used(tx, named, message_ids=[m.id for m in theirs])
-    objects = tuple(dict.fromkeys(name for name in named if name not in shared))
+    keys, raws, named = part.keys, part.raws, part.objects
+    # Their messages' rows in the holding pen go first: a message staff attached from it is still there, and its
+    # document must not count as used by another message because of it.
     await tx.session.execute(delete(HeldMessage).where(HeldMessage.message_key.in_(list(keys))))
-    # Their events in the outbox: their messages appended, their admission (the address is in the details).
-    await tx.session.execute(delete(OutboxEvent).where(_outbox_of(complaint.number), or_(
-        OutboxEvent.dedup_id.in_([f"appended:{complaint.number}:{key}" for key in keys]),
-        func.lower(OutboxEvent.payload).like(f"%{escape_like(email)}%", escape="\\"))))
+    shared = await still_used(tx, named, message_ids=[m.id for m in part.messages])
+    objects = tuple(dict.fromkeys(name for name in named if name not in shared))
+    await tx.session.execute(delete(OutboxEvent).where(_their_outbox(complaint.number, keys, email)))
     # The change-log entries about them (their admission, their messages): the plain facts only, as for a file.
-    mentions = (email, *keys)
-    for entry in (await tx.session.execute(
-            select(ChangeLogEntry).where(ChangeLogEntry.complaint_id == complaint.id))).scalars():
-        written = json.dumps(entry.details or {}, ensure_ascii=False).lower() + (entry.reason or "").lower()
-        if any(mention.lower() in written for mention in mentions):
-            entry.reason = None
-            entry.details = {key: value for key, value in (entry.details or {}).items() if key in KEPT_DETAILS}
-    for message in theirs:
+    for entry in part.mentions:
+        entry.reason = None
+        entry.details = {key: value for key, value in (entry.details or {}).items() if key in KEPT_DETAILS}
+    for message in part.messages:
         for column, value in {"sender_name": ANONYMISED, "sender_email": None, "recipient": None,
                               "subject_line": ANONYMISED, "body": ANONYMISED, "new_text": None, "message_id": None,
                               "rules": None, "attachments": [], "raw_object": None, "sender_verdict": None,
                               **_SENDER_TRUST_CLEARED}.items():
             setattr(message, column, value)
+    for notice in part.notices:  # what we wrote to them: their address, and a text that may quote them
+        notice.recipient, notice.subject_line, notice.body, notice.new_text = None, ANONYMISED, ANONYMISED, None
     # Only their messages and the notices sent to them: the file itself is the complainant's and stays.
     event = PersonalDataErased(complaint_number=complaint.number, erasure_id=uuid.uuid4().hex, mode="erased",
                                reason="request", message_keys=keys, raw_objects=raws, attachment_objects=objects,

@@ -2,9 +2,16 @@
 retention (`AnonymiseFile`, `PurgeHeldMessage`), with the reason "request" (mode "erased" in `PersonalDataErased`).
 
 `plan_erasure` finds, by indexed columns, every file where the address is the complainant's (`complaints.
-complainant_email`, and the complainant's party rows) and every file where it is only a correspondent's
-(`case_parties.email`), plus the held messages it sent (the holding pen is small: read by its sender column), and
-lists every copy the register holds of each (`anonymise.Copies`) — what `--dry-run` prints. A file under a legal
+complainant_email`, and the complainant's party rows), every file where it is only a correspondent's
+(`case_parties.email`) and every file that holds a message it sent though it is no party there (staff attached
+the message without admitting its sender: `thread_messages` by sender, on the index the personal-data export seeks
+with), plus the held messages it sent (the holding pen is small: read by its sender column),
+and lists every copy the register holds of each (`anonymise.Copies`: the whole file of a complainant, only the
+person's part of someone else's file) — what `--dry-run` prints. On a file that is someone else's, the erasure
+removes their part only (`EraseCorrespondent`), records it in that file's change log (`correspondent_erased`, the
+erasure's id and nothing of the person) and publishes `PersonalDataErased` with scope `messages`: their messages'
+keys, raw originals and attachments, and the hash of their address, so that intake and the notifier erase their
+copies of those messages and of the notices sent to them, and nothing of the file's complainant. A file under a legal
 hold is listed and left alone (art. 17(3)(e): the establishment, exercise or defence of legal claims). An open file
 is erased like an ended one: its number, dates and status stay, so its deadlines still show to staff, who close it.
 
@@ -23,9 +30,12 @@ from services.registry.access.audit import AuditTrail
 from services.registry.commands import AnonymiseFile, EraseCorrespondent, PurgeHeldMessage
 from services.registry.handlers import Conflict, NotFound, Registry
 from services.registry.handlers.records import sender_address
-from services.registry.models import CaseParty, Complaint, HeldMessage, LegalHold
-from services.registry.privacy.anonymise import Copies, copies_of
+from services.registry.models import CaseParty, Complaint, HeldMessage, LegalHold, ThreadMessage
+from services.registry.privacy.anonymise import Copies, copies_of, copies_of_correspondent
+# The expression migration 0018 indexes, as the personal-data export seeks a person's messages with it: one lookup.
+from services.registry.privacy.export import SENDER_PREFIX as SENDER_INDEXED
 from services.registry.privacy.retention import compact
+from services.registry.repository import Transaction
 from shared import observability
 
 __all__ = ["ErasurePlan", "FileToErase", "carry_out", "plan_erasure"]
@@ -58,6 +68,14 @@ class ErasurePlan:
                 "done": self.done, "kept": self.kept}
 
 
+async def _files_written_to(tx: Transaction, address: str) -> set[int]:
+    """The files holding a message `address` sent, by the index on the sender's address; the whole address is
+    compared here, as the export does (in the WHERE clause, SQLite's planner scans instead of seeking)."""
+    rows = await tx.session.execute(select(ThreadMessage.complaint_id, ThreadMessage.sender_email,
+                                           ThreadMessage.direction).where(SENDER_INDEXED == address))
+    return {complaint_id for complaint_id, sender, direction in rows if sender == address and direction == "in"}
+
+
 async def plan_erasure(registry: Registry, email: str) -> ErasurePlan:
     address = sender_address(email)
     if address is None or "@" not in address:
@@ -71,13 +89,17 @@ async def plan_erasure(registry: Registry, email: str) -> ErasurePlan:
         for complaint_id in (await tx.session.execute(
                 select(Complaint.id).where(Complaint.complainant_email == address))).scalars():
             roles[complaint_id] = "complainant"
+        # Files that hold their messages though they are no party there: their part is theirs as a correspondent's.
+        for complaint_id in await _files_written_to(tx, address):
+            roles.setdefault(complaint_id, "correspondent")
         complaints = list((await tx.session.execute(
             select(Complaint).where(Complaint.id.in_(list(roles))).order_by(Complaint.year, Complaint.sequence)
         )).scalars()) if roles else []
         held = set((await tx.session.execute(select(LegalHold.complaint_id).where(
             LegalHold.complaint_id.in_(list(roles)), LegalHold.released_at.is_(None)))).scalars()) if roles else set()
         files = [FileToErase(c.number, roles[c.id], c.status, c.id in held, c.anonymised_at is not None,
-                             await copies_of(tx, c)) for c in complaints]
+                             await copies_of(tx, c) if roles[c.id] == "complainant"
+                             else await copies_of_correspondent(tx, c, address)) for c in complaints]
         messages = list((await tx.session.execute(
             select(HeldMessage.id).where(HeldMessage.sender_email == address).order_by(HeldMessage.id))).scalars())
     return ErasurePlan(address, files, messages)

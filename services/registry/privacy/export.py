@@ -78,7 +78,7 @@ CHUNK = 500
 _SECRET_COLUMNS = frozenset({"verifier_hash"})
 _MESSAGES = tomllib.loads((Path(__file__).with_name("export_messages.toml")).read_text(encoding="utf-8"))
 # The expression of migration 0018's index, written out: a bound parameter in its place would not match the index.
-_SENDER_PREFIX = literal_column("substr(thread_messages.sender_email, 1, 320)")
+SENDER_PREFIX = literal_column("substr(thread_messages.sender_email, 1, 320)")
 _FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 
 
@@ -189,7 +189,7 @@ async def collect(store: RegistryStore, email: str) -> PersonData:
         mine = set(ids)
         rows = (await session.execute(
             select(Complaint.number, ThreadMessage).join(Complaint, Complaint.id == ThreadMessage.complaint_id)
-            .where(_SENDER_PREFIX == data.email).order_by(ThreadMessage.id).limit(MAX_FILES * 10)
+            .where(SENDER_PREFIX == data.email).order_by(ThreadMessage.id).limit(MAX_FILES * 10)
         )).all()
         # The whole address compared here: with it in the WHERE clause, SQLite's planner scans instead of seeking.
         data.elsewhere = [(number, message) for number, message in rows

@@ -23,15 +23,23 @@ belongs to that file; only then is the message the complainant's (sender = the f
 `verified`, evidence "personal link"), and the usual follow-up rules attach it (or reopen, or start a linked file).
 A mail cannot carry the proof: intake's mail path never sets the field, and the proof needs the token. A proof that
 does not verify (revoked meanwhile, forged) holds the message for staff (`citizen_link_invalid`).
+
+**A link quoted back** (`without_own_links`): a citizen who answers our acknowledgment quotes it, link included, and
+whoever reads the register would then hold a working link to the file. Every message the register takes has our own
+links (the public web's `my-file/` and `survey/` addresses with a token) replaced by a placeholder in its subject and
+texts before it is routed, registered or held. The raw original in intake's object store keeps the mail as it came
+(it is the evidence); a link rewritten by a mail filter (URL-encoded inside another address) is not recognised.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -42,6 +50,7 @@ from services.registry.repository import Transaction
 from services.registry.vocabulary import Status
 from shared.events import (
     CITIZEN_SELECTOR_CHARS,
+    CITIZEN_VERIFIER_CHARS,
     CitizenFile,
     CitizenThreadEntry,
     MessageReceived,
@@ -61,6 +70,9 @@ MAX_TEXT_CHARS = 20_000
 INVALID_LINK_REASON = "citizen_link_invalid"
 LINK_PATH = "my-file/"
 SURVEY_PATH = "survey/"
+# What a message's text shows in place of one of our links (stored: the same in the office's four languages).
+LINK_REMOVED = ("[lien personnel retiré · persoonlijke link verwijderd · persönlicher Link entfernt · "
+                "personal link removed]")
 
 
 @dataclass(frozen=True)
@@ -154,6 +166,25 @@ def citizen_file(complaint: Complaint, thread: Iterable[ThreadMessage], policy: 
         language=complaint.complainant_language,
         messages=tuple(citizen_thread(thread, complaint.complainant_email, zone)),
         link_expires_on=link_expires_on(complaint, policy, zone))
+
+
+@lru_cache(maxsize=8)
+def _own_links(public_url: str) -> re.Pattern[str]:
+    """Our links under `public_url`: a literal address first, so the search stays linear on any text."""
+    paths = "|".join(re.escape(path) for path in (LINK_PATH, SURVEY_PATH))
+    token = f"[0-9a-f]{{{CITIZEN_SELECTOR_CHARS}}}[A-Za-z0-9_-]{{{CITIZEN_VERIFIER_CHARS}}}"
+    return re.compile(f"{re.escape(public_url)}(?:{paths}){token}(?:\\?lang=[a-z]{{2}})?", re.IGNORECASE)
+
+
+def without_own_links(event: MessageReceived, policy: CitizenPolicy) -> MessageReceived:
+    """`event` with our personal and survey links replaced by `LINK_REMOVED` in its subject and texts (see the
+    module's docstring); unchanged when links are off or none is there."""
+    if not policy.public_url:
+        return event
+    pattern = _own_links(policy.public_url)
+    changed = {name: pattern.sub(LINK_REMOVED, value) for name in ("subject_line", "text", "new_text")
+               if isinstance(value := getattr(event, name), str) and pattern.search(value)}
+    return event.model_copy(update=changed) if changed else event
 
 
 # --- inside a register transaction -----------------------------------------------------------------------------------
