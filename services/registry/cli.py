@@ -35,7 +35,7 @@ from services.registry import commands, views
 from services.registry.mediation import recommendation_store
 from services.registry.access.accounts import AccountStore
 from services.registry.access.audit import AuditTrail
-from services.registry.access.roles import Role
+from services.registry.access.roles import Role, VisibilityScope
 from services.registry.audit_cli import cli_actor
 from services.registry.handlers import Conflict, NotFound, Registry
 from services.registry.reports import annual_report, annual_report_csv
@@ -679,12 +679,19 @@ def recommendation_list(
     limit: int = typer.Option(50, metavar="N", help="at most N recommendations"),
     as_json: bool = JsonOption,
     lang: Language = LangOption,
+    as_dpo: str | None = AsDpoOption,
 ) -> None:
-    """List recommendations, newest first."""
+    """List recommendations, newest first (those of data-protection files only with --as-dpo)."""
 
     async def listed(store: RegistryStore, _registry: Registry) -> list[Any]:
-        return await recommendation_store.list_recommendations(store, recommendation_store.RecommendationFilter(
-            status=status, addressee=addressee, general_only=general, limit=max(1, min(limit, 1000))))
+        # The reader as `list` and `show` identify and record it: a data-protection file's recommendation (its text,
+        # its addressee) is the DPO's alone, so without --as-dpo naming a DPO account the query leaves those out.
+        reader = await _Reader(store, as_dpo).identify()
+        rows = await recommendation_store.list_recommendations(store, recommendation_store.RecommendationFilter(
+            status=status, addressee=addressee, general_only=general, limit=max(1, min(limit, 1000)),
+            scope=VisibilityScope(ordinary="all", data_protection=reader.dpo)))
+        await reader.record("search", rows=len(rows), data_protection_files=reader.dpo, list="recommendations")
+        return rows
 
     rows = run_on_register(listed)
     if as_json:

@@ -12,7 +12,10 @@ Interface:
 Which complaints each figure covers (the usual conventions of Belgian and French ombudsman annual reports):
 - received, by channel / kind / service / theme, admissibility and its reasons, redirected, withdrawn:
   complaints **received** in the year (`received_on`, the legal start date);
-- outcomes, founded categories and improvement actions: complaints **closed** in the year (`ended_on` in the year);
+- outcomes, founded categories and improvement actions: complaints **closed** in the year (`ended_on` in the year).
+  The actions are counted for every file, but listed (text and file number) only for files that are not
+  data-protection complaints: those are the DPO's alone (issue 16), and the indicators go to whoever reads them (the
+  API, the CLI, the CSV) — a year with such actions says how many were left out (`not_listed_data_protection`);
 - handling time (calendar days from receipt to answer; median, and 90th percentile by the nearest-rank method):
   complaints **answered** in the year;
 - share acknowledged / answered within the deadline: deadlines that **fell due** in the year (up to `as_of`). A
@@ -35,7 +38,7 @@ import io
 import math
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -44,7 +47,8 @@ from services.registry.vocabulary import FoundedCategory, InadmissibilityReason,
 from shared.events import Channel
 from shared.untrusted_text import csv_cell
 
-__all__ = ["ComplaintRecord", "RecommendationRecord", "Tallies", "annual_indicators", "indicators_csv", "nearest_rank_percentile", "report"]
+__all__ = ["ComplaintRecord", "RecommendationRecord", "Tallies", "add_actions", "annual_indicators", "indicators_csv",
+           "nearest_rank_percentile", "report"]
 
 UNSPECIFIED = "unspecified"
 
@@ -69,6 +73,7 @@ class ComplaintRecord:
     answered_on: date | None = None
     ended_on: date | None = None  # the day it became closed, inadmissible, redirected or withdrawn
     improvement_actions: tuple[str, ...] = ()
+    data_protection: bool = False  # a data-protection complaint: its actions are counted, not listed
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,8 @@ class Tallies:
     closed: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     categories: Counter[str] = field(default_factory=Counter)
-    actions: list[dict[str, str]] = field(default_factory=list)
+    actions: list[dict[str, str]] = field(default_factory=list)  # listed: those of files other than DP ones
+    unlisted_actions: int = 0  # the actions of data-protection files: counted in the total, never listed
     with_actions: int = 0
     handling: list[int] = field(default_factory=list)
     open_this_year: int = 0
@@ -163,9 +169,7 @@ def annual_indicators(records: Iterable[ComplaintRecord], year: int, *, as_of: d
             t.outcomes[record.outcome] += 1
             if record.outcome_category:
                 t.categories[record.outcome_category] += 1
-            if record.improvement_actions:
-                t.with_actions += 1
-                t.actions.extend({"number": record.number, "action": a} for a in record.improvement_actions)
+            add_actions(t, record.number, record.improvement_actions, data_protection=record.data_protection)
 
         if record.answered_on is not None and start <= record.answered_on <= year_end:
             t.handling.append((record.answered_on - record.received_on).days)
@@ -186,6 +190,26 @@ def annual_indicators(records: Iterable[ComplaintRecord], year: int, *, as_of: d
             if responded is not None and responded <= record.answer_due:
                 t.answer_within += 1
     return report(t, year, period_end)
+
+
+def add_actions(t: Tallies, number: str, actions: Sequence[str], *, data_protection: bool) -> None:
+    """Tally one closed file's improvement actions: counted always; listed with the file's number only when it is no
+    data-protection file (its texts and number are the DPO's alone, and the list reaches every indicators reader)."""
+    if not actions:
+        return
+    t.with_actions += 1
+    if data_protection:
+        t.unlisted_actions += len(actions)
+    else:
+        t.actions.extend({"number": number, "action": action} for action in actions)
+
+
+def _improvement_actions(t: Tallies) -> dict[str, Any]:
+    section: dict[str, Any] = {"total": len(t.actions) + t.unlisted_actions, "complaints_with_actions": t.with_actions}
+    if t.unlisted_actions:  # only then: a year without any reads exactly as before
+        section["not_listed_data_protection"] = t.unlisted_actions
+    section["list"] = t.actions
+    return section
 
 
 def report(t: Tallies, year: int, period_end: date) -> dict[str, Any]:
@@ -229,8 +253,7 @@ def report(t: Tallies, year: int, period_end: date) -> dict[str, Any]:
             "acknowledgment": _share(t.ack_within, t.ack_due),
             "answer": _share(t.answer_within, t.answer_due),
         },
-        "improvement_actions": {"total": len(t.actions), "complaints_with_actions": t.with_actions,
-                                "list": t.actions},
+        "improvement_actions": _improvement_actions(t),
     }
     if t.recommendations:
         figures["recommendations"] = _recommendations(t.recommendations)

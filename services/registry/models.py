@@ -495,19 +495,38 @@ class SurveyInvitation(Base):
     answered: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class SurveyAnswer(Base):
-    """One citizen's answers, pseudonymised: a random id (no order of arrival), the year only, the scores 1-5
-    (NULL: skipped) and the free comment. Nothing links it to a file or a person."""
+class SurveyScores:
+    """What a citizen answered (columns of both survey answer tables): the scores 1-5 (NULL: skipped) and the free
+    comment."""
 
-    __tablename__ = "survey_answers"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    year: Mapped[int] = mapped_column(Integer, index=True)
     clarity: Mapped[int | None] = mapped_column(Integer)
     delay: Mapped[int | None] = mapped_column(Integer)
     respect: Mapped[int | None] = mapped_column(Integer)
     overall: Mapped[int | None] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
+
+
+class SurveyAnswer(SurveyScores, Base):
+    """One citizen's answers, pseudonymised: a random id (no order of arrival), the year only, the scores and the
+    comment. Nothing links it to a file or a person: it arrives here from `survey_answers_waiting` in a shuffled batch
+    written by another transaction than the one that closed its invitation (`public/survey.py`)."""
+
+    __tablename__ = "survey_answers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, index=True)
+
+
+class SurveyAnswerWaiting(SurveyScores, Base):
+    """An answer just given, stored in the transaction that closes its invitation (so it is stored once), until the
+    survey's sweep moves it, with others, into `survey_answers` (`public/survey.py`). `waiting_since`: the day it was
+    given, for the longest wait; the row is deleted when it moves."""
+
+    __tablename__ = "survey_answers_waiting"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer)
+    waiting_since: Mapped[date] = mapped_column(Date)
 
 
 # --- privacy: legal holds (issue 16) -------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from services.registry.mediation import recommendation_store
 from services.registry.public import survey
 from services.registry.mediation.administrations import answer_statistics
 from services.registry.handlers import administrations
-from services.registry.indicators import UNSPECIFIED, ComplaintRecord, Tallies, indicators_csv, report
+from services.registry.indicators import UNSPECIFIED, ComplaintRecord, Tallies, add_actions, indicators_csv, report
 from services.registry.repository import IndicatorGroups, RegistryStore, UtcOffsets
 from services.registry.vocabulary import Status
 
@@ -49,6 +49,7 @@ def complaint_record(row: Any, zone: ZoneInfo) -> ComplaintRecord:
         answered_on=_local(row.answered_at, zone),
         ended_on=_local(row.closed_at, zone),
         improvement_actions=tuple(row.recommendations or ()),
+        data_protection=bool(row.data_protection),
     )
 
 
@@ -102,9 +103,8 @@ def _tallies(groups: IndicatorGroups) -> Tallies:
         t.outcomes[outcome] += count
         if category:
             t.categories[category] += count
-    acted = [(number, _json_tuple(text)) for number, text in groups.actions]
-    t.actions = [{"number": number, "action": action} for number, listed in acted for action in listed]
-    t.with_actions = sum(1 for _number, listed in acted if listed)
+    for number, text, data_protection in groups.actions:
+        add_actions(t, number, _json_tuple(text), data_protection=bool(data_protection))
     t.handling = sorted(days for days, count in groups.handling_days for _ in range(count))
     t.open_this_year = sum(count for this_year, count in groups.open_at_end if this_year)
     t.open_earlier = sum(count for this_year, count in groups.open_at_end if not this_year)

@@ -310,7 +310,8 @@ class IndicatorGroups:
     received: list[tuple[Any, ...]]
     # Ended in the year (local date of `closed_at`) with an outcome: (outcome, outcome category, count).
     outcomes: list[tuple[Any, ...]]
-    # The same complaints when they have improvement actions: (number, recommendations JSON), in register order.
+    # The same complaints when they have improvement actions: (number, recommendations JSON, data-protection flag),
+    # in register order.
     actions: list[tuple[Any, ...]]
     # Answered in the year (local date): (calendar days from the legal start, count).
     handling_days: list[tuple[Any, ...]]
@@ -865,10 +866,11 @@ class RegistryStore:
         acted = recommendations != "[]"
         outcome_columns = (Complaint.outcome, Complaint.outcome_category, case((acted, Complaint.year)).label("y"),
                            case((acted, Complaint.sequence)).label("s"), case((acted, Complaint.number)).label("n"),
-                           case((acted, recommendations)).label("r"))
+                           case((acted, recommendations)).label("r"),
+                           case((acted, Complaint.data_protection)).label("d"))
         outcomes = (select(*outcome_columns, func.count())
                     .where(in_year(Complaint.closed_at), Complaint.outcome.is_not(None))
-                    .group_by(Complaint.outcome, Complaint.outcome_category, "y", "s", "n", "r"))
+                    .group_by(Complaint.outcome, Complaint.outcome_category, "y", "s", "n", "r", "d"))
         days = _days_between(local(Complaint.answered_at), Complaint.legal_start, dialect)
         handling = (select(days.label("days"), func.count()).where(in_year(Complaint.answered_at))
                     .group_by("days"))
@@ -915,7 +917,7 @@ class RegistryStore:
             return IndicatorGroups(
                 received=await rows(received),
                 outcomes=[(outcome, category, count) for outcome, category, *_acted, count in grouped_outcomes],
-                actions=[(number, listed) for _o, _c, _y, _s, number, listed, _n in sorted(
+                actions=[(number, listed, protected) for _o, _c, _y, _s, number, listed, protected, _n in sorted(
                     (group for group in grouped_outcomes if group[4] is not None), key=lambda group: group[2:4])],
                 handling_days=await rows(handling), open_at_end=await rows(open_at_end),
                 acknowledgment=(ack_count, ack_within), answer=(answer_count, answer_within),

@@ -19,7 +19,7 @@ from sqlalchemy import insert
 
 from services.registry.annual_report.content import LONGEST_TABLE, build_document, message
 from services.registry.annual_report.rendering import render_html, render_pdf
-from services.registry.indicators import ComplaintRecord, annual_indicators
+from services.registry.indicators import ComplaintRecord, RecommendationRecord, annual_indicators
 from services.registry.models import Complaint
 from services.registry.repository import migrate
 from shared.database import create_engine
@@ -187,3 +187,18 @@ def test_the_pdf_reads_in_each_language(tmp_path: Path, language: str, title: st
     text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True,
                                    timeout=60).stdout.split())
     assert title in text and sentence in text
+
+
+def test_recommendations_by_addressee_show_each_addressee_s_total() -> None:
+    """`recommendations.by_service` holds each addressee's counts by status: the report's row (and bar) is its total
+    (the page once failed to draw such a table: a count per status is no number)."""
+    this_year = [RecommendationRecord(date(2026, 3, day), status, addressee) for day, status, addressee in (
+        (1, "pending", "SPF Finances"), (2, "refused", "SPF Finances"), (3, "implemented", "SPF Finances"),
+        (4, "accepted", "Actiris"))]
+    last_year = [RecommendationRecord(date(2025, 5, 1), "implemented", "SPF Finances")]
+    document = build_document(annual_indicators([], 2026, recommendations=this_year),
+                              annual_indicators([], 2025, recommendations=last_year), language="en",
+                              organisation="Test ombudsman")
+    assert rows_of(document, "recommendations_by_service") == {"SPF Finances": (3, 1), "Actiris": (1, 0)}
+    page = render_html(document)
+    assert re.search(r"<th[^>]*>SPF Finances</th>\s*<td[^>]*>3</td>\s*<td[^>]*>1</td>", page), "its table row"

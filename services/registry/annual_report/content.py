@@ -250,7 +250,7 @@ def _recommendations_section(current: Mapping[str, Any], previous: Mapping[str, 
                 name = namers.vocabulary("recommendation_status") if key == "by_status" else \
                     namers.configured(namers.service)
                 tables.append(Table(f"recommendations_{key}", say(f"table.recommendations_{key}"),
-                                    _rows(counts, _get(previous, "recommendations", key), name,
+                                    _rows(_totals(counts), _totals(_get(previous, "recommendations", key)), name,
                                           others_label=say("others"))))
         total = followed.get("total") or 0
     else:
@@ -266,6 +266,14 @@ def _recommendations_section(current: Mapping[str, Any], previous: Mapping[str, 
                                  if previous else None)), chart=False))
     return Section("recommendations", say("section.recommendations"),
                    say("summary.recommendations", total=_number(total, language)), tuple(tables))
+
+
+def _totals(counts: Any) -> dict[str, Any]:
+    """A count per row: `recommendations.by_service` holds each addressee's counts by status, and its row (and bar)
+    is the addressee's total (no counts, e.g. no previous year: no rows)."""
+    if not isinstance(counts, Mapping):
+        return {}
+    return {key: value.get("total", 0) if isinstance(value, Mapping) else value for key, value in counts.items()}
 
 
 def _satisfaction_section(current: Mapping[str, Any], previous: Mapping[str, Any] | None,

@@ -128,10 +128,14 @@ async def file_number(store: RegistryStore, complaint_id: int | None) -> str | N
         return (await session.execute(select(Complaint.number).where(Complaint.id == complaint_id))).scalar()
 
 
-async def addressees(store: RegistryStore, limit: int = 500) -> list[str]:
-    """The addressees named so far (the list's filter), by name."""
-    query = (select(Recommendation.addressee).where(Recommendation.addressee != "").distinct()
-             .order_by(Recommendation.addressee).limit(limit))
+async def addressees(store: RegistryStore, limit: int = 500, *, scope: VisibilityScope | None = None) -> list[str]:
+    """The addressees named so far (the list's filter), by name; with `scope`, only those of recommendations the
+    reader may see (a data-protection file's addressee is the DPO's alone, as in its alerts)."""
+    query = select(Recommendation.addressee).where(Recommendation.addressee != "")
+    visible = _visible(store, scope)
+    if visible is not None:
+        query = query.outerjoin(Complaint, Complaint.id == Recommendation.complaint_id).where(visible)
+    query = query.distinct().order_by(Recommendation.addressee).limit(limit)
     async with store.reading() as tx:
         session = tx.session
         return list((await session.execute(query)).scalars())

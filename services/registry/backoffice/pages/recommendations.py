@@ -142,7 +142,7 @@ async def _list(request: Request, principal: Principal, *, status: str = "", add
     return render(request, principal, "recommendations/list.html", nav="recommendations", status_code=http_status,
                   recommendations=[_view(r.recommendation, r.number, t) for r in rows[:PAGE_SIZE]],
                   more=len(rows) > PAGE_SIZE, page=page, statuses=STATUSES,
-                  addressees=await recommendation_store.addressees(store),
+                  addressees=await recommendation_store.addressees(store, scope=principal.scope),
                   chosen={"status": criteria.status or "", "addressee": criteria.addressee or "",
                           "general": general == "1"},
                   flash=t(f"recommendations.done.{request.query_params.get('done')}")
