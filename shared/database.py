@@ -12,6 +12,7 @@ dead letter.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 from alembic import command, context
@@ -113,3 +114,16 @@ def run_migrations_in_alembic_env(target_metadata: MetaData) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
+
+
+async def refresh_statistics(engine: AsyncEngine, tables: Sequence[str] = ()) -> None:
+    """PostgreSQL: sample `tables` (all of the database's when empty) again, after an erasure. The planner's
+    statistics (`pg_statistic`, readable as `pg_stats` by anyone who may read the table) hold sampled column values
+    — an erased name or address among them — until the next ANALYZE (measured: tests/e2e/test_erasure_every_copy.py).
+    SQLite keeps no sampled values (sqlite_stat1 holds counts): nothing to do there."""
+    if engine.dialect.name != "postgresql":
+        return
+    names = ", ".join(engine.dialect.identifier_preparer.quote(table) for table in tables)
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.execute(text(f"ANALYZE {names}".strip()))

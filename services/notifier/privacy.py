@@ -12,8 +12,9 @@ erasure. A bounced address's flag recorded for one of these notices goes with th
 
 On SQLite, `secure_delete` (set for every connection by `shared.database`) zeroes the bytes the update frees, and a
 `wal_checkpoint(TRUNCATE)` afterwards moves the new pages into the database file and empties the write-ahead log,
-so the old texts are neither in the file's free space nor in `-wal`. On PostgreSQL the old row versions stay in the
-table's files until VACUUM: `ombudsdesk privacy erase` is followed by the operator's vacuum (docs/privacy.md).
+so the old texts are neither in the file's free space nor in `-wal`. On PostgreSQL the tables' statistics are sampled
+again (`pg_stats` holds sampled values); the old row versions stay in the table's files until the operator's
+`ANALYZE` + `VACUUM FULL` that follows `ombudsdesk privacy erase` (docs/privacy.md: a plain VACUUM is not enough).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.models import AddressFlag, FileAtRisk, Notice, NoticeStatus
 from shared import streams
+from shared.database import refresh_statistics
 from shared.events import PersonalDataErased
 from shared.messaging import durable_subscriber
 from shared.settings import CommonSettings
@@ -81,6 +83,9 @@ class NotifierPrivacy:
                     FileAtRisk.complaint_number == number).values(subject_line=""))).rowcount
         if self.engine.dialect.name == "sqlite":
             await checkpoint_sqlite(self.engine)
+        else:
+            await refresh_statistics(self.engine, [Notice.__tablename__, AddressFlag.__tablename__,
+                                                   FileAtRisk.__tablename__])
         report = NotifierErasure(blanked or 0, withdrawn or 0, flags or 0, risks or 0)
         log.info("privacy.notifier_erased", complaint_number=number, erasure_id=event.erasure_id,
                  notices=report.notices, withdrawn=report.withdrawn, address_flags=report.address_flags,

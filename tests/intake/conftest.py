@@ -11,7 +11,7 @@ from tests.conftest import require_or_skip
 from tests.intake.dovecot import Dovecot, dovecot_binary
 
 
-def _running_dovecot(tls: bool) -> Iterator[Dovecot]:
+def running_dovecot(tls: bool) -> Iterator[Dovecot]:
     binary = dovecot_binary()
     if binary is None:
         require_or_skip("Dovecot is not installed (deploy/test-deps/install-system-packages.sh installs dovecot-imapd)")
@@ -30,10 +30,10 @@ def _running_dovecot(tls: bool) -> Iterator[Dovecot]:
 @pytest.fixture
 def dovecot() -> Iterator[Dovecot]:
     """A real Dovecot IMAP server on a free port with one user; skipped locally (failed in CI) when unavailable."""
-    yield from _running_dovecot(tls=False)
+    yield from running_dovecot(tls=False)
 
 
 @pytest.fixture
 def dovecot_tls() -> Iterator[Dovecot]:
     """The same with an IMAPS listener (self-signed certificate) on `tls_port`."""
-    yield from _running_dovecot(tls=True)
+    yield from running_dovecot(tls=True)

@@ -44,7 +44,7 @@ from services.registry.privacy.schedule import (
 )
 from services.registry.publisher import wait_or_stop
 from shared import observability
-from shared.database import read_only
+from shared.database import read_only, refresh_statistics
 
 __all__ = ["PAGE", "RetentionJob", "RetentionReport", "compact", "plan", "run"]
 
@@ -123,8 +123,11 @@ async def plan(engine: AsyncEngine, today: date, schedule: RetentionSchedule, zo
 async def compact(engine: AsyncEngine) -> None:
     """SQLite: merge the full-text index's segments (a token of a replaced text otherwise stays in an old segment
     until some later merge) and fold the write-ahead log into the database file (it holds the pages as they were).
-    PostgreSQL keeps replaced rows as dead tuples, unreadable through SQL, until (auto)vacuum (docs/privacy.md)."""
+    PostgreSQL: sample the statistics again (`pg_stats` holds sampled values, readable through SQL); the replaced rows
+    stay as dead tuples in the table files, unreadable through SQL, until the operator's `ANALYZE` + `VACUUM FULL`
+    (docs/privacy.md: a plain VACUUM frees their space without overwriting it)."""
     if engine.dialect.name != "sqlite":
+        await refresh_statistics(engine)
         return
     async with engine.begin() as connection:
         if (await connection.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'complaints_fts'"))).first():
