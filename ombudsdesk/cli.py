@@ -5,7 +5,7 @@
     ombudsdesk register ...             the register of complaints (registry)
     ombudsdesk users ...                staff accounts of the back office and the API: add, list, disable, role, token
     ombudsdesk privacy ...              retention, erasure, legal holds, rectification (issue 16)
-    ombudsdesk intake ...               intake: quarantine list/show/replay
+    ombudsdesk intake ...               intake: quarantine list/show/replay/migrate-stream, retention
     ombudsdesk notifier ...             notifier: outbox and print queue
     ombudsdesk deadletter ...           events a consumer gave up on: list, show, replay
     ombudsdesk nats config --out DIR    a deployment's NATS users, permissions, TLS and password files

@@ -37,6 +37,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from shared import streams
+from shared.mailbox import mentions_address
 from services.intake.privacy import IntakeErasure, erase_object
 
 EVENT_STREAMS = (streams.STREAM_INTAKE, streams.STREAM_REGISTRY, streams.STREAM_NOTIFIER, streams.STREAM_DEAD_LETTER)
@@ -78,11 +79,9 @@ class ErasedFiles:
         return self._mentions(payload.decode("utf-8", errors="replace"))
 
     def _mentions(self, text: str) -> bool:
-        if not self.addresses:
-            return False
-        lowered = text.lower()
-        # JSON may escape nothing in an address, but a raw text may fold it in other case: compare lower-cased.
-        return any(address in lowered for address in self.addresses)
+        # A whole address, case-folded: erasing ann@x.org must not reach joann@x.org's events (nor, in the
+        # quarantine, their only copy of a mail).
+        return any(mentions_address(text, address) for address in self.addresses)
 
 
 @dataclass
@@ -170,14 +169,15 @@ async def _scrub_quarantine(js: JetStreamContext, files: ErasedFiles, dry_run: b
     report.raw_originals = len(raw_objects)
     if dry_run or not found:
         return
+    # The raw originals first: the entries are what points to them, so a run cut in between finds them again.
+    erased = IntakeErasure()
+    for name in sorted(raw_objects):
+        await erase_object(js, streams.BUCKET_RAW_MESSAGES, name, erased)
     if info.config.deny_delete:
         report.refused[QUARANTINE_STREAM] = ("made before entries could be erased: run `ombudsdesk intake quarantine "
                                              "migrate-stream` once, then this again")
         return
     await _erase(js, QUARANTINE_STREAM, found)
-    erased = IntakeErasure()
-    for name in sorted(raw_objects):
-        await erase_object(js, streams.BUCKET_RAW_MESSAGES, name, erased)
 
 
 def describe(report: ScrubReport, dry_run: bool) -> list[str]:

@@ -38,6 +38,15 @@ from shared.settings import CommonSettings
 from services.intake import jetstream_internals as layout
 from services.intake.channels.spool import SpoolEntryInvalid, read_envelope
 from services.intake.letters.folder import PROCESSED, REJECTED
+from services.intake.letters.safe_files import (
+    UnsafeEntry,
+    erase_file_at,
+    open_directory,
+    own_directory,
+    read_regular_file,
+    walk_regular_files,
+    write_new_file,
+)
 from services.intake.letters.metadata import letter_message_key
 from services.intake.message.message_key import message_key as mail_message_key
 from services.intake.stores import Quarantine, erase_message, erase_subject, raw_object_name
@@ -161,61 +170,54 @@ def _spool_entry_matches(headers: dict[str, str] | None, data: bytes, keys: set[
 
 def erase_letters(root: Path, keys: Iterable[str]) -> int:
     """Delete, under `processed/` and `rejected/`, each scanned PDF whose letter key is one of `keys`, with its JSON
-    sidecar, and drop its line from a CSV manifest beside it; how many files were deleted or rewritten. Links are
-    never followed (as the folder watcher, safe_files.py)."""
+    sidecar, and drop its line from a CSV manifest beside it; how many files were deleted or rewritten. As the
+    folder watcher (safe_files.py): links are never followed, a hard link or a FIFO is never read nor written
+    through, every folder is reached from the letters root one level at a time."""
     wanted = {key for key in keys if key.startswith("letter-")}
     if not wanted:
         return 0
     changed = 0
     for base in (PROCESSED, REJECTED):
-        folder = root / base
-        if not folder.is_dir() or folder.is_symlink():
-            continue
-        for directory, subfolders, files in os.walk(folder, followlinks=False):
-            here = Path(directory)
-            subfolders[:] = [name for name in subfolders if not (here / name).is_symlink()]
-            for name in files:
-                path = here / name
-                if not name.lower().endswith(".pdf") or path.is_symlink():
-                    continue
-                if letter_message_key(path.read_bytes()) not in wanted:
-                    continue
-                changed += _erase_letter_files(here, path)
+        for folders, name, _info in list(walk_regular_files(root, base)):
+            if not name.lower().endswith(".pdf"):
+                continue
+            try:
+                content = read_regular_file(root.joinpath(base, *folders, name))
+            except OSError:  # a link, a hard link, a FIFO, gone meanwhile: not a letter of ours
+                continue
+            if letter_message_key(content) in wanted:
+                changed += _erase_letter_files(root, (base, *folders), name)
     return changed
 
 
-def _erase_letter_files(here: Path, pdf: Path) -> int:
+def _erase_letter_files(root: Path, folders: tuple[str, ...], pdf: str) -> int:
     changed = 0
-    for companion in (pdf, pdf.with_suffix(".json"), pdf.with_suffix(".JSON")):
-        if companion.is_file() and not companion.is_symlink():
-            overwrite_and_unlink(companion)
-            changed += 1
-    for manifest in here.glob("*.csv"):
-        if manifest.is_symlink():
-            continue
-        lines = manifest.read_text("utf-8", errors="replace").splitlines(keepends=True)
-        kept = [line for line in lines if pdf.name not in line]
-        if len(kept) != len(lines):
-            _overwrite(manifest)
-            manifest.write_text("".join(kept), "utf-8")
-            changed += 1
+    stem = pdf.rsplit(".", 1)[0]
+    try:
+        with open_directory(root) as root_descriptor, own_directory(root_descriptor, *folders) as folder:
+            for companion in (pdf, f"{stem}.json", f"{stem}.JSON"):
+                changed += int(erase_file_at(folder, companion))
+            for name in sorted(os.listdir(folder)):
+                if name.lower().endswith(".csv"):
+                    changed += _drop_manifest_line(root.joinpath(*folders, name), folder, name, pdf)
+    except (FileNotFoundError, UnsafeEntry):
+        return changed  # a folder swapped for a link, or removed: nothing more of ours there
     return changed
 
 
-def _overwrite(path: Path) -> None:
-    """Zero a file's bytes in place before it is rewritten or removed: on a file system that writes in place
-    (ext4, XFS) the old blocks then hold no personal data (copy-on-write file systems and SSD remapping are the
-    operator's to handle: docs/privacy.md)."""
-    size = path.stat().st_size
-    with open(path, "r+b") as handle:
-        handle.write(b"\0" * size)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def overwrite_and_unlink(path: Path) -> None:
-    _overwrite(path)
-    path.unlink()
+def _drop_manifest_line(path: Path, folder: int, name: str, pdf: str) -> int:
+    """Rewrite a CSV manifest without the lines naming `pdf`: the old file zeroed and removed, a new one created
+    (never written through a link or a hard link)."""
+    try:
+        lines = read_regular_file(path).decode("utf-8", errors="replace").splitlines(keepends=True)
+    except OSError:
+        return 0
+    kept = [line for line in lines if pdf not in line]
+    if len(kept) == len(lines):
+        return 0
+    erase_file_at(folder, name)
+    write_new_file(folder, name, "".join(kept).encode("utf-8"))
+    return 1
 
 
 def subscribe_privacy(broker: NatsBroker, settings: CommonSettings, privacy: IntakePrivacy) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -30,7 +29,8 @@ from nats.js import JetStreamContext
 
 from shared import streams
 from services.intake.letters.folder import REJECTED
-from services.intake.privacy import IntakeErasure, erase_object, overwrite_and_unlink
+from services.intake.letters.safe_files import UnsafeEntry, erase_file_at, open_directory, own_directory, walk_regular_files
+from services.intake.privacy import IntakeErasure, erase_object
 from services.intake.stores import Quarantine, SeenMessages, raw_object_name
 
 log = structlog.get_logger(__name__)
@@ -44,12 +44,18 @@ class DueQuarantineEntry:
     message_key: str
     quarantined_at: datetime
     raw_object: str  # "" when the raw original stays (published: the register's) or there is none
+    revision: int  # the entry's latest revision when listed: a newer one (the mail came again) is not due
 
 
 @dataclass(frozen=True)
 class DueRejectedFile:
-    path: Path
+    folders: tuple[str, ...]  # below rejected/ (a dated sub-folder when a name was taken)
+    name: str
     rejected_at: datetime
+
+    @property
+    def path(self) -> Path:
+        return Path(REJECTED, *self.folders, self.name)
 
 
 @dataclass
@@ -61,6 +67,7 @@ class IntakeRetentionList:
     removed_quarantine: int = 0
     removed_objects: int = 0
     removed_files: int = 0
+    unreadable_entries: int = 0
 
 
 class IntakeRetention:
@@ -79,17 +86,24 @@ class IntakeRetention:
         listing = IntakeRetentionList()
         now = self.now()
         limit = now - timedelta(days=self.quarantine_days)
-        for record in await self.quarantine.records():
+        for key in await self.quarantine.keys():
             if len(listing.quarantine) >= MAX_REMOVALS_PER_RUN:
                 break
-            if record.quarantined_at > limit:
-                continue  # records() is oldest first, but a clock may lie: look at each
+            try:
+                record = await self.quarantine.get(key)
+                revision = await self.quarantine.revision(key)
+            except (ValueError, TypeError) as error:  # a damaged entry must not stop every later run
+                listing.unreadable_entries += 1
+                log.warning("intake.retention_unreadable_entry", error=type(error).__name__)
+                continue
+            if record is None or revision is None or _aware(record.quarantined_at) > limit:
+                continue
             published = await self.seen.contains(record.message_key)
             raw = "" if published else (record.raw_object or raw_object_name(record.message_key))
-            listing.quarantine.append(DueQuarantineEntry(record.message_key, record.quarantined_at, raw))
+            listing.quarantine.append(DueQuarantineEntry(record.message_key, record.quarantined_at, raw, revision))
         if self.letters_root is not None:
             listing.rejected_letters = await asyncio.to_thread(
-                rejected_files_due, self.letters_root / REJECTED, now - timedelta(days=self.rejected_letters_days))
+                rejected_files_due, self.letters_root, now - timedelta(days=self.rejected_letters_days))
         return listing
 
     async def run(self, *, dry_run: bool = False) -> IntakeRetentionList:
@@ -98,58 +112,65 @@ class IntakeRetention:
             return listing
         js = self._js()
         for entry in listing.quarantine:
-            if await self.quarantine.erase(entry.message_key) is not None:
-                listing.removed_quarantine += 1
-            if entry.raw_object:
-                report = IntakeErasure()
-                await erase_object(js, streams.BUCKET_RAW_MESSAGES, entry.raw_object, report)
-                listing.removed_objects += report.objects
-        for due in listing.rejected_letters:
-            listing.removed_files += await asyncio.to_thread(_remove_file, due.path)
+            await self._remove_quarantined(js, entry, listing)
+        if self.letters_root is not None:
+            for due in listing.rejected_letters:
+                listing.removed_files += await asyncio.to_thread(_remove_file, self.letters_root, due)
         log.info("intake.retention_run", quarantine_entries=listing.removed_quarantine,
-                 objects=listing.removed_objects, rejected_files=listing.removed_files)
+                 objects=listing.removed_objects, rejected_files=listing.removed_files,
+                 unreadable_entries=listing.unreadable_entries)
         return listing
 
+    async def _remove_quarantined(self, js: JetStreamContext, entry: DueQuarantineEntry,
+                                  listing: IntakeRetentionList) -> None:
+        """The raw original first, the entry last: the entry is the only pointer to the raw original, so a run cut
+        between the two leaves the entry for the next run. Each step is looked at again just before it: an entry
+        renewed since the listing (the mail came again), or a message published meanwhile (a replay), is left."""
+        if await self.quarantine.revision(entry.message_key) != entry.revision:
+            return
+        if entry.raw_object and not await self.seen.contains(entry.message_key):
+            erased = IntakeErasure()
+            await erase_object(js, streams.BUCKET_RAW_MESSAGES, entry.raw_object, erased)
+            listing.removed_objects += erased.objects
+        if await self.quarantine.erase(entry.message_key) is not None:
+            listing.removed_quarantine += 1
 
-def rejected_files_due(folder: Path, limit: datetime) -> list[DueRejectedFile]:
-    """Regular files under `folder` (its dated sub-folders included) put there before `limit`. Links are neither
-    followed nor listed (a link in the folder is someone's trick, not a letter: safe_files.py)."""
-    if not folder.is_dir() or folder.is_symlink():
-        return []
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def rejected_files_due(letters_root: Path, limit: datetime) -> list[DueRejectedFile]:
+    """Entries under `letters_root/rejected/` (its dated sub-folders included) put there before `limit`. Links are
+    neither followed nor descended into (`safe_files.walk_regular_files`)."""
     found: list[DueRejectedFile] = []
-    for directory, subfolders, files in os.walk(folder, followlinks=False):
-        here = Path(directory)
-        subfolders[:] = [name for name in subfolders if not (here / name).is_symlink()]
-        for name in sorted(files):
-            path = here / name
-            try:
-                status = path.lstat()
-            except FileNotFoundError:
-                continue
-            if not path.is_file() or path.is_symlink():
-                continue
-            # The later of the two: a rename into rejected/ sets ctime; mtime is when the scanner wrote it.
-            put_there = datetime.fromtimestamp(max(status.st_ctime, status.st_mtime), timezone.utc)
-            if put_there < limit:
-                found.append(DueRejectedFile(path, put_there))
-            if len(found) >= MAX_REMOVALS_PER_RUN:
-                return found
+    for folders, name, info in walk_regular_files(letters_root, REJECTED):
+        # The later of the two: a rename into rejected/ sets ctime; mtime is when the scanner wrote it.
+        put_there = datetime.fromtimestamp(max(info.st_ctime, info.st_mtime), timezone.utc)
+        if put_there < limit:
+            found.append(DueRejectedFile(folders, name, put_there))
+        if len(found) >= MAX_REMOVALS_PER_RUN:
+            break
     return found
 
 
-def _remove_file(path: Path) -> int:
+def _remove_file(letters_root: Path, due: DueRejectedFile) -> int:
+    """Zeroed then unlinked when it is a regular file with this one name; a link, a hard link to a file elsewhere
+    or a FIFO is only unlinked (`safe_files.erase_file_at`): reached from the letters root one level at a time."""
     try:
-        if path.is_symlink() or not path.is_file():
-            return 0
-        overwrite_and_unlink(path)
-    except FileNotFoundError:
-        return 0  # removed meanwhile (another intake process, a staff member)
-    return 1
+        with open_directory(letters_root) as root, own_directory(root, REJECTED, *due.folders) as folder:
+            return int(erase_file_at(folder, due.name))
+    except (FileNotFoundError, UnsafeEntry):
+        return 0  # removed meanwhile, or a folder swapped for a link: nothing of ours to remove
+
+
+# The first run waits this long after start (or the interval, when shorter): a service restarted more often than
+# the interval still runs it, and one crash-looping at start does not hammer NATS with it.
+FIRST_RUN_SECONDS = 600.0
 
 
 class RetentionJob:
-    """Runs intake's retention every `interval_seconds` (the first run one interval after start: a restart loop
-    must not turn into an erasure loop, and tests start intake far more often than a day)."""
+    """Runs intake's retention `FIRST_RUN_SECONDS` after start, then every `interval_seconds`."""
 
     def __init__(self, retention: IntakeRetention, interval_seconds: float) -> None:
         self.retention = retention
@@ -157,8 +178,10 @@ class RetentionJob:
         self._task: asyncio.Task[None] | None = None
 
     async def _loop(self) -> None:
+        wait = min(FIRST_RUN_SECONDS, self.interval_seconds)
         while True:
-            await asyncio.sleep(self.interval_seconds)
+            await asyncio.sleep(wait)
+            wait = self.interval_seconds
             try:
                 await self.retention.run()
             except Exception as error:  # noqa: BLE001 - NATS away for a moment: the next run does it

@@ -134,7 +134,7 @@ class IntakeSettings(CommonSettings):
     quarantine_retention_days: int = Field(default=30, ge=1)
     # ... and a rejected letter (letters/rejected/, with its reason file) this many days after it was rejected.
     rejected_letters_retention_days: int = Field(default=30, ge=1)
-    # How often intake looks for them (the first run one interval after start); 0: never (the command still works).
+    # How often intake looks for them (the first run 10 minutes after start); 0: never (the command still works).
     intake_retention_interval_hours: float = Field(default=6.0, ge=0)
 
     # The public complaint form (issue 17): served by intake on this address; port 0 (the default of a service

@@ -490,6 +490,16 @@ class Quarantine:
             await self.js.publish(subject, b"", stream=stream, headers=layout.kv_purge_headers())
         return value
 
+    async def revision(self, message_key: str) -> int | None:
+        """The stream sequence of the entry's latest revision (None: no entry, or only a removal marker)."""
+        await self._store()
+        try:
+            last = await self.js.get_last_msg(layout.kv_stream(streams.BUCKET_INTAKE_QUARANTINE),
+                                              layout.kv_subject(streams.BUCKET_INTAKE_QUARANTINE, message_key))
+        except NotFoundError:
+            return None
+        return None if layout.is_kv_marker(last.headers) or not last.data else last.seq
+
     async def remove(self, message_key: str) -> None:
         """The entry leaves the quarantine (a replay that passed): erased, as any copy of a citizen's message."""
         await self.erase(message_key)

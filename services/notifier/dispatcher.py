@@ -21,7 +21,6 @@ from typing import Any
 
 import structlog
 
-from services.notifier.citizen_link import redacted
 from services.notifier.headers import UnsafeAddress
 from services.notifier.mail import Sender, build_email
 from services.notifier.models import Notice, NoticeStatus
@@ -205,10 +204,9 @@ class Dispatcher:
         ran out — a duplicate acknowledgment for every notice in hand at each restart (issue 14's faults)."""
         deadline = time.monotonic() + self.settings.relay_lease_seconds / 2
         delay = 0.2
-        without_links = redacted(notice.body_text, notice.body_html, notice.language, notice.letter_pdf)
         while True:
             try:
-                await self.outbox.mark_sent(notice.id, now, **without_links)
+                await self.outbox.mark_sent(notice, now)
                 return
             except Exception as error:  # noqa: BLE001 - any failure to commit: retried within the lease, then raised
                 if time.monotonic() + delay > deadline:

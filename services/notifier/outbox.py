@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, event, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, event, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -326,11 +326,13 @@ class Outbox:
                 .values(status=NoticeStatus.PENDING, lease_until=None)
             )
 
-    async def mark_sent(self, notice_id: int, now: datetime, **without_links: Any) -> None:
-        """Record the relay's acceptance; `without_links` (`citizen_link.redacted` of the notice as claimed) is
-        written in the same statement, so no sent notice keeps a personal link."""
-        await self._update(notice_id, status=NoticeStatus.SENT, sent_at=now, lease_until=None,
-                           attempts=Notice.attempts + 1, status_reason=None, **without_links)
+    async def mark_sent(self, notice: Notice, now: datetime) -> None:
+        """Record the relay's acceptance; the notice's personal links (`citizen_link.redacted` of the notice as
+        claimed) are removed in the same statement, so no sent notice keeps one — but only from texts still as they
+        were claimed: an erasure that blanked the notice while it was being sent stays blanked (`_unless_erased`)."""
+        await self._update(notice.id, status=NoticeStatus.SENT, sent_at=now, lease_until=None,
+                           attempts=Notice.attempts + 1, status_reason=None,
+                           **_unless_erased(_as_claimed(notice), redacted(*_as_claimed(notice).values())))
 
     async def mark_retry(self, notice_id: int, next_attempt_at: datetime, error: str) -> None:
         await self._update(notice_id, status=NoticeStatus.PENDING, next_attempt_at=next_attempt_at,
@@ -348,10 +350,15 @@ class Outbox:
     @staticmethod
     async def _without_links(connection: AsyncConnection, notice_id: int,
                              *conditions: Any) -> dict[str, Any]:
+        """The link-free columns of a notice read in this transaction, written only where the row still holds what
+        was read (on PostgreSQL's READ COMMITTED an erasure may commit between this read and the update)."""
         row = (await connection.execute(
-            select(Notice.body_text, Notice.body_html, Notice.language, Notice.letter_pdf)
+            select(*(getattr(Notice, column) for column in _LINK_COLUMNS))
             .where(Notice.id == notice_id, *conditions))).first()
-        return {} if row is None else redacted(*row)
+        if row is None:
+            return {}
+        read = dict(zip(_LINK_COLUMNS, row, strict=True))
+        return _unless_erased(read, redacted(*read.values()))
 
     async def mark_published(self, notice_ids: Sequence[int]) -> None:
         async with self._writing_core() as connection:
@@ -464,3 +471,22 @@ class Outbox:
                 .order_by(FileAtRisk.handler_email, FileAtRisk.due, FileAtRisk.complaint_number)
             )
             return list(rows.all())
+
+
+# The columns a personal link can be in, in the order `citizen_link.redacted` takes them.
+_LINK_COLUMNS = ("body_text", "body_html", "language", "letter_pdf")
+
+
+def _as_claimed(notice: Notice) -> dict[str, Any]:
+    return {column: getattr(notice, column) for column in _LINK_COLUMNS}
+
+
+def _unless_erased(read: dict[str, Any], without_links: dict[str, Any]) -> dict[str, Any]:
+    """Each link-free column as an expression that keeps the column as it is when it no longer holds what was read:
+    a notice erased meanwhile (`privacy.NotifierPrivacy`) is never written back with its old text."""
+    values: dict[str, Any] = {}
+    for column, replacement in without_links.items():
+        current, before = getattr(Notice, column), read[column]
+        unchanged = current.is_(None) if before is None else current == before
+        values[column] = case((unchanged, replacement), else_=current)
+    return values

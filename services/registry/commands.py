@@ -412,6 +412,15 @@ class ResendCitizenLink(Command[bool]):
 
 
 @dataclass(frozen=True)
+class SupersedeCitizenLinks(Command[int]):
+    """A citizen opened the link `link_id`: the file's links issued before it stop working (a link the citizen asked
+    for again replaces the lost one once it is used, not when anyone asks: someone who knows the number and the
+    address must not be able to cut the citizen off). Returns how many were revoked."""
+
+    link_id: int
+
+
+@dataclass(frozen=True)
 class RevokeCitizenLinks(Command[int]):
     """Staff revoke every personal link of a file (a lost or shared mail); returns how many were working."""
 

@@ -29,3 +29,16 @@ def test_other_files_and_the_erasure_event_itself_do_not_match():
     assert not FILES.matches(payload(event_type="dead.lettered", payload=other.decode()))
     assert not FILES.matches(b"\xff not json, no address")
     assert not ErasedFiles.of(["MED-1"]).matches(payload(recipient="zoe@example.org"))
+
+
+def test_an_address_is_matched_whole_never_inside_a_longer_one():
+    """The security review: erasing ann@x.org must not erase joann@x.org's events or quarantined mail."""
+    from ombudsdesk.privacy_streams import ErasedFiles
+
+    files = ErasedFiles.of([], addresses=["Ann@X.org"])
+    assert files.matches(b'{"sender": {"email": "ann@x.org"}}')
+    assert files.matches(b'{"text": "From: Ann <ANN@x.org>"}')
+    assert not files.matches(b'{"sender": {"email": "joann@x.org"}}')
+    assert not files.matches(b'{"sender": {"email": "ann@x.org.uk"}}')
+    assert not files.matches(b'{"sender": {"email": "ann.smith@x.org"}}')
+    assert files.matches(b'{"to": "ann@x.org."}')  # the end of a sentence

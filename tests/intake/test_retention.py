@@ -58,6 +58,10 @@ async def test_quarantine_and_rejected_letters_past_their_retention_are_removed_
     outside = tmp_path / "outside.pdf"
     outside.write_bytes(b"%PDF not ours")
     (letters / "rejected" / "link.pdf").symlink_to(outside)
+    # A hard link planted by someone who may write into the folder: its file is another service's (a database...).
+    precious = tmp_path / "registry.db"
+    precious.write_bytes(b"SQLite format 3\0 precious")
+    os.link(precious, letters / "rejected" / "hardlink.pdf")
     broker = make_broker(settings)
     async with broker:
         js = broker.connection.jetstream()
@@ -93,11 +97,14 @@ async def test_quarantine_and_rejected_letters_past_their_retention_are_removed_
         retention.now = lambda: NOW + timedelta(days=31)
         later = await retention.run()
         assert sorted(due.path.name for due in later.rejected_letters) == [
-            "scan-oldletter.pdf", "scan-oldletter.pdf.reason.txt"]
-        assert later.removed_files == 2 and later.removed_quarantine == 1
+            "hardlink.pdf", "link.pdf", "scan-oldletter.pdf", "scan-oldletter.pdf.reason.txt"]
+        assert later.removed_files == 4 and later.removed_quarantine == 1
 
-    assert not old_letter.exists() and (letters / "rejected" / "link.pdf").is_symlink()
+    assert not old_letter.exists() and not (letters / "rejected" / "link.pdf").is_symlink()
+    assert not (letters / "rejected" / "hardlink.pdf").exists()
+    # Neither the link's target nor the hard link's other name was written through.
     assert outside.read_bytes() == b"%PDF not ours"
+    assert precious.read_bytes() == b"SQLite format 3\0 precious"
 
 
 def test_the_retention_command_lists_then_removes(nats_server, tmp_path, monkeypatch):

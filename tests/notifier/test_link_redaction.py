@@ -222,3 +222,42 @@ async def test_the_upgrade_removes_links_from_notices_recorded_before(database_u
     assert after["printed"][2] is None
     assert after["pending"] == (rows[2][2], html, None)
     assert after["plain"] == (rows[3][2], rows[3][3], None)
+
+
+async def test_a_notice_erased_while_it_is_being_sent_stays_erased(database_url):
+    """The security review's race: the notice is claimed (its text in the dispatcher's hands, link included), the
+    file is erased while the relay talks, then the relay's 250 is recorded. Recording it must not write the claimed
+    text (without its link) back over the erasure."""
+    from datetime import timedelta
+
+    from services.notifier.outbox import Outbox
+    from services.notifier.privacy import NotifierPrivacy
+    from shared.events import PersonalDataErased
+
+    engine = create_engine(database_url)
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    try:
+        await upgrade_to_head(engine, MIGRATIONS)
+        async with engine.begin() as connection:
+            await connection.execute(text(
+                "INSERT INTO notices (notification_key, complaint_number, notice_kind, channel, recipient,"
+                " recipient_name, postal_address, language, subject, body_text, body_html, message_id,"
+                " \"references\", status, attempts, next_attempt_at, give_up_at, created_at, outcome_published)"
+                " VALUES ('ack', 'MED-2026-00007', 'acknowledgment', 'email', 'erased.citizen@example.org',"
+                " 'Erased Citizen', '', 'fr', 'Votre plainte', :body, :html, '<m@x>', '', 'pending', 0, :now,"
+                " :later, :now, false)"),
+                {"body": f"Bonjour Erased Citizen.\nVotre lien : {URL}\n", "html": f'<a href="{URL}">{URL}</a>',
+                 "now": now - timedelta(seconds=5), "later": now + timedelta(days=1)})
+        outbox = Outbox(engine)
+        aware = now.replace(tzinfo=timezone.utc)
+        [claimed] = await outbox.claim_due(aware, 10, timedelta(minutes=5))
+        await NotifierPrivacy(engine).erase(PersonalDataErased(
+            complaint_number="MED-2026-00007", erasure_id="e-1", mode="erased", reason="request"))
+        await outbox.mark_sent(claimed, aware)
+        async with engine.connect() as connection:
+            body, html, recipient, status = (await connection.execute(text(
+                "SELECT body_text, body_html, recipient, status FROM notices"))).one()
+    finally:
+        await engine.dispose()
+    assert (body, html, recipient) == ("", "", "")
+    assert status == "sent"  # it did go out once: the documented exception, recorded as such

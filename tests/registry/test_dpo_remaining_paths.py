@@ -244,3 +244,20 @@ async def test_the_addressees_offered_as_a_filter_leave_a_data_protection_file_s
     assert await recommendation_store.addressees(registry.store, scope=staff) == ["Actiris", "SPF Finances"]
     assert await recommendation_store.addressees(registry.store, scope=dpo) == [
         "Actiris", SECRET_ADMINISTRATION, "SPF Finances"]
+
+
+async def test_the_annual_figures_count_a_data_protection_file_s_recommendation_without_naming_its_addressee(
+        registry_on_db):
+    """The security review: recommendations by addressee are in the published report and the indicators, which
+    everyone reading the report sees; a DP file's addressee is counted there unnamed."""
+    from services.registry.mediation import recommendation_store
+
+    registry, _published, clock = registry_on_db
+    ordinary, protected = await _two_files(registry, clock)
+    await registry.handle(IssueRecommendation(ordinary, "Publier le calendrier", STAFF, addressee="SPF Finances"))
+    await registry.handle(IssueRecommendation(protected, SECRET_ACTION, STAFF, addressee=SECRET_ADMINISTRATION))
+    await registry.handle(IssueRecommendation(None, "Simplifier les formulaires", STAFF, addressee="Actiris"))
+    groups = await recommendation_store.indicator_groups(registry.store, clock.now.year)
+    assert sorted((addressee, general, count) for addressee, _status, general, count in groups) == [
+        ("", False, 1), ("Actiris", True, 1), ("SPF Finances", False, 1)]
+    assert SECRET_ADMINISTRATION not in repr(groups)

@@ -197,3 +197,37 @@ def test_rectification_records_the_fields_not_the_values(database_url, monkeypat
     assert rectified[0].details == {"fields": ["complainant_email", "complainant_postal_address"]}
     assert [e.details for e in audit] == [{"fields": ["complainant_email", "complainant_postal_address"]}]
     assert all(new_address not in json.dumps(e.details) and EMAIL not in (e.reason or "") for e in audit)
+
+
+def test_an_official_s_answers_stay_in_the_files_they_answer(database_url, monkeypatch, tmp_path):
+    """The security review: an administration's answers are the official record of someone else's file; erasing
+    the official's (or the administration's shared) address must not blank them there."""
+    from sqlalchemy import update
+
+    from services.registry.models import ThreadMessage
+
+    monkeypatch.setenv("OMBUDSDESK_REGISTRY_DATABASE_URL", database_url)
+    monkeypatch.setenv("OMBUDSDESK_VAR_DIR", str(tmp_path))
+    official = "courrier@commune.example.be"
+
+    async def seed(registry: Registry, engine) -> str:
+        number = (await registry.handle(_mail("a-1", THIRD, "hortense@example.org", "Voirie", "Mon trottoir"))).number
+        answer = _mail("a-2", "Commune", official, f"Re: {number}", "Réponse de la commune: travaux prévus")
+        assert (await registry.handle(answer)).action == "held"
+        async with registry.store.reading() as tx:
+            held_id = (await tx.session.execute(
+                select(HeldMessage.id).where(HeldMessage.message_key == "a-2"))).scalar_one()
+        await registry.handle(AttachHeld(held_id, number, "agent@med.be"))
+        async with engine.begin() as connection:  # as issue 15's filing of an administration's answer marks it
+            await connection.execute(update(ThreadMessage).where(ThreadMessage.message_key == "a-2")
+                                     .values(party="administration"))
+        return number
+
+    number = _with_registry(database_url, seed)
+    dry = CliRunner().invoke(app, ["erase", official, "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    assert [f["number"] for f in json.loads(dry.output)["files"]] == []
+    done = CliRunner().invoke(app, ["erase", official, "--yes", "--json"])
+    assert done.exit_code == 0, done.output
+    found = _with_registry(database_url, lambda _r, engine: rows_mentioning(engine, ("travaux prévus",)))
+    assert "thread_messages" in found, number

@@ -217,3 +217,85 @@ def move_entry(source: int, name: str, target: int) -> None:
         return
     os.link(name, name, src_dir_fd=source, dst_dir_fd=target, follow_symlinks=False)
     os.unlink(name, dir_fd=source)
+
+
+def _zero(descriptor: int, size: int) -> None:
+    block = b"\0" * (1024 * 1024)
+    written = 0
+    os.lseek(descriptor, 0, os.SEEK_SET)
+    while written < size:
+        written += os.write(descriptor, block[:min(len(block), size - written)])
+    os.fsync(descriptor)
+
+
+def erase_file_at(directory: int, name: str) -> bool:
+    """Remove the entry `name` of the open `directory`; a regular file with this one name has its bytes zeroed first
+    (on a file system that writes in place the old blocks then hold no personal data: docs/privacy.md). Anything
+    else — a symbolic link, a hard link (a file with other names, perhaps outside the folder), a FIFO — is only
+    unlinked, never written through. The zeroing goes through the descriptor whose `fstat` was checked, so a name
+    swapped after a listing cannot redirect it. False when there was no such entry (or it is a directory)."""
+    if not _is_plain_name(name):
+        raise UnsafeEntry(f"{name!r} is not a single file name")
+    try:
+        descriptor: int | None = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                                         dir_fd=directory)
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        if error.errno not in (errno.ELOOP, errno.ENXIO, errno.EISDIR, errno.EACCES, errno.EPERM, errno.ETXTBSY):
+            raise
+        descriptor = None  # a link (ELOOP), a FIFO nobody reads (ENXIO), a directory...: not written to
+    if descriptor is not None:
+        try:
+            info = os.fstat(descriptor)
+            if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+                _zero(descriptor, info.st_size)
+        finally:
+            os.close(descriptor)
+    try:
+        os.unlink(name, dir_fd=directory)
+    except (FileNotFoundError, IsADirectoryError):
+        return False
+    except OSError as error:
+        if error.errno == errno.EISDIR:
+            return False
+        raise
+    return True
+
+
+def walk_regular_files(root: Path, top: str) -> Iterator[tuple[tuple[str, ...], str, os.stat_result]]:
+    """(sub-folder names below `root/top`, file name, lstat) of every entry under `root/top` that is not a directory,
+    its own sub-folders included; links are neither followed nor descended into (each level opened with
+    `O_NOFOLLOW` relative to the one above). Nothing when `top` is missing or not a directory of ours."""
+    try:
+        root_descriptor = os.open(root, _DIRECTORY_FLAGS)
+    except OSError:
+        return  # no letters folder (yet), or a link in its place
+    try:
+        try:
+            top_descriptor = os.open(top, _DIRECTORY_FLAGS, dir_fd=root_descriptor)
+        except OSError:
+            return
+        yield from _walk_at(top_descriptor, ())
+    finally:
+        os.close(root_descriptor)
+
+
+def _walk_at(descriptor: int, folders: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str, os.stat_result]]:
+    try:
+        names = sorted(os.listdir(descriptor))
+        for name in names:
+            try:
+                info = os.lstat(name, dir_fd=descriptor)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                try:
+                    below = os.open(name, _DIRECTORY_FLAGS, dir_fd=descriptor)
+                except OSError:
+                    continue  # swapped for a link or removed since the listing
+                yield from _walk_at(below, (*folders, name))
+            else:
+                yield folders, name, info
+    finally:
+        os.close(descriptor)

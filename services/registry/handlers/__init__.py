@@ -15,7 +15,7 @@ Which handler takes what (`HANDLERS`):
   citizen, issue 15; the reply that ends the pause is filed by `incoming.py`);
 - `recommendations.py`: `AddRecommendation`, `IssueRecommendation`, `FollowUpRecommendation`,
   `SetRecommendationReview`, `RemindRecommendationReviews` (recommendations followed up, issue 15);
-- `citizen_access.py`: `ResendCitizenLink`, `RevokeCitizenLinks`, `IssueCitizenLink`, `InviteToSurveys`,
+- `citizen_access.py`: `ResendCitizenLink`, `SupersedeCitizenLinks`, `RevokeCitizenLinks`, `IssueCitizenLink`, `InviteToSurveys`,
   `AnswerSurvey` (the citizen's personal link and the satisfaction survey, issue 17);
 - `privacy/handlers.py`: `PlaceLegalHold`, `ReleaseLegalHold`, `AnonymiseFile`, `EraseCorrespondent`,
   `PurgeHeldMessage`, `RectifyContact` (retention, erasure and rectification, issue 16);
@@ -120,6 +120,7 @@ HANDLERS: Mapping[type, Handler] = {
     commands.RectifyContact: privacy.rectify_contact,
     # the citizen's personal link and the satisfaction survey (issue 17)
     commands.ResendCitizenLink: citizen_access.resend_citizen_link,
+    commands.SupersedeCitizenLinks: citizen_access.supersede_citizen_links,
     commands.RevokeCitizenLinks: citizen_access.revoke_citizen_links,
     commands.IssueCitizenLink: citizen_access.issue_citizen_link,
     commands.InviteToSurveys: citizen_access.invite_to_surveys,

@@ -7,10 +7,12 @@ routes the message).
 Every link sent is a `citizen_link` notice whose context carries the link sealed for the notifier, and a change-log
 entry of the file (who asked for it: the citizen's request, or staff), never the token.
 
-A new link always replaces the file's earlier ones, in the transaction that issues it: staff re-issuing one revoke
-them with their reason, and so does "send me my link again" (actor `citizen request`) — the citizen asks because the
-link is lost, and a lost link, or one leaked in a forwarded mail, must stop opening the file. Only the link just sent
-works afterwards (it goes to the file's own address only, a few times a day: `resend_citizen_link`).
+A new link replaces the file's earlier ones. Staff re-issuing one revoke them at once, with their reason. A link
+the citizen asked for again ("send me my link again", actor `citizen request`) replaces them when it is first
+opened (`supersede_citizen_links`): the citizen asked because the link is lost, and a lost link, or one leaked in a
+forwarded mail, must stop opening the file — but whoever knows a file's number and its address (the administration
+complained about, often) must not be able to cut the citizen off by asking, nor leave them with no working link
+when the new one's mail does not arrive.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from services.registry.commands import (
     InviteToSurveys,
     IssueCitizenLink,
     ResendCitizenLink,
+    SupersedeCitizenLinks,
     RevokeCitizenLinks,
 )
 from services.registry.handlers.ports import RegisterClock, RegistryPolicy
@@ -47,6 +50,7 @@ from shared.events import MessageReceived, SurveyState
 log = structlog.get_logger(__name__)
 
 CITIZEN_REQUEST = "citizen request"  # `citizen_links.issued_by` of a link the citizen asked for again
+SUPERSEDED = "superseded by a newer link"  # `citizen_links.revoked_by` of a link replaced by one the citizen opened
 LINK_NOTICE = "citizen_link"
 SURVEY_NOTICE = "survey_invitation"
 
@@ -89,9 +93,7 @@ async def resend_citizen_link(command: ResendCitizenLink, *, uow: UnitOfWork, po
         if await recent_requests(tx, complaint.id, CITIZEN_REQUEST, now - timedelta(days=1)) \
                 >= policy.citizen.resends_per_day:
             return False
-        if not policy.citizen.issues_links:
-            return False  # links are off: the earlier ones are left as they are, no new one could replace them
-        await _revoke(tx, complaint, CITIZEN_REQUEST, None, clock)
+        # The earlier links stay until the new one is first opened (`supersede_citizen_links`).
         return await _send_link(tx, complaint, policy, clock, actor=CITIZEN_REQUEST, reason=None)
 
     sent = await uow.run(f"citizen link {number}", resend)
@@ -108,6 +110,25 @@ async def _revoke(tx: Transaction, complaint: Complaint, actor: str, reason: str
                                  .values(revoked_at=clock.now(), revoked_by=actor))
         log_change(tx, complaint, "citizen_links_revoked", actor, reason, {"links": len(links)}, at=clock.now())
     return len(links)
+
+
+async def supersede_citizen_links(command: SupersedeCitizenLinks, *, uow: UnitOfWork, clock: RegisterClock) -> int:
+    async def supersede(tx: Transaction) -> int:
+        link = await tx.session.get(CitizenLink, command.link_id)
+        if link is None or link.revoked_at is not None:
+            return 0
+        earlier = list((await tx.session.execute(select(CitizenLink.id).where(
+            CitizenLink.complaint_id == link.complaint_id, CitizenLink.revoked_at.is_(None),
+            CitizenLink.id < link.id))).scalars())
+        if not earlier:
+            return 0
+        complaint = await tx.complaint_by_id(link.complaint_id)
+        await tx.session.execute(update(CitizenLink).where(CitizenLink.id.in_(earlier))
+                                 .values(revoked_at=clock.now(), revoked_by=SUPERSEDED))
+        log_change(tx, complaint, "citizen_links_revoked", SUPERSEDED, None, {"links": len(earlier)}, at=clock.now())
+        return len(earlier)
+
+    return await uow.run(f"citizen link {command.link_id}", supersede)
 
 
 async def revoke_citizen_links(command: RevokeCitizenLinks, *, uow: UnitOfWork, clock: RegisterClock) -> int:

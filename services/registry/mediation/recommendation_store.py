@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, literal_column, or_, select
 
 from services.registry.access.roles import VisibilityScope
 from services.registry.models import Administration, Complaint, Recommendation
@@ -142,11 +142,16 @@ async def addressees(store: RegistryStore, limit: int = 500, *, scope: Visibilit
 
 
 async def indicator_groups(store: RegistryStore, year: int) -> list[tuple[str, str, bool, int]]:
-    """The recommendations issued in `year`, counted by (addressee, status, general)."""
+    """The recommendations issued in `year`, counted by (addressee, status, general). The addressee of a
+    data-protection file's recommendation is counted unnamed ("", the report's "unspecified"): the indicators are
+    read by everyone who reads the report, and that addressee is the DPO's alone, as in its alerts."""
     general = Recommendation.complaint_id.is_(None).label("general")
-    query = (select(Recommendation.addressee, Recommendation.status, general, func.count())
+    # Inlined, not bound: PostgreSQL must see the same expression in SELECT and GROUP BY.
+    addressee = case((Complaint.data_protection.is_(True), literal_column("''")), else_=Recommendation.addressee)
+    query = (select(addressee, Recommendation.status, general, func.count())
+             .outerjoin(Complaint, Complaint.id == Recommendation.complaint_id)
              .where(Recommendation.issued_on.between(date(year, 1, 1), date(year, 12, 31)))
-             .group_by(Recommendation.addressee, Recommendation.status, "general"))
+             .group_by(addressee, Recommendation.status, "general"))
     async with store.reading() as tx:
         session = tx.session
         return [(str(a), str(s), bool(g), int(n)) for a, s, g, n in (await session.execute(query)).all()]

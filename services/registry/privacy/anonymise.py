@@ -56,6 +56,7 @@ from services.registry.models import (
 )
 from services.registry.repository import Transaction, escape_like
 from shared.events import MessageReceived, PersonalDataErased
+from shared.mailbox import mentions_address
 
 __all__ = ["ANONYMISED", "Copies", "KEPT_DETAILS", "anonymise_complaint", "copies_of", "copies_of_correspondent",
            "erase_correspondent", "erase_held", "prune_outbox"]
@@ -189,11 +190,17 @@ class _TheirPart:
     objects: tuple[str, ...]
 
 
+# The thread's party of an administration's answers (issue 15): never "their part" of a file that is not theirs.
+ADMINISTRATION_PARTY = "administration"
+
+
 def _their_outbox(number: str, keys: Sequence[str], email: str) -> Any:
-    """Their events in the outbox: their messages appended, their admission (the address is in the details)."""
+    """Their events in the outbox: their messages appended, their admission (the address is a JSON value of the
+    details, quoted whole: a longer address that contains it is not theirs)."""
+    quoted = escape_like(json.dumps(email))
     return and_(_outbox_of(number), or_(
         OutboxEvent.dedup_id.in_([f"appended:{number}:{key}" for key in keys]),
-        func.lower(OutboxEvent.payload).like(f"%{escape_like(email)}%", escape="\\")))
+        func.lower(OutboxEvent.payload).like(f"%{quoted}%", escape="\\")))
 
 
 def _their_admission(complaint_id: int, email: str) -> tuple[Any, ...]:
@@ -202,17 +209,18 @@ def _their_admission(complaint_id: int, email: str) -> tuple[Any, ...]:
 
 async def _their_part(tx: Transaction, complaint: Complaint, email: str) -> _TheirPart:
     thread = list((await tx.session.execute(select(ThreadMessage).where(
-        ThreadMessage.complaint_id == complaint.id, or_(
+        ThreadMessage.complaint_id == complaint.id,
+        or_(ThreadMessage.party.is_(None), ThreadMessage.party != ADMINISTRATION_PARTY), or_(
             and_(ThreadMessage.direction == "in", ThreadMessage.sender_email == email),
             and_(ThreadMessage.direction == "out", func.lower(ThreadMessage.recipient) == email)))
         .order_by(ThreadMessage.id))).scalars())
     messages = [m for m in thread if m.direction == "in"]
-    mentions = (email, *(m.message_key for m in messages))
+    keys = {m.message_key for m in messages}
     entries = []
     for entry in (await tx.session.execute(
             select(ChangeLogEntry).where(ChangeLogEntry.complaint_id == complaint.id))).scalars():
-        written = json.dumps(entry.details or {}, ensure_ascii=False).lower() + (entry.reason or "").lower()
-        if any(mention.lower() in written for mention in mentions):
+        written = json.dumps(entry.details or {}, ensure_ascii=False) + " " + (entry.reason or "")
+        if mentions_address(written, email) or any(key in written for key in keys):
             entries.append(entry)
     return _TheirPart(messages, [m for m in thread if m.direction == "out"], entries,
                       keys=tuple(m.message_key for m in messages),

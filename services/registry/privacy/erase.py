@@ -33,6 +33,7 @@ from services.registry.handlers.records import sender_address
 from services.registry.models import CaseParty, Complaint, HeldMessage, LegalHold, ThreadMessage
 from services.registry.privacy.anonymise import Copies, copies_of, copies_of_correspondent
 # The expression migration 0018 indexes, as the personal-data export seeks a person's messages with it: one lookup.
+from services.registry.privacy.anonymise import ADMINISTRATION_PARTY
 from services.registry.privacy.export import SENDER_PREFIX as SENDER_INDEXED
 from services.registry.privacy.retention import compact
 from services.registry.repository import Transaction
@@ -72,8 +73,11 @@ async def _files_written_to(tx: Transaction, address: str) -> set[int]:
     """The files holding a message `address` sent, by the index on the sender's address; the whole address is
     compared here, as the export does (in the WHERE clause, SQLite's planner scans instead of seeking)."""
     rows = await tx.session.execute(select(ThreadMessage.complaint_id, ThreadMessage.sender_email,
-                                           ThreadMessage.direction).where(SENDER_INDEXED == address))
-    return {complaint_id for complaint_id, sender, direction in rows if sender == address and direction == "in"}
+                                           ThreadMessage.direction, ThreadMessage.party).where(SENDER_INDEXED == address))
+    # An administration's answers are the official correspondence of someone else's file, not a person's data to
+    # erase on their request there (GDPR art. 17(3)(b), (e)): an official's address leaves them in place.
+    return {complaint_id for complaint_id, sender, direction, party in rows
+            if sender == address and direction == "in" and party != ADMINISTRATION_PARTY}
 
 
 async def plan_erasure(registry: Registry, email: str) -> ErasurePlan:

@@ -23,13 +23,15 @@ from typing import Any
 
 import structlog
 from faststream.nats import NatsBroker, NatsRouter
+from sqlalchemy import select
 
 from services.registry.public import survey
 from services.registry.public.answering import always_answering
 from services.registry.access.audit import AuditTrail
 from services.registry.public.citizen_access import CitizenPolicy, citizen_file, link_of, link_usable
-from services.registry.commands import AnswerSurvey, ResendCitizenLink
+from services.registry.commands import AnswerSurvey, ResendCitizenLink, SupersedeCitizenLinks
 from services.registry.handlers import Registry
+from services.registry.models import CitizenLink
 from shared import streams
 from shared.events import (
     CitizenAccessRequest,
@@ -75,8 +77,18 @@ class CitizenResponder:
         if shown is None:
             await self._audit("citizen.denied", request, number=number, details={"reason": why})
             return CitizenFile()
+        if await self._has_earlier_links(link):
+            await self.registry.handle(SupersedeCitizenLinks(link.id))
         await self._audit("citizen.message" if request.writing else "citizen.view", request, number=number)
         return shown
+
+    async def _has_earlier_links(self, link: CitizenLink) -> bool:
+        """Read first, so that an ordinary view (no older link working) takes no write lock. "Earlier" is by id:
+        the order the links were issued in, whatever the clocks of several registry processes say."""
+        async with self.registry.store.reading() as tx:
+            return (await tx.session.execute(select(CitizenLink.id).where(
+                CitizenLink.complaint_id == link.complaint_id, CitizenLink.revoked_at.is_(None),
+                CitizenLink.id < link.id).limit(1))).first() is not None
 
     async def resend(self, request: CitizenLinkResendRequest) -> CitizenLinkResent:
         sent = await self.registry.handle(ResendCitizenLink(request.number, request.email))

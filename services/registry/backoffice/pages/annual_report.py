@@ -4,6 +4,10 @@ introduction, look at the report as a page, download it as HTML or PDF — the s
 Reading it needs `read_indicators` (figures only, no personal data); writing the introduction needs
 `edit_annual_report` (supervisors and administrators), and each change is recorded in the audit trail.
 
+The page also shows the year's free comments of the satisfaction survey (issue 17), for the same permission as the
+API's `/indicators/{year}/survey-comments`: read together, as `survey.comments` returns them (in no order that says
+anything: by their random id), with nothing of who wrote them nor of any file (`public/survey.py`).
+
 The report page is a document of its own (inline stylesheet and SVG charts, no script), served with a policy that
 allows exactly that: styles inline, nothing fetched, nothing run.
 """
@@ -23,11 +27,14 @@ from services.registry.annual_report.publication import annual_report_document
 from services.registry.annual_report.rendering import ReportFormat, render as render_report
 from services.registry.backoffice.rendering import BASE_PATH, render
 from services.registry.handlers import Registry
+from services.registry.public import survey
 from services.registry.vocabulary import DEFAULT_LANGUAGE, LANGUAGES
 
 router = APIRouter()
 
 FIRST_YEAR = 2000
+# The survey's comments shown at most (those `survey.comments` returns first: a random sample past this many).
+SURVEY_COMMENTS_SHOWN = 500
 # The report document's own policy: its inline <style> and inline SVG, nothing else (no script, no fetch, no frame).
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'"
 
@@ -59,17 +66,22 @@ async def annual_report_page(request: Request, year: str | None = None, language
     registry: Registry = request.app.state.registry
     chosen_year, chosen_language = _year(registry, year), _language(language, principal)
     introduction = await _introductions(request).get(chosen_year, chosen_language)
-    return _page(request, principal, chosen_year, chosen_language, introduction,
-                 saved=request.query_params.get("saved") == "1")
+    return await _page(request, principal, chosen_year, chosen_language, introduction,
+                       saved=request.query_params.get("saved") == "1")
 
 
-def _page(request: Request, principal: Principal, year: int, language: str, introduction: str, *,
-          status_code: int = 200, error: str | None = None, saved: bool = False) -> HTMLResponse:
+async def _page(request: Request, principal: Principal, year: int, language: str, introduction: str, *,
+                status_code: int = 200, error: str | None = None, saved: bool = False) -> HTMLResponse:
     registry: Registry = request.app.state.registry
+    # One more than shown, to tell whether some were left out.
+    comments = await survey.comments(registry.store, year, limit=SURVEY_COMMENTS_SHOWN + 1)
     return render(request, principal, "annual_report/page.html", status_code=status_code, nav="annual_report",
                   year=year, report_language=language, languages=LANGUAGES, introduction=introduction,
                   years=list(range(registry.today().year, FIRST_YEAR - 1, -1))[:15],
-                  max_characters=MAX_INTRODUCTION_CHARACTERS, error=error, saved=saved)
+                  max_characters=MAX_INTRODUCTION_CHARACTERS, error=error, saved=saved,
+                  survey_comments=comments[:SURVEY_COMMENTS_SHOWN],
+                  survey_comments_more=len(comments) > SURVEY_COMMENTS_SHOWN,
+                  survey_comments_limit=SURVEY_COMMENTS_SHOWN)
 
 
 @router.post("/annual-report/introduction", response_class=HTMLResponse)
@@ -81,8 +93,8 @@ async def save_introduction(request: Request,
     chosen_language = _language(str(form.get("language") or ""), principal)
     text = str(form.get("introduction") or "").replace("\r\n", "\n")
     if len(text) > MAX_INTRODUCTION_CHARACTERS:
-        return _page(request, principal, chosen_year, chosen_language, text, status_code=422,
-                     error="annual_report.too_long")
+        return await _page(request, principal, chosen_year, chosen_language, text, status_code=422,
+                           error="annual_report.too_long")
     await _introductions(request).put(chosen_year, chosen_language, text, actor=principal.actor)
     await record_access(request, principal, "change.annual_report_introduction",
                         details={"year": chosen_year, "language": chosen_language, "characters": len(text)})

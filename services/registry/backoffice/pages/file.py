@@ -12,7 +12,9 @@ Routes (under `/backoffice`):
   rendered by the browser).
 - `POST /files/{number}/actions/{name}`: one action of `file_actions.ACTIONS`, a command with the person as actor,
   audited "change.<command>"; a refusal of the register (`Conflict`) is shown on the page, never a 500; an
-  irreversible one asks for confirmation first.
+  irreversible one asks for confirmation first. Among them, revoking the citizen's personal links and sending a new
+  one (issue 17); whoever may act on files sees the file's links above them (`_citizen_links`: dates and actors
+  only, never a token or its hash).
 - `GET /files/{number}/messages/{message_key}/quoted`: a message's quoted history. The page leaves it out (folded,
   it was most of the page's weight: 708 KB for a file of 100 messages) and loads it when it is unfolded (htmx, the
   `<pre>` alone); without JavaScript, the folded part holds a link to it, a page of its own. Audited "file.read".
@@ -35,6 +37,8 @@ from urllib.parse import quote
 import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import load_only
 
 from services.registry import commands
 from services.registry.access.audit import reason_required, record_access
@@ -50,12 +54,20 @@ from services.registry.backoffice.pages.file_access import (
     remembered_reason,
 )
 from services.registry.api import command_action
-from services.registry.backoffice.pages.file_actions import ACTIONS, ActionInput, FormError, other_file
+from services.registry.backoffice.pages.file_actions import ACTIONS, DONE_KEYS, ActionInput, FormError, other_file
 from services.registry.backoffice.pages.file_originals import OriginalMissing
-from services.registry.backoffice.pages.file_view import directory_matches, file_view, quoted_history, text_context
+from services.registry.backoffice.pages.file_view import (
+    CitizenLinks,
+    citizen_links_view,
+    directory_matches,
+    file_view,
+    quoted_history,
+    text_context,
+)
 from services.registry.backoffice.pages.register import handler_choices, may_handle
 from services.registry.backoffice.rendering import is_htmx, render
 from services.registry.handlers import Conflict, NotFound
+from services.registry.models import CitizenLink
 from services.registry.vocabulary import LANGUAGES, FoundedCategory, InadmissibilityReason, Kind, Outcome, Status
 from shared.events import NoticePreview, NoticePreviewRequest, Party, PreviewProblem
 
@@ -110,6 +122,23 @@ READ_REASONS = ("triage", "colleague_absent", "supervision", "data_subject_reque
 
 
 # --- the page --------------------------------------------------------------------------------------------------------
+async def _citizen_links(request: Request, principal: Principal, complaint: Any) -> CitizenLinks | None:
+    """The file's personal links as the page shows them, for whoever may act on the file (None for anyone else).
+    Only their dates and actors are read: the selector and the verifier's hash never leave the database."""
+    if not principal.can(Permission.ACT_ON_FILES):
+        return None
+    registry = request.app.state.registry
+    async with registry.store.reading() as tx:
+        links = list((await tx.session.execute(
+            select(CitizenLink).options(load_only(CitizenLink.issued_by, CitizenLink.issued_at,
+                                                  CitizenLink.revoked_at, CitizenLink.revoked_by))
+            .where(CitizenLink.complaint_id == complaint.id)
+            .order_by(CitizenLink.issued_at.desc(), CitizenLink.id.desc()))).scalars())
+    policy = registry.policy
+    return citizen_links_view(links, complaint, policy.citizen, registry.today(), policy.timezone,
+                              text_context(principal.language, policy))
+
+
 async def _page(request: Request, principal: Principal, found: Sequence[Any], *, reading_reason: str = "",
           flash: str | None = None, error: str | None = None, error_detail: str | None = None,
           preview: Mapping[str, Any] | None = None, answer: Mapping[str, str] | None = None,
@@ -141,6 +170,7 @@ async def _page(request: Request, principal: Principal, found: Sequence[Any], *,
         # Answered and redirected have forms of their own (the answer's text, the competent ombudsman).
         targets=[s for s in view.targets if s not in {Status.ANSWERED, Status.REDIRECTED}],
         answer_languages=LANGUAGES, handlers=handlers,
+        citizen_links=await _citizen_links(request, principal, complaint),
         form_key=uuid.uuid4().hex,  # one per rendering: a form submitted twice is one request (`file_actions`)
     )
 
@@ -160,7 +190,7 @@ async def show_file(request: Request, number: str, principal: Principal = Depend
         return _gate(request, principal, complaint.number)
     await record_access(request, principal, "file.read", number=complaint.number, reason=reason or None)
     done = request.query_params.get("done")
-    flash = Translator(principal.language)(f"file.done.{done}") if done in ACTIONS else None
+    flash = Translator(principal.language)(f"file.done.{done}") if done in DONE_KEYS else None
     return await _page(request, principal, found, reading_reason=reason, flash=flash)
 
 
@@ -335,7 +365,7 @@ async def act(request: Request, number: str, name: str, principal: Principal = D
     if action.irreversible(submitted) and form.get("confirmed") != "1":
         return _confirm(request, principal, found[0], name, fields)
     try:
-        await request.app.state.registry.handle(command)
+        result = await request.app.state.registry.handle(command)
     except (Conflict, NotFound) as error:
         key, detail = _refusal(error) if isinstance(error, Conflict) else ("error.not_found", str(error))
         found = await request.app.state.registry.store.complaint_file(found[0].number) or found
@@ -347,13 +377,14 @@ async def act(request: Request, number: str, name: str, principal: Principal = D
     if other:
         await record_access(request, principal, command_action(command), number=other, reason=submitted.reason,
                             details={"action": name, "other": found[0].number})
+    done = action.done(name, result)
     if not is_htmx(request):
-        return RedirectResponse(f"{file_path(found[0].number)}?done={name}", status_code=303)
+        return RedirectResponse(f"{file_path(found[0].number)}?done={done}", status_code=303)
     refreshed = await request.app.state.registry.store.complaint_file(found[0].number)
     if refreshed is None or not may_see(principal, refreshed[0]):
         # The change moved the file out of this person's sight (a service or data-protection classification).
         return Response(status_code=204, headers={"HX-Redirect": file_path(found[0].number)})
-    return await _page(request, principal, refreshed, reading_reason=reason, flash=t(f"file.done.{name}"))
+    return await _page(request, principal, refreshed, reading_reason=reason, flash=t(f"file.done.{done}"))
 
 
 async def _refused_target(request: Request, principal: Principal, command: Any, complaint: Any
@@ -378,6 +409,10 @@ async def _refused_target(request: Request, principal: Principal, command: Any, 
     return None, None
 
 
+# Irreversible actions whose confirmation says what they do in a sentence without values.
+PLAIN_CONFIRMATIONS = frozenset({"screening", "extend", "revoke_links", "send_link"})
+
+
 def _confirm(request: Request, principal: Principal, complaint: Any, name: str,
              fields: Mapping[str, list[str]]) -> Response:
     """The confirmation step of an irreversible action: what will happen, and the same form to confirm it."""
@@ -391,10 +426,8 @@ def _confirm(request: Request, principal: Principal, complaint: Any, name: str,
         what = ("file.confirm.redirect", {"ombudsman": ctx.ombudsman(first.get("redirect_to"))})
     elif name == "merge":
         what = ("file.confirm.merge", {"target": target.upper()})
-    elif name == "screening":
-        what = ("file.confirm.screening", {})
-    elif name == "extend":
-        what = ("file.confirm.extend", {})
+    elif name in PLAIN_CONFIRMATIONS:
+        what = (f"file.confirm.{name}", {})
     else:
         what = ("file.confirm.transition", {"status": ctx.term(target)})
     hidden = [(key, value) for key, values in fields.items() for value in values]

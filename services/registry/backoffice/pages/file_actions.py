@@ -81,6 +81,13 @@ class Action:
     permission: Permission
     build: Callable[[ActionInput], commands.Command[Any]]
     irreversible: Callable[[ActionInput], bool] = lambda _: False
+    # What the page says once done, from the command's result: a key under `file.done.` among `outcomes` (None: the
+    # action's own name). Only for commands that may do less than asked (no link to revoke, nobody to send one to).
+    outcome: Callable[[Any], str] | None = None
+    outcomes: tuple[str, ...] = ()
+
+    def done(self, name: str, result: Any) -> str:
+        return self.outcome(result) if self.outcome is not None else name
 
 
 def _request_key(form: ActionInput) -> str:
@@ -230,6 +237,29 @@ def _unlink(form: ActionInput) -> commands.Command[Any]:
     return commands.UnlinkComplaints(form.number, _other(form, "other"), form.actor, form.reason)
 
 
+# --- the citizen's personal link (issue 17) --------------------------------------------------------------------------
+def _link_reason(form: ActionInput) -> str:
+    """The reason, required: it is the change log's only word on why a citizen lost their link or got a new one."""
+    return " ".join(form.required("reason", error="file.error.reason_required").split())
+
+
+def _revoke_links(form: ActionInput) -> commands.Command[Any]:
+    return commands.RevokeCitizenLinks(form.number, form.actor, _link_reason(form))
+
+
+def _send_link(form: ActionInput) -> commands.Command[Any]:
+    return commands.IssueCitizenLink(form.number, form.actor, _link_reason(form))
+
+
+def _links_revoked(revoked: Any) -> str:
+    return "revoke_links" if revoked else "revoke_links_none"
+
+
+def _link_sent(sent: Any) -> str:
+    # False: links are off or the file has no address; the earlier links were revoked all the same.
+    return "send_link" if sent else "send_link_unreachable"
+
+
 def other_file(command: commands.Command[Any], complaint: Any) -> str | None:
     """The second file a command changes (merge: the target; link, unlink: the other; undoing a merge: the file it
     was merged into), or None. The page checks that the person may see it too, and audits the change under both."""
@@ -263,4 +293,9 @@ ACTIONS: dict[str, Action] = {
     "undo_merge": Action(ACT, _undo_merge),
     "link": Action(ACT, _link),
     "unlink": Action(ACT, _unlink),
+    # Both reach the citizen (a link stops working, a mail goes out) and cannot be taken back: confirmed first.
+    "revoke_links": Action(ACT, _revoke_links, _always, _links_revoked, ("revoke_links_none",)),
+    "send_link": Action(ACT, _send_link, _always, _link_sent, ("send_link_unreachable",)),
 }
+# Every `file.done.<key>` an action may end with (the page's `?done=` after a plain POST names one of them).
+DONE_KEYS = frozenset(ACTIONS) | {key for action in ACTIONS.values() for key in action.outcomes}

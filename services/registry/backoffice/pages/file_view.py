@@ -5,16 +5,23 @@ translated field names, dates, change summaries, screening proposal, sender evid
 `register show` cannot drift apart; the page adds structure (groups, the thread as cards with the new text first and
 the quoted history folded and sent only when unfolded, download links) and leaves escaping to the templates (Jinja2 autoescape; what a sender or
 a citizen wrote is also isolated with `<bdi>` there, so a right-to-left override cannot reorder the page around it).
+
+The citizen's personal links (`citizen_links_view`, issue 17) are shown from what the register keeps of them: when,
+by whom, revoked or not, and until when they work — never a token nor a verifier's hash (the page does not read them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.registry import views
-from services.registry.models import ChangeLogEntry, Complaint, ThreadMessage
+from services.registry.handlers.citizen_access import CITIZEN_REQUEST
+from services.registry.models import ChangeLogEntry, CitizenLink, Complaint, ThreadMessage
+from services.registry.public.citizen_access import CitizenPolicy, link_expires_on, link_usable
 from services.registry.backoffice.i18n import catalog, translate
 from services.registry.screening import ScreeningConfig
 from services.registry.screening_config import normalise
@@ -262,6 +269,67 @@ def file_view(found: Sequence[Any], ctx: TextContext, *, newest_first: bool = Tr
         ended=c.status in TERMINAL_STATUSES,
         targets=[s.value for s in sorted(allowed_transitions(c.status), key=list(Status).index)],
     )
+
+
+@dataclass(frozen=True)
+class CitizenLinkRow:
+    issued: str
+    issued_by: str
+    state: str  # active, revoked, expired, merged (`file.citizen_link.state.<state>`)
+    revoked: str | None = None
+    revoked_by: str | None = None
+
+
+@dataclass(frozen=True)
+class CitizenLinks:
+    """The citizen's personal links to the file, newest first, and what staff may do about them."""
+
+    rows: list[CitizenLinkRow]
+    working: int
+    expires_on: str | None  # the last day the file's links work; None while the file is open
+    days_after_close: int
+    can_revoke: bool  # some link is not revoked yet (an expired one works again if the file is reopened)
+    # Why no new link can be sent (`file.citizen_link.unavailable.<key>`), None when one can.
+    unavailable: str | None
+
+
+def _issuer(actor: str, ctx: TextContext) -> str:
+    if actor == CITIZEN_REQUEST:
+        return translate("file.citizen_link.citizen_request", ctx.lang)
+    return ctx.actor(actor)
+
+
+def citizen_links_view(links: Sequence[CitizenLink], complaint: Complaint, policy: CitizenPolicy, today: date,
+                       zone: ZoneInfo, ctx: TextContext) -> CitizenLinks:
+    """`links` are the file's `citizen_links` rows (their dates and actors are all this reads)."""
+    expires = link_expires_on(complaint, policy, zone)
+    merged = complaint.status == Status.MERGED
+    rows = []
+    for link in links:
+        if link.revoked_at is not None:
+            state = "revoked"
+        elif link_usable(link, complaint, policy, today, zone):
+            state = "active"
+        else:
+            state = "merged" if merged else "expired"
+        rows.append(CitizenLinkRow(
+            issued=ctx.moment(link.issued_at), issued_by=_issuer(link.issued_by, ctx), state=state,
+            revoked=ctx.moment(link.revoked_at) if link.revoked_at else None,
+            revoked_by=_issuer(link.revoked_by, ctx) if link.revoked_by else None))
+    if not policy.issues_links:
+        unavailable: str | None = "off"
+    elif merged:
+        unavailable = "merged"
+    elif complaint.automated or not (complaint.complainant_email or complaint.complainant_postal_address):
+        unavailable = "unreachable"
+    elif expires is not None and today > expires:
+        unavailable = "expired"  # a new link would not open the file either
+    else:
+        unavailable = None
+    return CitizenLinks(rows=rows, working=sum(row.state == "active" for row in rows),
+                        expires_on=ctx.date(expires) if expires else None,
+                        days_after_close=policy.link_days_after_close,
+                        can_revoke=any(row.state != "revoked" for row in rows), unavailable=unavailable)
 
 
 def _label(ctx: TextContext, key: str) -> str:
