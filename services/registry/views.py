@@ -353,7 +353,7 @@ class TextContext:
         return f"{self.date(local.date())} {local:%H:%M}"
 
     def actor(self, actor: str) -> str:
-        return self.text("system") if actor == self.system_actor else actor
+        return self.text("system") if actor == self.system_actor else label(actor, self.lang, "actor")
 
     def from_to(self, old: str, new: str) -> str:
         return self.text("from_to").format(old=old, new=new)

@@ -233,6 +233,12 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
                             "de": "Fristenübersicht", "en": "Deadline digest"},
         "staff_message": {"fr": "Message du service", "nl": "Bericht van de dienst", "de": "Nachricht der Dienststelle",
                           "en": "Message from staff"},
+        # Issue 17: the citizen's personal link sent (again), the satisfaction survey's invitation.
+        "citizen_link": {"fr": "Envoi du lien personnel", "nl": "Verzending van de persoonlijke link",
+                         "de": "Versand des persönlichen Links", "en": "Personal link sent"},
+        "survey_invitation": {"fr": "Invitation à l'enquête de satisfaction",
+                              "nl": "Uitnodiging voor de tevredenheidsenquête",
+                              "de": "Einladung zur Zufriedenheitsumfrage", "en": "Satisfaction survey invitation"},
         # Issue 15: the DPO told of a data-protection file at its registration.
         "dpo_notification": {"fr": "Avis au délégué à la protection des données",
                              "nl": "Bericht aan de functionaris voor gegevensbescherming",
@@ -257,6 +263,11 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
     },
     "change": {
         "registered": {"fr": "Enregistrement", "nl": "Registratie", "de": "Registrierung", "en": "Registered"},
+        # The citizen's personal link (issue 17): the details hold counts, never a token.
+        "citizen_link_sent": {"fr": "Lien personnel envoyé", "nl": "Persoonlijke link verstuurd",
+                              "de": "Persönlicher Link gesendet", "en": "Personal link sent"},
+        "citizen_links_revoked": {"fr": "Liens personnels désactivés", "nl": "Persoonlijke links gedeactiveerd",
+                                  "de": "Persönliche Links deaktiviert", "en": "Personal links revoked"},
         # Privacy (issue 16, `privacy/handlers.py`): the details of these entries name no person.
         "anonymised": {"fr": "Anonymisation", "nl": "Anonimisering", "de": "Anonymisierung", "en": "Anonymised"},
         "correspondent_erased": {"fr": "Effacement d'un correspondant", "nl": "Wissing van een correspondent",
@@ -358,6 +369,15 @@ VOCABULARIES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
     },
     # What a named rule of intake decided (`shared.events.RuleHit.outcome`); the rule's own name is a technical id,
     # shown as is ("Classé automatique par la règle vacation-subject").
+    # Actors of the change log that are no staff member's address (`handlers/citizen_access.py`).
+    "actor": {
+        "citizen request": {"fr": "demande du citoyen", "nl": "verzoek van de burger", "de": "Anfrage des Bürgers",
+                            "en": "citizen's request"},
+        "superseded by a newer link": {"fr": "remplacé : le citoyen a ouvert un lien plus récent",
+                                       "nl": "vervangen: de burger opende een recentere link",
+                                       "de": "ersetzt: der Bürger hat einen neueren Link geöffnet",
+                                       "en": "replaced: the citizen opened a newer link"},
+    },
     "rule_outcome": {
         "automated": {"fr": "classé automatique", "nl": "als automatisch ingedeeld",
                       "de": "als automatisch eingestuft", "en": "classified automated"},
@@ -473,7 +493,7 @@ def label(value: str, language: str | None = None, vocabulary: str | None = None
     """The label of a vocabulary value in `language` ("fr", "nl", "de", "en"; "fr-BE" works), French by default.
 
     `vocabulary` names one of `VOCABULARIES` (channel, admissibility, direction, disposition, sender_verdict, notice,
-    change, language, system_reason, hold_reason, identity_note, rule_outcome, missing_information); without it the
+    change, actor, language, system_reason, hold_reason, identity_note, rule_outcome, missing_information); without it the
     value is looked up among kinds, statuses, outcomes, founded categories and
     inadmissibility reasons.
     """

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from services.registry.access.audit import AuditTrail
 from services.registry.access.roles import Role
 from services.registry.api import create_api
-from services.registry.commands import AnswerSurvey, InviteToSurveys
+from services.registry.commands import AnswerSurvey, InviteToSurveys, ResendCitizenLink
 from services.registry.models import CitizenLink, Complaint
 from services.registry.public.citizen_responder import CitizenResponder
 from shared.events import CitizenAccessRequest, ComplaintRegistered, NoticeRequested, SurveyAnswers
@@ -210,6 +210,21 @@ async def test_sending_a_new_link_revokes_the_earlier_ones_and_mails_one_that_op
     assert audited == [("change.issue_citizen_link", AGENT.email, "Lien perdu")]
 
 
+async def test_links_the_citizen_asked_for_again_are_shown_with_who_replaced_what(linked_app):
+    app = linked_app
+    number = await app.file(email="jeanne@example.org", handler=AGENT.email)
+    assert await app.registry.handle(ResendCitizenLink(number, "jeanne@example.org"))
+    async with app.client(AGENT) as client:
+        before = section((await client.get(path(number))).text)
+        [_, again] = app.tokens_sent(number)
+        assert await app.opens(again)  # the new link, first opened, replaces the earlier one
+        after = section((await client.get(path(number))).text)
+    # Until then both work (the mail might not arrive); afterwards only the one the citizen opened.
+    assert "Liens actifs du citoyen : 2" in before and "le citoyen (« renvoyer mon lien »)" in before
+    assert "Liens actifs du citoyen : 1" in after
+    assert "remplacé : le citoyen a ouvert un lien plus récent" in after and "superseded" not in after
+
+
 async def test_only_those_who_may_act_on_a_file_they_read_can_touch_its_links(linked_app):
     app = linked_app
     number = await app.file(handler=AGENT.email)
@@ -233,10 +248,12 @@ def test_every_message_an_action_can_end_with_is_in_the_catalogue():
     from services.registry.backoffice.i18n import catalog
     from services.registry.backoffice.pages.file import PLAIN_CONFIRMATIONS
     from services.registry.backoffice.pages.file_actions import DONE_KEYS
+    from services.registry.backoffice.pages.file_view import LINK_ACTORS
 
     keys = ([f"file.done.{key}" for key in DONE_KEYS] + [f"file.confirm.{name}" for name in PLAIN_CONFIRMATIONS]
             + [f"file.citizen_link.state.{state}" for state in ("active", "revoked", "expired", "merged")]
-            + [f"file.citizen_link.unavailable.{why}" for why in ("off", "merged", "unreachable", "expired")])
+            + [f"file.citizen_link.unavailable.{why}" for why in ("off", "merged", "unreachable", "expired")]
+            + list(LINK_ACTORS.values()))
     assert {"file.done.revoke_links_none", "file.done.send_link_unreachable"} <= set(keys)
     assert [key for key in keys if key not in catalog()] == []
 

@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.registry import views
-from services.registry.handlers.citizen_access import CITIZEN_REQUEST
+from services.registry.handlers.citizen_access import CITIZEN_REQUEST, SUPERSEDED
 from services.registry.models import ChangeLogEntry, CitizenLink, Complaint, ThreadMessage
 from services.registry.public.citizen_access import CitizenPolicy, link_expires_on, link_usable
 from services.registry.backoffice.i18n import catalog, translate
@@ -293,10 +293,13 @@ class CitizenLinks:
     unavailable: str | None
 
 
+# The register's own actors of a link (`handlers.citizen_access`), in the reader's words; staff are shown as such.
+LINK_ACTORS = {CITIZEN_REQUEST: "file.citizen_link.citizen_request", SUPERSEDED: "file.citizen_link.superseded"}
+
+
 def _issuer(actor: str, ctx: TextContext) -> str:
-    if actor == CITIZEN_REQUEST:
-        return translate("file.citizen_link.citizen_request", ctx.lang)
-    return ctx.actor(actor)
+    key = LINK_ACTORS.get(actor)
+    return translate(key, ctx.lang) if key else ctx.actor(actor)
 
 
 def citizen_links_view(links: Sequence[CitizenLink], complaint: Complaint, policy: CitizenPolicy, today: date,
