@@ -11,6 +11,7 @@ import pytest
 from nats.js.api import StreamConfig
 
 from ombudsdesk.nats_cluster import NatsCluster
+from shared.stream_admin import patiently
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +24,10 @@ def test_a_replicated_stream_survives_the_death_of_its_leader(tmp_path: Path) ->
             client = await nats.connect(cluster.urls.split(","), connect_timeout=2, reconnect_time_wait=0.2)
             try:
                 js = client.jetstream(timeout=10)
-                await js.add_stream(StreamConfig(name="PROBE", subjects=["probe.>"], num_replicas=3))
+                # As the services do (`stream_admin.patiently`): just after the election the leader may not have
+                # every server's statistics yet and refuses an R3 placement ("peer offline") for a moment.
+                await patiently(lambda: js.add_stream(StreamConfig(name="PROBE", subjects=["probe.>"],
+                                                                   num_replicas=3)))
                 for index in range(count):
                     await js.publish("probe.x", str(index).encode())
                 info = await js.stream_info("PROBE")
