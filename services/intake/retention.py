@@ -10,9 +10,12 @@ Two things intake holds that the register never sees, so no file's anonymisation
   deleted, bytes zeroed first, `rejected_letters_retention_days` after they were rejected. The day a file was put
   there is its inode change time (a rename sets it; the modification time is the scanner's).
 
-`due()` lists what a run would remove and why; `run()` removes exactly that list (`ombudsdesk intake retention
-[--dry-run]` and the service's periodic job). Each removal is idempotent: what is gone is not found again, so two
-intake processes may both run it.
+`due()` lists what a run would remove and why; `run()` removes that list (`ombudsdesk intake retention [--dry-run]`
+and the service's periodic job), looking at each entry again just before it acts — an entry renewed or a message
+published since the listing is left — and erasing a raw original before the entry that points to it, so a run cut
+in between is finished by the next. Rejected letters are removed relative to directory descriptors and zeroed only
+when a regular file has this one name (`safe_files.erase_file_at`: a planted hard link or link is only unlinked).
+Each removal is idempotent, so two intake processes may both run it.
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ from nats.js import JetStreamContext
 
 from shared import streams
 from services.intake.letters.folder import REJECTED
-from services.intake.letters.safe_files import UnsafeEntry, erase_file_at, open_directory, own_directory, walk_regular_files
+from services.intake.letters.safe_files import (
+    UnsafeEntry,
+    erase_file_at,
+    open_directory,
+    own_directory,
+    walk_regular_files,
+)
 from services.intake.privacy import IntakeErasure, erase_object
 from services.intake.stores import Quarantine, SeenMessages, raw_object_name
 
