@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 
 from services.registry.public import survey
 from services.registry.public.citizen_access import (
+    earlier_working_links,
     link_expires_on,
     recent_requests,
     vouch,
@@ -117,9 +118,7 @@ async def supersede_citizen_links(command: SupersedeCitizenLinks, *, uow: UnitOf
         link = await tx.session.get(CitizenLink, command.link_id)
         if link is None or link.revoked_at is not None:
             return 0
-        earlier = list((await tx.session.execute(select(CitizenLink.id).where(
-            CitizenLink.complaint_id == link.complaint_id, CitizenLink.revoked_at.is_(None),
-            CitizenLink.id < link.id))).scalars())
+        earlier = list((await tx.session.execute(earlier_working_links(link))).scalars())
         if not earlier:
             return 0
         complaint = await tx.complaint_by_id(link.complaint_id)

@@ -42,7 +42,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from services.registry.mediation.administrations import hidden_from_citizen
 from services.registry.models import CitizenLink, Complaint, ThreadMessage
@@ -207,6 +207,13 @@ def public_link(policy: CitizenPolicy, path: str, token: str, complaint: Complai
     """The page's address for `token`, in the citizen's language when known (the page's own default otherwise)."""
     language = complaint.complainant_language
     return f"{policy.public_url}{path}{token}" + (f"?lang={language}" if language in LANGUAGES else "")
+
+
+def earlier_working_links(link: CitizenLink) -> Select[tuple[int]]:
+    """The ids of the file's links issued before `link` (by id: the order they were issued in, whatever the clocks
+    of several registry processes say) and not revoked: what `link`, once opened, replaces."""
+    return select(CitizenLink.id).where(CitizenLink.complaint_id == link.complaint_id,
+                                        CitizenLink.revoked_at.is_(None), CitizenLink.id < link.id)
 
 
 async def link_of(tx: Transaction, token: str, *, for_update: bool = False

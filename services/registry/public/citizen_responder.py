@@ -23,12 +23,17 @@ from typing import Any
 
 import structlog
 from faststream.nats import NatsBroker, NatsRouter
-from sqlalchemy import select
 
 from services.registry.public import survey
 from services.registry.public.answering import always_answering
 from services.registry.access.audit import AuditTrail
-from services.registry.public.citizen_access import CitizenPolicy, citizen_file, link_of, link_usable
+from services.registry.public.citizen_access import (
+    CitizenPolicy,
+    citizen_file,
+    earlier_working_links,
+    link_of,
+    link_usable,
+)
 from services.registry.commands import AnswerSurvey, ResendCitizenLink, SupersedeCitizenLinks
 from services.registry.handlers import Registry
 from services.registry.models import CitizenLink
@@ -83,12 +88,9 @@ class CitizenResponder:
         return shown
 
     async def _has_earlier_links(self, link: CitizenLink) -> bool:
-        """Read first, so that an ordinary view (no older link working) takes no write lock. "Earlier" is by id:
-        the order the links were issued in, whatever the clocks of several registry processes say."""
+        """Read first, so that an ordinary view (no older link working) takes no write lock."""
         async with self.registry.store.reading() as tx:
-            return (await tx.session.execute(select(CitizenLink.id).where(
-                CitizenLink.complaint_id == link.complaint_id, CitizenLink.revoked_at.is_(None),
-                CitizenLink.id < link.id).limit(1))).first() is not None
+            return (await tx.session.execute(earlier_working_links(link).limit(1))).first() is not None
 
     async def resend(self, request: CitizenLinkResendRequest) -> CitizenLinkResent:
         sent = await self.registry.handle(ResendCitizenLink(request.number, request.email))
