@@ -26,7 +26,6 @@ removes the rest of the events on its own.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from nats.js.errors import NotFoundError
 from shared import streams
 from shared.mailbox import mentions_address
 from services.intake.privacy import IntakeErasure, erase_object
+from services.intake.stores import erase_message
 
 EVENT_STREAMS = (streams.STREAM_INTAKE, streams.STREAM_REGISTRY, streams.STREAM_NOTIFIER, streams.STREAM_DEAD_LETTER)
 # Intake's quarantine (a key-value bucket's stream): a message the parser could not handle never reached the register,
@@ -143,9 +143,8 @@ async def _matching(js: JetStreamContext, stream: str, files: ErasedFiles, repor
 
 
 async def _erase(js: JetStreamContext, stream: str, sequences: list[int]) -> None:
-    for sequence in sequences:
-        with contextlib.suppress(NotFoundError):  # gone meanwhile (the retention age, a second run)
-            await js.delete_msg(stream, sequence)  # secure erase: the record is overwritten on disk
+    for sequence in sequences:  # gone meanwhile (the retention age, a second run): nothing to erase
+        await erase_message(js, stream, sequence)  # secure erase: the record is overwritten on disk
 
 
 def _raw_object_of(record: bytes) -> str:

@@ -479,11 +479,10 @@ class Quarantine:
         await self._writable_store()
         stream = layout.kv_stream(streams.BUCKET_INTAKE_QUARANTINE)
         subject = layout.kv_subject(streams.BUCKET_INTAKE_QUARANTINE, message_key)
-        try:
-            last = await self.js.get_last_msg(stream, subject)
-        except NotFoundError:
+        latest = await self._latest(message_key)
+        if latest is None:
             return None
-        value = None if layout.is_kv_marker(last.headers) or not last.data else bytes(last.data)
+        value = latest[1]
         if self.erasable:
             await erase_subject(self.js, stream, subject)
         elif value is not None:
@@ -493,12 +492,17 @@ class Quarantine:
     async def revision(self, message_key: str) -> int | None:
         """The stream sequence of the entry's latest revision (None: no entry, or only a removal marker)."""
         await self._store()
+        latest = await self._latest(message_key)
+        return None if latest is None or latest[1] is None else latest[0]
+
+    async def _latest(self, message_key: str) -> tuple[int, bytes | None] | None:
+        """The stream sequence and value of the key's last message (value None: a removal marker); None: none."""
         try:
             last = await self.js.get_last_msg(layout.kv_stream(streams.BUCKET_INTAKE_QUARANTINE),
                                               layout.kv_subject(streams.BUCKET_INTAKE_QUARANTINE, message_key))
         except NotFoundError:
             return None
-        return None if layout.is_kv_marker(last.headers) or not last.data else last.seq
+        return last.seq or 0, None if layout.is_kv_marker(last.headers) or not last.data else bytes(last.data)
 
     async def remove(self, message_key: str) -> None:
         """The entry leaves the quarantine (a replay that passed): erased, as any copy of a citizen's message."""
