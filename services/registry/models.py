@@ -39,7 +39,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.sql import expression
 from sqlalchemy.types import TypeDecorator
 
@@ -186,6 +186,12 @@ class Complaint(SenderTrust, Base):
     updated_at: Mapped[datetime]
 
 
+def filed_in(complaint: Complaint) -> dict[str, Any]:
+    """The keyword that links a new row to its complaint: the id once the complaint is inserted, else the complaint
+    itself, which the flush that inserts it resolves (a batch of registrations is inserted in one flush, issue 12)."""
+    return {"complaint_id": complaint.id} if complaint.id is not None else {"complaint": complaint}
+
+
 class ThreadMessage(SenderTrust, Base):
     __tablename__ = "thread_messages"
     # A person's messages by address (the personal-data export, migration 0018): on a prefix, the column is unbounded.
@@ -194,6 +200,7 @@ class ThreadMessage(SenderTrust, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
+    complaint: Mapped[Complaint] = relationship(lazy="raise")  # only to stage it with a complaint not yet inserted
     direction: Mapped[str] = mapped_column(String(3))  # "in" or "out"
     message_key: Mapped[str] = mapped_column(String(512), unique=True)
     message_id: Mapped[str | None] = mapped_column(String(998), index=True)
@@ -227,6 +234,7 @@ class CaseParty(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
+    complaint: Mapped[Complaint] = relationship(lazy="raise")  # only to stage it with a complaint not yet inserted
     email: Mapped[str] = mapped_column(String(320), index=True)
     role: Mapped[str] = mapped_column(String(32))  # complainant, correspondent
     added_by: Mapped[str] = mapped_column(Text)
@@ -238,6 +246,7 @@ class ChangeLogEntry(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
+    complaint: Mapped[Complaint] = relationship(lazy="raise")  # only to stage it with a complaint not yet inserted
     change_id: Mapped[str] = mapped_column(String(64), unique=True)
     change: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(Text)
@@ -472,6 +481,7 @@ class CitizenLink(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
+    complaint: Mapped[Complaint] = relationship(lazy="raise")  # only to stage it with a complaint not yet inserted
     selector: Mapped[str] = mapped_column(String(16), unique=True)
     verifier_hash: Mapped[str] = mapped_column(String(64))
     issued_by: Mapped[str] = mapped_column(Text)

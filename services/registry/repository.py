@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Date,
@@ -87,6 +87,10 @@ __all__ = [
     "migrate",
     "normalise_message_id",
 ]
+
+
+RowT = TypeVar("RowT")
+_MESSAGE_KEYS = "message_keys"
 
 
 def utc_now() -> datetime:
@@ -349,18 +353,46 @@ class Transaction:
         self.session = session
         # Outbox rows to publish right after the commit: written by this transaction, or found again by a replay.
         self.pending_events: list[OutboxEvent] = []
+        # Per year: the last number this transaction took, and the counter's value as the database has it.
+        self._last_numbers: dict[int, int] = {}
+        self._stored_numbers: dict[int, int] = {}
+        # What a batch's look-ahead read for all its works at once (issue 12), by kind, then by key: each work takes
+        # its own answer from here instead of querying (`UnitOfWork.run(..., ahead=...)`).
+        self.read_ahead: dict[str, dict[Any, Any]] = {}
 
     # --- numbers ---------------------------------------------------------------------------------------------------
     async def next_sequence(self, year: int) -> int:
-        """The year's next number, in one round trip: its first number creates the counter, the others increment it
-        (PostgreSQL and SQLite >= 3.35 both take `ON CONFLICT ... DO UPDATE ... RETURNING`)."""
+        """The year's next number. The transaction's first number of a year is one round trip (its first number
+        creates the counter, the others increment it: PostgreSQL and SQLite >= 3.35 both take `ON CONFLICT ... DO
+        UPDATE ... RETURNING`); from then on the transaction holds the counter (PostgreSQL's row lock, SQLite's
+        write lock) until it ends, so its next numbers are counted here and written once by `settle`, before the
+        commit: a batch of registrations costs one numbering statement, not one each (issue 12). A rollback undoes
+        all of them together: the numbers stay gap-free."""
+        last = self._last_numbers.get(year)
+        if last is None:
+            table = NumberCounter.__table__
+            dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            next_number = (insert(table).values(year=year, last=1)
+                           .on_conflict_do_update(index_elements=["year"], set_={"last": table.c.last + 1})
+                           .returning(table.c.last))
+            last = self._stored_numbers[year] = int((await self.session.execute(next_number)).scalar_one())
+        else:
+            last += 1
+        self._last_numbers[year] = last
+        return last
+
+    async def settle(self) -> None:
+        """Write what the transaction counted in memory (the years' last numbers), just before its commit."""
         table = NumberCounter.__table__
-        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        next_number = (insert(table).values(year=year, last=1)
-                       .on_conflict_do_update(index_elements=["year"], set_={"last": table.c.last + 1})
-                       .returning(table.c.last))
-        return int((await self.session.execute(next_number)).scalar_one())
+        for year, last in self._last_numbers.items():
+            if last != self._stored_numbers[year]:
+                await self.session.execute(update(table).where(table.c.year == year).values(last=last))
+                self._stored_numbers[year] = last
+
+    def staged(self, kind: type[RowT]) -> list[RowT]:
+        """The rows of `kind` this transaction staged and has not inserted yet (a batch's earlier registrations)."""
+        return [row for row in self.session.new if isinstance(row, kind)]
 
     # --- complaints ------------------------------------------------------------------------------------------------
     async def add(self, *rows: object) -> None:
@@ -373,19 +405,39 @@ class Transaction:
         self.session.add_all(rows)
 
     async def find_message_key(self, message_key: str) -> tuple[str, int] | None:
-        """Where a message already is, in one query: ("complaint", id), ("thread", complaint id), ("held", id)."""
+        """Where a message already is: ("complaint", id), ("thread", complaint id), ("held", id); one query, or
+        none when the batch's look-ahead read it (`read_message_keys`).
+
+        Of what is committed or flushed only (no autoflush: a batch's registrations are inserted together at its
+        commit): a message twice in one batch breaks the unique key there, and each is then handled alone."""
+        known = self.read_ahead.get(_MESSAGE_KEYS)
+        if known is not None and message_key in known:
+            return known.pop(message_key)  # taken once: a second lookup of the same key asks the database
+        return (await self._places_of([message_key])).get(message_key)
+
+    async def read_message_keys(self, message_keys: Iterable[str]) -> None:
+        """Where each of these messages already is (None: nowhere), in one query, for `find_message_key`."""
+        keys = list(dict.fromkeys(message_keys))
+        if keys:
+            places = await self._places_of(keys)
+            self.read_ahead.setdefault(_MESSAGE_KEYS, {}).update({key: places.get(key) for key in keys})
+
+    async def _places_of(self, message_keys: list[str]) -> dict[str, tuple[str, int]]:
         query = union_all(
-            select(literal("complaint").label("place"), Complaint.id.label("ref")).where(
-                Complaint.message_key == message_key),
-            select(literal("thread"), ThreadMessage.complaint_id).where(ThreadMessage.message_key == message_key),
-            select(literal("held"), HeldMessage.id).where(HeldMessage.message_key == message_key),
+            select(literal("complaint").label("place"), Complaint.id.label("ref"), Complaint.message_key).where(
+                Complaint.message_key.in_(message_keys)),
+            select(literal("thread"), ThreadMessage.complaint_id, ThreadMessage.message_key).where(
+                ThreadMessage.message_key.in_(message_keys)),
+            select(literal("held"), HeldMessage.id, HeldMessage.message_key).where(
+                HeldMessage.message_key.in_(message_keys)),
         )
-        rows = (await self.session.execute(query)).all()
-        if not rows:
-            return None
+        with self.session.no_autoflush:
+            rows = (await self.session.execute(query)).all()
+        places: dict[str, tuple[str, int]] = {}
         # The registering message is also the first entry of its complaint's thread: the complaint wins.
-        place, ref = min(rows, key=lambda row: ("complaint", "thread", "held").index(row[0]))
-        return str(place), int(ref)
+        for place, ref, key in sorted(rows, key=lambda row: -("complaint", "thread", "held").index(row[0])):
+            places[key] = (str(place), int(ref))
+        return places
 
     async def complaint_by_number(self, number: str, *, for_update: bool = False) -> Complaint | None:
         query = select(Complaint).where(Complaint.number == number)
@@ -595,7 +647,9 @@ class RegistryStore:
     async def transaction(self) -> AsyncIterator[Transaction]:
         """A unit of work that writes (on SQLite it holds the write lock from its BEGIN)."""
         async with self._writes() as session, session.begin():
-            yield Transaction(session)
+            tx = Transaction(session)
+            yield tx
+            await tx.settle()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Transaction]:

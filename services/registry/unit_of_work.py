@@ -15,12 +15,15 @@ flight run one after the other in ONE transaction (one commit, the case numbers 
 gap-free), their events are published together after that commit, and only then does each `run` return, so that each
 event is acknowledged after its effect is committed. If that transaction fails (a poison event, a unique-key race),
 it is rolled back and every work runs again here alone, with its own retries, its own error for its own delivery.
+A work may bring a look-ahead (`run(..., ahead=(reader, what_it_needs))`): before the batch's works run, each reader
+is called once with what all of them need, and reads it in one query per kind (`Transaction.read_ahead`), instead of
+one query per work; alone, a work queries for itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import structlog
 
@@ -40,7 +43,14 @@ class EventPublisher(Protocol):
     async def publish(self, rows: Sequence[OutboxEvent]) -> None: ...
 
 
-Work = tuple[str, Callable[[Transaction], Awaitable[object]]]
+# A reader of a batch's look-ahead, and what one work needs of it (e.g. its message key).
+LookAhead = tuple[Callable[[Transaction, list[Any]], Awaitable[None]], Any]
+
+
+class Work(NamedTuple):
+    what: str
+    work: Callable[[Transaction], Awaitable[object]]
+    ahead: LookAhead | None = None
 
 
 class UnitOfWork:
@@ -49,18 +59,26 @@ class UnitOfWork:
         self.publisher = publisher
         self.retries = retries
         self.group: CommitGroup[Work, object] = CommitGroup(
-            "registry", self._together, lambda item: self._alone(*item))
+            "registry", self._together, lambda item: self._alone(item.what, item.work))
 
-    async def run(self, what: str, work: Callable[[Transaction], Awaitable[ResultT]]) -> ResultT:
-        """Run `work` in one transaction, then publish its events; `what` names it in logs and errors."""
+    async def run(self, what: str, work: Callable[[Transaction], Awaitable[ResultT]],
+                  ahead: LookAhead | None = None) -> ResultT:
+        """Run `work` in one transaction, then publish its events; `what` names it in logs and errors; `ahead` is
+        what it will look up, read for the whole batch at once when it runs in one."""
         if in_batched_delivery():
-            return await self.group.submit((what, work))  # type: ignore[return-value]
+            return await self.group.submit(Work(what, work, ahead))  # type: ignore[return-value]
         return await self._alone(what, work)
 
     async def _together(self, works: Sequence[Work]) -> list[object]:
         """The works of a batch in one transaction, in order, then all their events published."""
         async with self.store.transaction() as tx:
-            results = [await work(tx) for _what, work in works]
+            needs: dict[Callable[[Transaction, list[Any]], Awaitable[None]], list[Any]] = {}
+            for item in works:
+                if item.ahead is not None:
+                    needs.setdefault(item.ahead[0], []).append(item.ahead[1])
+            for reader, needed in needs.items():
+                await reader(tx, needed)
+            results = [await item.work(tx) for item in works]
             to_publish = list(tx.pending_events)
         await self.publisher.publish(to_publish)
         return results

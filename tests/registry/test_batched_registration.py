@@ -153,3 +153,84 @@ async def test_a_registry_killed_between_commit_and_ack_registers_nothing_twice(
     assert sorted(c.message_key for c in complaints) == sorted(f"crash-{index}" for index in range(count))
     # The replays re-published the very same events: JetStream dropped the copies.
     assert await stream_count(js, streams.SUBJECT_COMPLAINT_REGISTERED) == count
+
+
+async def test_a_batch_inserts_its_registrations_together_and_keeps_numbers_and_duplicates(registry_on_db):
+    """A batch's registrations are staged and inserted at its commit (issue 12): the numbers of the year are taken
+    in memory after the batch's first and written once, still gap-free and in order; a citizen who wrote twice within
+    the batch has the second file flagged as a possible duplicate of the first (not inserted yet when it was
+    screened); the next registration after the batch continues the count."""
+    from shared.messaging import _BATCHED_DELIVERY
+
+    registry, published, clock = registry_on_db
+    before = await registry.on_message_received(received(key="before", email="someone@example.org", name="Paul"))
+    token = _BATCHED_DELIVERY.set(True)
+    try:
+        outcomes = await asyncio.gather(
+            registry.on_message_received(received(key="b-1", at=clock.now)),
+            registry.on_message_received(received(key="b-2", email="other@example.org", name="Ann Other")),
+            registry.on_message_received(received(key="b-3", at=clock.now)),  # Jeanne again
+        )
+    finally:
+        _BATCHED_DELIVERY.reset(token)
+    group = registry.uow.group
+    assert (group.batches, group.works_together, group.fallbacks) == (1, 3, 0)
+    after = await registry.on_message_received(received(key="after", email="third@example.org", name="Zoé"))
+
+    sequences = [(await registry.store.complaint(o.number)).sequence for o in (before, *outcomes, after)]
+    assert sequences == [1, 2, 3, 4, 5]
+    first, _other, second = [await registry.store.complaint(o.number) for o in outcomes]
+    assert second.possible_duplicates == [first.number]
+    assert first.possible_duplicates is None
+    _complaint, thread, changes, parties = await registry.store.complaint_file(second.number)
+    assert [m.message_key for m in thread] == ["b-3"]
+    assert [c.change for c in changes] == ["registered"]
+    assert parties == ["jeanne.dupont@example.org"]
+    registered = published.of(ComplaintRegistered)
+    assert [e.complaint_number for e in registered] == [o.number for o in (before, *outcomes, after)]
+
+
+async def test_a_batch_reads_its_lookups_at_once_and_each_message_gets_its_own_answer(registry_on_db):
+    """The look-ahead of a batch (issue 12) reads where each message key is, which senders are an administration's,
+    and the citizens' earlier files in three queries for the whole batch: a message seen before is replayed (not
+    registered twice), the administration's unreferenced mail is held with its file suggested, and a citizen's
+    earlier stored file is flagged — the same answers as one message at a time."""
+    from sqlalchemy import event as sql_event
+
+    from services.registry.commands import RequestPosition, SaveAdministration
+    from shared.messaging import _BATCHED_DELIVERY
+
+    registry, _published, clock = registry_on_db
+    earlier = await registry.on_message_received(received(key="earlier", at=clock.now))
+    administration = await registry.handle(SaveAdministration(
+        "fps-finance", "SPF Finances", "agent@med.be", emails=("plaintes@finances.example.be",), answer_days=30))
+    await registry.handle(RequestPosition(earlier.number, administration, "Votre position ?", "agent@med.be"))
+
+    statements: list[str] = []
+    engine = registry.store.engine.sync_engine
+    record = lambda _conn, _cursor, statement, *_rest: statements.append(statement)  # noqa: E731
+    sql_event.listen(engine, "before_cursor_execute", record)
+    token = _BATCHED_DELIVERY.set(True)
+    try:
+        replayed, held, again, *others = await asyncio.gather(
+            registry.on_message_received(received(key="earlier", at=clock.now)),  # redelivered
+            registry.on_message_received(received(key="from-finance", email="plaintes@finances.example.be",
+                                                  subject="Nouveau dossier")),
+            registry.on_message_received(received(key="jeanne-again", at=clock.now)),
+            *(registry.on_message_received(received(key=f"other-{n}", email=f"c{n}@example.org", name=f"C {n}"))
+              for n in range(5)))
+    finally:
+        _BATCHED_DELIVERY.reset(token)
+        sql_event.remove(engine, "before_cursor_execute", record)
+
+    assert (registry.uow.group.batches, registry.uow.group.fallbacks) == (1, 0)
+    assert (replayed.action, replayed.number, replayed.replay) == ("registered", earlier.number, True)
+    assert (held.action, held.reason) == ("held", "administration_unreferenced")
+    assert (again.action, (await registry.store.complaint(again.number)).possible_duplicates) == \
+        ("registered", [earlier.number])
+    assert [o.action for o in others] == ["registered"] * 5
+    # The lookups of all eight messages: three queries (keys, administrations, emails; no postal address, so no
+    # citizen key), plus the replay's two reads of the event it re-publishes. One at a time it was 3 per message.
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len([s for s in selects if "message_key IN" in s.replace("\n", " ")]) == 1
+    assert len(selects) == 5, selects

@@ -25,7 +25,7 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.registry.mediation import administrations as rules
@@ -190,7 +190,7 @@ async def file_administration_reply(tx: Transaction, number: str, event: Message
         CaseParty.complaint_id == complaint.id, CaseParty.email == sender))).scalar_one_or_none()
     if role != rules.ADMINISTRATION:
         return None
-    entry = incoming_thread_message(complaint.id, event)
+    entry = incoming_thread_message(complaint, event)
     entry.party, entry.citizen_visible = rules.ADMINISTRATION, False
     tx.stage(entry)
     open_requests = (await tx.session.execute(
@@ -218,14 +218,42 @@ async def hold_unreferenced(tx: Transaction, event: MessageReceived) -> Hold | N
     sender = sender_address(event.sender.email)
     if sender is None:
         return None
-    numbers = list((await tx.session.execute(
-        select(Complaint.number).join(CaseParty, CaseParty.complaint_id == Complaint.id)
-        .where(CaseParty.email == sender, CaseParty.role == rules.ADMINISTRATION)
-        .order_by(Complaint.received_at.desc()).limit(5))).scalars())
+    known = tx.read_ahead.get(_ADMINISTRATION_FILES, {})
+    numbers = known[sender] if sender in known else (await _administration_files(tx, [sender])).get(sender, [])
     if not numbers:
         return None
     return Hold(HoldReason.ADMINISTRATION_UNREFERENCED,
                 tuple(Suggestion(number, 1, rules.ADMINISTRATION) for number in numbers))
+
+
+_ADMINISTRATION_FILES = "administration_files"
+UNREFERENCED_SUGGESTIONS = 5
+
+
+async def read_administration_files(tx: Transaction, senders: list[str | None]) -> None:
+    """`hold_unreferenced`'s question for a batch's senders at once (issue 12): the files where each is admitted
+    as an administration (none for most)."""
+    wanted = [sender for sender in dict.fromkeys(senders) if sender]
+    if wanted:
+        found = await _administration_files(tx, wanted)
+        tx.read_ahead.setdefault(_ADMINISTRATION_FILES, {}).update({s: found.get(s, []) for s in wanted})
+
+
+async def _administration_files(tx: Transaction, senders: list[str]) -> dict[str, list[str]]:
+    """For each sender, the numbers of the most recent files (at most `UNREFERENCED_SUGGESTIONS`) where the address
+    is admitted as an administration: one query, bounded per sender whatever the files."""
+    rank = func.row_number().over(partition_by=CaseParty.email, order_by=(Complaint.received_at.desc(),
+                                                                          Complaint.id.desc()))
+    ranked = (select(CaseParty.email, Complaint.number, rank.label("rank"))
+              .join(CaseParty, CaseParty.complaint_id == Complaint.id)
+              .where(CaseParty.email.in_(senders), CaseParty.role == rules.ADMINISTRATION).subquery())
+    query = (select(ranked.c.email, ranked.c.number).where(ranked.c.rank <= UNREFERENCED_SUGGESTIONS)
+             .order_by(ranked.c.email, ranked.c.rank))
+    found: dict[str, list[str]] = {}
+    with tx.session.no_autoflush:  # staff add administrations; a batch's registrations stage none (issue 12)
+        for email, number in (await tx.session.execute(query)).all():
+            found.setdefault(email, []).append(number)
+    return found
 
 
 # --- the watcher's sweep ---------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from services.registry.handlers.records import (
     state_of,
     stored_message_id,
 )
-from services.registry.models import CaseParty, Complaint, HeldMessage, ThreadMessage
+from services.registry.models import CaseParty, Complaint, HeldMessage, ThreadMessage, filed_in
 from services.registry.repository import Transaction
 from services.registry.screening import ScreeningFacts, ScreeningInput, ScreeningProposal, screen
 from services.registry.commands import FACTS
@@ -115,11 +115,13 @@ async def register_complaint(tx: Transaction, event: MessageReceived, proposal: 
         **sender_trust(event),
     )
     await flag_possible_duplicates(tx, complaint, policy.duplicate_window_days)
-    await tx.add(complaint)
+    # Staged, not inserted now: its rows below name it (`filed_in`), and the flush at commit inserts a whole batch of
+    # registrations in a few statements (issue 12); its id is set by then.
+    tx.stage(complaint)
     if complaint.complainant_email:
-        tx.stage(CaseParty(complaint_id=complaint.id, email=complaint.complainant_email, role="complainant",
+        tx.stage(CaseParty(**filed_in(complaint), email=complaint.complainant_email, role="complainant",
                            added_by=actor, added_at=now))
-    tx.stage(incoming_thread_message(complaint.id, event))
+    tx.stage(incoming_thread_message(complaint, event))
     # The citizen's personal link (issue 17): its hash stored here, the link itself only sealed for the notifier.
     citizen_link = citizen_access.issue_link(tx, complaint, policy.citizen, issued_by=SYSTEM_ACTOR, now=now)
     log_change(tx, complaint, "registered", actor, None,
@@ -164,7 +166,7 @@ async def append_message(tx: Transaction, number: str, event: MessageReceived, *
     """File a message in a case (resuming or reopening it when `new_status` says so), publish `MessageAppended`
     and, to a person who wrote, a receipt; `change` names its change-log entry (None: the caller logs its own)."""
     complaint = await locked_complaint(tx, number)
-    tx.stage(incoming_thread_message(complaint.id, event))
+    tx.stage(incoming_thread_message(complaint, event))
     complaint.updated_at = clock.now()
     if change:
         # Every message that joins a file is part of its history, not only the status it may change (issue 4:

@@ -8,6 +8,9 @@ of the cases it refers to, read inside the transaction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
+
 import structlog
 
 from services.registry.followups import (
@@ -24,10 +27,13 @@ from services.registry.handlers import administrations, citizen_access
 from services.registry.handlers.filing import (
     append_message,
     hold_message,
+    legal_start,
     record_receipt,
     register_complaint,
     screen_message,
 )
+from services.registry.mediation.duplicate_store import read_possible_duplicates
+from services.registry.mediation.duplicates import citizen_key, window_start
 from services.registry.handlers.ports import Outcome, RegisterClock, RegistryPolicy
 from services.registry.handlers.records import SYSTEM_ACTOR, sender_address, state_of, stored_message_id
 from services.registry.models import Complaint
@@ -73,10 +79,38 @@ async def message_received(event: MessageReceived, *, uow: UnitOfWork, policy: R
         hold_message(tx, event, decision, clock)
         return Outcome("held", None, reason=decision.reason.value)
 
-    outcome = await uow.run(f"message {event.message_key}", receive)
+    outcome = await uow.run(f"message {event.message_key}", receive,
+                            ahead=(look_ahead, _lookups(event, policy, clock)))
     log.info("registry.message_received", message_key=event.message_key, action=outcome.action,
              complaint_number=outcome.number, replay=outcome.replay, reason=outcome.reason)
     return outcome
+
+
+@dataclass(frozen=True)
+class _Lookups:
+    """What registering a message looks up: where its key is, whether its sender is an administration's, and the
+    possible duplicates of its citizen (email, citizen key, window start)."""
+
+    message_key: str
+    sender: str | None
+    citizen: tuple[str | None, str | None, date] | None
+
+
+def _lookups(event: MessageReceived, policy: RegistryPolicy, clock: RegisterClock) -> _Lookups:
+    sender = sender_address(event.sender.email)
+    citizen = None
+    if policy.duplicate_window_days > 0:
+        since = window_start(legal_start(event, clock), policy.duplicate_window_days)
+        citizen = (sender, citizen_key(event.sender.name, event.sender.postal_address), since)
+    return _Lookups(event.message_key, sender, citizen)
+
+
+async def look_ahead(tx: Transaction, lookups: list[_Lookups]) -> None:
+    """A batch's registrations' lookups, read for all of them at once (issue 12): three queries per batch instead
+    of three per message; each `receive` then finds its answers in `tx.read_ahead`."""
+    await tx.read_message_keys(lookup.message_key for lookup in lookups)
+    await administrations.read_administration_files(tx, [lookup.sender for lookup in lookups])
+    await read_possible_duplicates(tx, [lookup.citizen for lookup in lookups if lookup.citizen is not None])
 
 
 async def _replay(tx: Transaction, event: MessageReceived, place: str, ref: int) -> Outcome:

@@ -35,11 +35,15 @@ async def _filed_notice(tx: Transaction, event: NotificationSent | NotificationF
     """The notice's complaint, with the notice filed in its thread under `key`, and the entry filed under
     `other_key` (the same notice reported sent, or failed) if any; (None, None) if it was filed before (a
     redelivery), and then nothing else is done either. Both keys are looked up in one query."""
-    complaint = await tx.complaint_by_number(event.complaint_number, for_update=True)
-    if complaint is None:
-        # Redelivering it would not make the complaint appear: dead-letter it at once.
-        raise PermanentError(f"notification for unknown complaint {event.complaint_number}")
-    filed = await tx.thread_messages_by_keys(key, other_key)
+    # Without autoflush: in a batch (issue 12) the earlier notices' rows are inserted with the batch at its commit,
+    # not before each lookup; a notice reported twice in one batch breaks the thread's unique key there and is then
+    # handled alone, where this finds the first.
+    with tx.session.no_autoflush:
+        complaint = await tx.complaint_by_number(event.complaint_number, for_update=True)
+        if complaint is None:
+            # Redelivering it would not make the complaint appear: dead-letter it at once.
+            raise PermanentError(f"notification for unknown complaint {event.complaint_number}")
+        filed = await tx.thread_messages_by_keys(key, other_key)
     if key in filed:
         return None, None
     tx.stage(ThreadMessage(complaint_id=complaint.id, direction="out", message_key=key, message_id=message_id,

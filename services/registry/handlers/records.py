@@ -14,7 +14,7 @@ from services.registry import workflow
 from services.registry.mediation.administrations import hidden_from_citizen
 from services.registry.complaint_state import ComplaintState
 from services.registry.handlers.ports import Conflict, NotFound, RegisterClock, RegistryPolicy
-from services.registry.models import ChangeLogEntry, Complaint, ThreadMessage
+from services.registry.models import ChangeLogEntry, Complaint, ThreadMessage, filed_in
 from services.registry.repository import Transaction, normalise_message_id
 from services.registry.unit_of_work import UnitOfWork
 from services.registry.vocabulary import Status
@@ -71,11 +71,11 @@ def sender_trust(event: MessageReceived) -> dict[str, Any]:
     }
 
 
-def incoming_thread_message(complaint_id: int, event: MessageReceived) -> ThreadMessage:
+def incoming_thread_message(complaint: Complaint, event: MessageReceived) -> ThreadMessage:
     """A message of a party in the case's thread: the whole text, the new part intake separated from the quoted
     history, and the record of intake's rules that hit (which classified it, and why)."""
     return ThreadMessage(
-        complaint_id=complaint_id,
+        **filed_in(complaint),
         direction="in",
         message_key=event.message_key,
         message_id=stored_message_id(event.message_id),
@@ -137,7 +137,7 @@ def store_state(complaint: Complaint, state: ComplaintState) -> None:
 def log_change(tx: Transaction, complaint: Complaint, change: str, actor: str, reason: str | None,
                details: dict[str, Any], *, at: datetime) -> ChangeLogEntry:
     """Record who changed what, when and why; the same transaction queues it as `ComplaintChanged`."""
-    entry = ChangeLogEntry(complaint_id=complaint.id, change_id=uuid.uuid4().hex, change=change, actor=actor,
+    entry = ChangeLogEntry(**filed_in(complaint), change_id=uuid.uuid4().hex, change=change, actor=actor,
                            reason=reason, details=jsonable(details), at=at)
     tx.stage(entry)
     tx.enqueue(ComplaintChanged(complaint_number=complaint.number, change=change, actor=actor, reason=reason,

@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, select
 
 from services.registry.mediation.administrations import hidden_from_citizen
-from services.registry.models import CitizenLink, Complaint, ThreadMessage
+from services.registry.models import CitizenLink, Complaint, ThreadMessage, filed_in
 from services.registry.repository import Transaction
 from services.registry.vocabulary import Status
 from shared.events import (
@@ -197,7 +197,7 @@ def issue_link(tx: Transaction, complaint: Complaint, policy: CitizenPolicy, *, 
     if not complaint.complainant_email and not complaint.complainant_postal_address:
         return None
     token = new_token()
-    tx.stage(CitizenLink(complaint_id=complaint.id, selector=token.selector, verifier_hash=token.verifier_hash,
+    tx.stage(CitizenLink(**filed_in(complaint), selector=token.selector, verifier_hash=token.verifier_hash,
                          issued_by=issued_by, issued_at=now))
     assert policy.seal is not None
     return policy.seal.seal(public_link(policy, LINK_PATH, token.token, complaint))
