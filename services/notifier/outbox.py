@@ -43,7 +43,7 @@ from shared.database import read_only
 from shared.messaging import CommitGroup, in_batched_delivery
 
 
-COMPOSE_ATTEMPTS = 3
+COMPOSE_ATTEMPTS = 4  # the first on `USUAL_FACTS`, the others on facts read
 # The statuses of a notice that may still go out: it keeps its links until then.
 _MAY_GO_OUT = frozenset({NoticeStatus.PENDING, NoticeStatus.SENDING, NoticeStatus.QUEUED})
 
@@ -56,6 +56,15 @@ class RecipientFacts:
     flagged_reason: str | None
     recent: int
 
+
+# A file-at-risk settled by the notice that answers its deadline (parameters `number`, `kind`, `at`); built once.
+_CLEARING = (update(FileAtRisk)
+             .where(FileAtRisk.complaint_number == bindparam("number"), FileAtRisk.deadline_kind == bindparam("kind"),
+                    FileAtRisk.cleared_at.is_(None))
+             .values(cleared_at=bindparam("at")))
+
+# The facts of almost every notice: an address never flagged, nothing yet counted against its limit.
+USUAL_FACTS = RecipientFacts(None, 0)
 
 @dataclass(frozen=True)
 class CountedNotices:
@@ -166,12 +175,18 @@ class Outbox:
         `compose` (templates, a PDF letter: slow) runs before the write transaction, on facts read (one query)
         without holding SQLite's single writer; the transaction then stores the composed notice in one statement
         only if the key is still free and the facts still hold (a concurrent flag or follow-up changes the route,
-        issue 5), composing again otherwise. `settles` clears the file-at-risk the notice answers in that same
+        issue 5), composing again otherwise. The first attempt composes on the facts of almost every notice — a
+        new key, an address never flagged, nothing counted against its limit — without reading them (issue 12:
+        one query and one transaction less per notice); when they do not hold, the statement stores nothing and
+        the next attempt reads them. `settles` clears the file-at-risk the notice answers in that same
         transaction. A notice composed as never to go out is stored without its personal links."""
         compose = _stored_as_composed(compose)
-        for _ in range(COMPOSE_ATTEMPTS):
-            async with self._reader.connect() as connection:
-                facts = await self._facts(connection, notification_key, address, counted)
+        for attempt in range(COMPOSE_ATTEMPTS):
+            if attempt == 0:
+                facts: RecipientFacts | None = USUAL_FACTS
+            else:
+                async with self._reader.connect() as connection:
+                    facts = await self._facts(connection, notification_key, address, counted)
             if facts is None:
                 return False
             write = _Write(notification_key, address, compose(facts), counted, facts, settles)
@@ -196,14 +211,21 @@ class Outbox:
             return await self._write(connection, write)
 
     async def _write_together(self, writes: Sequence[_Write]) -> list[bool]:
+        """A batch's notices in one transaction; the files-at-risk they settle cleared in one statement."""
         async with self._writing_core() as connection:
-            return [await self._write(connection, write) for write in writes]
+            stored = [await self._write(connection, write, clear=False) for write in writes]
+            settled = [write.settles for write, done in zip(writes, stored) if done and write.settles is not None]
+            if settled:
+                await connection.execute(_CLEARING, [{"number": risk.complaint_number, "kind": risk.deadline_kind,
+                                                      "at": risk.at} for risk in settled])
+            return stored
 
-    async def _write(self, connection: AsyncConnection, write: _Write) -> bool:
+    async def _write(self, connection: AsyncConnection, write: _Write, *, clear: bool = True) -> bool:
         await self._lock_recipient(connection, write.address, write.counted)
         if await self._store_if_unchanged(connection, write.notification_key, write.values, write.address,
                                           write.counted, write.facts):
-            await self._clear_settled(connection, write.settles)
+            if clear:
+                await self._clear_settled(connection, write.settles)
             return True
         return False
 
@@ -283,7 +305,8 @@ class Outbox:
     @staticmethod
     async def _clear_settled(connection: AsyncConnection, settles: SettledRisk | None) -> None:
         if settles is not None:
-            await connection.execute(Outbox._clearing(settles.complaint_number, settles.deadline_kind, settles.at))
+            await connection.execute(_CLEARING, {"number": settles.complaint_number, "kind": settles.deadline_kind,
+                                                 "at": settles.at})
 
     async def _lock_recipient(self, connection: AsyncConnection, address: str | None,
                               counted: CountedNotices | None) -> None:
@@ -450,18 +473,9 @@ class Outbox:
             for key, value in values.items():
                 setattr(risk, key, value)
 
-    @staticmethod
-    def _clearing(complaint_number: str, deadline_kind: str, now: datetime) -> Any:
-        return (
-            update(FileAtRisk)
-            .where(FileAtRisk.complaint_number == complaint_number, FileAtRisk.deadline_kind == deadline_kind,
-                   FileAtRisk.cleared_at.is_(None))
-            .values(cleared_at=now)
-        )
-
     async def clear_risk(self, complaint_number: str, deadline_kind: str, now: datetime) -> None:
         async with self._writing_core() as connection:
-            await connection.execute(self._clearing(complaint_number, deadline_kind, now))
+            await self._clear_settled(connection, SettledRisk(complaint_number, deadline_kind, now))
 
     async def open_risks(self) -> list[FileAtRisk]:
         async with self.sessions() as session:

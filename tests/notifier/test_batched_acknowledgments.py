@@ -59,3 +59,49 @@ async def test_waiting_events_are_recorded_together(nats_server, smtp_sink, star
     group = service.handlers.outbox.group
     assert group.fallbacks == 0 and group.works_together >= 12
     assert len(await service.handlers.outbox.notices()) == 24
+
+
+async def test_notices_recorded_together_clear_their_files_at_risk(database_url):
+    """The deadlines a batch's notices settle (an acknowledgment: the acknowledgment deadline) leave the handlers'
+    files at risk, in one statement for the batch; a risk about another deadline, or another file, stays."""
+    from datetime import date, datetime, timezone
+
+    from services.notifier.outbox import SettledRisk
+    from shared.database import create_engine, upgrade_to_head
+    from shared.messaging import _BATCHED_DELIVERY
+    from services.notifier.wiring import MIGRATIONS
+
+    engine = create_engine(database_url)
+    now = datetime.now(timezone.utc)
+    try:
+        await upgrade_to_head(engine, MIGRATIONS)
+        outbox = Outbox(engine)
+        for number, kind in [("MED-2026-00001", "acknowledgment"), ("MED-2026-00003", "acknowledgment"),
+                             ("MED-2026-00001", "answer"), ("MED-2026-00099", "acknowledgment")]:
+            await outbox.record_risk({"complaint_number": number, "deadline_kind": kind, "due": date(2026, 12, 1),
+                                      "state": "missed", "handler_email": "luc@ombudsdesk.localhost",
+                                      "handler_name": "Luc", "language": "fr", "subject_line": "x",
+                                      "updated_at": now, "cleared_at": None})
+
+        def compose(number: str):
+            return lambda _facts: {
+                "complaint_number": number, "notice_kind": "acknowledgment", "channel": "email",
+                "recipient": f"{number.lower()}@example.org", "recipient_name": "", "postal_address": "",
+                "language": "fr", "subject": "s", "body_text": "b", "body_html": "", "message_id": f"<{number}@x>",
+                "references": "", "status": "pending", "attempts": 0, "next_attempt_at": now, "give_up_at": now,
+                "created_at": now, "outcome_published": False}
+
+        token = _BATCHED_DELIVERY.set(True)
+        try:
+            stored = await asyncio.gather(*(
+                outbox.record(f"acknowledgment:{number}", f"{number.lower()}@example.org", compose(number),
+                              settles=SettledRisk(number, "acknowledgment", now))
+                for number in ("MED-2026-00001", "MED-2026-00002", "MED-2026-00003")))
+        finally:
+            _BATCHED_DELIVERY.reset(token)
+        assert stored == [True, True, True]
+        assert (outbox.group.batches, outbox.group.works_together, outbox.group.fallbacks) == (1, 3, 0)
+        open_risks = {(risk.complaint_number, risk.deadline_kind) for risk in await outbox.open_risks()}
+        assert open_risks == {("MED-2026-00001", "answer"), ("MED-2026-00099", "acknowledgment")}
+    finally:
+        await engine.dispose()
