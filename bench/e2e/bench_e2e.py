@@ -247,6 +247,11 @@ def cpu_seconds(pid: int) -> float:
 # ---------------------------------------------------------------------------------------------------- sending
 
 
+# Mails sent in one SMTP session (three commands each) before a new one: below intake's limit of commands per
+# session (`OMBUDSDESK_SMTP_MAX_COMMANDS`, 2,000 by default), which closes a longer session with a 421.
+MAILS_PER_SESSION = 500
+
+
 def send_burst(ports: list[int], mails: list[tuple[str, bytes]], clients: int) -> tuple[float, dict[str, float]]:
     """Every mail over `clients` connections at once, spread over `ports` (one intake each); (the time the first was
     sent, Message-ID -> time of its 250)."""
@@ -255,11 +260,13 @@ def send_burst(ports: list[int], mails: list[tuple[str, bytes]], clients: int) -
     started = time.time()
 
     def work(share: list[tuple[str, bytes]], port: int) -> None:
-        with smtplib.SMTP("127.0.0.1", port, timeout=120) as client:
-            for message_id, raw in share:
-                client.sendmail(f"sender{len(share)}@example.org", [COMPLAINTS], raw)
-                with lock:
-                    answered[message_id] = time.time()
+        # A new session every MAILS_PER_SESSION mails: intake closes a session after its command limit (421).
+        for first in range(0, len(share), MAILS_PER_SESSION):
+            with smtplib.SMTP("127.0.0.1", port, timeout=120) as client:
+                for message_id, raw in share[first:first + MAILS_PER_SESSION]:
+                    client.sendmail(f"sender{len(share)}@example.org", [COMPLAINTS], raw)
+                    with lock:
+                        answered[message_id] = time.time()
 
     threads = [threading.Thread(target=work, args=(mails[index::clients], ports[index % len(ports)]))
                for index in range(clients)]
@@ -469,13 +476,18 @@ def run_backend(backend: str, args: argparse.Namespace, layout: str = "single") 
                       f"{len(acknowledged)}/{len(paced_mails)} acknowledged")
                 print(latency_line("  send -> acknowledgment", [acknowledged[m] - sent[m] for m in acknowledged]))
 
+            def print_rss(total: int) -> None:
+                print(f"RSS after {total} complaints: " + ", ".join(
+                    f"{process} {rss_mib(pid):.0f} MiB" for process, pid in pids.items()), flush=True)
+
             if args.memory_messages:
+                # The same RSS before and after N more complaints: what grows per complaint shows as the difference.
+                print_rss(args.messages + len(paced_mails) + len(warm))
                 more = [complaint(f"{run}m", index) for index in range(args.memory_messages)]
                 _, sent = send_burst(stack.smtp_ports, more, args.clients)
-                stack.wait_for(set(sent), max(args.timeout, args.memory_messages / 10))
-            total = args.messages + len(paced_mails) + args.memory_messages + len(warm)
-            print(f"RSS after {total} complaints: " + ", ".join(
-                f"{process} {rss_mib(pid):.0f} MiB" for process, pid in pids.items()))
+                acknowledged = stack.wait_for(set(sent), max(args.timeout, args.memory_messages / 10))
+                print(f"memory phase: {len(acknowledged)}/{len(more)} acknowledged")
+            print_rss(args.messages + len(paced_mails) + args.memory_messages + len(warm))
         finally:
             stack.stop()
 

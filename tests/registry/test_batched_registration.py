@@ -234,3 +234,45 @@ async def test_a_batch_reads_its_lookups_at_once_and_each_message_gets_its_own_a
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len([s for s in selects if "message_key IN" in s.replace("\n", " ")]) == 1
     assert len(selects) == 5, selects
+
+
+async def test_a_batch_of_sent_notices_reads_its_files_at_once_and_files_each_notice_once(registry_on_db):
+    """Notices reported sent in one batch (issue 12): their complaints and thread entries read in two queries for
+    the batch; each acknowledgment acknowledges its file; the same notice reported twice in the batch is filed
+    once (the second finds the first's entry, staged in the same transaction)."""
+    from sqlalchemy import event as sql_event
+
+    from shared.events import NotificationSent
+    from shared.messaging import _BATCHED_DELIVERY
+
+    registry, _published, clock = registry_on_db
+    numbers = [(await registry.on_message_received(received(key=f"n-{n}", email=f"c{n}@example.org",
+                                                            name=f"C {n}", at=clock.now))).number for n in range(3)]
+
+    def sent(number: str, kind: str = "acknowledgment") -> NotificationSent:
+        return NotificationSent(notification_key=f"{kind}:{number}", complaint_number=number, notice_kind=kind,
+                                recipient="c@example.org", message_id=f"<{kind}.{number}@med.example>",
+                                subject_line="Accusé de réception")
+
+    statements: list[str] = []
+    engine = registry.store.engine.sync_engine
+    record = lambda _conn, _cursor, statement, *_rest: statements.append(statement)  # noqa: E731
+    sql_event.listen(engine, "before_cursor_execute", record)
+    token = _BATCHED_DELIVERY.set(True)
+    try:
+        filed = await asyncio.gather(registry.on_notification_sent(sent(numbers[0])),
+                                     registry.on_notification_sent(sent(numbers[1])),
+                                     registry.on_notification_sent(sent(numbers[0])),  # reported twice
+                                     registry.on_notification_sent(sent(numbers[2], "follow_up_received")))
+    finally:
+        _BATCHED_DELIVERY.reset(token)
+        sql_event.remove(engine, "before_cursor_execute", record)
+
+    assert filed == [True, True, False, True]
+    group = registry.uow.group
+    assert (group.batches, group.fallbacks) == (1, 0)
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2
+    for number, status in zip(numbers, ["acknowledged", "acknowledged", "received"]):
+        complaint, thread, _changes, _parties = await registry.store.complaint_file(number)
+        assert complaint.status == status
+        assert len([m for m in thread if m.direction == "out"]) == 1

@@ -8,7 +8,10 @@ key (`out:` / `failed:` + the notification key) is found on a redelivery.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import select
 
 from services.registry.handlers.ports import RegisterClock
 from services.registry.handlers.records import (
@@ -29,21 +32,56 @@ from shared.messaging import PermanentError
 ACKNOWLEDGMENT_NOTICES = frozenset({"acknowledgment", "acknowledgement"})
 
 
+_COMPLAINTS = "notified_complaints"
+_ENTRIES = "notice_entries"
+
+
+@dataclass(frozen=True)
+class _Lookups:
+    """What filing a notice looks up: its complaint, and its thread entry under either key."""
+
+    number: str
+    keys: tuple[str, str]
+
+
+async def look_ahead(tx: Transaction, lookups: list[_Lookups]) -> None:
+    """A batch's notices' complaints (locked, in id order so that two registries lock in the same order) and thread
+    entries, read in two queries for the whole batch (issue 12)."""
+    numbers = list(dict.fromkeys(lookup.number for lookup in lookups))
+    keys = list(dict.fromkeys(key for lookup in lookups for key in lookup.keys))
+    with tx.session.no_autoflush:
+        locked = select(Complaint).where(Complaint.number.in_(numbers)).order_by(Complaint.id).with_for_update()
+        complaints = {c.number: c for c in (await tx.session.execute(locked)).scalars()}
+        filed = await tx.thread_messages_by_keys(*keys)
+    tx.read_ahead.setdefault(_COMPLAINTS, {}).update({number: complaints.get(number) for number in numbers})
+    tx.read_ahead.setdefault(_ENTRIES, {}).update({key: filed.get(key) for key in keys})
+
+
+async def _complaint_and_entries(tx: Transaction, number: str, keys: tuple[str, str]
+                                 ) -> tuple[Complaint | None, dict[str, ThreadMessage]]:
+    """The notice's complaint (locked) and its thread entries by key: from the batch's look-ahead when it read them,
+    with the entries this transaction staged since; else read now."""
+    complaints, entries = tx.read_ahead.get(_COMPLAINTS, {}), tx.read_ahead.get(_ENTRIES, {})
+    if number in complaints and all(key in entries for key in keys):
+        filed = {key: entries[key] for key in keys if entries[key] is not None}
+        filed.update({m.message_key: m for m in tx.staged(ThreadMessage) if m.message_key in keys})
+        return complaints[number], filed
+    # Without autoflush: in a batch the earlier notices' rows are inserted with the batch at its commit.
+    with tx.session.no_autoflush:
+        return (await tx.complaint_by_number(number, for_update=True),
+                await tx.thread_messages_by_keys(*keys))
+
+
 async def _filed_notice(tx: Transaction, event: NotificationSent | NotificationFailed, key: str, other_key: str, *,
                        message_id: str | None, subject_line: str, body: str
                        ) -> tuple[Complaint | None, ThreadMessage | None]:
     """The notice's complaint, with the notice filed in its thread under `key`, and the entry filed under
     `other_key` (the same notice reported sent, or failed) if any; (None, None) if it was filed before (a
-    redelivery), and then nothing else is done either. Both keys are looked up in one query."""
-    # Without autoflush: in a batch (issue 12) the earlier notices' rows are inserted with the batch at its commit,
-    # not before each lookup; a notice reported twice in one batch breaks the thread's unique key there and is then
-    # handled alone, where this finds the first.
-    with tx.session.no_autoflush:
-        complaint = await tx.complaint_by_number(event.complaint_number, for_update=True)
-        if complaint is None:
-            # Redelivering it would not make the complaint appear: dead-letter it at once.
-            raise PermanentError(f"notification for unknown complaint {event.complaint_number}")
-        filed = await tx.thread_messages_by_keys(key, other_key)
+    redelivery), and then nothing else is done either. Both keys are looked up in one query (or with the batch)."""
+    complaint, filed = await _complaint_and_entries(tx, event.complaint_number, (key, other_key))
+    if complaint is None:
+        # Redelivering it would not make the complaint appear: dead-letter it at once.
+        raise PermanentError(f"notification for unknown complaint {event.complaint_number}")
     if key in filed:
         return None, None
     tx.stage(ThreadMessage(complaint_id=complaint.id, direction="out", message_key=key, message_id=message_id,
@@ -75,7 +113,8 @@ async def notification_sent(event: NotificationSent, *, uow: UnitOfWork, clock: 
                     "reasons": [], "message_id": event.message_id}, at=clock.now())
         return True
 
-    return await uow.run(f"notification {event.notification_key}", record)
+    return await uow.run(f"notification {event.notification_key}", record, ahead=(look_ahead, _Lookups(
+        event.complaint_number, (f"out:{event.notification_key}", f"failed:{event.notification_key}"))))
 
 
 async def notification_failed(event: NotificationFailed, *, uow: UnitOfWork, clock: RegisterClock) -> bool:
