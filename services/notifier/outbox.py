@@ -181,15 +181,24 @@ class Outbox:
         the next attempt reads them. `settles` clears the file-at-risk the notice answers in that same
         transaction. A notice composed as never to go out is stored without its personal links."""
         compose = _stored_as_composed(compose)
+
+        async def read_facts() -> RecipientFacts | None:
+            async with self._reader.connect() as connection:
+                return await self._facts(connection, notification_key, address, counted)
+
         for attempt in range(COMPOSE_ATTEMPTS):
-            if attempt == 0:
-                facts: RecipientFacts | None = USUAL_FACTS
-            else:
-                async with self._reader.connect() as connection:
-                    facts = await self._facts(connection, notification_key, address, counted)
+            facts = USUAL_FACTS if attempt == 0 else await read_facts()
             if facts is None:
                 return False
-            write = _Write(notification_key, address, compose(facts), counted, facts, settles)
+            try:
+                values = compose(facts)
+            except Exception:
+                # Composed before knowing whether the notice is recorded: a redelivered event whose template has
+                # broken since must find its notice recorded, not fail (and be dead-lettered) on the template.
+                if attempt == 0 and await read_facts() is None:
+                    return False
+                raise
+            write = _Write(notification_key, address, values, counted, facts, settles)
             if await (self.group.submit(write) if in_batched_delivery() else self._write_alone(write)):
                 return True
             # Nothing stored: the key was taken meanwhile (the next read says so) or the facts changed.

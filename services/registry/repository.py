@@ -90,6 +90,14 @@ __all__ = [
 
 
 RowT = TypeVar("RowT")
+
+
+def locking(query: Select[Any]) -> Select[Any]:
+    """`query` with `FOR UPDATE` (PostgreSQL; SQLite's writer already excludes others), its rows read afresh even
+    when the session holds them: a look-ahead may have loaded the row earlier in the batch, before another process
+    committed a change to it (issue 12). Autoflush writes this session's own pending changes first."""
+    return query.with_for_update().execution_options(populate_existing=True)
+
 _MESSAGE_KEYS = "message_keys"
 
 
@@ -359,6 +367,7 @@ class Transaction:
         # What a batch's look-ahead read for all its works at once (issue 12), by kind, then by key: each work takes
         # its own answer from here instead of querying (`UnitOfWork.run(..., ahead=...)`).
         self.read_ahead: dict[str, dict[Any, Any]] = {}
+        self._written: list[object] = []  # every row staged or added, for `staged`
 
     # --- numbers ---------------------------------------------------------------------------------------------------
     async def next_sequence(self, year: int) -> int:
@@ -391,18 +400,20 @@ class Transaction:
                 self._stored_numbers[year] = last
 
     def staged(self, kind: type[RowT]) -> list[RowT]:
-        """The rows of `kind` this transaction staged and has not inserted yet (a batch's earlier registrations)."""
-        return [row for row in self.session.new if isinstance(row, kind)]
+        """The rows of `kind` this transaction staged or added, inserted by a flush since or not yet (a batch's
+        earlier registrations): what a look-up read before them (`read_ahead`) cannot know."""
+        return [row for row in self._written if isinstance(row, kind)]
 
     # --- complaints ------------------------------------------------------------------------------------------------
     async def add(self, *rows: object) -> None:
         """Insert now (the rows get their ids)."""
-        self.session.add_all(rows)
+        self.stage(*rows)
         await self.session.flush()
 
     def stage(self, *rows: object) -> None:
         """Insert at the next flush or at commit: one round trip for several rows."""
         self.session.add_all(rows)
+        self._written.extend(rows)
 
     async def find_message_key(self, message_key: str) -> tuple[str, int] | None:
         """Where a message already is: ("complaint", id), ("thread", complaint id), ("held", id); one query, or
@@ -441,15 +452,11 @@ class Transaction:
 
     async def complaint_by_number(self, number: str, *, for_update: bool = False) -> Complaint | None:
         query = select(Complaint).where(Complaint.number == number)
-        if for_update:
-            query = query.with_for_update()
-        return (await self.session.execute(query)).scalar_one_or_none()
+        return (await self.session.execute(locking(query) if for_update else query)).scalar_one_or_none()
 
     async def complaint_by_id(self, complaint_id: int, *, for_update: bool = False) -> Complaint:
         query = select(Complaint).where(Complaint.id == complaint_id)
-        if for_update:
-            query = query.with_for_update()
-        return (await self.session.execute(query)).scalar_one()
+        return (await self.session.execute(locking(query) if for_update else query)).scalar_one()
 
     async def complaints_by_numbers(self, numbers: Iterable[str]) -> list[Complaint]:
         wanted = list(dict.fromkeys(numbers))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from services.notifier.outbox import Outbox
 from shared import streams
 from shared.events import DeadLettered, Party
@@ -103,5 +105,37 @@ async def test_notices_recorded_together_clear_their_files_at_risk(database_url)
         assert (outbox.group.batches, outbox.group.works_together, outbox.group.fallbacks) == (1, 3, 0)
         open_risks = {(risk.complaint_number, risk.deadline_kind) for risk in await outbox.open_risks()}
         assert open_risks == {("MED-2026-00001", "answer"), ("MED-2026-00099", "acknowledgment")}
+    finally:
+        await engine.dispose()
+
+
+async def test_a_redelivered_notice_is_found_recorded_before_its_template_is_blamed(database_url):
+    """The first composition runs before the outbox is read (issue 12): a notice recorded earlier, whose template
+    has broken since, comes again (a redelivery) — it is found recorded, not failed on the template."""
+    from datetime import datetime, timezone
+
+    from jinja2 import TemplateError
+
+    from shared.database import create_engine, upgrade_to_head
+    from services.notifier.wiring import MIGRATIONS
+
+    engine = create_engine(database_url)
+    now = datetime.now(timezone.utc)
+    values = {"complaint_number": "MED-2026-00001", "notice_kind": "acknowledgment", "channel": "email",
+              "recipient": "jeanne@example.org", "recipient_name": "", "postal_address": "", "language": "fr",
+              "subject": "s", "body_text": "b", "body_html": "", "message_id": "<m@x>", "references": "",
+              "status": "pending", "attempts": 0, "next_attempt_at": now, "give_up_at": now, "created_at": now,
+              "outcome_published": False}
+
+    def broken(_facts):
+        raise TemplateError("the template broke since")
+
+    try:
+        await upgrade_to_head(engine, MIGRATIONS)
+        outbox = Outbox(engine)
+        assert await outbox.record("acknowledgment:MED-2026-00001", "jeanne@example.org", lambda _facts: values)
+        assert await outbox.record("acknowledgment:MED-2026-00001", "jeanne@example.org", broken) is False
+        with pytest.raises(TemplateError):  # a new notice still fails on its template, as before
+            await outbox.record("acknowledgment:MED-2026-00002", "jeanne@example.org", broken)
     finally:
         await engine.dispose()

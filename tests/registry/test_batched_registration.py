@@ -190,6 +190,28 @@ async def test_a_batch_inserts_its_registrations_together_and_keeps_numbers_and_
     assert [e.complaint_number for e in registered] == [o.number for o in (before, *outcomes, after)]
 
 
+async def test_a_citizen_writing_twice_in_a_batch_is_flagged_even_when_a_flush_came_between(registry_on_db):
+    """Between a citizen's two complaints of one batch, another message's routing query flushes the batch's first
+    complaint to the database (autoflush): the look-ahead, read before, does not know it, and the session no longer
+    holds it as new; the second complaint is still flagged as its possible duplicate (found in review)."""
+    from shared.messaging import _BATCHED_DELIVERY
+
+    registry, _published, clock = registry_on_db
+    token = _BATCHED_DELIVERY.set(True)
+    try:
+        first, reply, second = await asyncio.gather(
+            registry.on_message_received(received(key="w1", at=clock.now)),
+            # In-Reply-To a message the register does not know: its routing looks it up, which flushes first.
+            registry.on_message_received(received(key="w2", email="other@example.org", name="Ann Other",
+                                                  in_reply_to="<unknown@mail.example.org>")),
+            registry.on_message_received(received(key="w3", at=clock.now)))
+    finally:
+        _BATCHED_DELIVERY.reset(token)
+    assert (registry.uow.group.batches, registry.uow.group.fallbacks) == (1, 0)
+    assert first.action == second.action == "registered" and reply.action in {"registered", "held"}
+    assert (await registry.store.complaint(second.number)).possible_duplicates == [first.number]
+
+
 async def test_a_batch_reads_its_lookups_at_once_and_each_message_gets_its_own_answer(registry_on_db):
     """The look-ahead of a batch (issue 12) reads where each message key is, which senders are an administration's,
     and the citizens' earlier files in three queries for the whole batch: a message seen before is replayed (not
@@ -276,3 +298,40 @@ async def test_a_batch_of_sent_notices_reads_its_files_at_once_and_files_each_no
         complaint, thread, _changes, _parties = await registry.store.complaint_file(number)
         assert complaint.status == status
         assert len([m for m in thread if m.direction == "out"]) == 1
+
+
+async def test_a_row_locked_in_a_batch_is_read_afresh_after_a_look_ahead_loaded_it(registry_on_db, database_url):
+    """A look-ahead may load a file at the start of a batch; another process then commits a change to it; a work of
+    the batch that locks the file (`FOR UPDATE`) must decide on the committed row, not on the copy the session
+    held (found in review). PostgreSQL only: on SQLite the batch's write lock keeps the other writer out."""
+    import pytest
+    from sqlalchemy import text
+
+    from shared.database import create_engine
+    from shared.messaging import _BATCHED_DELIVERY
+
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite's writer lock excludes the concurrent commit")
+    registry, _published, clock = registry_on_db
+    number = (await registry.on_message_received(received(key="locked", at=clock.now))).number
+    other_process = create_engine(database_url)
+
+    async def look_ahead(tx, _needs) -> None:
+        # Loaded, unlocked, and held (as a look-ahead holds what it read) in the batch's session.
+        tx.read_ahead["test"] = {number: await tx.complaint_by_number(number)}
+        async with other_process.begin() as connection:
+            await connection.execute(text("UPDATE complaints SET subject_line = 'changed elsewhere' "
+                                          "WHERE number = :number"), {"number": number})
+
+    async def locked_subject(tx) -> str:
+        return (await tx.complaint_by_number(number, for_update=True)).subject_line
+
+    token = _BATCHED_DELIVERY.set(True)
+    try:
+        seen = await asyncio.gather(*(registry.uow.run("locking", locked_subject, ahead=(look_ahead, None))
+                                      for _ in range(2)))
+    finally:
+        _BATCHED_DELIVERY.reset(token)
+        await other_process.dispose()
+    assert registry.uow.group.batches == 1
+    assert seen == ["changed elsewhere", "changed elsewhere"]

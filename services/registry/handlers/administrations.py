@@ -241,7 +241,8 @@ async def read_administration_files(tx: Transaction, senders: list[str | None]) 
 
 async def _administration_files(tx: Transaction, senders: list[str]) -> dict[str, list[str]]:
     """For each sender, the numbers of the most recent files (at most `UNREFERENCED_SUGGESTIONS`) where the address
-    is admitted as an administration: one query, bounded per sender whatever the files."""
+    is admitted as an administration: one query (the database ranks each sender's files; an official is a party
+    of the files of their administration only)."""
     rank = func.row_number().over(partition_by=CaseParty.email, order_by=(Complaint.received_at.desc(),
                                                                           Complaint.id.desc()))
     ranked = (select(CaseParty.email, Complaint.number, rank.label("rank"))

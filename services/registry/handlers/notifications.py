@@ -23,7 +23,7 @@ from services.registry.handlers.records import (
     stored_message_id,
 )
 from services.registry.models import Complaint, ThreadMessage
-from services.registry.repository import Transaction
+from services.registry.repository import Transaction, locking
 from services.registry.unit_of_work import UnitOfWork
 from services.registry.vocabulary import Status
 from shared.events import NotificationFailed, NotificationSent
@@ -45,12 +45,12 @@ class _Lookups:
 
 
 async def look_ahead(tx: Transaction, lookups: list[_Lookups]) -> None:
-    """A batch's notices' complaints (locked, in id order so that two registries lock in the same order) and thread
-    entries, read in two queries for the whole batch (issue 12)."""
+    """A batch's notices' complaints (locked, in id order so that two registries lock in the same order; read
+    afresh: nothing of the batch has changed them yet) and thread entries, in two queries for the batch (issue 12)."""
     numbers = list(dict.fromkeys(lookup.number for lookup in lookups))
     keys = list(dict.fromkeys(key for lookup in lookups for key in lookup.keys))
     with tx.session.no_autoflush:
-        locked = select(Complaint).where(Complaint.number.in_(numbers)).order_by(Complaint.id).with_for_update()
+        locked = locking(select(Complaint).where(Complaint.number.in_(numbers)).order_by(Complaint.id))
         complaints = {c.number: c for c in (await tx.session.execute(locked)).scalars()}
         filed = await tx.thread_messages_by_keys(*keys)
     tx.read_ahead.setdefault(_COMPLAINTS, {}).update({number: complaints.get(number) for number in numbers})
@@ -66,10 +66,7 @@ async def _complaint_and_entries(tx: Transaction, number: str, keys: tuple[str, 
         filed = {key: entries[key] for key in keys if entries[key] is not None}
         filed.update({m.message_key: m for m in tx.staged(ThreadMessage) if m.message_key in keys})
         return complaints[number], filed
-    # Without autoflush: in a batch the earlier notices' rows are inserted with the batch at its commit.
-    with tx.session.no_autoflush:
-        return (await tx.complaint_by_number(number, for_update=True),
-                await tx.thread_messages_by_keys(*keys))
+    return await tx.complaint_by_number(number, for_update=True), await tx.thread_messages_by_keys(*keys)
 
 
 async def _filed_notice(tx: Transaction, event: NotificationSent | NotificationFailed, key: str, other_key: str, *,

@@ -35,7 +35,8 @@ _KEYS = ("complainant_email", "citizen_key")
 
 def _candidates(name: str, values: list[str], since: date) -> Any:
     """The most recent files (at most `MAX_CANDIDATES` each) of each value of the column `name` within the window:
-    one index seek per value, bounded per value whatever the register holds."""
+    an index seek per value; the database ranks the value's files within the window, and returns at most
+    `MAX_CANDIDATES` of them."""
     column = getattr(Complaint, name)
     rank = func.row_number().over(partition_by=column, order_by=(Complaint.legal_start.desc(), Complaint.id.desc()))
     ranked = (select(Complaint, rank.label("rank"))
@@ -69,7 +70,8 @@ async def flag_possible_duplicates(tx: Transaction, complaint: Complaint, window
     its `possible_duplicates` (their numbers, most recent first). Called before the complaint is staged.
 
     The earlier files are those stored (read now, or by the batch's look-ahead: `read_possible_duplicates`) and
-    those registered earlier in the same transaction, not inserted yet (a batch is inserted at its commit)."""
+    those registered earlier in the same transaction, which a look-ahead read before them cannot know, whether a
+    flush inserted them since or not (a batch is inserted at its commit)."""
     complaint.citizen_key = citizen_key(complaint.complainant_name, complaint.complainant_postal_address)
     if window_days <= 0:
         return
