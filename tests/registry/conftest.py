@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
@@ -163,6 +164,19 @@ class LostRace:
 @pytest.fixture
 async def registry_on_db(database_url):
     """A `Registry` on a migrated database (SQLite and PostgreSQL), with a settable clock and captured events."""
+    async with registry_on(database_url) as registry:
+        yield registry
+
+
+@pytest.fixture
+async def registry_on_postgres(postgres_url):
+    """`registry_on_db` on PostgreSQL only: for what only several writers at once can show (SQLite has one)."""
+    async with registry_on(postgres_url) as registry:
+        yield registry
+
+
+@contextlib.asynccontextmanager
+async def registry_on(database_url: str):
     from services.registry.handlers import Registry
     from services.registry.repository import RegistryStore, migrate
     from services.registry.wiring import policy_from_settings

@@ -16,6 +16,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from services.registry.repository import ComplaintFilter
 from services.registry.wiring import build_registry
 from shared import streams
@@ -300,21 +302,17 @@ async def test_a_batch_of_sent_notices_reads_its_files_at_once_and_files_each_no
         assert len([m for m in thread if m.direction == "out"]) == 1
 
 
-async def test_a_row_locked_in_a_batch_is_read_afresh_after_a_look_ahead_loaded_it(registry_on_db, database_url):
+async def test_a_row_locked_in_a_batch_is_read_afresh_after_a_look_ahead_loaded_it(registry_on_postgres):
     """A look-ahead may load a file at the start of a batch; another process then commits a change to it; a work of
     the batch that locks the file (`FOR UPDATE`) must decide on the committed row, not on the copy the session
     held (found in review). PostgreSQL only: on SQLite the batch's write lock keeps the other writer out."""
-    import pytest
     from sqlalchemy import text
 
-    from shared.database import create_engine
     from shared.messaging import _BATCHED_DELIVERY
 
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite's writer lock excludes the concurrent commit")
-    registry, _published, clock = registry_on_db
+    registry, _published, clock = registry_on_postgres
     number = (await registry.on_message_received(received(key="locked", at=clock.now))).number
-    other_process = create_engine(database_url)
+    other_process = create_async_engine(registry.store.engine.url)
 
     async def look_ahead(tx, _needs) -> None:
         # Loaded, unlocked, and held (as a look-ahead holds what it read) in the batch's session.
