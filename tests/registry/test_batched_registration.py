@@ -9,11 +9,13 @@ when the messages come back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -25,6 +27,29 @@ from shared.events import ComplaintRegistered, DeadLettered
 from tests.registry.conftest import next_events, publish, received, registry_settings, stream_count
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def one_batch(registry) -> Iterator[list[str]]:
+    """The calls gathered inside run as one batched delivery (their works share the unit of work's group commit);
+    yields the SQL statements the registry's database received meanwhile."""
+    from sqlalchemy import event as sql_event
+
+    from shared.messaging import _BATCHED_DELIVERY
+
+    statements: list[str] = []
+    engine = registry.store.engine.sync_engine
+
+    def record(_connection, _cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    sql_event.listen(engine, "before_cursor_execute", record)
+    token = _BATCHED_DELIVERY.set(True)
+    try:
+        yield statements
+    finally:
+        _BATCHED_DELIVERY.reset(token)
+        sql_event.remove(engine, "before_cursor_execute", record)
 
 
 async def numbers_registered(store) -> list[int]:
@@ -219,10 +244,7 @@ async def test_a_batch_reads_its_lookups_at_once_and_each_message_gets_its_own_a
     and the citizens' earlier files in three queries for the whole batch: a message seen before is replayed (not
     registered twice), the administration's unreferenced mail is held with its file suggested, and a citizen's
     earlier stored file is flagged — the same answers as one message at a time."""
-    from sqlalchemy import event as sql_event
-
     from services.registry.commands import RequestPosition, SaveAdministration
-    from shared.messaging import _BATCHED_DELIVERY
 
     registry, _published, clock = registry_on_db
     earlier = await registry.on_message_received(received(key="earlier", at=clock.now))
@@ -230,12 +252,7 @@ async def test_a_batch_reads_its_lookups_at_once_and_each_message_gets_its_own_a
         "fps-finance", "SPF Finances", "agent@med.be", emails=("plaintes@finances.example.be",), answer_days=30))
     await registry.handle(RequestPosition(earlier.number, administration, "Votre position ?", "agent@med.be"))
 
-    statements: list[str] = []
-    engine = registry.store.engine.sync_engine
-    record = lambda _conn, _cursor, statement, *_rest: statements.append(statement)  # noqa: E731
-    sql_event.listen(engine, "before_cursor_execute", record)
-    token = _BATCHED_DELIVERY.set(True)
-    try:
+    with one_batch(registry) as statements:
         replayed, held, again, *others = await asyncio.gather(
             registry.on_message_received(received(key="earlier", at=clock.now)),  # redelivered
             registry.on_message_received(received(key="from-finance", email="plaintes@finances.example.be",
@@ -243,9 +260,6 @@ async def test_a_batch_reads_its_lookups_at_once_and_each_message_gets_its_own_a
             registry.on_message_received(received(key="jeanne-again", at=clock.now)),
             *(registry.on_message_received(received(key=f"other-{n}", email=f"c{n}@example.org", name=f"C {n}"))
               for n in range(5)))
-    finally:
-        _BATCHED_DELIVERY.reset(token)
-        sql_event.remove(engine, "before_cursor_execute", record)
 
     assert (registry.uow.group.batches, registry.uow.group.fallbacks) == (1, 0)
     assert (replayed.action, replayed.number, replayed.replay) == ("registered", earlier.number, True)
@@ -264,10 +278,7 @@ async def test_a_batch_of_sent_notices_reads_its_files_at_once_and_files_each_no
     """Notices reported sent in one batch (issue 12): their complaints and thread entries read in two queries for
     the batch; each acknowledgment acknowledges its file; the same notice reported twice in the batch is filed
     once (the second finds the first's entry, staged in the same transaction)."""
-    from sqlalchemy import event as sql_event
-
     from shared.events import NotificationSent
-    from shared.messaging import _BATCHED_DELIVERY
 
     registry, _published, clock = registry_on_db
     numbers = [(await registry.on_message_received(received(key=f"n-{n}", email=f"c{n}@example.org",
@@ -278,19 +289,11 @@ async def test_a_batch_of_sent_notices_reads_its_files_at_once_and_files_each_no
                                 recipient="c@example.org", message_id=f"<{kind}.{number}@med.example>",
                                 subject_line="Accusé de réception")
 
-    statements: list[str] = []
-    engine = registry.store.engine.sync_engine
-    record = lambda _conn, _cursor, statement, *_rest: statements.append(statement)  # noqa: E731
-    sql_event.listen(engine, "before_cursor_execute", record)
-    token = _BATCHED_DELIVERY.set(True)
-    try:
+    with one_batch(registry) as statements:
         filed = await asyncio.gather(registry.on_notification_sent(sent(numbers[0])),
                                      registry.on_notification_sent(sent(numbers[1])),
                                      registry.on_notification_sent(sent(numbers[0])),  # reported twice
                                      registry.on_notification_sent(sent(numbers[2], "follow_up_received")))
-    finally:
-        _BATCHED_DELIVERY.reset(token)
-        sql_event.remove(engine, "before_cursor_execute", record)
 
     assert filed == [True, True, False, True]
     group = registry.uow.group
