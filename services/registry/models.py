@@ -39,7 +39,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel, relationship
 from sqlalchemy.sql import expression
 from sqlalchemy.types import TypeDecorator
 
@@ -123,7 +123,7 @@ class Complaint(SenderTrust, Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    number: Mapped[str] = mapped_column(String(40), unique=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True, insert_sentinel=True)
     year: Mapped[int] = mapped_column(Integer)
     sequence: Mapped[int] = mapped_column(Integer)
     message_key: Mapped[str] = mapped_column(String(512), unique=True)
@@ -202,7 +202,7 @@ class ThreadMessage(SenderTrust, Base):
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
     complaint: Mapped[Complaint] = relationship(lazy="raise")  # only to stage it with a complaint not yet inserted
     direction: Mapped[str] = mapped_column(String(3))  # "in" or "out"
-    message_key: Mapped[str] = mapped_column(String(512), unique=True)
+    message_key: Mapped[str] = mapped_column(String(512), unique=True, insert_sentinel=True)
     message_id: Mapped[str | None] = mapped_column(String(998), index=True)
     sender_name: Mapped[str] = mapped_column(Text, default="")
     sender_email: Mapped[str | None] = mapped_column(Text)
@@ -239,6 +239,9 @@ class CaseParty(Base):
     role: Mapped[str] = mapped_column(String(32))  # complainant, correspondent
     added_by: Mapped[str] = mapped_column(Text)
     added_at: Mapped[datetime]
+    # No column of its own is unique within a batch (a citizen may be a party of two files registered together):
+    # this one, filled only by SQLAlchemy, orders the rows of a multi-row INSERT ... RETURNING (migration 0020).
+    insert_sentinel: Mapped[int | None] = orm_insert_sentinel(name="insert_sentinel")
 
 
 class ChangeLogEntry(Base):
@@ -247,7 +250,7 @@ class ChangeLogEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
     complaint: Mapped[Complaint] = relationship(lazy="raise")  # only to stage it with a complaint not yet inserted
-    change_id: Mapped[str] = mapped_column(String(64), unique=True)
+    change_id: Mapped[str] = mapped_column(String(64), unique=True, insert_sentinel=True)
     change: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
@@ -277,7 +280,7 @@ class OutboxEvent(Base):
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    dedup_id: Mapped[str] = mapped_column(String(600), unique=True)
+    dedup_id: Mapped[str] = mapped_column(String(600), unique=True, insert_sentinel=True)
     subject: Mapped[str] = mapped_column(String(200))
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
@@ -482,7 +485,7 @@ class CitizenLink(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
     complaint: Mapped[Complaint] = relationship(lazy="raise")  # only to stage it with a complaint not yet inserted
-    selector: Mapped[str] = mapped_column(String(16), unique=True)
+    selector: Mapped[str] = mapped_column(String(16), unique=True, insert_sentinel=True)
     verifier_hash: Mapped[str] = mapped_column(String(64))
     issued_by: Mapped[str] = mapped_column(Text)
     issued_at: Mapped[datetime]

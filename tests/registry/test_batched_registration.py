@@ -217,6 +217,37 @@ async def test_a_batch_inserts_its_registrations_together_and_keeps_numbers_and_
     assert [e.complaint_number for e in registered] == [o.number for o in (before, *outcomes, after)]
 
 
+async def test_a_batch_inserts_each_table_s_rows_in_one_statement_and_each_row_keeps_its_file(registry_on_db):
+    """A batch's new rows go to each table in one multi-row INSERT (issue 12): on SQLite, SQLAlchemy does that only
+    when a column tells the returned rows apart (an "insert sentinel": the number, the message key, the change id,
+    the dedup id; case parties have a column of their own, migration 0020), else it sends one INSERT per row. Each
+    row must still land in its own file, also for a citizen who is a party of two files of the batch."""
+    registry, published, clock = registry_on_db
+    senders = [("jeanne.dupont@example.org", "Jeanne Dupont"), ("ann@example.org", "Ann Other"),
+               ("jeanne.dupont@example.org", "Jeanne Dupont"), ("zoe@example.org", "Zoé"),
+               ("karl@example.org", "Karl")]
+    with one_batch(registry) as statements:
+        outcomes = await asyncio.gather(*(
+            registry.on_message_received(received(key=f"s-{index}", email=email, name=name, at=clock.now))
+            for index, (email, name) in enumerate(senders)))
+    assert (registry.uow.group.batches, registry.uow.group.works_together) == (1, len(senders))
+    inserts: dict[str, int] = {}
+    for statement in statements:
+        words = statement.split()
+        if words[:2] == ["INSERT", "INTO"]:
+            inserts[words[2]] = inserts.get(words[2], 0) + 1
+    assert {"complaints", "thread_messages", "case_parties", "change_log", "outbox"} <= set(inserts), inserts
+    assert all(count == 1 for count in inserts.values()), inserts
+    for index, ((email, _name), outcome) in enumerate(zip(senders, outcomes, strict=True)):
+        complaint, thread, changes, parties = await registry.store.complaint_file(outcome.number)
+        assert complaint.message_key == f"s-{index}"
+        assert [m.message_key for m in thread] == [f"s-{index}"]
+        assert [c.change for c in changes] == ["registered"]
+        assert parties == [email]
+    registered = {e.message_key: e.complaint_number for e in published.of(ComplaintRegistered)}
+    assert registered == {f"s-{index}": o.number for index, o in enumerate(outcomes)}
+
+
 async def test_a_citizen_writing_twice_in_a_batch_is_flagged_even_when_a_flush_came_between(registry_on_db):
     """Between a citizen's two complaints of one batch, another message's routing query flushes the batch's first
     complaint to the database (autoflush): the look-ahead, read before, does not know it, and the session no longer

@@ -76,6 +76,8 @@ CHUNK = 500
 # Columns never exported: secrets (hashed verifiers of personal links), or the whole event JSON a held message keeps
 # besides its fields (its text is exported as `text`).
 _SECRET_COLUMNS = frozenset({"verifier_hash"})
+# SQLAlchemy's bookkeeping for multi-row inserts (migration 0020): nothing about the person.
+_BOOKKEEPING_COLUMNS = frozenset({"insert_sentinel"})
 _MESSAGES = tomllib.loads((Path(__file__).with_name("export_messages.toml")).read_text(encoding="utf-8"))
 # The expression of migration 0018's index, written out: a bound parameter in its place would not match the index.
 SENDER_PREFIX = literal_column("substr(thread_messages.sender_email, 1, 320)")
@@ -107,7 +109,7 @@ def _value(value: Any) -> Any:
 
 def _row(record: Base, *, leave_out: Iterable[str] = ()) -> dict[str, Any]:
     """Every column of a row, as JSON values, but the secrets and what the caller leaves out."""
-    skipped = _SECRET_COLUMNS | set(leave_out)
+    skipped = _SECRET_COLUMNS | _BOOKKEEPING_COLUMNS | set(leave_out)
     return {column.key: _value(getattr(record, column.key)) for column in record.__table__.columns  # type: ignore[attr-defined]
             if column.key not in skipped}
 
