@@ -233,7 +233,7 @@ async def run_cluster_stack(settings: ClusterStackSettings) -> int:
     first_login = await first_start_link(instances[0].registry, settings.first_admin_email)
     cluster = NatsCluster(var_dir / "cluster", size=len(settings.cluster_nats_ports),
                           client_ports=list(settings.cluster_nats_ports))
-    catcher = MailCatcher(var_dir / "outbox", port=settings.mailcatcher_port)
+    catcher = MailCatcher(var_dir / "outbox", port=settings.mailcatcher_port, queue_caught=False)
     common = child_environment(settings, var_dir, cluster.urls)
     common["OMBUDSDESK_STREAM_REPLICAS"] = str(CLUSTER_REPLICAS)
     children: dict[str, subprocess.Popen[bytes]] = {}

@@ -117,7 +117,7 @@ async def run_local_stack(settings: LocalStackSettings) -> int:
         nats.start()
         nats_url = nats.url
         log.info("nats.started", url=redact_url(nats_url), store=str(var_dir / "nats"))
-    catcher = MailCatcher(var_dir / "outbox", port=settings.mailcatcher_port)
+    catcher = MailCatcher(var_dir / "outbox", port=settings.mailcatcher_port, queue_caught=False)
     environment = child_environment(settings, var_dir, nats_url)
     children: dict[str, subprocess.Popen[bytes]] = {}
     stop_requested = stop_on_signals()
