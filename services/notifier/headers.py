@@ -38,7 +38,9 @@ def clean_header_text(value: str | None, limit: int = MAX_HEADER_TEXT) -> str:
     if not value:
         return ""
     text = _decode_encoded_words(str(value))
-    text = "".join(" " if unicodedata.category(char)[0] in ("C", "Z") and char != " " else char for char in text)
+    # `str.isprintable` is False exactly when some character is of category C or Z other than the ASCII space.
+    if not text.isprintable():
+        text = "".join(" " if unicodedata.category(char)[0] in ("C", "Z") and char != " " else char for char in text)
     text = " ".join(text.split())
     return text[:limit].strip()
 
