@@ -6,8 +6,15 @@ queue hand-over, a thread switch and a write to the loop's wake-up pipe, which t
 registry's and the notifier's CPU. The cursor here does all four in one function on aiosqlite's thread and keeps
 what SQLAlchemy reads afterwards (rows, description, row count, last row id).
 
-Everything else is SQLAlchemy's own aiosqlite adapter, unchanged: transactions, commit and rollback (one trip each),
-errors, termination, server-side cursors. It reaches aiosqlite's queue through `Connection._execute`, as
+A `COMMIT` or `ROLLBACK` on a connection that holds no transaction is not sent: sqlite3 itself does nothing then (it
+checks `sqlite3_get_autocommit` first), so the trip to the thread was all it cost — and SQLAlchemy's pool rolls back
+every connection it takes back, after each commit too: a small write transaction now takes three trips, not four.
+The `BEGIN` stays a trip of its own, sent when SQLAlchemy begins: sent later, with the first statement, it would let
+the Python code between the two run before the write lock is held, and code that counts on that lock to take turns
+(concurrent migrations in one process, through alembic's module-level context) would interleave.
+
+Everything else is SQLAlchemy's own aiosqlite adapter, unchanged: transactions, errors, termination, server-side
+cursors. It reaches aiosqlite's queue through `Connection._execute`, as
 SQLAlchemy's adapter itself reaches aiosqlite's private `_tx` and `_conn` (the same in aiosqlite 0.20–0.22), and
 subclasses SQLAlchemy 2.1's adapter: `pyproject.toml` keeps both below their next minor version for that reason.
 """
@@ -113,8 +120,24 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    """SQLAlchemy's aiosqlite connection with `OneTripCursor`s, and no trip for a COMMIT or ROLLBACK outside a
+    transaction."""
+
     __slots__ = ()
     _cursor_cls = OneTripCursor
+
+    def _in_transaction(self) -> bool:
+        # Read on the loop's thread: sqlite3's flag (`sqlite3_get_autocommit`), which no statement is changing now
+        # (this connection's statements run one at a time, and SQLAlchemy commits or rolls back between them).
+        return self._connection._connection is not None and self._connection.in_transaction
+
+    def commit(self) -> None:
+        if self._in_transaction():
+            super().commit()
+
+    def rollback(self) -> None:
+        if self._in_transaction():
+            super().rollback()
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

@@ -90,3 +90,46 @@ async def test_a_statement_takes_one_trip_to_the_database_thread(engine, monkeyp
         await connection.execute(select(people.c.id, people.c.email).where(people.c.id > 0))
         await connection.execute(insert(people).values(email="ann@example.org"))
     assert trips[:2] == ["_run_statement", "_run_statement"]
+
+
+@pytest.fixture
+def trips(monkeypatch):
+    """The functions each trip to aiosqlite's thread ran, in order."""
+    seen: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(getattr(fn, "__name__", repr(fn)))
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return seen
+
+
+async def test_no_commit_or_rollback_is_sent_outside_a_transaction(engine, trips):
+    """The pool's rollback of a connection it takes back after a commit is not sent (SQLAlchemy's own adapter:
+    BEGIN, statement, COMMIT, ROLLBACK — four trips); a failed transaction is rolled back once."""
+    async with engine.begin() as connection:
+        await connection.execute(insert(people).values(email="ann@example.org"))
+    assert trips == ["_run_statement", "_run_statement", "commit"]  # BEGIN IMMEDIATE, INSERT, COMMIT
+    trips.clear()
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as connection:
+            await connection.execute(insert(people).values(email="bob@example.org"))
+            await connection.execute(insert(people).values(email="ann@example.org"))
+    assert trips == ["_run_statement", "_run_statement", "_run_statement", "rollback"]  # not one more from the pool
+    async with engine.connect() as connection:
+        emails = (await connection.execute(select(people.c.email))).scalars().all()
+    assert emails == ["ann@example.org"]
+
+
+async def test_a_rollback_is_sent_whenever_a_transaction_is_open(engine, trips):
+    """A connection given back to the pool inside a transaction (nothing committed or rolled back) is rolled back
+    by the pool, as before: nothing of it stays, and the write lock is released."""
+    async with engine.connect() as connection:
+        await connection.execute(insert(people).values(email="ann@example.org"))
+        raw = await connection.get_raw_connection()
+        assert raw.driver_connection.in_transaction
+    assert trips[-1] == "rollback"
+    async with engine.begin() as connection:  # the lock is free: this would wait 30 s otherwise
+        assert (await connection.execute(select(people.c.email))).all() == []

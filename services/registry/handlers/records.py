@@ -5,6 +5,7 @@ the notifier, incoming thread entries. Shared by every handler, so each change i
 from __future__ import annotations
 
 import uuid
+from functools import cache
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import fields
 from datetime import date, datetime, timezone
@@ -27,8 +28,14 @@ SYSTEM_ACTOR = "registry"
 def fit(column: Any, value: str | None) -> str | None:
     """Cut a value from outside to the bound of an indexed column (PostgreSQL refuses a longer one, which would
     turn a valid message into a dead letter). Unindexed free-text columns are unbounded `Text` (migration 0005)."""
-    length = getattr(column.type, "length", None)
+    length = _length(column)
     return value[:length] if value is not None and length else value
+
+
+@cache
+def _length(column: Any) -> int | None:
+    # A mapped attribute's type is found through SQLAlchemy's attribute proxies: microseconds, several per message.
+    return getattr(column.type, "length", None)
 
 
 def sender_address(email: str | None) -> str | None:
