@@ -127,9 +127,13 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     _cursor_cls = OneTripCursor
 
     def _in_transaction(self) -> bool:
-        # Read on the loop's thread: sqlite3's flag (`sqlite3_get_autocommit`), which no statement is changing now
-        # (this connection's statements run one at a time, and SQLAlchemy commits or rolls back between them).
-        return self._connection._connection is not None and self._connection.in_transaction
+        """sqlite3's flag (`not sqlite3_get_autocommit`), read on the loop's thread: SQLAlchemy waits for each trip
+        on this connection to end before it commits or rolls back, and the raw driver calls elsewhere
+        (`wal_checkpoint`) run outside transactions. A connection aiosqlite stopped answers as before (it raises)."""
+        connection = self._connection
+        if not connection._running:
+            return True
+        return connection._connection is not None and connection.in_transaction
 
     def commit(self) -> None:
         if self._in_transaction():

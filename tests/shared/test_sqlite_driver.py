@@ -123,12 +123,13 @@ async def test_no_commit_or_rollback_is_sent_outside_a_transaction(engine, trips
     assert emails == ["ann@example.org"]
 
 
-async def test_a_rollback_is_sent_whenever_a_transaction_is_open(engine, trips):
-    """A connection given back to the pool inside a transaction (nothing committed or rolled back) is rolled back
-    by the pool, as before: nothing of it stays, and the write lock is released."""
+async def test_the_pool_still_rolls_back_a_connection_given_back_inside_a_transaction(engine, trips):
+    """A transaction SQLAlchemy does not know of (begun on the driver's connection) is still open when the pool
+    takes the connection back: the pool's rollback is sent, nothing of it stays and the write lock is released."""
     async with engine.connect() as connection:
-        await connection.execute(insert(people).values(email="ann@example.org"))
         raw = await connection.get_raw_connection()
+        await raw.driver_connection.execute("BEGIN IMMEDIATE")
+        await raw.driver_connection.execute("INSERT INTO people (email) VALUES ('ann@example.org')")
         assert raw.driver_connection.in_transaction
     assert trips[-1] == "rollback"
     async with engine.begin() as connection:  # the lock is free: this would wait 30 s otherwise

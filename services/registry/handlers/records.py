@@ -5,10 +5,10 @@ the notifier, incoming thread entries. Shared by every handler, so each change i
 from __future__ import annotations
 
 import uuid
-from functools import cache
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import fields
 from datetime import date, datetime, timezone
+from functools import cache
 from typing import Any
 
 from services.registry import workflow
