@@ -361,10 +361,30 @@ class Outbox:
     async def mark_sent(self, notice: Notice, now: datetime) -> None:
         """Record the relay's acceptance; the notice's personal links (`citizen_link.redacted` of the notice as
         claimed) are removed in the same statement, so no sent notice keeps one — but only from texts still as they
-        were claimed: an erasure that blanked the notice while it was being sent stays blanked (`_unless_erased`)."""
-        await self._update(notice.id, status=NoticeStatus.SENT, sent_at=now, lease_until=None,
-                           attempts=Notice.attempts + 1, status_reason=None,
-                           **_unless_erased(_as_claimed(notice), redacted(*_as_claimed(notice).values())))
+        were claimed: an erasure that blanked the notice while it was being sent stays blanked (`_unless_erased`).
+        The statement is built once per shape (the columns that lose links, those that were empty): per notice only
+        its parameters change."""
+        read = _as_claimed(notice)
+        without_links = redacted(*read.values())
+        empty = tuple(column for column in without_links if read[column] is None)
+
+        def build() -> Any:
+            table = Notice.__table__
+            # Named apart from the columns: SQLAlchemy keeps a column's own name for its SET parameter.
+            read_as = {column: None if column in empty else bindparam(f"read_{column}", type_=table.c[column].type)
+                       for column in without_links}
+            new_as = {column: bindparam(f"new_{column}", type_=table.c[column].type) for column in without_links}
+            return update(Notice).where(Notice.id == bindparam("sent_id")).values(
+                status=NoticeStatus.SENT, sent_at=bindparam("sent_moment", type_=table.c.sent_at.type),
+                lease_until=None, attempts=Notice.attempts + 1, status_reason=None,
+                **_unless_erased(read_as, new_as))
+
+        parameters: dict[str, Any] = {"sent_id": notice.id, "sent_moment": now}
+        parameters.update({f"read_{column}": read[column] for column in without_links if column not in empty})
+        parameters.update({f"new_{column}": value for column, value in without_links.items()})
+        statement = self._statement(("sent", tuple(without_links), empty), build)
+        async with self._writing_core() as connection:
+            await connection.execute(statement, parameters)
 
     async def mark_retry(self, notice_id: int, next_attempt_at: datetime, error: str) -> None:
         await self._update(notice_id, status=NoticeStatus.PENDING, next_attempt_at=next_attempt_at,
