@@ -370,7 +370,7 @@ class Outbox:
 
         def build() -> Any:
             table = Notice.__table__
-            # Named apart from the columns: SQLAlchemy keeps a column's own name for its SET parameter.
+            # Named apart from the columns: a parameter named after a column would also be read as its SET value.
             read_as = {column: None if column in empty else bindparam(f"read_{column}", type_=table.c[column].type)
                        for column in without_links}
             new_as = {column: bindparam(f"new_{column}", type_=table.c[column].type) for column in without_links}
