@@ -227,7 +227,8 @@ async def test_the_upgrade_removes_links_from_notices_recorded_before(database_u
 async def test_a_notice_erased_while_it_is_being_sent_stays_erased(database_url):
     """The security review's race: the notice is claimed (its text in the dispatcher's hands, link included), the
     file is erased while the relay talks, then the relay's 250 is recorded. Recording it must not write the claimed
-    text (without its link) back over the erasure."""
+    text (without its link) back over the erasure. Another file's notice, sent by the same statement (built once per
+    shape), loses only its link."""
     from datetime import timedelta
 
     from services.notifier.outbox import Outbox
@@ -239,25 +240,33 @@ async def test_a_notice_erased_while_it_is_being_sent_stays_erased(database_url)
     try:
         await upgrade_to_head(engine, MIGRATIONS)
         async with engine.begin() as connection:
-            await connection.execute(text(
-                "INSERT INTO notices (notification_key, complaint_number, notice_kind, channel, recipient,"
-                " recipient_name, postal_address, language, subject, body_text, body_html, message_id,"
-                " \"references\", status, attempts, next_attempt_at, give_up_at, created_at, outcome_published)"
-                " VALUES ('ack', 'MED-2026-00007', 'acknowledgment', 'email', 'erased.citizen@example.org',"
-                " 'Erased Citizen', '', 'fr', 'Votre plainte', :body, :html, '<m@x>', '', 'pending', 0, :now,"
-                " :later, :now, false)"),
-                {"body": f"Bonjour Erased Citizen.\nVotre lien : {URL}\n", "html": f'<a href="{URL}">{URL}</a>',
-                 "now": now - timedelta(seconds=5), "later": now + timedelta(days=1)})
+            for key, number, name in (("ack", "MED-2026-00007", "Erased Citizen"),
+                                      ("other", "MED-2026-00008", "Other Citizen")):
+                await connection.execute(text(
+                    "INSERT INTO notices (notification_key, complaint_number, notice_kind, channel, recipient,"
+                    " recipient_name, postal_address, language, subject, body_text, body_html, message_id,"
+                    " \"references\", status, attempts, next_attempt_at, give_up_at, created_at, outcome_published)"
+                    " VALUES (:key, :number, 'acknowledgment', 'email', 'citizen@example.org',"
+                    " :name, '', 'fr', 'Votre plainte', :body, :html, '<m@x>', '', 'pending', 0, :now,"
+                    " :later, :now, false)"),
+                    {"key": key, "number": number, "name": name, "body": f"Bonjour {name}.\nVotre lien : {URL}\n",
+                     "html": f'<a href="{URL}">{URL}</a>', "now": now - timedelta(seconds=5),
+                     "later": now + timedelta(days=1)})
         outbox = Outbox(engine)
         aware = now.replace(tzinfo=timezone.utc)
-        [claimed] = await outbox.claim_due(aware, 10, timedelta(minutes=5))
+        claimed = await outbox.claim_due(aware, 10, timedelta(minutes=5))
         await NotifierPrivacy(engine).erase(PersonalDataErased(
             complaint_number="MED-2026-00007", erasure_id="e-1", mode="erased", reason="request"))
-        await outbox.mark_sent(claimed, aware)
+        for notice in claimed:
+            await outbox.mark_sent(notice, aware)
         async with engine.connect() as connection:
-            body, html, recipient, status = (await connection.execute(text(
-                "SELECT body_text, body_html, recipient, status FROM notices"))).one()
+            rows = {key: tuple(rest) for key, *rest in (await connection.execute(text(
+                "SELECT notification_key, body_text, body_html, recipient, status, attempts FROM notices"))).all()}
     finally:
         await engine.dispose()
-    assert (body, html, recipient) == ("", "", "")
-    assert status == "sent"  # it did go out once: the documented exception, recorded as such
+    assert [notice.notification_key for notice in claimed] == ["ack", "other"]
+    assert rows["ack"][:3] == ("", "", "")
+    assert rows["ack"][3:] == ("sent", 1)  # it did go out once: the documented exception, recorded as such
+    body, html, recipient, status, attempts = rows["other"]
+    assert URL not in body and URL not in html and body.startswith("Bonjour Other Citizen.\nVotre lien : [")
+    assert (recipient, status, attempts) == ("citizen@example.org", "sent", 1)
