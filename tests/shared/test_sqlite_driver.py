@@ -75,23 +75,6 @@ async def test_errors_are_sqlalchemy_s_and_a_failed_transaction_rolls_back(engin
     assert emails == ["ann@example.org"]
 
 
-async def test_a_statement_takes_one_trip_to_the_database_thread(engine, monkeypatch):
-    """The point of the driver: SQLAlchemy's own adapter takes three or four trips per statement."""
-    trips: list[str] = []
-    original = aiosqlite.Connection._execute
-
-    async def counted(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        trips.append(getattr(fn, "__name__", repr(fn)))
-        return await original(self, fn, *args, **kwargs)
-
-    async with engine.connect() as connection:
-        await connection.execute(select(people.c.id))  # the connection's first use (BEGIN) is not counted
-        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-        await connection.execute(select(people.c.id, people.c.email).where(people.c.id > 0))
-        await connection.execute(insert(people).values(email="ann@example.org"))
-    assert trips[:2] == ["_run_statement", "_run_statement"]
-
-
 @pytest.fixture
 def trips(monkeypatch):
     """The functions each trip to aiosqlite's thread ran, in order."""
@@ -104,6 +87,16 @@ def trips(monkeypatch):
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
     return seen
+
+
+async def test_a_statement_takes_one_trip_to_the_database_thread(engine, trips):
+    """The point of the driver: SQLAlchemy's own adapter takes three or four trips per statement."""
+    async with engine.connect() as connection:
+        await connection.execute(select(people.c.id))  # the connection's first use (BEGIN) is not counted
+        trips.clear()
+        await connection.execute(select(people.c.id, people.c.email).where(people.c.id > 0))
+        await connection.execute(insert(people).values(email="ann@example.org"))
+    assert trips[:2] == ["_run_statement", "_run_statement"]
 
 
 async def test_no_commit_or_rollback_is_sent_outside_a_transaction(engine, trips):
