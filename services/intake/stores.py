@@ -36,7 +36,6 @@ from nats.js.errors import (
     BucketNotFoundError,
     KeyDeletedError,
     KeyNotFoundError,
-    NoKeysError,
     NotFoundError,
     ObjectNotFoundError,
 )
@@ -508,16 +507,21 @@ class Quarantine:
         """The entry leaves the quarantine (a replay that passed): erased, as any copy of a citizen's message."""
         await self.erase(message_key)
 
+    async def _entries(self) -> dict[str, bytes]:
+        """Every entry's key and latest value, read message by message with request and reply.
+
+        Not nats-py's `KeyValue.keys()`: its watcher decides "no keys" from a consumer info that the server may
+        answer before the messages it has already pushed reach the client, and then returns an empty list while
+        the bucket holds entries (seen once in CI: a scrub's listing came back empty)."""
+        await self._store()
+        return await _live_entries(self.js, streams.BUCKET_INTAKE_QUARANTINE)
+
     async def keys(self) -> list[str]:
-        kv = await self._store()
-        try:
-            return sorted(await kv.keys())
-        except NoKeysError:
-            return []
+        return sorted(await self._entries())
 
     async def records(self) -> list[QuarantineRecord]:
-        found = [await self.get(key) for key in await self.keys()]
-        return sorted((record for record in found if record), key=lambda record: record.quarantined_at)
+        found = [QuarantineRecord.model_validate(json.loads(value)) for value in (await self._entries()).values()]
+        return sorted(found, key=lambda record: record.quarantined_at)
 
     async def count(self) -> int:
         return len(await self.keys())

@@ -139,6 +139,8 @@ async def test_an_old_quarantine_is_migrated_once_its_entries_readable_then_eras
         assert old.erasable is False
         assert await old.erase("mid-purged") is not None  # the old way: only a purge marker
         assert files_containing(nats_server.store_dir, purged_before.encode())  # still on disk
+        assert await old.keys() == ["mid-waiting"]  # the purge marker's key is not listed
+        assert [record.message_key for record in await old.records()] == ["mid-waiting"]
 
         done = await migrate_quarantine_stream(js)
         assert (done.outcome, done.entries) == ("migrated", 1)
