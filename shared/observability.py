@@ -80,7 +80,8 @@ DEADLINE_ALERTS = Counter(
 )
 NOTICES = Counter(
     "ombudsdesk_notices_total",
-    "Notices the notifier's dispatcher settled, by notice kind and outcome (sent, failed, retried).",
+    "Notices the notifier's dispatcher settled, by notice kind and outcome (sent, failed, retried; suppressed: "
+    "its file erased while it was being sent).",
     ["kind", "outcome"],
 )
 

@@ -169,14 +169,16 @@ class Dispatcher:
             await self.relay.send(message, self.settings.sender_address, notice.recipient)
         except UnsafeAddress as error:
             stored = reason(ReasonCode.UNSAFE_ADDRESS, str(error))
-            await self.outbox.mark_failed(notice.id, stored)
+            if await self.outbox.mark_failed(notice.id, stored):
+                return _erased_meanwhile(notice, log_)
             observability.notice_settled(notice.notice_kind, "failed")
             log_.error("notice.failed", reason=str(error))
             return failed_event(notice, stored)
         except PermanentDeliveryError as error:
             # Only a 5xx at RCPT TO gets here: the recipient's address itself is refused.
             stored = reason(ReasonCode.RECIPIENT_REFUSED, error.reason)
-            await self.outbox.mark_failed(notice.id, stored)
+            if await self.outbox.mark_failed(notice.id, stored):
+                return _erased_meanwhile(notice, log_)  # and its address is not flagged: it was erased
             await self.outbox.flag_address(notice.recipient, stored, notice.notification_key, now)
             observability.notice_settled(notice.notice_kind, "failed")
             log_.error("notice.refused", reason=error.reason)
@@ -193,12 +195,14 @@ class Dispatcher:
             log_.error("notice.unexpected_error", error=repr(error))
             return await self._retry_or_give_up(notice, now, ReasonCode.INTERNAL_ERROR, type(error).__name__, log_)
         # Committed right after the relay's 250, one notice at a time: a kill -9 leaves at most this one in doubt.
-        await self._commit_sent(notice, now)
+        erased = await self._commit_sent(notice, now)
         observability.notice_settled(notice.notice_kind, "sent")
         log_.info("notice.sent", notice_kind=notice.notice_kind)
-        return sent_event(notice)
+        # Erased while the relay talked: it went out (nothing can call a mail back), but the register's erased file
+        # gets no outcome carrying the address and subject this relay still holds.
+        return None if erased else sent_event(notice)
 
-    async def _commit_sent(self, notice: Notice, now: datetime) -> None:
+    async def _commit_sent(self, notice: Notice, now: datetime) -> bool:
         """Record the relay's 250, retried through a database outage (a PostgreSQL restart takes seconds) for as
         long as half the lease keeps the notice ours: given up at once, the notice would be sent again when its lease
         ran out — a duplicate acknowledgment for every notice in hand at each restart (issue 14's faults)."""
@@ -206,8 +210,7 @@ class Dispatcher:
         delay = 0.2
         while True:
             try:
-                await self.outbox.mark_sent(notice, now)
-                return
+                return await self.outbox.mark_sent(notice, now)
             except Exception as error:  # noqa: BLE001 - any failure to commit: retried within the lease, then raised
                 if time.monotonic() + delay > deadline:
                     raise
@@ -221,13 +224,15 @@ class Dispatcher:
         attempt = notice.attempts + 1
         if now >= notice.give_up_at:
             stored = reason(ReasonCode.GAVE_UP, f"{attempt} × {code.value}: {detail}")
-            await self.outbox.mark_failed(notice.id, stored)
+            if await self.outbox.mark_failed(notice.id, stored):
+                return _erased_meanwhile(notice, log_)
             observability.notice_settled(notice.notice_kind, "failed")
             log_.error("notice.gave_up", attempts=attempt, reason_code=code.value, reason=detail)
             return failed_event(notice, stored)
         delay = retry_delay(attempt, self.settings.relay_retry_first_seconds, self.settings.relay_retry_longest_seconds)
         next_at = min(now + timedelta(seconds=delay), notice.give_up_at)
-        await self.outbox.mark_retry(notice.id, next_at, reason(code, detail))
+        if await self.outbox.mark_retry(notice.id, next_at, reason(code, detail)):
+            return _erased_meanwhile(notice, log_)
         observability.notice_settled(notice.notice_kind, "retried")
         log_.warning("notice.will_retry", attempt=attempt, retry_in_seconds=delay, reason_code=code.value,
                      reason=detail)
@@ -266,6 +271,12 @@ class Dispatcher:
                         error=repr(error))
             return False
         return True
+
+
+def _erased_meanwhile(notice: Notice, log_: Any) -> None:
+    """A notice whose file was erased while the relay talked: withdrawn (`Outbox._settled`), nothing reported."""
+    observability.notice_settled(notice.notice_kind, "suppressed")
+    log_.info("notice.erased_while_sending", notice_kind=notice.notice_kind)
 
 
 def sent_event(notice: Notice) -> NotificationSent:

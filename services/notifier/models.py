@@ -51,6 +51,11 @@ class NoticeStatus(StrEnum):
     PRINTED = "printed"  # a letter staff printed and posted
 
 
+# The reason an erasure (`privacy.NotifierPrivacy`) leaves on a file's notices: the marker the relay's outcomes
+# respect, so that a notice erased while being sent never takes back a reason, an address or a place in the queue.
+ERASED_REASON = "personal data erased"
+
+
 class NoticeChannel(StrEnum):
     EMAIL = "email"
     LETTER = "letter"

@@ -38,7 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.notifier.citizen_link import redacted
-from services.notifier.models import AddressFlag, FileAtRisk, Notice, NoticeChannel, NoticeStatus
+from services.notifier.models import ERASED_REASON, AddressFlag, FileAtRisk, Notice, NoticeChannel, NoticeStatus
 from shared.database import read_only
 from shared.messaging import CommitGroup, in_batched_delivery
 
@@ -344,24 +344,22 @@ class Outbox:
             )
             return sorted(claimed.all(), key=lambda notice: notice.id)
 
-    async def _update(self, notice_id: int, **values: Any) -> None:
-        async with self._writing_core() as connection:
-            await connection.execute(update(Notice).where(Notice.id == notice_id).values(**values))
-
     async def release(self, notice: Notice) -> None:
-        """Give a claimed notice back, unless its lease already ran out and another relay holds it now."""
+        """Give a claimed notice back, unless its lease already ran out and another relay holds it now (one erased
+        meanwhile is withdrawn instead: `_settled`)."""
         async with self._writing() as session:
             await session.execute(
                 update(Notice)
                 .where(Notice.id == notice.id, Notice.status == NoticeStatus.SENDING,
                        Notice.lease_until == notice.lease_until)
-                .values(status=NoticeStatus.PENDING, lease_until=None)
+                .values(lease_until=None, **_settled(NoticeStatus.PENDING, Notice.status_reason))
             )
 
-    async def mark_sent(self, notice: Notice, now: datetime) -> None:
+    async def mark_sent(self, notice: Notice, now: datetime) -> bool:
         """Record the relay's acceptance; the notice's personal links (`citizen_link.redacted` of the notice as
         claimed) are removed in the same statement, so no sent notice keeps one — but only from texts still as they
-        were claimed: an erasure that blanked the notice while it was being sent stays blanked (`_unless_erased`).
+        were claimed: an erasure that blanked the notice while it was being sent stays blanked (`_unless_erased`),
+        keeps its reason, and has no outcome left to report. Returns whether it was so erased.
         The statement is built once per shape (the columns that lose links, those that were empty): per notice only
         its parameters change."""
         read = _as_claimed(notice)
@@ -376,28 +374,36 @@ class Outbox:
             new_as = {column: bindparam(f"new_{column}", type_=table.c[column].type) for column in without_links}
             return update(Notice).where(Notice.id == bindparam("sent_id")).values(
                 status=NoticeStatus.SENT, sent_at=bindparam("sent_moment", type_=table.c.sent_at.type),
-                lease_until=None, attempts=Notice.attempts + 1, status_reason=None,
-                **_unless_erased(read_as, new_as))
+                lease_until=None, attempts=Notice.attempts + 1,
+                status_reason=case((_ERASED, Notice.status_reason), else_=None),
+                outcome_published=case((_ERASED, True), else_=Notice.outcome_published),
+                **_unless_erased(read_as, new_as)).returning(Notice.status_reason)
 
         parameters: dict[str, Any] = {"sent_id": notice.id, "sent_moment": now}
         parameters.update({f"read_{column}": read[column] for column in without_links if column not in empty})
         parameters.update({f"new_{column}": value for column, value in without_links.items()})
         statement = self._statement(("sent", tuple(without_links), empty), build)
         async with self._writing_core() as connection:
-            await connection.execute(statement, parameters)
+            return _was_erased(await connection.execute(statement, parameters))
 
-    async def mark_retry(self, notice_id: int, next_attempt_at: datetime, error: str) -> None:
-        await self._update(notice_id, status=NoticeStatus.PENDING, next_attempt_at=next_attempt_at,
-                           lease_until=None, attempts=Notice.attempts + 1, status_reason=error)
+    async def mark_retry(self, notice_id: int, next_attempt_at: datetime, error: str) -> bool:
+        """Put the notice back in the queue for `next_attempt_at`; returns whether it was erased meanwhile (then it
+        is withdrawn instead: `_settled`)."""
+        async with self._writing_core() as connection:
+            return _was_erased(await connection.execute(
+                update(Notice).where(Notice.id == notice_id).values(
+                    next_attempt_at=next_attempt_at, lease_until=None, attempts=Notice.attempts + 1,
+                    **_settled(NoticeStatus.PENDING, error)).returning(Notice.status_reason)))
 
-    async def mark_failed(self, notice_id: int, reason: str) -> None:
+    async def mark_failed(self, notice_id: int, reason: str) -> bool:
         """Fail the notice for good, and remove its personal links from what is kept (read in the same transaction:
-        a bounce may fail a notice the caller did not claim)."""
+        a bounce may fail a notice the caller did not claim). Returns whether the notice was erased: then it keeps
+        its status and reason (one being sent is withdrawn: `_settled`), and no failure is to be reported."""
         async with self._writing_core() as connection:
             without_links = await self._without_links(connection, notice_id)
-            await connection.execute(update(Notice).where(Notice.id == notice_id).values(
-                status=NoticeStatus.FAILED, lease_until=None, status_reason=reason, outcome_published=False,
-                **without_links))
+            return _was_erased(await connection.execute(update(Notice).where(Notice.id == notice_id).values(
+                lease_until=None, outcome_published=case((_ERASED, Notice.outcome_published), else_=False),
+                **_settled(NoticeStatus.FAILED, reason), **without_links).returning(Notice.status_reason)))
 
     @staticmethod
     async def _without_links(connection: AsyncConnection, notice_id: int,
@@ -522,6 +528,26 @@ _LINK_COLUMNS = ("body_text", "body_html", "language", "letter_pdf")
 
 def _as_claimed(notice: Notice) -> dict[str, Any]:
     return {column: getattr(notice, column) for column in _LINK_COLUMNS}
+
+
+# A notice blanked by an erasure (`privacy.NotifierPrivacy`); NULL for a notice without a reason, read as false.
+_ERASED = Notice.status_reason == ERASED_REASON
+
+
+def _settled(status: NoticeStatus, reason: Any) -> dict[str, Any]:
+    """The status and reason a relay's outcome writes, as expressions evaluated on the row as it is when written: an
+    erasure may commit while the relay talks (it withdraws only notices not yet claimed). An erased notice keeps its
+    reason (the SMTP reply may quote the address that was erased) and, if it was being sent, is withdrawn
+    (`suppressed`): never back in the queue with a blank recipient, never a failure reported for an erased file."""
+    withdrawn = case((Notice.status == NoticeStatus.SENDING, NoticeStatus.SUPPRESSED.value), else_=Notice.status)
+    return {"status": case((_ERASED, withdrawn), else_=status.value),
+            "status_reason": case((_ERASED, Notice.status_reason), else_=reason)}
+
+
+def _was_erased(result: Any) -> bool:
+    """Whether the row an outcome's UPDATE wrote (its RETURNING status_reason) is an erased notice's."""
+    row = result.first()
+    return row is not None and row[0] == ERASED_REASON
 
 
 def _unless_erased(read: dict[str, Any], without_links: dict[str, Any]) -> dict[str, Any]:

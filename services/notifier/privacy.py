@@ -26,7 +26,7 @@ from faststream.nats import NatsBroker
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.notifier.models import AddressFlag, FileAtRisk, Notice, NoticeStatus
+from services.notifier.models import ERASED_REASON, AddressFlag, FileAtRisk, Notice, NoticeStatus
 from shared import streams
 from shared.database import refresh_statistics
 from shared.events import PersonalDataErased
@@ -35,7 +35,6 @@ from shared.settings import CommonSettings
 
 log = structlog.get_logger(__name__)
 
-ERASED_REASON = "personal data erased"
 # Statuses of a notice still to go out: withdrawn by an erasure rather than sent with blank fields.
 _NOT_YET_SENT = (NoticeStatus.PENDING.value, NoticeStatus.QUEUED.value)
 

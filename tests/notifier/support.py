@@ -9,12 +9,13 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import nats
 from aiosmtpd.controller import Controller
+from sqlalchemy import text
 
 from ombudsdesk.embedded_nats import free_port
 from shared.events import ComplaintRegistered, Event, Party
@@ -172,3 +173,19 @@ def registered_event(number: str = "MED-2026-00001", **changes: object) -> Compl
     )
     values.update(changes)
     return ComplaintRegistered(**values)  # type: ignore[arg-type]
+
+
+async def insert_notice(connection, **values: object) -> None:
+    """Store a rendered e-mail notice directly in the outbox (an upgraded schema, no composition): `values` override
+    the defaults of a French acknowledgment due now, with a day left before it is given up."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    row: dict[str, object] = dict(
+        notice_kind="acknowledgment", channel="email", recipient="citizen@example.org", recipient_name="",
+        postal_address="", language="fr", subject="Votre plainte", body_text="Bonjour.\n", body_html="",
+        message_id=f"<{uuid.uuid4().hex}@ombudsdesk.test>", references="", status="pending", attempts=0,
+        next_attempt_at=now - timedelta(seconds=5), give_up_at=now + timedelta(days=1), created_at=now,
+        outcome_published=False)
+    row.update(values)
+    columns = ", ".join(f'"{name}"' for name in row)
+    await connection.execute(text(f"INSERT INTO notices ({columns}) VALUES ({', '.join(f':{n}' for n in row)})"),
+                             row)

@@ -20,7 +20,7 @@ from services.notifier.wiring import MIGRATIONS, NotifierService
 from shared.database import alembic_config, create_engine, upgrade_to_head
 from shared.events import NoticeRequested, Party
 from shared.sealing import LinkSeal
-from tests.notifier.support import SmtpSink, eventually, publish, registered_event, wait_until
+from tests.notifier.support import SmtpSink, eventually, insert_notice, publish, registered_event, wait_until
 
 TOKEN = "0123456789abcdef" + "QWERTYUIOPASDFGHJKLZXCVBNM-_1234"
 URL = f"https://public.example.be/my-file/{TOKEN}?lang=fr"
@@ -242,16 +242,9 @@ async def test_a_notice_erased_while_it_is_being_sent_stays_erased(database_url)
         async with engine.begin() as connection:
             for key, number, name in (("ack", "MED-2026-00007", "Erased Citizen"),
                                       ("other", "MED-2026-00008", "Other Citizen")):
-                await connection.execute(text(
-                    "INSERT INTO notices (notification_key, complaint_number, notice_kind, channel, recipient,"
-                    " recipient_name, postal_address, language, subject, body_text, body_html, message_id,"
-                    " \"references\", status, attempts, next_attempt_at, give_up_at, created_at, outcome_published)"
-                    " VALUES (:key, :number, 'acknowledgment', 'email', 'citizen@example.org',"
-                    " :name, '', 'fr', 'Votre plainte', :body, :html, '<m@x>', '', 'pending', 0, :now,"
-                    " :later, :now, false)"),
-                    {"key": key, "number": number, "name": name, "body": f"Bonjour {name}.\nVotre lien : {URL}\n",
-                     "html": f'<a href="{URL}">{URL}</a>', "now": now - timedelta(seconds=5),
-                     "later": now + timedelta(days=1)})
+                await insert_notice(connection, notification_key=key, complaint_number=number, recipient_name=name,
+                                    body_text=f"Bonjour {name}.\nVotre lien : {URL}\n",
+                                    body_html=f'<a href="{URL}">{URL}</a>')
         outbox = Outbox(engine)
         aware = now.replace(tzinfo=timezone.utc)
         claimed = await outbox.claim_due(aware, 10, timedelta(minutes=5))
