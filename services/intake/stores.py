@@ -419,6 +419,11 @@ async def quarantine_bucket(js: JetStreamContext, replicas: int = 1) -> tuple[An
     return kv, erasable
 
 
+# The most subjects one STREAM.INFO answer lists (nats-server's JSMaxSubjectDetails); past it the server pages, which
+# nats-py does not read.
+SERVER_SUBJECT_DETAILS = 100_000
+
+
 class Quarantine:
     """Messages the parser could not handle, in a key-value bucket. Its entries (envelope, source, the SMTP peer:
     personal data) leave it by secure erase only (`erase`), every revision, so no removed entry stays on disk."""
@@ -507,21 +512,28 @@ class Quarantine:
         """The entry leaves the quarantine (a replay that passed): erased, as any copy of a citizen's message."""
         await self.erase(message_key)
 
-    async def _entries(self) -> dict[str, bytes]:
-        """Every entry's key and latest value, read message by message with request and reply.
+    async def keys(self) -> list[str]:
+        """Every entry's key, asked of the server with request and reply.
 
         Not nats-py's `KeyValue.keys()`: its watcher decides "no keys" from a consumer info that the server may
-        answer before the messages it has already pushed reach the client, and then returns an empty list while
-        the bucket holds entries (seen once in CI: a scrub's listing came back empty)."""
+        answer before the messages it has already pushed reach the client, and then returns an empty list while the
+        bucket holds entries (seen once in CI). An erasable stream holds messages only under live keys (an entry
+        leaves by secure erase, every revision), so the stream's subjects are the keys: one request. An old stream
+        (`deny_delete`) keeps purge markers: its messages are walked (`_live_entries`), as when the list may have
+        been cut at the server's page size."""
         await self._store()
-        return await _live_entries(self.js, streams.BUCKET_INTAKE_QUARANTINE)
-
-    async def keys(self) -> list[str]:
-        return sorted(await self._entries())
+        if self.erasable:
+            prefix = layout.kv_prefix(streams.BUCKET_INTAKE_QUARANTINE)
+            state = (await self.js.stream_info(layout.kv_stream(streams.BUCKET_INTAKE_QUARANTINE),
+                                               subjects_filter=f"{prefix}>")).state
+            subjects = state.subjects or {}
+            if len(subjects) < SERVER_SUBJECT_DETAILS:
+                return sorted(subject.removeprefix(prefix) for subject in subjects)
+        return sorted(await _live_entries(self.js, streams.BUCKET_INTAKE_QUARANTINE))
 
     async def records(self) -> list[QuarantineRecord]:
-        found = [QuarantineRecord.model_validate(json.loads(value)) for value in (await self._entries()).values()]
-        return sorted(found, key=lambda record: record.quarantined_at)
+        found = [await self.get(key) for key in await self.keys()]
+        return sorted((record for record in found if record), key=lambda record: record.quarantined_at)
 
     async def count(self) -> int:
         return len(await self.keys())

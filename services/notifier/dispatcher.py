@@ -40,9 +40,9 @@ REPORT_EVERY_SECONDS = 0.5
 
 
 def postal_recipient(notice: Notice) -> str:
-    """How a posted letter's recipient reads in the register: name and address on one line."""
-    lines = [notice.recipient_name, *notice.postal_address.splitlines()]
-    return "post: " + ", ".join(line.strip() for line in lines if line.strip())
+    """How a posted letter's recipient reads in the register: name and address on one line (nothing once erased)."""
+    lines = [line.strip() for line in (notice.recipient_name, *notice.postal_address.splitlines()) if line.strip()]
+    return "post: " + ", ".join(lines) if lines else ""
 
 
 def retry_delay(attempt: int, first: float, longest: float) -> float:
@@ -179,7 +179,7 @@ class Dispatcher:
             stored = reason(ReasonCode.RECIPIENT_REFUSED, error.reason)
             if await self.outbox.mark_failed(notice.id, stored):
                 return _erased_meanwhile(notice, log_)  # and its address is not flagged: it was erased
-            await self.outbox.flag_address(notice.recipient, stored, notice.notification_key, now)
+            await self.outbox.flag_recipient(notice.id, stored, now)
             observability.notice_settled(notice.notice_kind, "failed")
             log_.error("notice.refused", reason=error.reason)
             return failed_event(notice, stored)
@@ -198,9 +198,9 @@ class Dispatcher:
         erased = await self._commit_sent(notice, now)
         observability.notice_settled(notice.notice_kind, "sent")
         log_.info("notice.sent", notice_kind=notice.notice_kind)
-        # Erased while the relay talked: it went out (nothing can call a mail back), but the register's erased file
-        # gets no outcome carrying the address and subject this relay still holds.
-        return None if erased else sent_event(notice)
+        # Erased while the relay talked: it went out (nothing can call a mail back); the register learns that, but
+        # not the address and subject this dispatcher still holds.
+        return erased_outcome(sent_event(notice)) if erased else sent_event(notice)
 
     async def _commit_sent(self, notice: Notice, now: datetime) -> bool:
         """Record the relay's 250, retried through a database outage (a PostgreSQL restart takes seconds) for as
@@ -277,6 +277,11 @@ def _erased_meanwhile(notice: Notice, log_: Any) -> None:
     """A notice whose file was erased while the relay talked: withdrawn (`Outbox._settled`), nothing reported."""
     observability.notice_settled(notice.notice_kind, "suppressed")
     log_.info("notice.erased_while_sending", notice_kind=notice.notice_kind)
+
+
+def erased_outcome(event: NotificationSent) -> NotificationSent:
+    """The report of a notice sent while its file was being erased: that it went out, without whom to or what."""
+    return event.model_copy(update={"recipient": "", "subject_line": ""})
 
 
 def sent_event(notice: Notice) -> NotificationSent:

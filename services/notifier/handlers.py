@@ -178,9 +178,12 @@ class NotifierHandlers:
             log.warning("delivery_failed.recipient_mismatch", complaint_number=notice.complaint_number,
                         notification_key=notice.notification_key)
             return
-        address = notice.recipient.lower()
         why = reason(ReasonCode.BOUNCE, clean_header_text(f"{event.status or ''} {event.diagnostic or ''}", 500))
-        await self.outbox.flag_address(address, why, notice.notification_key, self.clock())
+        # Read again under the notice's lock: its file may have been erased since it was read above.
+        if not await self.outbox.flag_recipient(notice.id, why, self.clock()):
+            log.info("delivery_failed.notice_erased", complaint_number=notice.complaint_number,
+                     notification_key=notice.notification_key)
+            return
         if notice.status != NoticeStatus.FAILED:
             await self.outbox.mark_failed(notice.id, why)
             self.on_new_notice()

@@ -358,8 +358,9 @@ class Outbox:
     async def mark_sent(self, notice: Notice, now: datetime) -> bool:
         """Record the relay's acceptance; the notice's personal links (`citizen_link.redacted` of the notice as
         claimed) are removed in the same statement, so no sent notice keeps one — but only from texts still as they
-        were claimed: an erasure that blanked the notice while it was being sent stays blanked (`_unless_erased`),
-        keeps its reason, and has no outcome left to report. Returns whether it was so erased.
+        were claimed: an erasure that blanked the notice while it was being sent stays blanked (`_unless_erased`)
+        and keeps its reason. Returns whether it was so erased (its outcome is then reported without what the
+        dispatcher still holds of the recipient: `dispatcher.erased_outcome`).
         The statement is built once per shape (the columns that lose links, those that were empty): per notice only
         its parameters change."""
         read = _as_claimed(notice)
@@ -376,7 +377,6 @@ class Outbox:
                 status=NoticeStatus.SENT, sent_at=bindparam("sent_moment", type_=table.c.sent_at.type),
                 lease_until=None, attempts=Notice.attempts + 1,
                 status_reason=case((_ERASED, Notice.status_reason), else_=None),
-                outcome_published=case((_ERASED, True), else_=Notice.outcome_published),
                 **_unless_erased(read_as, new_as)).returning(Notice.status_reason)
 
         parameters: dict[str, Any] = {"sent_id": notice.id, "sent_moment": now}
@@ -441,6 +441,21 @@ class Outbox:
         )
         async with self._writing() as session:
             await session.execute(statement.on_conflict_do_nothing(index_elements=["address"]))
+
+    async def flag_recipient(self, notice_id: int, reason: str, now: datetime) -> bool:
+        """Flag the address a notice went to (refused at RCPT TO, or bounced), read from the notice under its row lock
+        in the same transaction: a file erased meanwhile has no address left to flag, and an erasure that comes
+        after waits for this commit and then deletes the flag with the file's others (`privacy.NotifierPrivacy`).
+        True when the address is flagged (now or before)."""
+        async with self._writing_core() as connection:
+            row = (await connection.execute(select(Notice.recipient, Notice.status_reason, Notice.notification_key)
+                                            .where(Notice.id == notice_id).with_for_update())).first()
+            if row is None or not row.recipient or row.status_reason == ERASED_REASON:
+                return False
+            await connection.execute(self._insert(AddressFlag.__table__).values(
+                address=row.recipient.lower(), reason=reason, flagged_at=now, notification_key=row.notification_key,
+            ).on_conflict_do_nothing(index_elements=["address"]))
+            return True
 
     async def flagged_addresses(self) -> list[AddressFlag]:
         async with self.sessions() as session:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import structlog
 from faststream.nats import NatsBroker
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.models import ERASED_REASON, AddressFlag, FileAtRisk, Notice, NoticeStatus
@@ -65,10 +65,12 @@ class NotifierPrivacy:
                           if recipient and PersonalDataErased.address_hash(recipient) in wanted]
                 of_file = Notice.notification_key.in_(theirs)
             keys = (await connection.execute(select(Notice.notification_key).where(of_file))).scalars().all()
-            withdrawn = (await connection.execute(
-                update(Notice).where(of_file, Notice.status.in_(_NOT_YET_SENT))
-                .values(status=NoticeStatus.SUPPRESSED.value))).rowcount
+            withdrawn = (await connection.execute(select(func.count()).select_from(Notice).where(
+                of_file, Notice.status.in_(_NOT_YET_SENT)))).scalar_one()
+            # One statement withdraws and blanks: on PostgreSQL a relay's outcome committed between two would
+            # leave a blank notice back in the queue (`Outbox._settled` reads the marker this sets).
             blanked = (await connection.execute(update(Notice).where(of_file).values(
+                status=case((Notice.status.in_(_NOT_YET_SENT), NoticeStatus.SUPPRESSED.value), else_=Notice.status),
                 recipient="", recipient_name="", postal_address="", subject="", body_text="", body_html="",
                 letter_pdf=None, limit_key=None, in_reply_to=None, references="", status_reason=ERASED_REASON,
                 printed_by=None))).rowcount

@@ -13,14 +13,16 @@ import pytest
 from sqlalchemy import text
 
 from services.notifier.dispatcher import Dispatcher
+from services.notifier.handlers import NotifierHandlers
 from services.notifier.models import ERASED_REASON
 from services.notifier.outbox import Outbox
 from services.notifier.privacy import NotifierPrivacy
 from services.notifier.relay import SmtpRelay
+from services.notifier.rendering import TemplateRenderer
 from services.notifier.settings import NotifierSettings
 from services.notifier.wiring import MIGRATIONS
 from shared.database import create_engine, upgrade_to_head
-from shared.events import Event, NotificationFailed, NotificationSent, PersonalDataErased
+from shared.events import DeliveryFailed, Event, NotificationFailed, NotificationSent, PersonalDataErased
 from tests.notifier.support import SmtpSink, insert_notice
 
 ERASED_FILE, OTHER_FILE = "MED-2026-00007", "MED-2026-00008"
@@ -89,14 +91,19 @@ def _keys(events: list[Event]) -> list[str]:
     return [event.notification_key for event in events]  # type: ignore[attr-defined]
 
 
-async def test_accepted_it_is_recorded_sent_and_erased_and_reported_to_no_one(database_url, smtp_sink: SmtpSink):
+async def test_accepted_it_is_recorded_sent_and_erased_and_reported_without_whom_to(database_url,
+                                                                                      smtp_sink: SmtpSink):
     rows, flags, published, again = await _drain(database_url, smtp_sink)
     assert sorted(envelope[1][0] for envelope in smtp_sink.handler.envelopes) == [ERASED_ADDRESS, OTHER_ADDRESS]
     _erased_row(rows, "sent")
     assert rows["erased"]["outcome_published"] and rows["erased"]["attempts"] == 1
     assert (rows["other"]["status"], rows["other"]["status_reason"], rows["other"]["recipient"]) == (
         "sent", None, OTHER_ADDRESS)
-    assert _keys(published) == ["other"] and isinstance(published[0], NotificationSent)
+    # The register learns that both went out; of the erased file's, not to whom nor under which subject.
+    erased, other = sorted(published, key=lambda event: event.notification_key)  # type: ignore[attr-defined]
+    assert isinstance(erased, NotificationSent) and isinstance(other, NotificationSent)
+    assert (erased.recipient, erased.subject_line) == ("", "")
+    assert (other.recipient, other.subject_line) == (OTHER_ADDRESS, f"Votre plainte {OTHER_FILE}")
     assert (flags, again) == ([], [])
 
 
@@ -148,3 +155,38 @@ async def test_a_released_notice_goes_back_to_the_queue_unless_erased(database_u
         await engine.dispose()
     expected = ("suppressed", ERASED_REASON, "") if erased else ("pending", None, "citizen@example.org")
     assert (row.status, row.status_reason, row.recipient) == expected
+
+
+@pytest.mark.parametrize("erased", [True, False], ids=["erased", "not-erased"])
+async def test_a_bounce_read_before_the_erasure_flags_no_erased_address(database_url, tmp_path, erased):
+    """The bounce handler reads the notice, then flags its address: a file erased in between has no address left to
+    flag (`Outbox.flag_recipient` reads it again under the notice's lock), and the erased notice stays as erased."""
+    engine = create_engine(database_url)
+    try:
+        await upgrade_to_head(engine, MIGRATIONS)
+        async with engine.begin() as connection:
+            await insert_notice(connection, notification_key="bounced", complaint_number=ERASED_FILE,
+                                recipient=ERASED_ADDRESS, message_id="<bounced@ombudsdesk.test>", status="sent")
+        outbox = Outbox(engine)
+        read_notice = outbox.by_message_id
+
+        async def read_then_erased(message_id: str):
+            notice = await read_notice(message_id)
+            if erased:
+                await NotifierPrivacy(engine).erase(PersonalDataErased(
+                    complaint_number=ERASED_FILE, erasure_id="e-3", mode="erased", reason="request"))
+            return notice
+
+        outbox.by_message_id = read_then_erased  # type: ignore[method-assign]
+        handlers = NotifierHandlers(NotifierSettings(var_dir=tmp_path), outbox, TemplateRenderer())
+        await handlers.delivery_failed(DeliveryFailed(
+            message_key="dsn-1", original_message_id="<bounced@ombudsdesk.test>", failed_recipient=ERASED_ADDRESS,
+            status="5.1.1", diagnostic=f"<{ERASED_ADDRESS}>: user unknown"))
+        flags = [flag.address for flag in await outbox.flagged_addresses()]
+        [row] = await outbox.notices(ERASED_FILE)
+    finally:
+        await engine.dispose()
+    if erased:
+        assert (flags, row.status, row.status_reason, row.recipient) == ([], "sent", ERASED_REASON, "")
+    else:
+        assert flags == [ERASED_ADDRESS] and row.status == "failed" and row.status_reason.startswith("bounce")

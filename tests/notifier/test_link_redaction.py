@@ -244,7 +244,8 @@ async def test_a_notice_erased_while_it_is_being_sent_stays_erased(database_url)
                                       ("other", "MED-2026-00008", "Other Citizen")):
                 await insert_notice(connection, notification_key=key, complaint_number=number, recipient_name=name,
                                     body_text=f"Bonjour {name}.\nVotre lien : {URL}\n",
-                                    body_html=f'<a href="{URL}">{URL}</a>')
+                                    body_html=f'<a href="{URL}">{URL}</a>',
+                                    next_attempt_at=now - timedelta(seconds=5))
         outbox = Outbox(engine)
         aware = now.replace(tzinfo=timezone.utc)
         claimed = await outbox.claim_due(aware, 10, timedelta(minutes=5))

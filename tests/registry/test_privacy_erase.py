@@ -231,3 +231,29 @@ def test_an_official_s_answers_stay_in_the_files_they_answer(database_url, monke
     assert done.exit_code == 0, done.output
     found = _with_registry(database_url, lambda _r, engine: rows_mentioning(engine, ("travaux prévus",)))
     assert "thread_messages" in found, number
+
+
+def test_a_notice_reported_after_the_erasure_files_nothing_personal(database_url):
+    """The notifier may report a notice it sent, or that failed, after the file was erased (its report left before
+    the erasure reached it, or is redelivered): the register files the fact, without whom to, the subject or the
+    refusal (which may quote the address)."""
+    from services.registry.commands import AnonymiseFile
+    from shared.events import NotificationFailed, NotificationSent
+
+    async def report_after_erasure(registry: Registry, engine):
+        number = (await registry.handle(_mail("n-1", NAME, EMAIL, f"Plainte: {PHRASE}", PHRASE))).number
+        assert await registry.handle(AnonymiseFile(number, "dpo@med.be", reason="request")) is not None
+        await registry.handle(NotificationSent(
+            notification_key=f"ack:{number}", complaint_number=number, notice_kind="acknowledgment",
+            recipient=EMAIL, message_id=f"<ack-{number}@ombudsdesk.localhost>", subject_line=f"Reçu: {PHRASE}"))
+        await registry.handle(NotificationFailed(
+            notification_key=f"follow:{number}", complaint_number=number, notice_kind="follow_up_received",
+            recipient=EMAIL, reason=f"recipient_refused: 550 5.1.1 <{EMAIL}>: no such user"))
+        async with registry.store.reading() as tx:
+            complaint = await tx.complaint_by_number(number)
+            entries = {entry.message_key for entry in await tx.thread(complaint.id)}
+        return number, entries, await rows_mentioning(engine, (EMAIL, PHRASE, "heron"))
+
+    number, entries, found = _with_registry(database_url, report_after_erasure)
+    assert {f"out:ack:{number}", f"failed:follow:{number}"} <= entries  # both facts filed
+    assert found == {}

@@ -82,10 +82,17 @@ async def _filed_notice(tx: Transaction, event: NotificationSent | NotificationF
     if key in filed:
         return None, None
     tx.stage(ThreadMessage(complaint_id=complaint.id, direction="out", message_key=key, message_id=message_id,
-                           sender_name="", sender_email=None, recipient=event.recipient, subject_line=subject_line,
-                           body=body, notice_kind=event.notice_kind, attachments=[], automated=False,
+                           sender_name="", sender_email=None, recipient=_kept(complaint, event.recipient),
+                           subject_line=_kept(complaint, subject_line), body=_kept(complaint, body),
+                           notice_kind=event.notice_kind, attachments=[], automated=False,
                            occurred_at=aware(event.occurred_at)))
     return complaint, filed.get(other_key)
+
+
+def _kept(complaint: Complaint, personal: str) -> str:
+    """A notice's recipient, subject or refusal (which may quote the address) as filed: nothing in an anonymised
+    file. The notifier's report may have left before the erasure reached the notifier, or be a redelivery."""
+    return "" if complaint.anonymised_at is not None else personal
 
 
 async def notification_sent(event: NotificationSent, *, uow: UnitOfWork, clock: RegisterClock) -> bool:
@@ -124,7 +131,7 @@ async def notification_failed(event: NotificationFailed, *, uow: UnitOfWork, clo
         if complaint is None:
             return False
         details: dict[str, Any] = {"notification_key": event.notification_key, "notice_kind": event.notice_kind,
-                                   "recipient": event.recipient}
+                                   "recipient": _kept(complaint, event.recipient)}
         if event.notice_kind in ACKNOWLEDGMENT_NOTICES and sent is not None:
             # The same notice was first reported sent (e.g. accepted by the relay, then refused): undo what it did.
             before = state_of(complaint)
@@ -141,7 +148,8 @@ async def notification_failed(event: NotificationFailed, *, uow: UnitOfWork, clo
                             "notification_key": event.notification_key}, at=clock.now())
             store_state(complaint, after)
         complaint.updated_at = clock.now()
-        log_change(tx, complaint, "notification_failed", SYSTEM_ACTOR, event.reason, details, at=clock.now())
+        log_change(tx, complaint, "notification_failed", SYSTEM_ACTOR, _kept(complaint, event.reason), details,
+                   at=clock.now())
         return True
 
     return await uow.run(f"notification {event.notification_key}", record)
