@@ -9,10 +9,11 @@ the register, whatever its size: the cost is that of the citizen's own files.
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import aliased
 
 from services.registry.mediation.duplicates import MAX_CANDIDATES, Citizen, citizen_key, is_possible_duplicate, window_start
@@ -33,14 +34,18 @@ _CANDIDATES = "duplicate_candidates"
 _KEYS = ("complainant_email", "citizen_key")
 
 
-def _candidates(name: str, values: list[str], since: date) -> Any:
-    """The most recent files (at most `MAX_CANDIDATES` each) of each value of the column `name` within the window:
-    an index seek per value; the database ranks the value's files within the window, and returns at most
-    `MAX_CANDIDATES` of them."""
+@functools.cache
+def _candidates(name: str) -> Any:
+    """The most recent files (at most `MAX_CANDIDATES` each) of each value of the column `name` within the window
+    (parameters `values` and `since`): an index seek per value; the database ranks the value's files within the
+    window, and returns at most `MAX_CANDIDATES` of them. Built once per column: building the ranked subquery and
+    its aliased entity cost about 3 % of the registry's CPU per message (issue 12's profile)."""
     column = getattr(Complaint, name)
     rank = func.row_number().over(partition_by=column, order_by=(Complaint.legal_start.desc(), Complaint.id.desc()))
     ranked = (select(Complaint, rank.label("rank"))
-              .where(column.in_(values), Complaint.legal_start >= since, Complaint.status != Status.MERGED.value)
+              .where(column.in_(bindparam("values", expanding=True, type_=column.type)),
+                     Complaint.legal_start >= bindparam("since", type_=Complaint.legal_start.type),
+                     Complaint.status != Status.MERGED.value)
               .subquery())
     found = aliased(Complaint, ranked)
     return select(found).where(ranked.c.rank <= MAX_CANDIDATES).order_by(ranked.c.rank)
@@ -60,7 +65,8 @@ async def read_possible_duplicates(tx: Transaction, citizens: list[tuple[str | N
             continue
         found: dict[tuple[str, str], list[Complaint]] = {(name, value): [] for value in values}
         with tx.session.no_autoflush:
-            for complaint in (await tx.session.execute(_candidates(name, values, since))).scalars():
+            for complaint in (await tx.session.execute(_candidates(name), {"values": values, "since": since})
+                              ).scalars():
                 found[(name, getattr(complaint, name))].append(complaint)
         known.update({key: (since, complaints) for key, complaints in found.items()})
 
