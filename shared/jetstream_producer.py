@@ -1,8 +1,9 @@
 """FastStream's JetStream producer, with nats-py's pipelined publish underneath: the one place that reaches into
 FastStream's internals (tests/shared/test_jetstream_producer.py fails loudly on an upgrade that moves them).
 
-Every event leaves through a FastStream publisher (`broker.publisher(subject, schema=Model)`, see
-`shared.messaging.publish_event`). FastStream's own JetStream producer sends each publish as a request and waits for
+Every event leaves through this producer: through a FastStream publisher (`broker.publisher(subject, schema=Model)`,
+see `shared.messaging.publish_event`), or, for an event stored already encoded (the registry's outbox), straight
+through `publish_encoded` (`shared.messaging.publish_stored`), with the same body and headers. FastStream's own JetStream producer sends each publish as a request and waits for
 its reply before the next one; nats-py's `publish_async` shares one reply subscription per connection, so several
 publishes awaited together (`asyncio.gather`: intake's raw original and event, the registry's outbox) leave in one
 write. Measured in docs/benchmarks-intake.md ("publish_event async"): 0.19–0.23 → 0.15 ms of CPU per publish.
@@ -60,9 +61,18 @@ class PipelinedJetStreamProducer(NatsFastProducer):
             raise IncorrectState("the broker is not connected: connect it before publishing")
         payload, content_type = await self.codec.encode(cmd.body, self.serializer)
         headers = {"content-type": content_type or "", **cmd.headers_to_publish(js=True)}
-        ack = await self._jetstream.publish_async(cmd.destination, payload, stream=cmd.stream, headers=headers)
+        return await self.publish_encoded(cmd.destination, payload, stream=cmd.stream, headers=headers,
+                                          timeout=cmd.timeout)
+
+    async def publish_encoded(self, subject: str, payload: bytes, *, stream: str | None, headers: dict[str, str],
+                              timeout: float | None) -> PubAck:
+        """Publish a body already encoded, with its headers, and wait for JetStream's acknowledgement: what
+        `publish` does once FastStream's codec has run (`shared.messaging.publish_stored`)."""
+        if self._jetstream is None:
+            raise IncorrectState("the broker is not connected: connect it before publishing")
+        ack = await self._jetstream.publish_async(subject, payload, stream=stream, headers=headers)
         try:
-            async with asyncio.timeout(cmd.timeout):
+            async with asyncio.timeout(timeout):
                 return await ack
         finally:
             ack.cancel()

@@ -40,3 +40,45 @@ async def test_on_connect_it_is_handed_the_connections_jetstream_context(nats_se
         await broker.connect()
         producer = broker.config.broker_config.js_producer
         assert producer._jetstream is broker.config.broker_config.connection_state.stream
+
+
+async def test_a_stored_event_is_published_as_publish_event_would_publish_it(nats_server):
+    """`publish_stored` (the registry's outbox rows, stored encoded) against `publish_event`: a real JetStream
+    stream holds the same body as the same model, the same `Nats-Msg-Id` and event header, the JSON content type
+    FastStream's subscribers decode; a second publish of either kind is JetStream's duplicate. Under
+    `TestNatsBroker` it publishes nothing and says so (None): the caller publishes the model instead."""
+    import nats as nats_client
+
+    from shared.events import ComplaintRegistered
+    from shared.messaging import publish_stored
+    from shared.stream_admin import ensure_streams
+
+    stored, direct = sample_registered("MED-2026-00001"), sample_registered("MED-2026-00002")
+    broker = make_broker(CommonSettings(nats_url=nats_server.url))
+    async with broker:
+        await broker.connect()
+        js = broker.config.broker_config.connection_state.stream
+        await ensure_streams(js)
+        assert await publish_stored(broker, stored.subject, stored.model_dump_json(), dedup_id=stored.dedup_id(),
+                                    event_type=stored.event_type) is True
+        assert await publish_event(broker, direct) is True
+        assert await publish_event(broker, stored) is False  # the same Nats-Msg-Id: a duplicate
+        assert await publish_stored(broker, direct.subject, direct.model_dump_json(), dedup_id=direct.dedup_id(),
+                                    event_type=direct.event_type) is False
+    connection = await nats_client.connect(nats_server.url)
+    try:
+        subscription = await connection.jetstream().subscribe(stored.subject, ordered_consumer=True)
+        messages = [await subscription.next_msg(timeout=5) for _ in range(2)]
+    finally:
+        await connection.close()
+    by_id = {message.headers["Nats-Msg-Id"]: message for message in messages}
+    assert set(by_id) == {stored.dedup_id(), direct.dedup_id()}
+    for event in (stored, direct):
+        message = by_id[event.dedup_id()]
+        assert ComplaintRegistered.model_validate_json(message.data) == event
+        assert message.headers["Ombudsdesk-Event"] == "complaint.registered"
+        assert message.headers["content-type"] == "application/json"
+
+    async with TestNatsBroker(make_broker(CommonSettings(nats_url="nats://127.0.0.1:1"))) as test_broker:
+        assert await publish_stored(test_broker, stored.subject, stored.model_dump_json(),
+                                    dedup_id=stored.dedup_id(), event_type=stored.event_type) is None
