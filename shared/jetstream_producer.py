@@ -1,17 +1,18 @@
 """FastStream's JetStream producer, with nats-py's pipelined publish underneath: the one place that reaches into
 FastStream's internals (tests/shared/test_jetstream_producer.py fails loudly on an upgrade that moves them).
 
-Every event leaves through this producer: through a FastStream publisher (`broker.publisher(subject, schema=Model)`,
-see `shared.messaging.publish_event`), or, for an event stored already encoded (the registry's outbox), straight
-through `publish_encoded` (`shared.messaging.publish_stored`), with the same body and headers. FastStream's own JetStream producer sends each publish as a request and waits for
-its reply before the next one; nats-py's `publish_async` shares one reply subscription per connection, so several
-publishes awaited together (`asyncio.gather`: intake's raw original and event, the registry's outbox) leave in one
-write. Measured in docs/benchmarks-intake.md ("publish_event async"): 0.19–0.23 → 0.15 ms of CPU per publish.
-The acknowledgement is awaited all the same, so a publish still means "durable in JetStream".
+Every event leaves through this producer: through a FastStream publisher (`broker.publisher(subject,
+schema=Model)`, see `shared.messaging.publish_event`), or, for an event stored already encoded (the registry's
+outbox), straight through `publish_encoded` (`shared.messaging.publish_stored`) with the same body and headers (but
+FastStream's `correlation_id`, which nothing reads). FastStream's own JetStream producer sends each publish as a
+request and waits for its reply before the next one; nats-py's `publish_async` shares one reply subscription per
+connection, so several publishes awaited together (`asyncio.gather`: intake's raw original and event, the registry's
+outbox) leave in one write. Measured in docs/benchmarks-intake.md ("publish_event async"): 0.19–0.23 → 0.15 ms of CPU
+per publish. The acknowledgement is awaited all the same, so a publish still means "durable in JetStream".
 
-Everything else is FastStream's: the codec encodes the body (a pydantic event), the command carries the headers
-(`Nats-Msg-Id` among them), publisher middlewares run, and `TestNatsBroker` swaps this producer for its in-memory one
-and back, as it does FastStream's.
+Through a publisher, everything else is FastStream's: the codec encodes the body (a pydantic event), the command
+carries the headers (`Nats-Msg-Id` among them), publisher middlewares run (the services declare none), and
+`TestNatsBroker` swaps this producer for its in-memory one and back, as it does FastStream's.
 """
 
 from __future__ import annotations

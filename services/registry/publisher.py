@@ -48,10 +48,20 @@ def decode(row: OutboxEvent) -> events.Event:
     return EVENT_TYPES[json.loads(row.payload)["event_type"]].model_validate_json(row.payload)
 
 
+# Each event type's subject: the registry publishes every type on its own subject (checked below).
+_TYPE_OF_SUBJECT = {cls.subject: event_type for event_type, cls in EVENT_TYPES.items()}
+if len(_TYPE_OF_SUBJECT) != len(EVENT_TYPES):
+    raise RuntimeError("two registry event types share a subject: publish_row cannot tell them apart")
+
+
 async def publish_row(broker: NatsBroker, row: OutboxEvent) -> None:
     """Publish a stored event as it was stored (`publish_stored`: no decoding and encoding again); through its
-    model when the broker cannot (FastStream's `TestNatsBroker`)."""
-    event_type = json.loads(row.payload)["event_type"]
+    model when the broker cannot (FastStream's `TestNatsBroker`).
+
+    A row is sent as its release stored it, no longer checked against today's models on the way out: consumers
+    validate what they receive (an unknown field is ignored, a broken event dead-lettered with its reason) rather
+    than one bad row stopping the drain loop."""
+    event_type = _TYPE_OF_SUBJECT.get(row.subject) or json.loads(row.payload)["event_type"]
     if await publish_stored(broker, row.subject, row.payload, dedup_id=row.dedup_id, event_type=event_type) is None:
         await publish_event(broker, decode(row), row.subject)
 

@@ -49,11 +49,12 @@ async def test_a_stored_event_is_published_as_publish_event_would_publish_it(nat
     `TestNatsBroker` it publishes nothing and says so (None): the caller publishes the model instead."""
     import nats as nats_client
 
-    from shared.events import ComplaintRegistered
+    from shared.events import ComplaintRegistered, Party
     from shared.messaging import publish_stored
     from shared.stream_admin import ensure_streams
 
-    stored, direct = sample_registered("MED-2026-00001"), sample_registered("MED-2026-00002")
+    stored, direct = (sample_registered(number).model_copy(update={"complainant": Party(
+        name="Zoë Van den Brœck-Ñúñez", email="zoe@example.org")}) for number in ("MED-2026-00001", "MED-2026-00002"))
     broker = make_broker(CommonSettings(nats_url=nats_server.url))
     async with broker:
         await broker.connect()
@@ -75,6 +76,7 @@ async def test_a_stored_event_is_published_as_publish_event_would_publish_it(nat
     assert set(by_id) == {stored.dedup_id(), direct.dedup_id()}
     for event in (stored, direct):
         message = by_id[event.dedup_id()]
+        assert message.data == event.model_dump_json().encode()  # the very bytes, non-ASCII name included
         assert ComplaintRegistered.model_validate_json(message.data) == event
         assert message.headers["Ombudsdesk-Event"] == "complaint.registered"
         assert message.headers["content-type"] == "application/json"
@@ -82,3 +84,27 @@ async def test_a_stored_event_is_published_as_publish_event_would_publish_it(nat
     async with TestNatsBroker(make_broker(CommonSettings(nats_url="nats://127.0.0.1:1"))) as test_broker:
         assert await publish_stored(test_broker, stored.subject, stored.model_dump_json(),
                                     dedup_id=stored.dedup_id(), event_type=stored.event_type) is None
+
+
+async def test_the_registry_s_outbox_row_reaches_a_subscriber_under_test_nats_broker_too():
+    """`publish_row`'s other path: FastStream's in-memory broker has no pipelined producer, so the stored row is
+    decoded and published as its model, and a subscriber gets the event."""
+    from services.registry.models import OutboxEvent
+    from faststream.nats import JStream
+
+    from services.registry.publisher import publish_row
+    from shared.events import ComplaintRegistered
+    from shared.messaging import stream_for_subject
+
+    event = sample_registered()
+    broker = make_broker(CommonSettings(nats_url="nats://127.0.0.1:1"))
+    received: list[ComplaintRegistered] = []
+
+    @broker.subscriber(event.subject, stream=JStream(stream_for_subject(event.subject), declare=False))
+    async def registered(message: ComplaintRegistered) -> None:
+        received.append(message)
+
+    row = OutboxEvent(id=1, dedup_id=event.dedup_id(), subject=event.subject, payload=event.model_dump_json())
+    async with TestNatsBroker(broker) as test_broker:
+        await publish_row(test_broker, row)
+    assert received == [event]
