@@ -58,8 +58,6 @@ class PipelinedJetStreamProducer(NatsFastProducer):
         self._jetstream = None
 
     async def publish(self, cmd: NatsPublishCommand) -> PubAck:
-        if self._jetstream is None:
-            raise IncorrectState("the broker is not connected: connect it before publishing")
         payload, content_type = await self.codec.encode(cmd.body, self.serializer)
         headers = {"content-type": content_type or "", **cmd.headers_to_publish(js=True)}
         return await self.publish_encoded(cmd.destination, payload, stream=cmd.stream, headers=headers,

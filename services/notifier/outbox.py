@@ -435,12 +435,15 @@ class Outbox:
             )
             return list(rows.all())
 
-    async def flag_address(self, address: str, reason: str, notification_key: str | None, now: datetime) -> None:
-        statement = self._insert(AddressFlag.__table__).values(
+    def _flag(self, address: str, reason: str, notification_key: str | None, now: datetime) -> Any:
+        """The statement that flags an address (a first flag stays: an address flagged is flagged)."""
+        return self._insert(AddressFlag.__table__).values(
             address=address.lower(), reason=reason, flagged_at=now, notification_key=notification_key
-        )
+        ).on_conflict_do_nothing(index_elements=["address"])
+
+    async def flag_address(self, address: str, reason: str, notification_key: str | None, now: datetime) -> None:
         async with self._writing() as session:
-            await session.execute(statement.on_conflict_do_nothing(index_elements=["address"]))
+            await session.execute(self._flag(address, reason, notification_key, now))
 
     async def flag_recipient(self, notice_id: int, reason: str, now: datetime) -> bool:
         """Flag the address a notice went to (refused at RCPT TO, or bounced), read from the notice under its row lock
@@ -452,9 +455,7 @@ class Outbox:
                                             .where(Notice.id == notice_id).with_for_update())).first()
             if row is None or not row.recipient or row.status_reason == ERASED_REASON:
                 return False
-            await connection.execute(self._insert(AddressFlag.__table__).values(
-                address=row.recipient.lower(), reason=reason, flagged_at=now, notification_key=row.notification_key,
-            ).on_conflict_do_nothing(index_elements=["address"]))
+            await connection.execute(self._flag(row.recipient, reason, row.notification_key, now))
             return True
 
     async def flagged_addresses(self) -> list[AddressFlag]:
