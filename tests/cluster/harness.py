@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import EmailMessage
@@ -61,16 +62,24 @@ class _Environment:
 
 class ServiceInstance(ServiceProcess):
     """One of several processes of one service (the end-to-end tests' `ServiceProcess`, with a log of its own);
-    `kill()` is a SIGKILL (a crash), counted; `start()` starts it again with the same ports."""
+    `kill()` is a SIGKILL (a crash), counted; `start()` starts it again with the same ports.
 
-    def __init__(self, service: str, index: int, environment: dict[str, str], folder: Path,
+    `ready_port` is the port each service opens last in its start, once its consumers are attached: intake's SMTP,
+    the registry's API, the notifier's health probe. Listening there means started."""
+
+    def __init__(self, service: str, index: int, environment: dict[str, str], folder: Path, ready_port: int,
                  smtp_port: int | None = None) -> None:
         super().__init__(service, _Environment(environment), folder)  # type: ignore[arg-type]
         self.service = service  # `name`, as in `ServiceProcess`, is the module: `python -m services.<name>`
         self.index = index
         self.log_path = folder / f"{service}-{index}.log"
+        self.ready_port = ready_port
         self.smtp_port = smtp_port
         self.kills = 0
+
+    @property
+    def ready(self) -> bool:
+        return self.running and is_listening(self.ready_port, "127.0.0.1")
 
     @property
     def label(self) -> str:
@@ -103,7 +112,7 @@ class FaultStack:
         self.instances: list[ServiceInstance] = []
         self.started_at = 0.0
 
-    def environment(self, service: str, index: int, smtp_port: int) -> dict[str, str]:
+    def environment(self, service: str, index: int, smtp_port: int, ready_port: int) -> dict[str, str]:
         return {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
@@ -118,8 +127,8 @@ class FaultStack:
             "OMBUDSDESK_COMPLAINT_ADDRESSES": COMPLAINTS,
             "OMBUDSDESK_SMTP_PORT": str(smtp_port),
             "OMBUDSDESK_INTAKE_HEALTH_PORT": "0",
-            "OMBUDSDESK_REGISTRY_API_PORT": "0",
-            "OMBUDSDESK_NOTIFIER_HEALTH_PORT": "0",
+            "OMBUDSDESK_REGISTRY_API_PORT": str(ready_port if service == "registry" else 0),
+            "OMBUDSDESK_NOTIFIER_HEALTH_PORT": str(ready_port if service == "notifier" else 0),
             "OMBUDSDESK_LETTERS_ENABLED": "false",
             # What a killed instance held comes back to the other one within seconds, not the production half-minute
             # (event ack wait), 50 s (spool: twice the parse limit + 10 s) or ten minutes (a relay's lease).
@@ -143,24 +152,28 @@ class FaultStack:
         await self.postgres.create_database(self.notifier_database)
         for service in SERVICES:
             for index in range(1, self.instances_per_service + 1):
-                port = free_port() if service == "intake" else 0
-                instance = ServiceInstance(service, index, self.environment(service, index, port), self.folder,
-                                           smtp_port=port if service == "intake" else None)
+                ready_port = free_port()
+                smtp_port = ready_port if service == "intake" else 0
+                instance = ServiceInstance(service, index, self.environment(service, index, smtp_port, ready_port),
+                                           self.folder, ready_port, smtp_port=smtp_port or None)
                 self.instances.append(instance)
                 instance.start()
-        await self.wait_until_listening(120)
+        await self.wait_until_ready(120)
         self.started_at = time.monotonic()
         return self
 
-    async def wait_until_listening(self, timeout: float) -> None:
-        """Every intake answers SMTP (each started after its streams, buckets and spool consumer exist)."""
+    async def wait_until_ready(self, timeout: float) -> None:
+        """Every instance started: its consumers attached, its last port open. A fault test's faults must find the
+        stack running; a fault that lands while a process is still starting tests its start instead (that start
+        fails and, as under systemd's `Restart=on-failure`, would be restarted; here, nobody restarts it)."""
         deadline = time.monotonic() + timeout
-        while not all(is_listening(port, "127.0.0.1") for port in self.smtp_ports):
+        while not all(instance.ready for instance in self.instances):
             dead = [instance.label for instance in self.instances if not instance.running]
             if dead:
-                raise RuntimeError(f"exited at start: {dead}; see {self.folder}/<name>.log")
+                raise RuntimeError(f"exited at start: {self.exit_codes(dead)}\n{self.tail_logs(40, dead)}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"intake not listening after {timeout}s")
+                waiting = [instance.label for instance in self.instances if not instance.ready]
+                raise TimeoutError(f"not started after {timeout}s: {waiting}")
             await asyncio.sleep(0.2)
 
     async def __aexit__(self, *_exc: object) -> None:
@@ -172,10 +185,17 @@ class FaultStack:
     def dead_instances(self) -> list[str]:
         return [instance.label for instance in self.instances if not instance.running]
 
-    def tail_logs(self, lines: int = 15) -> str:
-        """The end of each service's log, for an assertion message."""
+    def exit_codes(self, labels: Sequence[str]) -> dict[str, int | None]:
+        """Each named instance's exit code (negative: the signal that ended it)."""
+        return {instance.label: instance.process.returncode if instance.process else None
+                for instance in self.instances if instance.label in labels}
+
+    def tail_logs(self, lines: int = 15, labels: Sequence[str] | None = None) -> str:
+        """The end of each service's log (or only of those named in `labels`), for an assertion message."""
         parts = []
         for instance in self.instances:
+            if labels is not None and instance.label not in labels:
+                continue
             text = instance.log_path.read_text(errors="replace").splitlines() if instance.log_path.exists() else []
             parts.append(f"--- {instance.label} ---\n" + "\n".join(text[-lines:]))
         return "\n".join(parts)
@@ -385,7 +405,9 @@ async def wait_until_settled(stack: FaultStack, expected: int, timeout: float) -
         else:
             state = f"{count} registered, {acknowledged} acknowledgments of {expected}"
         await asyncio.sleep(1.0)
-    raise TimeoutError(f"not settled after {timeout}s: {state}; dead instances: {stack.dead_instances()}")
+    dead = stack.dead_instances()
+    raise TimeoutError(f"not settled after {timeout}s: {state}; dead instances: {dead}\n"
+                       f"{stack.tail_logs(40, dead) if dead else ''}")
 
 
 @dataclass
@@ -474,4 +496,6 @@ def assert_nothing_lost(result: Outcome, allowed_duplicate_acknowledgments: int,
         "allowed (the notifier-kill exception)")
     assert result.consumers_busy == [], f"consumers not drained: {result.consumers_busy}"
     assert result.dead_letters == 0, f"{result.dead_letters} events in the dead-letter stream"
-    assert stack.dead_instances() == [], f"instances died on their own: {stack.dead_instances()}"
+    dead = stack.dead_instances()
+    # Their exit code and the end of their log: what a failure on CI leaves to read (the folder is gone by then).
+    assert dead == [], f"instances died on their own: {stack.exit_codes(dead)}\n{stack.tail_logs(40, dead)}"
