@@ -405,14 +405,15 @@ def bare_insert_rate(backend: str, folder: Path, count: int) -> float:
 
 
 def start_profilers(pids: dict[str, int], folder: Path, backend: str) -> list[subprocess.Popen[bytes]]:
-    """py-spy (sampling, from outside the process) on each service during the burst: one profile per service in
-    `folder`, in speedscope's format (open it at speedscope.app or with `py-spy`'s own viewer)."""
+    """py-spy (sampling, from outside the process) on each of our processes during the burst — the three services and
+    the launcher, where `make run`'s mail catcher runs: one profile each in `folder`, in speedscope's format (open it
+    at speedscope.app or with `py-spy`'s own viewer). NATS is a Go program: not sampled."""
     folder.mkdir(parents=True, exist_ok=True)
     py_spy = Path(sys.executable).with_name("py-spy")
     return [subprocess.Popen([str(py_spy), "record", "--pid", str(pid), "--rate", "200", "--format", "speedscope",
                               "--output", str(folder / f"{backend}-{name}.speedscope.json"), "--nonblocking"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for name, pid in pids.items() if name in ("intake", "registry", "notifier")]
+            for name, pid in pids.items() if name in ("intake", "registry", "notifier", "launcher")]
 
 
 def stop_profilers(profilers: list[subprocess.Popen[bytes]]) -> None:
