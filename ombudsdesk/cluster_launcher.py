@@ -45,6 +45,7 @@ from services.intake.settings import IntakeSettings
 from services.notifier.settings import NotifierSettings
 from services.registry.settings import RegistrySettings
 from shared.logging import configure_logging, redact_url
+from shared.runtime import freeze_startup_heap
 from shared.settings import load_settings, split_list
 
 log = structlog.get_logger("launcher")
@@ -256,6 +257,7 @@ async def run_cluster_stack(settings: ClusterStackSettings) -> int:
                                                     stop_requested) or failed
         if not stop_requested.is_set():
             print("\n".join(banner_lines(settings, cluster, instances, var_dir, first_login)), flush=True)
+        freeze_startup_heap()  # the mail catcher runs here: see shared.runtime
         failed = await supervise(children, stop_requested) or failed
     finally:
         log.info("stopping")

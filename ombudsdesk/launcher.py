@@ -30,6 +30,7 @@ from services.registry.settings import RegistrySettings
 from services.registry.users_cli import welcome_link
 from shared.database import create_engine
 from shared.logging import configure_logging, redact_url
+from shared.runtime import freeze_startup_heap
 from shared.settings import EMBEDDED_NATS_PORT, CommonSettings, load_settings
 
 log = structlog.get_logger("launcher")
@@ -129,6 +130,7 @@ async def run_local_stack(settings: LocalStackSettings) -> int:
         failed = not await wait_until_listening(intake.smtp_port, intake.smtp_host, children, stop_requested)
         if not stop_requested.is_set():
             print_banner(intake, registry, settings, var_dir, nats_url, first_login)
+        freeze_startup_heap()  # the mail catcher runs here: see shared.runtime
         failed = await supervise(children, stop_requested) or failed
     finally:
         log.info("stopping")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import subprocess
 import sys
@@ -34,6 +35,7 @@ import nats  # noqa: E402
 
 from ombudsdesk.embedded_nats import EmbeddedNats, free_port, wait_for_port  # noqa: E402
 from shared.events import ComplaintRegistered, MessageReceived, Party  # noqa: E402
+from shared.runtime import freeze_startup_heap  # noqa: E402
 from shared.stream_admin import ensure_streams  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get("OMBUDSDESK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -128,6 +130,7 @@ async def measure(what: str, start, count_done, group, events: int) -> None:
     statements = StatementCounter()
     statements.watch(service.engine)
     try:
+        freeze_startup_heap()  # as `shared.runtime` does once a service has started; undone below, for the next one
         deadline = wall + TIMEOUT
         while (done := await count_done(service)) < events:
             if time.perf_counter() > deadline:
@@ -137,7 +140,10 @@ async def measure(what: str, start, count_done, group, events: int) -> None:
         stats = group(service)
         sent = statements.count
     finally:
-        await service.stop()
+        try:
+            await service.stop()
+        finally:
+            gc.unfreeze()
     together = f"{stats.works_together} events in {stats.batches} shared transactions" if stats.batches else \
         "one transaction per event"
     # The progress polls (`count_done`, 20 a second) are among the statements counted: a few per second.

@@ -413,7 +413,8 @@ def start_profilers(pids: dict[str, int], folder: Path, backend: str) -> list[su
     return [subprocess.Popen([str(py_spy), "record", "--pid", str(pid), "--rate", "200", "--format", "speedscope",
                               "--output", str(folder / f"{backend}-{name}.speedscope.json"), "--nonblocking"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for name, pid in pids.items() if name in ("intake", "registry", "notifier", "launcher")]
+            # In the cluster layout the names are numbered: intake-1, registry-2...
+            for name, pid in pids.items() if name.split("-")[0] in ("intake", "registry", "notifier", "launcher")]
 
 
 def stop_profilers(profilers: list[subprocess.Popen[bytes]]) -> None:

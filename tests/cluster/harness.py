@@ -64,8 +64,9 @@ class ServiceInstance(ServiceProcess):
     """One of several processes of one service (the end-to-end tests' `ServiceProcess`, with a log of its own);
     `kill()` is a SIGKILL (a crash), counted; `start()` starts it again with the same ports.
 
-    `ready_port` is the port each service opens last in its start, once its consumers are attached: intake's SMTP,
-    the registry's API, the notifier's health probe. Listening there means started."""
+    `ready_port` is the port each service opens last in its start, once its consumers are attached: the registry's
+    API, the notifier's health probe, and intake's SMTP — last here because this stack gives intake no health port
+    (that one would open after SMTP). Listening there means started."""
 
     def __init__(self, service: str, index: int, environment: dict[str, str], folder: Path, ready_port: int,
                  smtp_port: int | None = None) -> None:
@@ -80,6 +81,13 @@ class ServiceInstance(ServiceProcess):
     @property
     def ready(self) -> bool:
         return self.running and is_listening(self.ready_port, "127.0.0.1")
+
+    def last_words(self, lines: int = 40) -> str:
+        """Its exit code, if it ended (negative: the signal that ended it), and the end of its log: what an assertion
+        message must carry, since the test's folder is gone when CI reports."""
+        code = self.process.returncode if self.process is not None else None
+        text = self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []
+        return f"--- {self.label} (exit code {code}) ---\n" + "\n".join(text[-lines:])
 
     @property
     def label(self) -> str:
@@ -150,9 +158,10 @@ class FaultStack:
         await asyncio.to_thread(self.cluster.start)
         await self.postgres.create_database(self.registry_database)
         await self.postgres.create_database(self.notifier_database)
+        ready_ports = self._distinct_ports(len(SERVICES) * self.instances_per_service)
         for service in SERVICES:
             for index in range(1, self.instances_per_service + 1):
-                ready_port = free_port()
+                ready_port = ready_ports.pop()
                 smtp_port = ready_port if service == "intake" else 0
                 instance = ServiceInstance(service, index, self.environment(service, index, smtp_port, ready_port),
                                            self.folder, ready_port, smtp_port=smtp_port or None)
@@ -167,14 +176,27 @@ class FaultStack:
         stack running; a fault that lands while a process is still starting tests its start instead (that start
         fails and, as under systemd's `Restart=on-failure`, would be restarted; here, nobody restarts it)."""
         deadline = time.monotonic() + timeout
-        while not all(instance.ready for instance in self.instances):
+        started: set[str] = set()  # not asked again: each ask of the notifier's probe runs its health check
+        while len(started) < len(self.instances):
+            started.update(instance.label for instance in self.instances
+                           if instance.label not in started and instance.ready)
             dead = [instance.label for instance in self.instances if not instance.running]
             if dead:
-                raise RuntimeError(f"exited at start: {self.exit_codes(dead)}\n{self.tail_logs(40, dead)}")
+                raise RuntimeError(f"exited at start: {dead}\n{self.tail_logs(40, dead)}")
             if time.monotonic() > deadline:
-                waiting = [instance.label for instance in self.instances if not instance.ready]
+                waiting = [instance.label for instance in self.instances if instance.label not in started]
                 raise TimeoutError(f"not started after {timeout}s: {waiting}")
             await asyncio.sleep(0.2)
+
+    def _distinct_ports(self, count: int) -> list[int]:
+        """`count` free ports, none twice and not the catcher's: each `free_port()` closes its probe socket, so two
+        calls can name the same port, and an instance would then look started on another's listener."""
+        ports: list[int] = []
+        while len(ports) < count:
+            port = free_port()
+            if port not in ports and port != self.catcher.port:
+                ports.append(port)
+        return ports
 
     async def __aexit__(self, *_exc: object) -> None:
         for instance in reversed(self.instances):
@@ -185,20 +207,10 @@ class FaultStack:
     def dead_instances(self) -> list[str]:
         return [instance.label for instance in self.instances if not instance.running]
 
-    def exit_codes(self, labels: Sequence[str]) -> dict[str, int | None]:
-        """Each named instance's exit code (negative: the signal that ended it)."""
-        return {instance.label: instance.process.returncode if instance.process else None
-                for instance in self.instances if instance.label in labels}
-
     def tail_logs(self, lines: int = 15, labels: Sequence[str] | None = None) -> str:
         """The end of each service's log (or only of those named in `labels`), for an assertion message."""
-        parts = []
-        for instance in self.instances:
-            if labels is not None and instance.label not in labels:
-                continue
-            text = instance.log_path.read_text(errors="replace").splitlines() if instance.log_path.exists() else []
-            parts.append(f"--- {instance.label} ---\n" + "\n".join(text[-lines:]))
-        return "\n".join(parts)
+        return "\n".join(instance.last_words(lines) for instance in self.instances
+                         if labels is None or instance.label in labels)
 
 
 # --------------------------------------------------------------------------------------------------------- senders
@@ -498,4 +510,4 @@ def assert_nothing_lost(result: Outcome, allowed_duplicate_acknowledgments: int,
     assert result.dead_letters == 0, f"{result.dead_letters} events in the dead-letter stream"
     dead = stack.dead_instances()
     # Their exit code and the end of their log: what a failure on CI leaves to read (the folder is gone by then).
-    assert dead == [], f"instances died on their own: {stack.exit_codes(dead)}\n{stack.tail_logs(40, dead)}"
+    assert dead == [], f"instances died on their own: {dead}\n{stack.tail_logs(40, dead)}"

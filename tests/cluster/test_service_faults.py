@@ -33,7 +33,7 @@ async def _back_up(instance: ServiceInstance, timeout: float = 60) -> float:
     started = time.monotonic()
     while not instance.ready:
         if time.monotonic() - started > timeout or not instance.running:
-            raise AssertionError(f"{instance.label} did not come back: see {instance.log_path}")
+            raise AssertionError(f"{instance.label} did not come back:\n{instance.last_words()}")
         await asyncio.sleep(0.1)
     return round(time.monotonic() - started, 2)
 
