@@ -22,7 +22,7 @@ import asyncio, gc, json, os, signal, sys
 from shared.runtime import serve_until_signalled
 
 class Built:
-    pass
+    "Something a start builds and keeps: an object the collector tracks."
 
 def walked(objects):
     ids = {id(tracked) for tracked in gc.get_objects()}
